@@ -1,0 +1,87 @@
+# curio for Lua. `make help` lists the targets.
+PREFIX   ?= /usr/local
+LUA      ?= lua5.4
+LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_LIB  := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+LUA_VER  := 5.4
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC)
+LDLIBS   := -lev -lm
+BUILD    ?= build
+BUSTED   ?= $(LUA) /usr/bin/busted
+LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
+
+CORE_SRC := core/kernel.c core/task.c core/trap.c core/waitq.c core/coro.c \
+            core/errors.c core/module.c
+CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
+LUA_SRC  := $(wildcard lua/curio/*.lua)
+SPECS    ?= spec
+
+.PHONY: all deps test check lint bench install uninstall clean run help
+
+all: $(BUILD)/curio/core.so $(BUILD)/bin/curio
+
+help:
+	@echo "make deps | all | run | test | check | lint | bench | install PREFIX=... | clean"
+
+deps:
+	sh tools/deps.sh
+
+$(BUILD)/obj/%.o: core/%.c core/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/curio/core.so: $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJ) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/gen/embed.c: tools/embed.lua $(LUA_SRC)
+	@mkdir -p $(dir $@)
+	$(LUA) tools/embed.lua $@ $(LUA_SRC)
+
+$(BUILD)/obj/embed.o: $(BUILD)/gen/embed.c
+	$(CC) $(CFLAGS) -Wno-overlength-strings -c $< -o $@
+
+$(BUILD)/bin/curio: $(BUILD)/obj/main.o $(BUILD)/obj/embed.o $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
+
+run: all
+	$(BUILD)/bin/curio examples/demo.lua
+
+test: all
+	$(LUAENV) $(BUSTED) $(SPECS)
+
+# The whole suite on an AddressSanitizer + UBSan build, then valgrind on a subset.
+ASAN_RT := $(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)
+check:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" all
+	LD_PRELOAD="$(ASAN_RT)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	  LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./build-asan/?.so;;' \
+	  CURIO_BIN=build-asan/bin/curio $(BUSTED) $(SPECS)
+	$(MAKE) all
+	$(LUAENV) valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	  $(LUA) spec/support/memcheck.lua
+
+lint:
+	luacheck -q lua spec examples bench tools
+	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem $(LUA_INC) core
+
+bench: all
+	bash bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VER)/curio $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VER)/curio \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/curio/core.so $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VER)/curio/core.so
+	install -m 644 $(LUA_SRC) $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VER)/curio/
+	install -m 755 $(BUILD)/bin/curio $(DESTDIR)$(PREFIX)/bin/curio
+	install -m 644 core/curio.h $(DESTDIR)$(PREFIX)/include/curio.h
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VER)/curio $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VER)/curio \
+	  $(DESTDIR)$(PREFIX)/bin/curio $(DESTDIR)$(PREFIX)/include/curio.h
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,119 @@
+/* core/coro.c: curio.coroutine's resume and wrap, which let a coroutine the
+ * user resumes inside a task make blocking calls.
+ *
+ * While resume runs the user's coroutine, the task's `active` thread is that
+ * coroutine, so its traps are allowed (trap_enter refuses any other thread).
+ * A trap yields the sentinel; resume sees it and yields the sentinel itself,
+ * up to the kernel (or to an outer curio.coroutine). When the kernel resumes
+ * the task, resume's continuation resumes the user's coroutine again with
+ * whatever values the kernel handed over, and the trap's continuation runs. */
+#include <lauxlib.h>
+#include "kernel.h"
+
+/* The task whose active thread is L (the resumer), or NULL. */
+static struct task *resumer_task(lua_State *L) {
+  struct kernel *k = kernel_ctx(L)->running;
+  if (k == NULL || k->current == NULL || k->current->active != L) return NULL;
+  return k->current;
+}
+
+static int resume_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Resumes co (stack slot 1 of L) with nargs values already moved onto it.
+ * wrap != 0: return results or raise, as coroutine.wrap does. */
+static int resume_loop(lua_State *L, lua_State *co, int nargs, int wrap) {
+  struct task *t = resumer_task(L);
+  lua_State *prev = NULL;
+  int nres = 0, status;
+  if (t != NULL) { prev = t->active; t->active = co; }
+  status = lua_resume(co, L, nargs, &nres);
+  if (t != NULL) t->active = prev;
+  if (status == LUA_YIELD && nres == 1 && trap_is_sentinel(co, -1)) {
+    lua_pop(co, 1);
+    lua_settop(L, 1);
+    trap_push_sentinel(L);
+    return lua_yieldk(L, 1, (lua_KContext)wrap, resume_k);
+  }
+  if (status == LUA_OK || status == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) {
+      lua_pop(co, nres);
+      return luaL_error(L, "too many results to resume");
+    }
+    if (!wrap) lua_pushboolean(L, 1);
+    lua_xmove(co, L, nres);
+    return nres + (wrap ? 0 : 1);
+  }
+  lua_xmove(co, L, 1); /* the error */
+  if (wrap || errors_is_cancel(L, -1)) {
+    if (wrap) {
+#if LUA_VERSION_RELEASE_NUM >= 50406
+      lua_closethread(co, L);
+#else
+      lua_resetthread(co);
+#endif
+    }
+    return lua_error(L); /* a cancellation is never swallowed */
+  }
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* Back from the kernel: pass what it handed over to the user's coroutine. */
+static int resume_k(lua_State *L, int status, lua_KContext ctx) {
+  lua_State *co = lua_tothread(L, 1);
+  int nargs = lua_gettop(L) - 1;
+  (void)status;
+  if (!lua_checkstack(co, nargs)) return luaL_error(L, "too many arguments to resume");
+  lua_xmove(L, co, nargs);
+  return resume_loop(L, co, nargs, (int)ctx);
+}
+
+static int start(lua_State *L, lua_State *co, int first, int wrap) {
+  int nargs = lua_gettop(L) - first + 1;
+  int st = lua_status(co);
+  lua_Debug ar;
+  if (co == L || (st == LUA_OK && lua_getstack(co, 0, &ar)))
+    return luaL_error(L, "cannot resume non-suspended coroutine");
+  if (st != LUA_YIELD && !(st == LUA_OK && lua_gettop(co) > 0)) {
+    if (wrap) return luaL_error(L, "cannot resume dead coroutine");
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "cannot resume dead coroutine");
+    return 2;
+  }
+  if (!lua_checkstack(co, nargs)) return luaL_error(L, "too many arguments to resume");
+  lua_xmove(L, co, nargs);
+  return resume_loop(L, co, nargs, wrap);
+}
+
+/* curio.coroutine.resume(co, ...) -> true, ... | false, err */
+static int l_co_resume(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co != NULL, 1, "coroutine");
+  return start(L, co, 2, 0);
+}
+
+static int wrap_call(lua_State *L) {
+  lua_State *co = lua_tothread(L, lua_upvalueindex(2));
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_insert(L, 1);
+  return start(L, co, 2, 1);
+}
+
+/* curio.coroutine.wrap(fn) -> function resuming a new coroutine */
+static int l_co_wrap(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_State *co = lua_newthread(L);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, co, 1);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, -2);
+  lua_pushcclosure(L, wrap_call, 2);
+  return 1;
+}
+
+const luaL_Reg coro_functions[] = {
+  {"co_resume", l_co_resume},
+  {"co_wrap", l_co_wrap},
+  {NULL, NULL}
+};

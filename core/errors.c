@@ -1,0 +1,67 @@
+/* core/errors.c: the one place where C builds curio error objects.
+ *
+ * lua/curio/errors.lua registers its class table with set_errors(); C looks
+ * classes up there by name and calls them, Class(message). Before that
+ * registration (curio.core used alone) errors are plain strings. */
+#include <stdarg.h>
+#include <lauxlib.h>
+#include "kernel.h"
+
+#define ERRORS_KEY "curio.errors.classes"
+
+/* Pushes a new instance of error class `cls` with `msg`. May raise (memory). */
+void errors_push(lua_State *L, const char *cls, const char *msg) {
+  luaL_checkstack(L, 4, "errors_push");
+  if (lua_getfield(L, LUA_REGISTRYINDEX, ERRORS_KEY) == LUA_TTABLE)
+    lua_getfield(L, -1, cls);
+  else
+    lua_pushnil(L);
+  lua_remove(L, -2);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "%s: %s", cls, msg);
+    return;
+  }
+  lua_pushstring(L, msg);
+  lua_call(L, 1, 1);
+}
+
+/* Raises a new `cls` error with a formatted message; never returns. */
+int errors_raise(lua_State *L, const char *cls, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  const char *msg = lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  errors_push(L, cls, msg);
+  return lua_error(L);
+}
+
+/* True when the value at idx is an instance of the CancelledError family.
+ * Reads tables only (no metamethods), so kernel paths may call it. */
+int errors_is_cancel(lua_State *L, int idx) {
+  int top = lua_gettop(L), result = 0;
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 6, "errors_is_cancel");
+  if (lua_type(L, idx) == LUA_TTABLE && lua_getmetatable(L, idx) &&
+      lua_getfield(L, -1, "__class") == LUA_TTABLE &&     /* mt, class */
+      lua_getfield(L, -1, "__is") == LUA_TTABLE &&        /* class.__is */
+      lua_getfield(L, LUA_REGISTRYINDEX, ERRORS_KEY) == LUA_TTABLE &&
+      lua_getfield(L, -1, "CancelledError") == LUA_TTABLE) {
+    result = lua_rawget(L, -3) != LUA_TNIL;
+  }
+  lua_settop(L, top);
+  return result;
+}
+
+/* set_errors(classes): registers the class table errors.lua made. */
+static int l_set_errors(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushvalue(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, ERRORS_KEY);
+  return 0;
+}
+
+const luaL_Reg errors_functions[] = {
+  {"set_errors", l_set_errors},
+  {NULL, NULL}
+};

@@ -1,0 +1,334 @@
+/* core/kernel.c: the scheduler and the Kernel userdata.
+ *
+ * The kernel never owns control flow: ev_prepare runs ready tasks before the
+ * loop polls, and ev_idle (started only while tasks are ready) makes that
+ * poll non-blocking. k:run drives the loop itself; an embedding host drives
+ * its own loop and the same watchers run the tasks. */
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <lauxlib.h>
+#include "kernel.h"
+
+/* Tasks resumed per prepare callback before libev polls again (at least one
+ * whole batch). Polling costs a syscall; this keeps task switches cheap while
+ * I/O and timers are still looked at every few hundred microseconds. */
+#define KERNEL_STEP_BUDGET 4096
+
+double kernel_clock(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+struct curio_ctx *kernel_ctx(lua_State *L) {
+  return (struct curio_ctx *)lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* Internal watchers do not keep the loop alive: only task waits do, so that
+ * ev_run reports "nothing active" when every task waits on a queue. */
+static void idle_start(struct kernel *k) {
+  if (!ev_is_active(&k->idle)) { ev_idle_start(k->loop, &k->idle); ev_unref(k->loop); }
+}
+
+static void idle_stop(struct kernel *k) {
+  if (ev_is_active(&k->idle)) { ev_ref(k->loop); ev_idle_stop(k->loop, &k->idle); }
+}
+
+void kernel_schedule(struct kernel *k, struct task *t) {
+  if (k->ready_len == k->ready_cap) {
+    size_t cap = k->ready_cap ? k->ready_cap * 2 : 256;
+    struct task **ring = malloc(cap * sizeof *ring);
+    if (ring == NULL) abort(); /* cannot grow the ready queue: nothing sane left */
+    for (size_t i = 0; i < k->ready_len; i++)
+      ring[i] = k->ready[(k->ready_head + i) % k->ready_cap];
+    free(k->ready);
+    k->ready = ring; k->ready_cap = cap; k->ready_head = 0;
+  }
+  k->ready[(k->ready_head + k->ready_len) % k->ready_cap] = t;
+  k->ready_len++;
+  t->state = TASK_READY;
+  idle_start(k);
+}
+
+static struct task *ready_pop(struct kernel *k) {
+  struct task *t = k->ready[k->ready_head];
+  k->ready_head = (k->ready_head + 1) % k->ready_cap;
+  k->ready_len--;
+  return t;
+}
+
+/* Resumes one task until it traps or ends. A yield that recorded no trap
+ * (a bare coroutine.yield in the task body) ends the task with an error. */
+static void kernel_step(struct kernel *k, struct task *t) {
+  lua_State *co = t->co;
+  int nargs = t->nargs, nres = 0, status;
+  t->nargs = 0;
+  t->state = TASK_RUNNING;
+  k->current = t;
+  status = lua_resume(co, k->L, nargs, &nres);
+  k->current = NULL;
+  if (status == LUA_YIELD) {
+    lua_pop(co, nres);
+    if (t->state != TASK_RUNNING) return;
+    lua_pushliteral(co, "coroutine.yield called in a curio task outside a coroutine "
+                        "(use curio.coroutine for generators)");
+    status = LUA_ERRRUN;
+    nres = 1;
+  }
+  task_finish(k, t, status, nres);
+}
+
+/* Runs ready tasks in FIFO batches: a task readied during a batch (sleep(0)
+ * included) runs in the next one, so sleep(0) lets every ready task go once. */
+static void kernel_run_ready(struct kernel *k) {
+  struct curio_ctx *ctx = k->ctx;
+  struct kernel *outer = ctx->running;
+  size_t steps = 0;
+  ctx->running = k;
+  while (k->ready_len > 0 && steps < KERNEL_STEP_BUDGET) {
+    size_t batch = k->ready_len;
+    while (batch-- > 0 && k->ready_len > 0) {
+      kernel_step(k, ready_pop(k));
+      steps++;
+    }
+  }
+  ctx->running = outer;
+  if (k->ready_len == 0) idle_stop(k);
+}
+
+static void kernel_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents) {
+  struct kernel *k = (struct kernel *)((char *)w - offsetof(struct kernel, prepare));
+  (void)revents;
+  if (k->L == NULL) return; /* not attached to a Lua thread right now */
+  kernel_run_ready(k);
+  if (k->driving && k->main_done) ev_break(loop, EVBREAK_ONE);
+}
+
+static void kernel_idle_cb(struct ev_loop *loop, ev_idle *w, int revents) {
+  (void)loop; (void)w; (void)revents; /* exists only to make the poll non-blocking */
+}
+
+static void kernel_sigint_cb(struct ev_loop *loop, ev_signal *w, int revents) {
+  struct kernel *k = (struct kernel *)((char *)w - offsetof(struct kernel, sigint));
+  (void)loop; (void)revents;
+  k->interrupted = 1;
+  if (k->main != NULL && k->main->state != TASK_DONE) {
+    struct task *t = k->main;
+    if (!t->cancelled) {
+      t->cancelled = 1;
+      t->timeout = HUGE_VAL;
+      t->pending = PEND_CANCEL;
+    }
+    if (t->no_cancel == 0 && t->state == TASK_WAITING) task_interrupt(t, WAKE_CANCEL, 0);
+  }
+}
+
+/* Runs the loop until done(k) or until nothing can make progress (every
+ * task waits on something that no watcher will ever wake). Returns 1 when
+ * done, 0 when stuck. */
+int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *)) {
+  lua_State *saved = k->L;
+  int ok = 1;
+  k->L = L;
+  k->driving = 1;
+  while (!done(k)) {
+    int active = ev_run(k->loop, EVRUN_ONCE);
+    if (!done(k) && !active && k->ready_len == 0 && ev_pending_count(k->loop) == 0) {
+      ok = 0;
+      break;
+    }
+  }
+  k->driving = 0;
+  k->L = saved;
+  return ok;
+}
+
+/* ---- the Kernel userdata ---- */
+
+static struct kernel *kernel_check(lua_State *L, int idx) {
+  struct kernel *k = luaL_checkudata(L, idx, KERNEL_MT);
+  if (k->closed) errors_raise(L, "CurioError", "Kernel is closed");
+  return k;
+}
+
+static int opt_int_field(lua_State *L, int idx, const char *name, int def) {
+  int result = def;
+  if (lua_getfield(L, idx, name) != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
+      return luaL_error(L, "bad argument #1 to 'Kernel' (option '%s' must be a positive integer)", name);
+    result = (int)lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  return result;
+}
+
+/* curio.Kernel(opts) -> kernel on a new libev loop. */
+static int l_kernel_new(lua_State *L) {
+  int has_opts = !lua_isnoneornil(L, 1);
+  int debug = -1, use_sigint = 1, threads, processes;
+  long ncpu = 1;
+  if (has_opts) luaL_checktype(L, 1, LUA_TTABLE);
+  else { lua_settop(L, 0); lua_newtable(L); }
+  threads = opt_int_field(L, 1, "threads", 64);
+#ifdef _SC_NPROCESSORS_ONLN
+  ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+  processes = opt_int_field(L, 1, "processes", ncpu > 0 ? (int)ncpu : 1);
+  if (lua_getfield(L, 1, "debug") != LUA_TNIL) debug = lua_toboolean(L, -1);
+  if (lua_getfield(L, 1, "sigint") != LUA_TNIL) use_sigint = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+
+  struct kernel *k = lua_newuserdatauv(L, sizeof *k, 1);
+  memset(k, 0, sizeof *k);
+  k->closed = 1; /* until fully built, so __gc has nothing to undo */
+  luaL_setmetatable(L, KERNEL_MT);
+  k->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+  if (k->loop == NULL) return errors_raise(L, "CurioError", "Kernel: cannot create an event loop");
+  k->owns_loop = 1;
+  k->ctx = (struct curio_ctx *)lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushvalue(L, lua_upvalueindex(1)); /* keep the context alive as long as us */
+  lua_setiuservalue(L, -2, 1);
+  k->debug = debug;
+  k->use_sigint = use_sigint;
+  k->threads = threads;
+  k->processes = processes;
+  k->next_id = 1;
+  k->ref = LUA_NOREF;
+  ev_prepare_init(&k->prepare, kernel_prepare_cb);
+  ev_idle_init(&k->idle, kernel_idle_cb);
+  ev_signal_init(&k->sigint, kernel_sigint_cb, SIGINT);
+  ev_prepare_start(k->loop, &k->prepare);
+  ev_unref(k->loop);
+  k->closed = 0;
+  return 1;
+}
+
+static int main_is_done(struct kernel *k) { return k->main_done; }
+static int all_tasks_done(struct kernel *k) { return k->ntasks == 0; }
+
+/* k:run(fn, ...) -> fn's results, or raises its error. */
+static int l_kernel_run(lua_State *L) {
+  struct kernel *k = kernel_check(L, 1);
+  struct curio_ctx *ctx = kernel_ctx(L);
+  int nargs = lua_gettop(L) - 2, stuck, interrupted;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (ctx->running != NULL)
+    return errors_raise(L, "CurioError", "Kernel.run: cannot run a kernel from inside a curio task");
+  if (k->driving)
+    return errors_raise(L, "CurioError", "Kernel.run: kernel is already running");
+  struct task *t = task_spawn(L, k, 2, nargs);  /* pushes the task */
+  t->retrieved = 1;                              /* its error goes to our caller */
+  k->main = t;
+  k->main_done = 0;
+  k->interrupted = 0;
+  if (k->use_sigint) { ev_signal_start(k->loop, &k->sigint); ev_unref(k->loop); }
+  stuck = !kernel_drive(L, k, main_is_done);
+  if (k->use_sigint) { ev_ref(k->loop); ev_signal_stop(k->loop, &k->sigint); }
+  interrupted = k->interrupted;
+  k->main = NULL;
+  if (interrupted) return errors_raise(L, "KeyboardInterrupt", "interrupted (SIGINT)");
+  if (stuck)
+    return errors_raise(L, "CurioError",
+                        "Kernel.run: deadlock: the main task waits and nothing can wake it");
+  int task_idx = lua_gettop(L);
+  if (t->failed) {
+    lua_getiuservalue(L, task_idx, TUV_ERROR);
+    return lua_error(L);
+  }
+  luaL_checkstack(L, t->nresults, "too many results");
+  int base = lua_gettop(t->co) - t->nresults;
+  for (int i = 1; i <= t->nresults; i++) lua_pushvalue(t->co, base + i);
+  lua_xmove(t->co, L, t->nresults);
+  return t->nresults;
+}
+
+/* Reports on stderr every crash that nobody retrieved. */
+static void kernel_report_crashes(lua_State *L, struct kernel *k) {
+  while (k->crash_head != NULL) {
+    task_report_crash(k->crash_head); /* prints, unlinks */
+  }
+  (void)L;
+}
+
+/* Frees what the kernel holds; tasks still live are abandoned (their
+ * records stay valid for Lua with k == NULL). Works from __gc. */
+static void kernel_free(struct kernel *k, lua_State *L) {
+  while (k->all_head != NULL) {
+    struct task *t = k->all_head;
+    if (ev_is_active(&t->timer)) ev_timer_stop(k->loop, &t->timer);
+    if (ev_is_active(&t->io)) ev_io_stop(k->loop, &t->io);
+    if (t->wq != NULL) waitq_unlink(t);
+    k->all_head = t->all_next;
+    t->all_prev = t->all_next = NULL;
+    t->k = NULL;
+    if (t->ref != LUA_NOREF) { int ref = t->ref; t->ref = LUA_NOREF; luaL_unref(L, LUA_REGISTRYINDEX, ref); }
+  }
+  k->all_tail = NULL;
+  kernel_report_crashes(L, k);
+  idle_stop(k);
+  if (ev_is_active(&k->prepare)) { ev_ref(k->loop); ev_prepare_stop(k->loop, &k->prepare); }
+  if (k->owns_loop) ev_loop_destroy(k->loop);
+  k->loop = NULL;
+  free(k->ready);
+  k->ready = NULL;
+  k->ready_len = k->ready_cap = 0;
+  k->ntasks = 0;
+  k->closed = 1;
+}
+
+/* k:close(): cancels every task left, runs their cleanup, releases all. */
+static int l_kernel_close(lua_State *L) {
+  struct kernel *k = luaL_checkudata(L, 1, KERNEL_MT);
+  struct curio_ctx *ctx = kernel_ctx(L);
+  if (k->closed) return 0;
+  if (ctx->running == k || k->driving)
+    return errors_raise(L, "CurioError", "Kernel.close: cannot close a running kernel");
+  for (struct task *t = k->all_head; t != NULL; t = t->all_next) {
+    if (!t->cancelled) {
+      t->cancelled = 1;
+      t->timeout = HUGE_VAL;
+      t->pending = PEND_CANCEL;
+    }
+    t->no_cancel = 0;
+    if (t->state == TASK_WAITING) task_interrupt(t, WAKE_CANCEL, 0);
+  }
+  kernel_drive(L, k, all_tasks_done);
+  kernel_free(k, L);
+  return 0;
+}
+
+static int l_kernel_gc(lua_State *L) {
+  struct kernel *k = luaL_checkudata(L, 1, KERNEL_MT);
+  if (!k->closed) kernel_free(k, L);
+  return 0;
+}
+
+static int l_kernel_tostring(lua_State *L) {
+  struct kernel *k = luaL_checkudata(L, 1, KERNEL_MT);
+  lua_pushfstring(L, "Kernel (%s, %d tasks)", k->closed ? "closed" : "open", (int)k->ntasks);
+  return 1;
+}
+
+const luaL_Reg kernel_methods[] = {
+  {"run", l_kernel_run},
+  {"close", l_kernel_close},
+  {"__gc", l_kernel_gc},
+  {"__close", l_kernel_gc},
+  {"__tostring", l_kernel_tostring},
+  {NULL, NULL}
+};
+
+static int l_clock(lua_State *L) {
+  lua_pushnumber(L, kernel_clock());
+  return 1;
+}
+
+const luaL_Reg kernel_functions[] = {
+  {"Kernel", l_kernel_new},
+  {"clock", l_clock},
+  {NULL, NULL}
+};

@@ -1,0 +1,420 @@
+/* core/task.c: task records, spawn, termination, join/wait/result/cancel.
+ *
+ * Lifetime: a live task is held by one registry ref (t->ref), taken in
+ * task_spawn and released in task_finish (or kernel_free). Afterwards only
+ * Lua references keep the userdata; its results stay on the dead
+ * coroutine's stack, its error in the TUV_ERROR user value. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "kernel.h"
+
+struct task *task_check(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, TASK_MT);
+}
+
+void task_push(lua_State *L, struct task *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+}
+
+/* Creates a task running the function at `fn` with the `nargs` values above
+ * it, schedules it, and pushes its userdata. The arguments stay on L. */
+struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
+  fn = lua_absindex(L, fn);
+  luaL_checkstack(L, 4, "spawn");
+  lua_State *co = lua_newthread(L);
+  struct task *t = lua_newuserdatauv(L, sizeof *t, TUV_COUNT);
+  memset(t, 0, sizeof *t);
+  t->ref = LUA_NOREF;
+  luaL_setmetatable(L, TASK_MT);
+  lua_rotate(L, -2, 1);
+  lua_setiuservalue(L, -2, TUV_THREAD);
+  if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "spawn: too many arguments");
+  for (int i = 0; i <= nargs; i++) lua_pushvalue(L, fn + i);
+  lua_xmove(L, co, nargs + 1);
+  lua_pushvalue(L, -1);
+  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  t->k = k;
+  t->co = co;
+  t->active = co;
+  t->id = k->next_id++;
+  t->timeout = HUGE_VAL;
+  t->nargs = nargs;
+  ev_init(&t->timer, NULL);
+  ev_init(&t->io, NULL);
+  trap_init_watchers(t);
+  t->all_prev = k->all_tail;
+  if (k->all_tail) k->all_tail->all_next = t; else k->all_head = t;
+  k->all_tail = t;
+  k->ntasks++;
+  kernel_schedule(k, t);
+  return t;
+}
+
+static void crash_unlink(struct task *t) {
+  struct kernel *k = t->crash_k;
+  if (k == NULL) return;
+  if (t->crash_prev) t->crash_prev->crash_next = t->crash_next; else k->crash_head = t->crash_next;
+  if (t->crash_next) t->crash_next->crash_prev = t->crash_prev;
+  t->crash_prev = t->crash_next = NULL;
+  t->crash_k = NULL;
+}
+
+static void crash_print(struct task *t) {
+  if (t->report != NULL && !t->reported && !t->retrieved) {
+    fputs(t->report, stderr);
+    fflush(stderr);
+  }
+  t->reported = 1;
+}
+
+/* The task's error was handed to someone: it is no crash to report. */
+void task_retrieve(struct task *t) {
+  t->retrieved = 1;
+  crash_unlink(t);
+}
+
+/* Reports an unretrieved crash now and forgets it (kernel shutdown). */
+void task_report_crash(struct task *t) {
+  crash_print(t);
+  crash_unlink(t);
+}
+
+/* Builds the crash report text, protected: args task, error, thread. */
+static int task_build_report(lua_State *L) {
+  struct task *t = lua_touserdata(L, 1);
+  lua_State *co = lua_tothread(L, 3);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  lua_pushfstring(L, "Task crash: task %I failed: ", (LUAI_UACINT)t->id);
+  luaL_addvalue(&b);
+  luaL_tolstring(L, 2, NULL);
+  luaL_addvalue(&b);
+  if (lua_type(L, 2) != LUA_TTABLE) {
+    luaL_traceback(L, co, "", 0);
+    luaL_addvalue(&b);
+  }
+  luaL_addchar(&b, '\n');
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static void task_record_error(struct kernel *k, struct task *t) {
+  lua_State *L = k->L, *co = t->co;
+  t->failed = 1;
+  t->is_cancel_error = (unsigned char)errors_is_cancel(co, -1);
+  luaL_checkstack(L, 5, "task_finish");
+  task_push(L, t);
+  lua_pushvalue(co, -1);
+  lua_xmove(co, L, 1);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, -3, TUV_ERROR);
+  if (!t->is_cancel_error && k->debug != 0) {
+    lua_pushcfunction(L, task_build_report);
+    lua_pushlightuserdata(L, t);
+    lua_pushvalue(L, -3);
+    lua_pushthread(co);
+    lua_xmove(co, L, 1);
+    if (lua_pcall(L, 3, 1, 0) == LUA_OK) {
+      size_t len;
+      const char *text = lua_tolstring(L, -1, &len);
+      t->report = malloc(len + 1);
+      if (t->report) memcpy(t->report, text, len + 1);
+    }
+    lua_pop(L, 1);
+    if (k->debug == 1 && !t->retrieved) crash_print(t);
+    else if (!t->retrieved) {
+      t->crash_k = k;
+      t->crash_next = k->crash_head;
+      if (k->crash_head) k->crash_head->crash_prev = t;
+      k->crash_head = t;
+    }
+  }
+  lua_pop(L, 2);
+#if LUA_VERSION_RELEASE_NUM >= 50406
+  lua_closethread(co, L);
+#else
+  lua_resetthread(co);
+#endif
+  lua_settop(co, 0);
+}
+
+/* Ends a task after its coroutine returned or failed: records the outcome,
+ * wakes joiners, posts the notify queue, drops the kernel's ref (last). */
+void task_finish(struct kernel *k, struct task *t, int status, int nres) {
+  lua_State *L = k->L;
+  t->state = TASK_DONE;
+  t->wait = WAIT_NONE;
+  if (ev_is_active(&t->timer)) ev_timer_stop(k->loop, &t->timer);
+  if (ev_is_active(&t->io)) ev_io_stop(k->loop, &t->io);
+  if (status == LUA_OK) t->nresults = nres;
+  else task_record_error(k, t);
+  t->ndeadlines = 0;
+  for (struct task *j; (j = waitq_pop(&t->joiners)) != NULL;) trap_wake(j, WAKE_OK);
+  if (t->has_notify) {
+    task_push(L, t);
+    lua_getiuservalue(L, -1, TUV_NOTIFY);
+    lua_pushnil(L);
+    lua_setiuservalue(L, -3, TUV_NOTIFY);
+    t->has_notify = 0;
+    waitq_post(L, luaL_checkudata(L, -1, WAITQ_MT), lua_gettop(L), lua_gettop(L) - 1);
+    lua_pop(L, 2);
+  }
+  if (t->all_prev) t->all_prev->all_next = t->all_next; else k->all_head = t->all_next;
+  if (t->all_next) t->all_next->all_prev = t->all_prev; else k->all_tail = t->all_prev;
+  t->all_prev = t->all_next = NULL;
+  k->ntasks--;
+  if (t == k->main) k->main_done = 1;
+  t->k = NULL;
+  int ref = t->ref;
+  t->ref = LUA_NOREF;
+  luaL_unref(L, LUA_REGISTRYINDEX, ref);
+}
+
+/* ---- methods ---- */
+
+/* Pushes the results of a done task, or raises (as TaskError when wrap). */
+static int task_outcome(lua_State *L, struct task *t, int idx, int wrap) {
+  task_retrieve(t);
+  if (t->failed) {
+    lua_getiuservalue(L, idx, TUV_ERROR);
+    if (!wrap) return lua_error(L);
+    int cause = lua_gettop(L);
+    const char *text;
+    if (lua_type(L, cause) == LUA_TTABLE && lua_getfield(L, cause, "message") == LUA_TSTRING)
+      text = lua_tostring(L, -1);
+    else if (lua_type(L, cause) == LUA_TSTRING)
+      text = lua_tostring(L, cause);
+    else
+      text = luaL_typename(L, cause);
+    lua_pushfstring(L, "task %I failed: %s", (LUAI_UACINT)t->id, text);
+    errors_push(L, "TaskError", lua_tostring(L, -1));
+    lua_pushvalue(L, cause);
+    lua_setfield(L, -2, "cause");
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "task");
+    return lua_error(L);
+  }
+  luaL_checkstack(L, t->nresults, "too many results");
+  int base = lua_gettop(t->co) - t->nresults;
+  for (int i = 1; i <= t->nresults; i++) lua_pushvalue(t->co, base + i);
+  lua_xmove(t->co, L, t->nresults);
+  return t->nresults;
+}
+
+static int join_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *self = kernel_ctx(L)->running->current;
+  (void)status;
+  trap_result(L, self, (int)ctx);
+  return task_outcome(L, task_check(L, 1), 1, 1);
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *self = kernel_ctx(L)->running->current;
+  (void)status;
+  trap_result(L, self, (int)ctx);
+  return 0;
+}
+
+/* Suspends the current task until t is done; then calls k. */
+static int task_wait_for(lua_State *L, struct task *t, const char *fname, lua_KFunction k) {
+  struct task *self = trap_enter(L, fname);
+  if (self == t) return errors_raise(L, "CurioError", "%s: a task cannot wait for itself", fname);
+  lua_settop(L, 1);
+  waitq_append(&t->joiners, self);
+  return trap_suspend(L, self, WAIT_QUEUE, k);
+}
+
+/* task:join() -> the task's results; TaskError if it failed. */
+static int l_task_join(lua_State *L) {
+  struct task *t = task_check(L, 1);
+  if (t->state != TASK_DONE) return task_wait_for(L, t, "join", join_k);
+  return task_outcome(L, t, 1, 1);
+}
+
+/* task:wait(): waits for termination, raises nothing of the task's own. */
+static int l_task_wait(lua_State *L) {
+  struct task *t = task_check(L, 1);
+  if (t->state != TASK_DONE) return task_wait_for(L, t, "wait", wait_k);
+  return 0;
+}
+
+/* task:result() -> results of a done task, or raises its error. */
+static int l_task_result(lua_State *L) {
+  struct task *t = task_check(L, 1);
+  if (t->state != TASK_DONE)
+    return errors_raise(L, "CurioError", "Task.result: task %I has not terminated", (LUAI_UACINT)t->id);
+  return task_outcome(L, t, 1, 0);
+}
+
+/* core.task_cancel(task, exc?) -> true when a cancellation was issued. */
+static int l_task_cancel(lua_State *L) {
+  struct task *t = task_check(L, 1);
+  if (t->state == TASK_DONE || t->k == NULL || t->cancelled) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  t->cancelled = 1;
+  t->timeout = HUGE_VAL;
+  if (!lua_isnoneornil(L, 2)) {
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 1, TUV_ERROR);
+    t->pending = PEND_EXC;
+  } else {
+    t->pending = PEND_CANCEL;
+  }
+  if (t->no_cancel == 0 && t->state == TASK_WAITING) task_interrupt(t, WAKE_CANCEL, 0);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* task:traceback() -> where the task is now (or where it failed). */
+static int l_task_traceback(lua_State *L) {
+  struct task *t = task_check(L, 1);
+  if (t->state == TASK_DONE) {
+    lua_pushstring(L, t->report ? t->report : "");
+  } else if (t->state == TASK_RUNNING) {
+    luaL_traceback(L, L, NULL, 1);
+  } else {
+    luaL_traceback(L, t->co, NULL, 0);
+  }
+  return 1;
+}
+
+/* core.task_retrieve(task): marks its error as taken (task groups). */
+static int l_task_retrieve(lua_State *L) {
+  task_retrieve(task_check(L, 1));
+  return 0;
+}
+
+/* core.task_notify(task, waitq|nil): post task to waitq when it ends. */
+static int l_task_notify(lua_State *L) {
+  struct task *t = task_check(L, 1);
+  if (!lua_isnil(L, 2)) luaL_checkudata(L, 2, WAITQ_MT);
+  lua_settop(L, 2);
+  lua_setiuservalue(L, 1, TUV_NOTIFY);
+  t->has_notify = !lua_isnil(L, 2) && t->state != TASK_DONE;
+  lua_pushboolean(L, t->has_notify);
+  return 1;
+}
+
+static void push_fields(lua_State *L, int idx, int create) {
+  if (lua_getiuservalue(L, idx, TUV_FIELDS) == LUA_TTABLE || !create) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, idx, TUV_FIELDS);
+}
+
+/* __index: methods (upvalue 2), then built-in fields, then user fields. */
+int task_index(lua_State *L) {
+  struct task *t = task_check(L, 1);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+  const char *key = lua_tostring(L, 2);
+  if (key == NULL) return 0;
+  if (strcmp(key, "id") == 0) lua_pushinteger(L, t->id);
+  else if (strcmp(key, "terminated") == 0) lua_pushboolean(L, t->state == TASK_DONE);
+  else if (strcmp(key, "cancelled") == 0) lua_pushboolean(L, t->cancelled);
+  else if (strcmp(key, "daemon") == 0) lua_pushboolean(L, t->daemon);
+  else if (strcmp(key, "exception") == 0) {
+    if (t->failed) lua_getiuservalue(L, 1, TUV_ERROR); else lua_pushnil(L);
+  } else if (strcmp(key, "state") == 0) {
+    static const char *const names[] = {"READY", "RUNNING", "WAITING", "TERMINATED"};
+    lua_pushstring(L, names[t->state]);
+  } else {
+    push_fields(L, 1, 0);
+    if (lua_istable(L, -1)) { lua_pushvalue(L, 2); lua_rawget(L, -2); }
+    else lua_pushnil(L);
+    if (lua_isnil(L, -1) && strcmp(key, "name") == 0)
+      lua_pushfstring(L, "Task-%I", (LUAI_UACINT)t->id);
+  }
+  return 1;
+}
+
+static int l_task_newindex(lua_State *L) {
+  task_check(L, 1);
+  const char *key = lua_tostring(L, 2);
+  static const char *const readonly[] = {
+    "id", "terminated", "cancelled", "daemon", "exception", "state", NULL};
+  for (int i = 0; key && readonly[i]; i++)
+    if (strcmp(key, readonly[i]) == 0) return luaL_error(L, "Task.%s is read-only", key);
+  if (key && strcmp(key, "name") == 0 && !lua_isstring(L, 3))
+    return luaL_error(L, "bad value for Task.name (string expected, got %s)", luaL_typename(L, 3));
+  push_fields(L, 1, 1);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+static int l_task_tostring(lua_State *L) {
+  struct task *t = task_check(L, 1);
+  lua_pushfstring(L, "Task(id=%I, %s)", (LUAI_UACINT)t->id,
+                  t->state == TASK_DONE ? "terminated" : "live");
+  return 1;
+}
+
+static int l_task_eq(lua_State *L) {
+  lua_pushboolean(L, lua_touserdata(L, 1) == lua_touserdata(L, 2));
+  return 1;
+}
+
+/* __gc: reports a crash nobody retrieved; works with the kernel gone. */
+static int l_task_gc(lua_State *L) {
+  struct task *t = task_check(L, 1);
+  if (t->failed && !t->is_cancel_error) crash_print(t);
+  crash_unlink(t);
+  free(t->report);
+  t->report = NULL;
+  free(t->deadlines);
+  t->deadlines = NULL;
+  return 0;
+}
+
+const luaL_Reg task_methods[] = {
+  {"join", l_task_join},
+  {"wait", l_task_wait},
+  {"result", l_task_result},
+  {"traceback", l_task_traceback},
+  {NULL, NULL}
+};
+
+const luaL_Reg task_meta[] = {
+  {"__newindex", l_task_newindex},
+  {"__tostring", l_task_tostring},
+  {"__eq", l_task_eq},
+  {"__gc", l_task_gc},
+  {NULL, NULL}
+};
+
+/* core.spawn(fn, ...) / core.spawn_daemon(fn, ...) -> Task */
+static int spawn(lua_State *L, const char *fname, int daemon) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  struct task *self = trap_current(L, fname);
+  struct task *t = task_spawn(L, self->k, 1, lua_gettop(L) - 1);
+  t->daemon = (unsigned char)daemon;
+  return 1;
+}
+
+static int l_spawn(lua_State *L) { return spawn(L, "spawn", 0); }
+static int l_spawn_daemon(lua_State *L) { return spawn(L, "spawn_daemon", 1); }
+
+static int l_current_task(lua_State *L) {
+  struct kernel *k = kernel_ctx(L)->running;
+  if (k == NULL || k->current == NULL) return 0;
+  task_push(L, k->current);
+  return 1;
+}
+
+const luaL_Reg task_functions[] = {
+  {"spawn", l_spawn},
+  {"spawn_daemon", l_spawn_daemon},
+  {"current_task", l_current_task},
+  {"task_cancel", l_task_cancel},
+  {"task_retrieve", l_task_retrieve},
+  {"task_notify", l_task_notify},
+  {NULL, NULL}
+};

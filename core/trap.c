@@ -1,0 +1,335 @@
+/* core/trap.c: how a task blocks and how it is woken.
+ *
+ * Rules (as curio's kernel):
+ * 1. A trap first raises a pending cancellation, or an expired timeout,
+ *    unless cancellation is disabled; otherwise it records its wait in the
+ *    task and yields (trap_suspend). Its continuation calls trap_result.
+ * 2. A waiting task is woken once: by its event (WAKE_OK), by a
+ *    cancellation (WAKE_CANCEL) or by its timeout (WAKE_TIMEOUT). Waking
+ *    undoes the wait (queue link, io watcher, timer) before scheduling.
+ * 3. A woken task owns what it was handed; a cancellation arriving after
+ *    that waits for its next blocking call.
+ * 4. Only the earliest of a task's deadlines (sleep or timeout) is a live
+ *    timer, and only while the task waits. A timeout passed while the task
+ *    ran is noticed by the next trap (rule 1).
+ * 5. A timeout is delivered once: delivering it clears the effective
+ *    deadline until the timeout block that set it is left. */
+#include <math.h>
+#include <stdlib.h>
+#include <lauxlib.h>
+#include "kernel.h"
+
+static const char trap_sentinel_key = 'T';
+
+void trap_push_sentinel(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&trap_sentinel_key);
+}
+
+int trap_is_sentinel(lua_State *L, int idx) {
+  return lua_touserdata(L, idx) == (void *)&trap_sentinel_key;
+}
+
+/* The running task, or a CurioError naming fname. */
+struct task *trap_current(lua_State *L, const char *fname) {
+  struct kernel *k = kernel_ctx(L)->running;
+  if (k == NULL || k->current == NULL)
+    errors_raise(L, "CurioError", "%s: not inside a curio task", fname);
+  return k->current;
+}
+
+static int raise_timeout(lua_State *L, double clock) {
+  errors_push(L, "TaskTimeout", "timed out");
+  if (lua_istable(L, -1)) {
+    lua_pushnumber(L, clock);
+    lua_setfield(L, -2, "clock");
+  }
+  return lua_error(L);
+}
+
+/* Raises the task's pending cancellation, consuming it. */
+void trap_raise_pending(lua_State *L, struct task *t) {
+  int kind = t->pending;
+  t->pending = PEND_NONE;
+  if (kind == PEND_EXC) {
+    task_push(L, t);
+    lua_getiuservalue(L, -1, TUV_ERROR);
+    lua_pushnil(L);
+    lua_setiuservalue(L, -3, TUV_ERROR);
+    lua_error(L);
+  }
+  errors_push(L, "TaskCancelled", "task cancelled");
+  lua_error(L);
+}
+
+/* Rule 1 for the task running on L; returns it. */
+struct task *trap_enter(lua_State *L, const char *fname) {
+  struct task *t = trap_current(L, fname);
+  if (L != t->active)
+    errors_raise(L, "CurioError",
+                 "%s: blocking call inside a coroutine that curio does not drive "
+                 "(create or resume it with curio.coroutine)", fname);
+  if (t->no_cancel == 0) {
+    if (t->pending != PEND_NONE) trap_raise_pending(L, t);
+    if (t->timeout != HUGE_VAL) {
+      double now = kernel_clock();
+      if (now >= t->timeout) {
+        t->timeout = HUGE_VAL;
+        raise_timeout(L, now);
+      }
+    }
+  }
+  return t;
+}
+
+/* Records the wait, arms the earliest deadline, yields to the kernel. The
+ * continuation k gets the stack top before the yield as its context. */
+int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k) {
+  double when = wait == WAIT_SLEEP ? t->sleep_until : HUGE_VAL;
+  int base = lua_gettop(L);
+  t->state = TASK_WAITING;
+  t->wait = (unsigned char)wait;
+  t->wake = WAKE_OK;
+  if (t->no_cancel == 0 && t->timeout < when) when = t->timeout;
+  if (when != HUGE_VAL) {
+    double delay = when - kernel_clock();
+    ev_timer_set(&t->timer, delay > 0 ? delay : 0, 0);
+    ev_timer_start(t->k->loop, &t->timer);
+  }
+  trap_push_sentinel(L);
+  return lua_yieldk(L, 1, (lua_KContext)base, k);
+}
+
+/* In a continuation: raises what interrupted the wait, or returns how many
+ * values the waker handed over (they are on top of the stack). */
+int trap_result(lua_State *L, struct task *t, int base) {
+  switch (t->wake) {
+    case WAKE_CANCEL: t->wake = WAKE_OK; trap_raise_pending(L, t); break;
+    case WAKE_TIMEOUT: t->wake = WAKE_OK; raise_timeout(L, t->wake_clock); break;
+    default: break;
+  }
+  return lua_gettop(L) - base;
+}
+
+/* Rule 2: undo the wait and make the task ready. */
+void trap_wake(struct task *t, int reason) {
+  struct kernel *k = t->k;
+  if (t->wq != NULL) waitq_unlink(t);
+  if (ev_is_active(&t->io)) ev_io_stop(k->loop, &t->io);
+  if (ev_is_active(&t->timer)) ev_timer_stop(k->loop, &t->timer);
+  t->wait = WAIT_NONE;
+  t->wake = (unsigned char)reason;
+  kernel_schedule(k, t);
+}
+
+int task_interrupt(struct task *t, int reason, double clock) {
+  t->wake_clock = clock;
+  trap_wake(t, reason);
+  return 1;
+}
+
+static void trap_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  struct task *t = (struct task *)((char *)w - offsetof(struct task, timer));
+  double now = kernel_clock(), when;
+  (void)revents;
+  if (t->wait == WAIT_SLEEP && now >= t->sleep_until) {
+    task_interrupt(t, WAKE_OK, now);
+    return;
+  }
+  if (t->no_cancel == 0 && now >= t->timeout) {
+    t->timeout = HUGE_VAL; /* rule 5 */
+    task_interrupt(t, WAKE_TIMEOUT, now);
+    return;
+  }
+  /* libev's cached time lagged behind ours: fire again for the rest */
+  when = t->wait == WAIT_SLEEP ? t->sleep_until : HUGE_VAL;
+  if (t->no_cancel == 0 && t->timeout < when) when = t->timeout;
+  if (when == HUGE_VAL) return;
+  ev_timer_set(w, when - now, 0);
+  ev_timer_start(loop, w);
+}
+
+static void trap_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
+  struct task *t = (struct task *)((char *)w - offsetof(struct task, io));
+  (void)loop; (void)revents;
+  task_interrupt(t, WAKE_OK, 0);
+}
+
+void trap_init_watchers(struct task *t) {
+  ev_init(&t->timer, trap_timer_cb);
+  ev_init(&t->io, trap_io_cb);
+}
+
+/* ---- sleep ---- */
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = kernel_ctx(L)->running->current;
+  (void)status;
+  trap_result(L, t, (int)ctx);
+  lua_pushnumber(L, t->wake_clock);
+  return 1;
+}
+
+static int sleep0_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status; (void)ctx;
+  lua_pushnumber(L, kernel_clock());
+  return 1;
+}
+
+/* curio.sleep(seconds) -> clock. sleep(0) goes to the back of the queue. */
+static int l_sleep(lua_State *L) {
+  lua_Number seconds = luaL_checknumber(L, 1);
+  luaL_argcheck(L, seconds >= 0, 1, "non-negative number expected");
+  struct task *t = trap_enter(L, "sleep");
+  lua_settop(L, 0);
+  if (seconds == 0) {
+    t->wait = WAIT_YIELD;
+    kernel_schedule(t->k, t);
+    trap_push_sentinel(L);
+    return lua_yieldk(L, 1, 0, sleep0_k);
+  }
+  t->sleep_until = kernel_clock() + seconds;
+  return trap_suspend(L, t, WAIT_SLEEP, sleep_k);
+}
+
+/* ---- fd waits ---- */
+
+static int wait_fd_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = kernel_ctx(L)->running->current;
+  (void)status;
+  trap_result(L, t, (int)ctx);
+  return 0;
+}
+
+/* core.wait_fd(fd, "r"|"w"): waits until fd is readable or writable. */
+static int l_wait_fd(lua_State *L) {
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  static const char *const modes[] = {"r", "w", NULL};
+  int mode = luaL_checkoption(L, 2, NULL, modes);
+  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "file descriptor expected");
+  struct task *t = trap_enter(L, "wait_fd");
+  lua_settop(L, 0);
+  ev_io_set(&t->io, (int)fd, mode == 0 ? EV_READ : EV_WRITE);
+  ev_io_start(t->k->loop, &t->io);
+  return trap_suspend(L, t, WAIT_IO, wait_fd_k);
+}
+
+/* ---- timeouts (the nesting rules are in lua/curio/time.lua) ---- */
+
+static double check_deadline(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return HUGE_VAL;
+  lua_Number d = luaL_checknumber(L, idx);
+  luaL_argcheck(L, d == d, idx, "number expected, got NaN");
+  return d;
+}
+
+static void push_deadline(lua_State *L, struct task *t, double deadline) {
+  if (t->ndeadlines == t->cap_deadlines) {
+    int cap = t->cap_deadlines ? t->cap_deadlines * 2 : 4;
+    struct deadline *grown = realloc(t->deadlines, (size_t)cap * sizeof *grown);
+    if (grown == NULL) luaL_error(L, "not enough memory");
+    t->deadlines = grown;
+    t->cap_deadlines = cap;
+  }
+  t->deadlines[t->ndeadlines].deadline = deadline;
+  t->deadlines[t->ndeadlines].prior = t->timeout;
+  t->ndeadlines++;
+  if (deadline < t->timeout) t->timeout = deadline;
+}
+
+/* core.timeout_push(deadline|nil): enters a timeout block. */
+static int l_timeout_push(lua_State *L) {
+  double deadline = check_deadline(L, 1);
+  push_deadline(L, trap_current(L, "timeout_at"), deadline);
+  return 0;
+}
+
+/* core.timeout_push_after(seconds|nil) -> deadline|nil */
+static int l_timeout_push_after(lua_State *L) {
+  double deadline = HUGE_VAL;
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Number seconds = luaL_checknumber(L, 1);
+    luaL_argcheck(L, seconds >= 0, 1, "non-negative number expected");
+    deadline = kernel_clock() + seconds;
+  }
+  push_deadline(L, trap_current(L, "timeout_after"), deadline);
+  if (deadline == HUGE_VAL) return 0;
+  lua_pushnumber(L, deadline);
+  return 1;
+}
+
+/* core.timeout_pop(clock|nil) -> verdict. Leaves the innermost block and
+ * restores the deadline in force before it. With the clock of a timeout
+ * error: 1 when this block is the outermost expired one, 2 when an outer
+ * one expired, 0 when none did (the timeout escaped its own block). */
+static int l_timeout_pop(lua_State *L) {
+  struct task *t = trap_current(L, "timeout_after");
+  int verdict = 0;
+  if (t->ndeadlines == 0) return luaL_error(L, "timeout_pop: no timeout block to leave");
+  if (!lua_isnoneornil(L, 1)) {
+    double clock = luaL_checknumber(L, 1);
+    for (int i = 0; i < t->ndeadlines; i++) {
+      if (t->deadlines[i].deadline <= clock) {
+        verdict = i == t->ndeadlines - 1 ? 1 : 2;
+        break;
+      }
+    }
+  }
+  t->ndeadlines--;
+  t->timeout = t->deadlines[t->ndeadlines].prior;
+  lua_pushinteger(L, verdict);
+  return 1;
+}
+
+/* ---- cancellation control ---- */
+
+/* core.set_cancellable(flag) -> previous flag */
+static int l_set_cancellable(lua_State *L) {
+  struct task *t = trap_current(L, "disable_cancellation");
+  lua_pushboolean(L, t->no_cancel == 0);
+  t->no_cancel = !lua_toboolean(L, 1);
+  return 1;
+}
+
+/* curio.check_cancellation(): raises a pending cancellation where allowed;
+ * where not, returns it (nil if none) without consuming it. */
+static int l_check_cancellation(lua_State *L) {
+  struct task *t = trap_current(L, "check_cancellation");
+  double now = t->timeout != HUGE_VAL ? kernel_clock() : 0;
+  if (t->no_cancel == 0) {
+    if (t->pending != PEND_NONE) trap_raise_pending(L, t);
+    if (t->timeout != HUGE_VAL && now >= t->timeout) {
+      t->timeout = HUGE_VAL;
+      raise_timeout(L, now);
+    }
+    return 0;
+  }
+  if (t->pending == PEND_CANCEL) {
+    task_push(L, t);
+    errors_push(L, "TaskCancelled", "task cancelled");
+    lua_setiuservalue(L, -2, TUV_ERROR);
+    t->pending = PEND_EXC;
+    lua_pop(L, 1);
+  }
+  if (t->pending == PEND_EXC) {
+    task_push(L, t);
+    lua_getiuservalue(L, -1, TUV_ERROR);
+    return 1;
+  }
+  if (t->timeout != HUGE_VAL && now >= t->timeout) {
+    errors_push(L, "TaskTimeout", "timed out");
+    if (lua_istable(L, -1)) { lua_pushnumber(L, now); lua_setfield(L, -2, "clock"); }
+    return 1;
+  }
+  return 0;
+}
+
+const luaL_Reg trap_functions[] = {
+  {"sleep", l_sleep},
+  {"wait_fd", l_wait_fd},
+  {"timeout_push", l_timeout_push},
+  {"timeout_push_after", l_timeout_push_after},
+  {"timeout_pop", l_timeout_pop},
+  {"set_cancellable", l_set_cancellable},
+  {"check_cancellation", l_check_cancellation},
+  {NULL, NULL}
+};

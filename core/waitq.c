@@ -1,0 +1,223 @@
+/* core/waitq.c: the FIFO wait queue, the kernel's one synchronisation
+ * mechanism. Event, Lock, Semaphore, Condition, Queue and TaskGroup are Lua
+ * on top of it (lua/curio/sync.lua, queue.lua, taskgroup.lua).
+ *
+ *   q:wait(carry?)      suspends the task at the tail; returns what the waker
+ *                       handed over. `carry` rides with the waiter (a blocked
+ *                       putter's item) and is given to wake_one's caller.
+ *   q:wake(n?, value?)  wakes up to n (default 1, math.huge: all) waiters in
+ *                       FIFO order, each returning `value`; -> number woken
+ *   q:wake_one(value?)  wakes the first waiter -> true, its carry | false
+ *   q:post(value)       hands value to the first waiter, or keeps it in the
+ *                       mailbox when nobody waits
+ *   q:take()            -> the oldest mailbox value, or waits for a post
+ *   #q, q:size()        waiting tasks; q:posted(): values in the mailbox
+ *
+ * A cancelled or timed-out waiter leaves the queue and gets nothing. A waiter
+ * that was woken keeps what it was handed even if cancelled before it runs. */
+#include <lauxlib.h>
+#include "kernel.h"
+
+void waitq_init(struct waitq *q) {
+  q->head = q->tail = NULL;
+  q->count = 0;
+  q->mbox_head = q->mbox_tail = 1;
+  q->is_userdata = 0;
+}
+
+void waitq_append(struct waitq *q, struct task *t) {
+  t->wq = q;
+  t->wq_next = NULL;
+  t->wq_prev = q->tail;
+  if (q->tail) q->tail->wq_next = t; else q->head = t;
+  q->tail = t;
+  q->count++;
+}
+
+void waitq_unlink(struct task *t) {
+  struct waitq *q = t->wq;
+  if (t->wq_prev) t->wq_prev->wq_next = t->wq_next; else q->head = t->wq_next;
+  if (t->wq_next) t->wq_next->wq_prev = t->wq_prev; else q->tail = t->wq_prev;
+  t->wq_prev = t->wq_next = NULL;
+  t->wq = NULL;
+  q->count--;
+}
+
+struct task *waitq_pop(struct waitq *q) {
+  struct task *t = q->head;
+  if (t != NULL) waitq_unlink(t);
+  return t;
+}
+
+/* Gives the value at vidx to t as the result of its wait, and wakes it. */
+static void hand_over(lua_State *L, struct task *t, int vidx) {
+  if (vidx != 0 && lua_checkstack(t->co, 1)) {
+    lua_pushvalue(L, vidx);
+    lua_xmove(L, t->co, 1);
+    t->nargs = 1;
+  }
+  trap_wake(t, WAKE_OK);
+}
+
+/* Forgets every waiter (the queue is being collected): they wait on. */
+void waitq_detach_all(struct waitq *q) {
+  while (waitq_pop(q) != NULL) {}
+}
+
+static struct waitq *check(lua_State *L) {
+  return luaL_checkudata(L, 1, WAITQ_MT);
+}
+
+/* q:post(value): hands value to the first waiter or stores it. */
+void waitq_post(lua_State *L, struct waitq *q, int qidx, int vidx) {
+  struct task *t = waitq_pop(q);
+  if (t != NULL) { hand_over(L, t, vidx); return; }
+  if (lua_getiuservalue(L, qidx, 1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, qidx, 1);
+  }
+  lua_pushvalue(L, vidx);
+  lua_rawseti(L, -2, q->mbox_tail++);
+  lua_pop(L, 1);
+}
+
+static int l_waitq_new(lua_State *L) {
+  struct waitq *q = lua_newuserdatauv(L, sizeof *q, 1);
+  waitq_init(q);
+  q->is_userdata = 1;
+  luaL_setmetatable(L, WAITQ_MT);
+  return 1;
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = kernel_ctx(L)->running->current;
+  (void)status;
+  if (t->has_carry) {
+    t->has_carry = 0;
+    task_push(L, t);
+    lua_pushnil(L);
+    lua_setiuservalue(L, -2, TUV_CARRY);
+    lua_pop(L, 1);
+  }
+  return trap_result(L, t, (int)ctx);
+}
+
+static int l_waitq_wait(lua_State *L) {
+  struct waitq *q = check(L);
+  struct task *t = trap_enter(L, "wait");
+  if (!lua_isnoneornil(L, 2)) {
+    task_push(L, t);
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, -2, TUV_CARRY);
+    t->has_carry = 1;
+  }
+  lua_settop(L, 0);
+  waitq_append(q, t);
+  return trap_suspend(L, t, WAIT_QUEUE, wait_k);
+}
+
+static int l_waitq_wake(lua_State *L) {
+  struct waitq *q = check(L);
+  lua_Number n = luaL_optnumber(L, 2, 1);
+  int vidx = lua_isnoneornil(L, 3) ? 0 : 3;
+  lua_Integer woken = 0;
+  luaL_argcheck(L, n >= 0, 2, "non-negative number expected");
+  while (woken < n && q->head != NULL) {
+    hand_over(L, waitq_pop(q), vidx);
+    woken++;
+  }
+  lua_pushinteger(L, woken);
+  return 1;
+}
+
+static int l_waitq_wake_one(lua_State *L) {
+  struct waitq *q = check(L);
+  struct task *t = waitq_pop(q);
+  int vidx = lua_isnoneornil(L, 2) ? 0 : 2;
+  if (t == NULL) { lua_pushboolean(L, 0); return 1; }
+  lua_pushboolean(L, 1);
+  if (t->has_carry) {
+    t->has_carry = 0;
+    task_push(L, t);
+    lua_getiuservalue(L, -1, TUV_CARRY);
+    lua_pushnil(L);
+    lua_setiuservalue(L, -3, TUV_CARRY);
+    lua_remove(L, -2);
+  } else {
+    lua_pushnil(L);
+  }
+  hand_over(L, t, vidx);
+  return 2;
+}
+
+static int l_waitq_post(lua_State *L) {
+  struct waitq *q = check(L);
+  luaL_checkany(L, 2);
+  waitq_post(L, q, 1, 2);
+  return 0;
+}
+
+static int take_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = kernel_ctx(L)->running->current;
+  (void)status;
+  return trap_result(L, t, (int)ctx);
+}
+
+static int l_waitq_take(lua_State *L) {
+  struct waitq *q = check(L);
+  if (q->mbox_head < q->mbox_tail) {
+    lua_getiuservalue(L, 1, 1);
+    lua_rawgeti(L, -1, q->mbox_head);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, q->mbox_head++);
+    if (q->mbox_head == q->mbox_tail) q->mbox_head = q->mbox_tail = 1;
+    return 1;
+  }
+  struct task *t = trap_enter(L, "take");
+  lua_settop(L, 0);
+  waitq_append(q, t);
+  return trap_suspend(L, t, WAIT_QUEUE, take_k);
+}
+
+static int l_waitq_size(lua_State *L) {
+  lua_pushinteger(L, check(L)->count);
+  return 1;
+}
+
+static int l_waitq_posted(lua_State *L) {
+  struct waitq *q = check(L);
+  lua_pushinteger(L, q->mbox_tail - q->mbox_head);
+  return 1;
+}
+
+static int l_waitq_gc(lua_State *L) {
+  waitq_detach_all(check(L));
+  return 0;
+}
+
+static int l_waitq_tostring(lua_State *L) {
+  struct waitq *q = check(L);
+  lua_pushfstring(L, "waitq (%I waiting)", (LUAI_UACINT)q->count);
+  return 1;
+}
+
+const luaL_Reg waitq_methods[] = {
+  {"wait", l_waitq_wait},
+  {"wake", l_waitq_wake},
+  {"wake_one", l_waitq_wake_one},
+  {"post", l_waitq_post},
+  {"take", l_waitq_take},
+  {"size", l_waitq_size},
+  {"posted", l_waitq_posted},
+  {"__len", l_waitq_size},
+  {"__gc", l_waitq_gc},
+  {"__tostring", l_waitq_tostring},
+  {NULL, NULL}
+};
+
+const luaL_Reg waitq_functions[] = {
+  {"waitq", l_waitq_new},
+  {NULL, NULL}
+};

@@ -1,0 +1,157 @@
+-- curio.errors: the error classes of API.md section 1.
+--
+-- A class is a table callable as Class(message, fields). Its instances are
+-- tables whose metatable carries __class, so Class:matches(value) is one
+-- metatable read and one set lookup (class.__is holds every ancestor).
+-- The C core finds classes by name through core.set_errors(classes).
+
+local errors = {}
+
+local class_methods = {}
+local class_mt = { __index = class_methods }
+
+local function instance_tostring(err)
+  local text = err.__name .. ": " .. tostring(err.message)
+  if err.traceback then text = text .. "\n" .. err.traceback end
+  return text
+end
+
+local instance_methods = {}
+
+function instance_methods:is_a(class)
+  return class_methods.matches(class, self)
+end
+
+local function new_class(name, parent)
+  local class = setmetatable({ __name = name, __parent = parent, __is = {} }, class_mt)
+  class.__is[class] = true
+  if parent then
+    for ancestor in pairs(parent.__is) do class.__is[ancestor] = true end
+  end
+  class.__instance = {
+    __class = class,
+    __index = function(_, key)
+      if key == "__name" then return name end
+      return instance_methods[key]
+    end,
+    __tostring = instance_tostring,
+    __name = name,
+  }
+  return class
+end
+
+-- Class(message, fields) -> a new instance, ready for error().
+function class_mt.__call(class, message, fields)
+  local err = {}
+  if fields ~= nil then
+    if type(fields) ~= "table" then
+      error("bad argument #2 to '" .. class.__name .. "' (table expected, got "
+        .. type(fields) .. ")", 2)
+    end
+    for key, value in pairs(fields) do err[key] = value end
+  end
+  if message == nil then message = class.__name end
+  err.message = message
+  err.traceback = debug.traceback("", 2):sub(2)
+  return setmetatable(err, class.__instance)
+end
+
+function class_mt.__tostring(class)
+  return "class " .. class.__name
+end
+
+-- Class:matches(value): true when value is an instance of Class or below.
+function class_methods.matches(class, value)
+  if type(value) ~= "table" then return false end
+  local mt = getmetatable(value)
+  if type(mt) ~= "table" then return false end
+  local of = rawget(mt, "__class")
+  return of ~= nil and of.__is[class] == true
+end
+
+-- Class:subclass(name) -> a new class below Class.
+function class_methods.subclass(class, name)
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'subclass' (string expected, got " .. type(name) .. ")", 2)
+  end
+  return new_class(name, class)
+end
+
+-- Class:is_subclass(other): true when Class is other or below it.
+function class_methods.is_subclass(class, other)
+  return getmetatable(class) == class_mt and class.__is[other] == true
+end
+
+-- true when value is a class made here.
+function errors.is_class(value)
+  return type(value) == "table" and getmetatable(value) == class_mt
+end
+
+local hierarchy = {
+  { "CancelledError" },
+  { "TaskCancelled", "CancelledError" },
+  { "TaskTimeout", "CancelledError" },
+  { "TimeoutCancellationError", "CancelledError" },
+  { "CurioError" },
+  { "TaskError", "CurioError" },
+  { "UncaughtTimeoutError", "CurioError" },
+  { "ResourceBusy", "CurioError" },
+  { "ReadResourceBusy", "ResourceBusy" },
+  { "WriteResourceBusy", "ResourceBusy" },
+  { "BrokenWorkerError", "CurioError" },
+  { "OSError", "CurioError" },
+  { "ConnectionError", "OSError" },
+  { "BrokenPipeError", "ConnectionError" },
+  { "ConnectionResetError", "ConnectionError" },
+  { "ConnectionRefusedError", "ConnectionError" },
+  { "TimeoutError", "OSError" },
+  { "IncompleteRead", "CurioError" },
+  { "KeyboardInterrupt", "CurioError" },
+}
+
+errors.classes = {}
+for _, entry in ipairs(hierarchy) do
+  local name, parent = entry[1], entry[2]
+  local class = new_class(name, parent and errors.classes[parent])
+  errors.classes[name] = class
+  errors[name] = class
+end
+
+local CancelledError = errors.CancelledError
+
+local function pass_cancel(ok, ...)
+  if not ok and CancelledError:matches((...)) then error((...), 0) end
+  return ok, ...
+end
+
+-- curio.pcall(fn, ...): pcall that lets the CancelledError family through.
+function errors.pcall(fn, ...)
+  return pass_cancel(pcall(fn, ...))
+end
+
+-- curio.xpcall(fn, handler, ...): likewise; handler never sees a cancellation.
+function errors.xpcall(fn, handler, ...)
+  if type(handler) ~= "function" then
+    error("bad argument #2 to 'xpcall' (function expected, got " .. type(handler) .. ")", 2)
+  end
+  return pass_cancel(xpcall(fn, function(err)
+    if CancelledError:matches(err) then return err end
+    return handler(err)
+  end, ...))
+end
+
+-- Raises a new instance of class with message (and fields) at level 2.
+function errors.raise(class, message, fields)
+  error(class(message, fields), 2)
+end
+
+-- The message of any error value, without traceback (for composing text).
+function errors.message(err)
+  if type(err) == "table" and errors.CurioError.matches ~= nil then
+    local mt = getmetatable(err)
+    if type(mt) == "table" and rawget(mt, "__class") then return tostring(err.message) end
+  end
+  return tostring(err)
+end
+
+return errors

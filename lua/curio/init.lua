@@ -1,0 +1,53 @@
+-- curio for Lua: the public API (API.md). Everything is reached from
+-- `local curio = require "curio"`.
+
+local core = require "curio.core"
+local errors = require "curio.errors"
+core.set_errors(errors.classes)
+local time = require "curio.time"
+local task = require "curio.task"
+
+local curio = { _VERSION = "curio 0.1.0" }
+
+-- 1. errors
+for name, class in pairs(errors.classes) do curio[name] = class end
+curio.pcall = errors.pcall
+curio.xpcall = errors.xpcall
+
+-- 2. kernel
+curio.Kernel = core.Kernel
+
+local function close_and_return(kernel, ok, ...)
+  kernel:close()
+  if not ok then error((...), 0) end
+  return ...
+end
+
+-- curio.run(fn, ...): runs fn(...) as the main task of a new kernel, then
+-- cancels every task left (their cleanup runs) and returns fn's results.
+function curio.run(fn, ...)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'run' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local kernel = core.Kernel()
+  return close_and_return(kernel, pcall(kernel.run, kernel, fn, ...))
+end
+
+-- 3. tasks
+curio.spawn = core.spawn
+curio.spawn_daemon = core.spawn_daemon
+curio.current_task = core.current_task
+curio.sleep = core.sleep
+curio.clock = core.clock
+curio.disable_cancellation = task.disable_cancellation
+curio.check_cancellation = task.check_cancellation
+curio.coroutine = task.coroutine
+
+-- 4. timeouts
+curio.timeout_after = time.timeout_after
+curio.ignore_after = time.ignore_after
+curio.timeout_at = time.timeout_at
+curio.ignore_at = time.ignore_at
+curio.TIMEOUT = time.TIMEOUT
+
+return curio

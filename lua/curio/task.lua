@@ -1,0 +1,80 @@
+-- curio.task: the Lua half of tasks: cancel(), cancellation control and the
+-- curio.coroutine library. The C half (spawn, join, wait, result,
+-- traceback, fields) is in core/task.c; this module adds to its methods.
+
+local core = require "curio.core"
+local errors = require "curio.errors"
+
+local CancelledError = errors.CancelledError
+local task_cancel, current_task = core.task_cancel, core.current_task
+local set_cancellable = core.set_cancellable
+
+local task = {}
+local methods = core.task_methods
+
+local function cancel_error(exc)
+  if exc == nil then return nil end
+  if errors.is_class(exc) then
+    if not exc:is_subclass(CancelledError) then
+      error("bad argument #1 to 'cancel' (opts.exc: CancelledError class expected, got "
+            .. exc.__name .. ")", 3)
+    end
+    return exc("task cancelled")
+  end
+  if not CancelledError:matches(exc) then
+    error("bad argument #1 to 'cancel' (opts.exc: CancelledError expected, got "
+          .. type(exc) .. ")", 3)
+  end
+  return exc
+end
+
+-- task:cancel(opts) -> true when this call cancelled the task. Delivers
+-- TaskCancelled (or opts.exc) at the task's blocking call; waits for the
+-- task to end unless opts.blocking == false (or the task is the caller).
+function methods.cancel(self, opts)
+  local exc, blocking = nil, true
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error("bad argument #1 to 'cancel' (table expected, got " .. type(opts) .. ")", 2)
+    end
+    exc = cancel_error(opts.exc)
+    blocking = opts.blocking ~= false
+  end
+  local issued = task_cancel(self, exc)
+  if blocking and not self.terminated and self ~= current_task() then
+    self:wait()
+  end
+  return issued
+end
+
+local function restore(previous, ok, ...)
+  set_cancellable(previous)
+  if not ok then error((...), 0) end
+  return ...
+end
+
+-- curio.disable_cancellation(fn, ...): fn runs with cancellation held back.
+function task.disable_cancellation(fn, ...)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'disable_cancellation' (function expected, got "
+          .. type(fn) .. ")", 2)
+  end
+  return restore(set_cancellable(false), pcall(fn, ...))
+end
+
+task.check_cancellation = core.check_cancellation
+
+-- curio.coroutine: Lua's coroutine library whose resume and wrap pass
+-- curio's blocking calls through to the kernel.
+task.coroutine = {
+  create = coroutine.create,
+  resume = core.co_resume,
+  wrap = core.co_wrap,
+  yield = coroutine.yield,
+  status = coroutine.status,
+  running = coroutine.running,
+  isyieldable = coroutine.isyieldable,
+  close = coroutine.close,
+}
+
+return task

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages curio for Lua needs, and only those missing.
+#   sh tools/deps.sh          build and test: gcc, make, lua5.4, libev, busted
+#   sh tools/deps.sh --dev    also lint, sanitizers and valgrind (CI)
+# Uses sudo when not run as root. Does nothing when all are present.
+set -e
+packages="gcc libc6-dev make pkg-config lua5.4 liblua5.4-dev libev-dev lua-busted"
+if [ "$1" = "--dev" ]; then
+  packages="$packages lua-check cppcheck valgrind"
+fi
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+echo "installing:$missing"
+$sudo apt-get update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -89,7 +89,7 @@ static int start(lua_State *L, lua_State *co, int first, int wrap) {
 /* curio.coroutine.resume(co, ...) -> true, ... | false, err */
 static int l_co_resume(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
-  luaL_argexpected(L, co != NULL, 1, "coroutine");
+  if (co == NULL) errors_typeerror(L, 1, "resume", "coroutine");
   return start(L, co, 2, 0);
 }
 
@@ -102,7 +102,7 @@ static int wrap_call(lua_State *L) {
 
 /* curio.coroutine.wrap(fn) -> function resuming a new coroutine */
 static int l_co_wrap(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  errors_checkfunction(L, 1, "wrap");
   lua_State *co = lua_newthread(L);
   lua_pushvalue(L, 1);
   lua_xmove(L, co, 1);

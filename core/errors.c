@@ -65,3 +65,33 @@ const luaL_Reg errors_functions[] = {
   {"set_errors", l_set_errors},
   {NULL, NULL}
 };
+
+/* Argument errors name the public function explicitly: Lua's own
+ * luaL_argerror may call curio.core.spawn what users call curio.spawn. */
+int errors_argerror(lua_State *L, int arg, const char *fname, const char *msg) {
+  return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
+}
+
+int errors_typeerror(lua_State *L, int arg, const char *fname, const char *tname) {
+  const char *got = lua_isnoneornil(L, arg) && lua_type(L, arg) == LUA_TNONE
+                        ? "no value" : luaL_typename(L, arg);
+  return luaL_error(L, "bad argument #%d to '%s' (%s expected, got %s)", arg, fname, tname, got);
+}
+
+void errors_checkfunction(lua_State *L, int arg, const char *fname) {
+  if (lua_type(L, arg) != LUA_TFUNCTION) errors_typeerror(L, arg, fname, "function");
+}
+
+lua_Number errors_checknumber(lua_State *L, int arg, const char *fname) {
+  int isnum;
+  lua_Number n = lua_tonumberx(L, arg, &isnum);
+  if (!isnum) errors_typeerror(L, arg, fname, "number");
+  return n;
+}
+
+/* A duration in seconds: a number, not NaN, not negative. */
+lua_Number errors_checkseconds(lua_State *L, int arg, const char *fname) {
+  lua_Number n = errors_checknumber(L, arg, fname);
+  if (!(n >= 0)) errors_argerror(L, arg, fname, "non-negative number expected");
+  return n;
+}

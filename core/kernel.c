@@ -171,7 +171,7 @@ static int l_kernel_new(lua_State *L) {
   int has_opts = !lua_isnoneornil(L, 1);
   int debug = -1, use_sigint = 1, threads, processes;
   long ncpu = 1;
-  if (has_opts) luaL_checktype(L, 1, LUA_TTABLE);
+  if (has_opts && !lua_istable(L, 1)) errors_typeerror(L, 1, "Kernel", "table");
   else { lua_settop(L, 0); lua_newtable(L); }
   threads = opt_int_field(L, 1, "threads", 64);
 #ifdef _SC_NPROCESSORS_ONLN
@@ -215,7 +215,7 @@ static int l_kernel_run(lua_State *L) {
   struct kernel *k = kernel_check(L, 1);
   struct curio_ctx *ctx = kernel_ctx(L);
   int nargs = lua_gettop(L) - 2, stuck, interrupted;
-  luaL_checktype(L, 2, LUA_TFUNCTION);
+  errors_checkfunction(L, 2, "run");
   if (ctx->running != NULL)
     return errors_raise(L, "CurioError", "Kernel.run: cannot run a kernel from inside a curio task");
   if (k->driving)

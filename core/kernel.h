@@ -156,6 +156,11 @@ extern const luaL_Reg coro_functions[];
 void errors_push(lua_State *L, const char *cls, const char *msg);
 int errors_raise(lua_State *L, const char *cls, const char *fmt, ...);
 int errors_is_cancel(lua_State *L, int idx);
+int errors_argerror(lua_State *L, int arg, const char *fname, const char *msg);
+int errors_typeerror(lua_State *L, int arg, const char *fname, const char *tname);
+void errors_checkfunction(lua_State *L, int arg, const char *fname);
+lua_Number errors_checknumber(lua_State *L, int arg, const char *fname);
+lua_Number errors_checkseconds(lua_State *L, int arg, const char *fname);
 extern const luaL_Reg errors_functions[];
 
 #endif

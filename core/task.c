@@ -392,7 +392,7 @@ const luaL_Reg task_meta[] = {
 
 /* core.spawn(fn, ...) / core.spawn_daemon(fn, ...) -> Task */
 static int spawn(lua_State *L, const char *fname, int daemon) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  errors_checkfunction(L, 1, fname);
   struct task *self = trap_current(L, fname);
   struct task *t = task_spawn(L, self->k, 1, lua_gettop(L) - 1);
   t->daemon = (unsigned char)daemon;

@@ -177,8 +177,7 @@ static int sleep0_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* curio.sleep(seconds) -> clock. sleep(0) goes to the back of the queue. */
 static int l_sleep(lua_State *L) {
-  lua_Number seconds = luaL_checknumber(L, 1);
-  luaL_argcheck(L, seconds >= 0, 1, "non-negative number expected");
+  lua_Number seconds = errors_checkseconds(L, 1, "sleep");
   struct task *t = trap_enter(L, "sleep");
   lua_settop(L, 0);
   if (seconds == 0) {
@@ -217,8 +216,8 @@ static int l_wait_fd(lua_State *L) {
 
 static double check_deadline(lua_State *L, int idx) {
   if (lua_isnoneornil(L, idx)) return HUGE_VAL;
-  lua_Number d = luaL_checknumber(L, idx);
-  luaL_argcheck(L, d == d, idx, "number expected, got NaN");
+  lua_Number d = errors_checknumber(L, idx, "timeout_at");
+  if (d != d) errors_argerror(L, idx, "timeout_at", "number expected, got NaN");
   return d;
 }
 
@@ -247,8 +246,7 @@ static int l_timeout_push(lua_State *L) {
 static int l_timeout_push_after(lua_State *L) {
   double deadline = HUGE_VAL;
   if (!lua_isnoneornil(L, 1)) {
-    lua_Number seconds = luaL_checknumber(L, 1);
-    luaL_argcheck(L, seconds >= 0, 1, "non-negative number expected");
+    lua_Number seconds = errors_checkseconds(L, 1, "timeout_after");
     deadline = kernel_clock() + seconds;
   }
   push_deadline(L, trap_current(L, "timeout_after"), deadline);

@@ -6,6 +6,9 @@ local errors = require "curio.errors"
 core.set_errors(errors.classes)
 local time = require "curio.time"
 local task = require "curio.task"
+local sync = require "curio.sync"
+local queue = require "curio.queue"
+local taskgroup = require "curio.taskgroup"
 
 local curio = { _VERSION = "curio 0.1.0" }
 
@@ -49,5 +52,19 @@ curio.ignore_after = time.ignore_after
 curio.timeout_at = time.timeout_at
 curio.ignore_at = time.ignore_at
 curio.TIMEOUT = time.TIMEOUT
+
+-- 5. synchronisation
+curio.Event = sync.Event
+curio.Lock = sync.Lock
+curio.RLock = sync.RLock
+curio.Semaphore = sync.Semaphore
+curio.BoundedSemaphore = sync.BoundedSemaphore
+curio.Condition = sync.Condition
+curio.TaskGroup = taskgroup.TaskGroup
+
+-- 6. queues
+curio.Queue = queue.Queue
+curio.LifoQueue = queue.LifoQueue
+curio.PriorityQueue = queue.PriorityQueue
 
 return curio

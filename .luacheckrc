@@ -1,0 +1,5 @@
+std = "lua54"
+max_line_length = 110
+files["spec"] = { std = "+busted" }
+files["bench"] = { ignore = { "211" } }
+exclude_files = { "build", "build-asan" }

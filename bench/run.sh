@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs every implementation of every benchmark, from the repository root, and
+# prints each run's name=value lines as one block, blocks separated by a blank
+# line. Feed the output to `lua5.4 bench/summary.lua` for tables.
+#
+#   bench/run.sh [benchmark...]        (default: all of them)
+#
+# Environment: BENCH_SCALE (multiplies every N, e.g. 0.1; default 1),
+# BENCH_TIMEOUT (seconds per run, default 300), CURIO_PY_SRC (an unpacked
+# dabeaz/curio snapshot for the curio-py peer), LUA (default lua5.4),
+# PYTHON (default /usr/bin/python3, else python3).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+scale=${BENCH_SCALE:-1}
+limit=${BENCH_TIMEOUT:-300}
+lua=${LUA:-lua5.4}
+if [ -n "${PYTHON:-}" ]; then py=$PYTHON
+elif [ -x /usr/bin/python3 ]; then py=/usr/bin/python3
+else py=python3; fi
+export PYTHONDONTWRITEBYTECODE=1
+# The project's modules first, then Lua's defaults (";;").
+export LUA_PATH="./lua/?.lua;./lua/?/init.lua;${LUA_PATH:-;}"
+export LUA_CPATH="./build/?.so;${LUA_CPATH:-;}"
+
+# benchmark and its default N
+benches=(spawn_join:100000 switch:1000000 timeout_after:100000
+  sleepers:100000 queue_bounded:1000000 queue_unbounded:1000000
+  lock_handoff:1000000 event_waiters:10000 taskgroup:100000)
+
+first=1
+block() {  # print a block, preceded by a blank line unless it is the first
+  [ "$first" = 1 ] || echo
+  first=0
+  printf '%s\n' "$1"
+}
+
+# run BENCH IMPL FILE COMMAND...: one program, or a skipped/error block.
+run() {
+  local bench=$1 impl=$2 file=$3 out rc
+  shift 3
+  if [ ! -f "$file" ]; then
+    block "$(printf 'bench=%s\nimpl=%s\nskipped=no program (%s)' "$bench" "$impl" "$file")"
+    return
+  fi
+  if ! command -v "$1" >/dev/null; then
+    block "$(printf 'bench=%s\nimpl=%s\nskipped=%s not found' "$bench" "$impl" "$1")"
+    return
+  fi
+  out=$(timeout "$limit" "$@")
+  rc=$?
+  if [ "$rc" = 0 ] && [ -n "$out" ]; then
+    block "$out"
+  else
+    [ "$rc" = 124 ] && rc="timeout after ${limit}s" || rc="exit status $rc"
+    block "$(printf 'bench=%s\nimpl=%s\nerror=%s' "$bench" "$impl" "$rc")"
+  fi
+}
+
+scaled() { awk -v n="$1" -v s="$scale" 'BEGIN { v = int(n * s); print (v < 2 ? 2 : v) }'; }
+
+wanted() {  # is benchmark $1 selected on the command line?
+  local w
+  [ "$#" -eq 1 ] && return 0
+  for w in "${@:2}"; do [ "$w" = "$1" ] && return 0; done
+  return 1
+}
+
+for entry in "${benches[@]}"; do
+  b=${entry%%:*}
+  wanted "$b" "$@" || continue
+  n=$(scaled "${entry#*:}")
+  run "$b" curio-lua "bench/$b.lua" "$lua" "bench/$b.lua" "$n"
+  run "$b" curio-py "bench/peers/curio_$b.py" "$py" "bench/peers/curio_$b.py" "$n"
+  run "$b" asyncio "bench/peers/asyncio_$b.py" "$py" "bench/peers/asyncio_$b.py" "$n"
+  run "$b" uvloop "bench/peers/asyncio_$b.py" "$py" "bench/peers/asyncio_$b.py" "$n" --uvloop
+  run "$b" trio "bench/peers/trio_$b.py" "$py" "bench/peers/trio_$b.py" "$n"
+  run "$b" cqueues "bench/peers/cqueues_$b.lua" "$lua" "bench/peers/cqueues_$b.lua" "$n"
+done
+if wanted raw_coroutine "$@"; then
+  run raw_coroutine lua5.4 bench/peers/raw_coroutine.lua \
+    "$lua" bench/peers/raw_coroutine.lua "$(scaled 2000000)"
+fi

@@ -1,0 +1,54 @@
+-- Reads bench/run.sh output on stdin and prints one markdown table per
+-- benchmark: impl, seconds, ops_per_sec, ratio to curio-lua's ops_per_sec
+-- (above 1 = faster than curio-lua), and peak_rss_kb where reported.
+--   bench/run.sh | lua5.4 bench/summary.lua
+
+local order, by_bench = {}, {}
+
+local function add(rec)
+  local name = rec.bench
+  if not name then return end
+  if not by_bench[name] then
+    by_bench[name] = {}
+    order[#order + 1] = name
+  end
+  table.insert(by_bench[name], rec)
+end
+
+local rec = {}
+for line in io.lines() do
+  local k, v = line:match("^([%w_]+)=(.*)$")
+  if k then
+    rec[k] = v
+  elseif line:match("^%s*$") then
+    add(rec)
+    rec = {}
+  end
+end
+add(rec)
+
+local function cell(r)
+  if r.skipped then return "skipped: " .. r.skipped end
+  if r.error then return "error: " .. r.error end
+  return r.ops_per_sec or "-"
+end
+
+for i, name in ipairs(order) do
+  local recs = by_bench[name]
+  local base, rss, ns = nil, false, {}
+  for _, r in ipairs(recs) do
+    if r.impl == "curio-lua" then base = tonumber(r.ops_per_sec) end
+    if r.peak_rss_kb then rss = true end
+    if r.n and not ns[r.n] then ns[#ns + 1], ns[r.n] = r.n, true end
+  end
+  if i > 1 then io.write("\n") end
+  io.write("### ", name, #ns > 0 and (" (n=" .. table.concat(ns, ", ") .. ")") or "", "\n\n")
+  io.write("| impl | seconds | ops_per_sec | vs curio-lua |", rss and " peak_rss_kb |" or "", "\n")
+  io.write("|---|---:|---:|---:|", rss and "---:|" or "", "\n")
+  for _, r in ipairs(recs) do
+    local ops = tonumber(r.ops_per_sec)
+    local ratio = (ops and base) and string.format("%.2fx", ops / base) or "-"
+    io.write("| ", r.impl or "?", " | ", r.seconds or "-", " | ", cell(r), " | ", ratio, " |",
+      rss and (" " .. (r.peak_rss_kb or "-") .. " |") or "", "\n")
+  end
+end

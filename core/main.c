@@ -1,0 +1,57 @@
+/* core/main.c: the `curio` program. The C part only makes a Lua state with
+ * curio preloaded (the Lua modules are compiled in, see tools/embed.lua)
+ * and hands argv to lua/curio/host.lua, which does the rest. */
+#include <stdio.h>
+#include <unistd.h>
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+int luaopen_curio_core(lua_State *L);
+void embed_preload(lua_State *L);
+
+static int pmain(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = lua_touserdata(L, 2);
+  luaL_checkversion(L);
+  luaL_openlibs(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_curio_core);
+  lua_setfield(L, -2, "curio.core");
+  lua_pop(L, 1);
+  embed_preload(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "curio.host");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "main");
+  lua_createtable(L, argc, 2);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_pushboolean(L, isatty(0));
+  lua_setfield(L, -2, "stdin_is_tty");
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  lua_State *L = luaL_newstate();
+  int code;
+  if (L == NULL) {
+    fprintf(stderr, "%s: cannot create Lua state: not enough memory\n", argv[0]);
+    return 1;
+  }
+  lua_pushcfunction(L, pmain);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "%s: %s\n", argv[0], msg ? msg : "(error object is not a string)");
+    code = 1;
+  } else {
+    code = (int)lua_tointeger(L, -1);
+  }
+  lua_close(L);
+  return code;
+}

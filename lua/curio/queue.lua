@@ -1,0 +1,2 @@
+-- curio.queue: to be written (issue 4).
+return {}

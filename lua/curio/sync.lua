@@ -1,0 +1,2 @@
+-- curio.sync: to be written (issue 4).
+return {}

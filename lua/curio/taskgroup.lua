@@ -1,0 +1,2 @@
+-- curio.taskgroup: to be written (issue 4).
+return {}

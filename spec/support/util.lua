@@ -1,0 +1,72 @@
+-- Helpers shared by the specs: running the in-tree build in a subprocess
+-- and checking that a spec leaked no file descriptor.
+local util = {}
+
+util.lua = "lua5.4"
+util.bin = os.getenv("CURIO_BIN") or "build/bin/curio"
+util.env = "LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./"
+  .. (os.getenv("CURIO_BUILD") or (util.bin:match("^(.-)/bin/curio$") or "build")) .. "/?.so;;'"
+
+local function read_all(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local data = f:read("a")
+  f:close()
+  return data
+end
+
+-- Runs a shell command; returns exit status, stdout, stderr.
+function util.sh(command)
+  local out, err = os.tmpname(), os.tmpname()
+  local ok, how, code = os.execute(("(%s) >%s 2>%s"):format(command, out, err))
+  local stdout, stderr = read_all(out), read_all(err)
+  os.remove(out)
+  os.remove(err)
+  if how == "signal" then code = 128 + code end
+  return ok and 0 or code, stdout, stderr
+end
+
+-- Runs Lua code with lua5.4 and the in-tree build.
+function util.lua_code(code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local status, stdout, stderr = util.sh(util.env .. " " .. util.lua .. " " .. path)
+  os.remove(path)
+  return status, stdout, stderr
+end
+
+local pid
+-- Number of open file descriptors of this process.
+function util.fd_count()
+  if not pid then
+    local f = assert(io.open("/proc/self/stat"))
+    pid = f:read("l"):match("^(%d+)")
+    f:close()
+  end
+  local p = assert(io.popen("ls /proc/" .. pid .. "/fd"))
+  local n = 0
+  for _ in p:lines() do n = n + 1 end
+  p:close()
+  return n
+end
+
+-- Installs before_each/after_each that fail a spec leaking descriptors.
+function util.check_leaks(before_each, after_each)
+  local before
+  before_each(function() collectgarbage(); before = util.fd_count() end)
+  after_each(function()
+    collectgarbage()
+    local now = util.fd_count()
+    if now ~= before then error(("file descriptors leaked: %d before, %d after"):format(before, now), 0) end
+  end)
+end
+
+function util.lines(text)
+  local lines = {}
+  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  return lines
+end
+
+return util

@@ -10,6 +10,10 @@
 # dabeaz/curio snapshot for the curio-py peer), LUA (default lua5.4),
 # PYTHON (default /usr/bin/python3, else python3).
 set -u
+if [ -n "${CURIO_PY_SRC:-}" ] && [ -d "$CURIO_PY_SRC" ]; then
+  CURIO_PY_SRC=$(cd "$CURIO_PY_SRC" && pwd)  # it may be relative to here
+  export CURIO_PY_SRC
+fi
 cd "$(dirname "$0")/.." || exit 1
 
 scale=${BENCH_SCALE:-1}

@@ -81,6 +81,19 @@ struct task *trap_enter(lua_State *L, const char *fname) {
   return t;
 }
 
+/* Starts t's timer for clock time `when`. libev measures timers from the
+ * loop time cached at its last poll; refreshing it first keeps timers armed
+ * during a long batch of tasks from firing early and out of order. The
+ * microsecond added covers the gap between libev's clock reading and ours,
+ * so that a timer never fires before its deadline (and is never re-armed). */
+static void trap_arm(struct task *t, double when) {
+  struct ev_loop *loop = t->k->loop;
+  ev_now_update(loop);
+  double delay = when - kernel_clock() + 1e-6;
+  ev_timer_set(&t->timer, delay > 0 ? delay : 0, 0);
+  ev_timer_start(loop, &t->timer);
+}
+
 /* Records the wait, arms the earliest deadline, yields to the kernel. The
  * continuation k gets the stack top before the yield as its context. */
 int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k) {
@@ -90,11 +103,7 @@ int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k) {
   t->wait = (unsigned char)wait;
   t->wake = WAKE_OK;
   if (t->no_cancel == 0 && t->timeout < when) when = t->timeout;
-  if (when != HUGE_VAL) {
-    double delay = when - kernel_clock();
-    ev_timer_set(&t->timer, delay > 0 ? delay : 0, 0);
-    ev_timer_start(t->k->loop, &t->timer);
-  }
+  if (when != HUGE_VAL) trap_arm(t, when);
   trap_push_sentinel(L);
   return lua_yieldk(L, 1, (lua_KContext)base, k);
 }
@@ -143,9 +152,8 @@ static void trap_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   /* libev's cached time lagged behind ours: fire again for the rest */
   when = t->wait == WAIT_SLEEP ? t->sleep_until : HUGE_VAL;
   if (t->no_cancel == 0 && t->timeout < when) when = t->timeout;
-  if (when == HUGE_VAL) return;
-  ev_timer_set(w, when - now, 0);
-  ev_timer_start(loop, w);
+  (void)loop;
+  if (when != HUGE_VAL) trap_arm(t, when);
 }
 
 static void trap_io_cb(struct ev_loop *loop, ev_io *w, int revents) {

@@ -5,7 +5,7 @@ LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/includ
 LUA_LIB  := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LUA_VER  := 5.4
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC)
+XCFLAGS  := -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC) $(CFLAGS)
 LDLIBS   := -lev -lm
 BUILD    ?= build
 BUSTED   ?= $(LUA) /usr/bin/busted
@@ -29,22 +29,22 @@ deps:
 
 $(BUILD)/obj/%.o: core/%.c core/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(XCFLAGS) -c $< -o $@
 
 $(BUILD)/curio/core.so: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(XCFLAGS) -shared -o $@ $(CORE_OBJ) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/gen/embed.c: tools/embed.lua $(LUA_SRC)
 	@mkdir -p $(dir $@)
 	$(LUA) tools/embed.lua $@ $(LUA_SRC)
 
 $(BUILD)/obj/embed.o: $(BUILD)/gen/embed.c
-	$(CC) $(CFLAGS) -Wno-overlength-strings -c $< -o $@
+	$(CC) $(XCFLAGS) -Wno-overlength-strings -c $< -o $@
 
 $(BUILD)/bin/curio: $(BUILD)/obj/main.o $(BUILD)/obj/embed.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
+	$(CC) $(XCFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
 
 run: all
 	$(BUILD)/bin/curio examples/demo.lua

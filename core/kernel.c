@@ -171,8 +171,8 @@ static int l_kernel_new(lua_State *L) {
   int has_opts = !lua_isnoneornil(L, 1);
   int debug = -1, use_sigint = 1, threads, processes;
   long ncpu = 1;
-  if (has_opts && !lua_istable(L, 1)) errors_typeerror(L, 1, "Kernel", "table");
-  else { lua_settop(L, 0); lua_newtable(L); }
+  if (!has_opts) { lua_settop(L, 0); lua_newtable(L); }
+  else if (!lua_istable(L, 1)) errors_typeerror(L, 1, "Kernel", "table");
   threads = opt_int_field(L, 1, "threads", 64);
 #ifdef _SC_NPROCESSORS_ONLN
   ncpu = sysconf(_SC_NPROCESSORS_ONLN);

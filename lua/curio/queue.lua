@@ -1,2 +1,284 @@
--- curio.queue: to be written (issue 4).
-return {}
+-- curio.queue: Queue, LifoQueue, PriorityQueue (API.md section 6), in Lua
+-- on the kernel's FIFO wait queue (core/waitq.c).
+--
+-- Invariants (they make "no item is ever lost" hold):
+--  1. Getters wait only while the queue is empty; putters only while it is
+--     full. Both wait in FIFO order.
+--  2. put() with getters waiting hands the item to the first one as the
+--     value of its wake-up; the kernel guarantees a woken task returns what
+--     it was handed, even if it is cancelled before it runs (the
+--     cancellation then comes at its next blocking call). A getter
+--     cancelled or timed out while waiting leaves the wait queue and is
+--     never handed anything.
+--  3. A putter blocked on a full queue carries its item (waitq:wait(carry)).
+--     A getter that makes room moves the first putter's item into the queue
+--     itself and wakes that putter, whose put() has then succeeded. A
+--     putter cancelled while waiting leaves with its item: put() raised, so
+--     the item was never in the queue.
+--  4. The count of unfinished items (join, task_done) grows when an item
+--     enters the queue or is handed to a getter.
+--
+-- The three kinds differ only in how they store values (push/pop). A
+-- PriorityQueue stores entries {priority, sequence, item} in a binary heap;
+-- the sequence number keeps FIFO order among equal priorities.
+
+local core = require "curio.core"
+local errors = require "curio.errors"
+
+local CurioError = errors.CurioError
+local current_task = core.current_task
+local waitq = core.waitq
+local huge = math.huge
+
+local queue = {}
+
+local function check_task(fname)
+  if current_task() == nil then
+    error(CurioError(fname .. ": not inside a curio task"), 3)
+  end
+end
+
+local function check_maxsize(maxsize, fname)
+  if maxsize == nil then return 0 end
+  if type(maxsize) ~= "number" then
+    error(("bad argument #1 to '%s' (number expected, got %s)"):format(fname, type(maxsize)), 3)
+  end
+  if maxsize < 0 or maxsize ~= maxsize then
+    error(("bad argument #1 to '%s' (non-negative maxsize expected)"):format(fname), 3)
+  end
+  if maxsize == huge then return 0 end
+  local size = math.tointeger(maxsize)
+  if size == nil then
+    error(("bad argument #1 to '%s' (number has no integer representation)"):format(fname), 3)
+  end
+  return size
+end
+
+---------------------------------------------------------------- shared core
+
+-- Every kind has: _push(value), _pop() -> value, _size.
+local Base = {}
+
+-- Builds a queue class whose get() turns a stored value into results.
+local function queue_class(name)
+  local class = { __name = "curio." .. name }
+  class.__index = class
+  class.__tostring = function(self)
+    return ("%s (%d items, %d getters, %d putters)"):format(name, self._size,
+      #self._getters, #self._putters)
+  end
+  for key, value in pairs(Base) do class[key] = value end
+  return class
+end
+
+local function init(self, maxsize)
+  self.maxsize = maxsize
+  self._size = 0
+  self._unfinished = 0
+  self._getters = waitq()
+  self._putters = waitq()
+  self._joiners = waitq()
+  return self
+end
+
+-- Accepts value (rule 2: to a waiting getter, else into the queue, else
+-- the caller waits carrying it, rule 3).
+local function put_value(self, value)
+  if #self._getters > 0 then
+    self._getters:wake(1, value)
+    self._unfinished = self._unfinished + 1
+  elseif self.maxsize == 0 or self._size < self.maxsize then
+    self:_push(value)
+    self._unfinished = self._unfinished + 1
+  else
+    self._putters:wait(value) -- a getter moved our value in (rule 3)
+  end
+end
+
+-- -> the next value, waiting for one if the queue is empty.
+local function get_value(self)
+  if self._size == 0 then
+    return (self._getters:wait()) -- a putter handed it over (rule 2)
+  end
+  local value = self:_pop()
+  if #self._putters > 0 then
+    local _, carried = self._putters:wake_one()
+    self:_push(carried)
+    self._unfinished = self._unfinished + 1
+  end
+  return value
+end
+
+function Base:qsize()
+  return self._size
+end
+
+function Base:empty()
+  return self._size == 0
+end
+
+function Base:full()
+  return self.maxsize > 0 and self._size >= self.maxsize
+end
+
+-- Marks one item got earlier as processed (for join).
+function Base:task_done()
+  if self._unfinished <= 0 then
+    errors.raise(CurioError, "Queue.task_done: called more times than there were items")
+  end
+  self._unfinished = self._unfinished - 1
+  if self._unfinished == 0 then self._joiners:wake(huge) end
+end
+
+-- Waits until every item put has had its task_done().
+function Base:join()
+  check_task("Queue.join")
+  if self._unfinished > 0 then self._joiners:wait() end
+end
+
+---------------------------------------------------------------- Queue (FIFO)
+
+local Queue = queue_class("Queue")
+
+-- curio.Queue(maxsize) -> a FIFO queue; maxsize 0 or nil: unbounded.
+function queue.Queue(maxsize)
+  maxsize = check_maxsize(maxsize, "Queue")
+  local self = init(setmetatable({}, Queue), maxsize)
+  self._items, self._head = {}, 1
+  return self
+end
+
+function Queue:_push(value)
+  self._items[self._head + self._size] = value
+  self._size = self._size + 1
+end
+
+function Queue:_pop()
+  local items, head = self._items, self._head
+  local value = items[head]
+  items[head] = nil
+  self._size = self._size - 1
+  self._head = self._size == 0 and 1 or head + 1
+  return value
+end
+
+-- Puts item at the tail, waiting while the queue is full.
+function Queue:put(item)
+  if item == nil then error("bad argument #1 to 'put' (value expected)", 2) end
+  check_task("Queue.put")
+  put_value(self, item)
+end
+
+-- -> the item at the head, waiting while the queue is empty.
+function Queue:get()
+  check_task("Queue.get")
+  return get_value(self)
+end
+
+---------------------------------------------------------------- LifoQueue
+
+local LifoQueue = queue_class("LifoQueue")
+
+-- curio.LifoQueue(maxsize) -> a queue whose get() gives the newest item.
+function queue.LifoQueue(maxsize)
+  maxsize = check_maxsize(maxsize, "LifoQueue")
+  local self = init(setmetatable({}, LifoQueue), maxsize)
+  self._items = {}
+  return self
+end
+
+function LifoQueue:_push(value)
+  local size = self._size + 1
+  self._items[size] = value
+  self._size = size
+end
+
+function LifoQueue:_pop()
+  local size = self._size
+  local value = self._items[size]
+  self._items[size] = nil
+  self._size = size - 1
+  return value
+end
+
+LifoQueue.put = Queue.put
+LifoQueue.get = Queue.get
+
+---------------------------------------------------------------- PriorityQueue
+
+local PriorityQueue = queue_class("PriorityQueue")
+
+-- curio.PriorityQueue(maxsize) -> a queue whose get() gives the item of
+-- lowest priority, the oldest among equals.
+function queue.PriorityQueue(maxsize)
+  maxsize = check_maxsize(maxsize, "PriorityQueue")
+  local self = init(setmetatable({}, PriorityQueue), maxsize)
+  self._heap, self._sequence = {}, 0
+  return self
+end
+
+-- Entries are {priority, sequence, item}.
+local function before(a, b)
+  local pa, pb = a[1], b[1]
+  return pa < pb or (pa == pb and a[2] < b[2])
+end
+
+function PriorityQueue:_push(entry)
+  local heap = self._heap
+  local i = self._size + 1
+  self._size = i
+  while i > 1 do -- sift up
+    local parent = i // 2
+    local above = heap[parent]
+    if not before(entry, above) then break end
+    heap[i] = above
+    i = parent
+  end
+  heap[i] = entry
+end
+
+function PriorityQueue:_pop()
+  local heap, size = self._heap, self._size
+  local top, last = heap[1], heap[size]
+  heap[size] = nil
+  size = size - 1
+  self._size = size
+  if size > 0 then -- sift last down from the root
+    local i = 1
+    while true do
+      local child = 2 * i
+      if child > size then break end
+      if child < size and before(heap[child + 1], heap[child]) then child = child + 1 end
+      if not before(heap[child], last) then break end
+      heap[i] = heap[child]
+      i = child
+    end
+    heap[i] = last
+  end
+  return top
+end
+
+-- Puts item with priority (a number, default 0; lower comes out first).
+function PriorityQueue:put(item, priority)
+  if item == nil then error("bad argument #1 to 'put' (value expected)", 2) end
+  if priority == nil then
+    priority = 0
+  elseif type(priority) ~= "number" then
+    error("bad argument #2 to 'put' (number expected, got " .. type(priority) .. ")", 2)
+  elseif priority ~= priority then
+    error("bad argument #2 to 'put' (number expected, got NaN)", 2)
+  end
+  check_task("PriorityQueue.put")
+  local sequence = self._sequence + 1
+  self._sequence = sequence
+  put_value(self, { priority, sequence, item })
+end
+
+-- -> item, priority of the first entry, waiting while the queue is empty.
+function PriorityQueue:get()
+  check_task("PriorityQueue.get")
+  local entry = get_value(self)
+  return entry[3], entry[1]
+end
+
+return queue

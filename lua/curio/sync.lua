@@ -1,2 +1,383 @@
--- curio.sync: to be written (issue 4).
-return {}
+-- curio.sync: Event, Lock, RLock, Semaphore, BoundedSemaphore, Condition
+-- (API.md section 5), in Lua on the kernel's FIFO wait queue (core/waitq.c).
+--
+-- Rules every primitive here keeps:
+--  1. FIFO: waiters are served in arrival order. Releasing hands the lock
+--     (or the permit) to the first waiter directly, so no task arriving
+--     later can barge in while the woken one is on its way.
+--  2. A waiter that is cancelled or times out leaves the queue with nothing
+--     (the kernel unlinks it), so nothing is lost and nobody else is skipped.
+--     A waiter already handed the lock keeps it even if cancelled before it
+--     runs: acquire() returns normally and the cancellation comes at its
+--     next blocking call. So a dead task never holds a lock it did not see.
+--  3. A blocking method called outside a task raises CurioError ("not
+--     inside a curio task"); a free lock or a set event returns at once
+--     without a scheduling point, as in curio.
+--  4. acquire() returns a guard for `local held <close> = lock:acquire()`:
+--     the lock itself, whose __close releases it (nothing is allocated).
+
+local core = require "curio.core"
+local errors = require "curio.errors"
+local task = require "curio.task"
+
+local CurioError = errors.CurioError
+local current_task = core.current_task
+local disable_cancellation = task.disable_cancellation
+local waitq = core.waitq
+local huge = math.huge
+
+local sync = {}
+
+local function arg_error(n, fname, message)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, message), 3)
+end
+
+-- Rule 3: raises unless called from a task.
+local function check_task(fname)
+  if current_task() == nil then
+    error(CurioError(fname .. ": not inside a curio task"), 3)
+  end
+end
+
+-- An optional count argument: nil gives default, else a non-negative integer.
+local function check_count(value, n, fname, default)
+  if value == nil then return default end
+  if type(value) ~= "number" then arg_error(n, fname, "number expected, got " .. type(value)) end
+  local count = math.tointeger(value)
+  if count == nil then arg_error(n, fname, "number has no integer representation") end
+  if count < 0 then arg_error(n, fname, "non-negative integer expected") end
+  return count
+end
+
+local function check_fn(fn, fname)
+  if type(fn) ~= "function" then
+    arg_error(1, fname, "function expected, got " .. (fn == nil and "no value" or type(fn)))
+  end
+end
+
+local function lock_class(name)
+  local class = { __name = "curio." .. name }
+  class.__index = class
+  class.__close = function(self) self:release() end
+  class.__tostring = function(self)
+    return ("%s (%s, %d waiting)"):format(name, self:locked() and "locked" or "unlocked",
+                                          self:_waiters())
+  end
+  -- lock:with(fn, ...) -> fn's results; runs fn holding the lock and
+  -- releases it on return or error.
+  function class:with(fn, ...)
+    check_fn(fn, "with")
+    local _ <close> = self:acquire() -- released however fn ends
+    return fn(...)
+  end
+  return class
+end
+
+---------------------------------------------------------------- Event
+
+local Event = { __name = "curio.Event" }
+Event.__index = Event
+
+function Event.__tostring(self)
+  return ("Event (%s, %d waiting)"):format(self._set and "set" or "unset", #self._waiting)
+end
+
+-- curio.Event() -> an unset event.
+function sync.Event()
+  return setmetatable({ _set = false, _waiting = waitq() }, Event)
+end
+
+function Event:is_set()
+  return self._set
+end
+
+function Event:clear()
+  self._set = false
+end
+
+-- Sets the event and wakes every waiter.
+function Event:set()
+  self._set = true
+  self._waiting:wake(huge)
+end
+
+-- Waits until the event is set (returns at once if it is).
+function Event:wait()
+  check_task("Event.wait")
+  if self._set then return end
+  self._waiting:wait()
+end
+
+---------------------------------------------------------------- Lock
+
+local Lock = lock_class("Lock")
+
+-- curio.Lock() -> an unlocked FIFO lock.
+function sync.Lock()
+  return setmetatable({ _held = false, _waiting = waitq() }, Lock)
+end
+
+-- Acquires the lock, waiting in line if it is held; -> the guard (rule 4).
+function Lock:acquire()
+  check_task("Lock.acquire")
+  if self._held then
+    self._waiting:wait() -- woken only by release, which handed us the lock
+  else
+    self._held = true
+  end
+  return self
+end
+
+-- Releases the lock, handing it to the first waiter if any.
+function Lock:release()
+  if not self._held then errors.raise(CurioError, "Lock.release: lock not acquired") end
+  if self._waiting:wake(1) == 0 then self._held = false end
+end
+
+function Lock:locked()
+  return self._held
+end
+
+function Lock:_waiters()
+  return #self._waiting
+end
+
+-- Condition support: give the lock up entirely, and take it back.
+function Lock:_release_save()
+  self:release()
+end
+
+function Lock:_acquire_restore()
+  self:acquire()
+end
+
+---------------------------------------------------------------- RLock
+
+local RLock = lock_class("RLock")
+
+-- curio.RLock() -> a reentrant lock: its owner task may acquire it again;
+-- it is free once released as many times as acquired.
+function sync.RLock()
+  return setmetatable({ _owner = nil, _count = 0, _waiting = waitq() }, RLock)
+end
+
+function RLock:acquire()
+  check_task("RLock.acquire")
+  local me = current_task()
+  if self._owner == me then
+    self._count = self._count + 1
+  elseif self._owner == nil then
+    self._owner, self._count = me, 1
+  else
+    self._waiting:wait(me) -- release hands us ownership (we are the carry)
+  end
+  return self
+end
+
+-- Gives the lock to the first waiter, or frees it.
+local function rlock_pass(self)
+  local woken, owner = self._waiting:wake_one()
+  if woken then
+    self._owner, self._count = owner, 1
+  else
+    self._owner, self._count = nil, 0
+  end
+end
+
+function RLock:release()
+  if self._owner == nil then errors.raise(CurioError, "RLock.release: lock not acquired") end
+  if self._owner ~= current_task() then
+    errors.raise(CurioError, "RLock.release: lock held by another task")
+  end
+  self._count = self._count - 1
+  if self._count == 0 then rlock_pass(self) end
+end
+
+function RLock:locked()
+  return self._owner ~= nil
+end
+
+function RLock:_waiters()
+  return #self._waiting
+end
+
+function RLock:_release_save()
+  if self._owner ~= current_task() then
+    errors.raise(CurioError, "RLock.release: lock held by another task")
+  end
+  local count = self._count
+  rlock_pass(self)
+  return count
+end
+
+function RLock:_acquire_restore(count)
+  self:acquire()
+  self._count = count
+end
+
+---------------------------------------------------------------- Semaphore
+
+local Semaphore = lock_class("Semaphore")
+
+local function new_semaphore(class, fname, value)
+  value = check_count(value, 1, fname, 1)
+  return setmetatable({ _value = value, _bound = value, _waiting = waitq() }, class)
+end
+
+-- curio.Semaphore(n) -> a semaphore with n permits (default 1).
+function sync.Semaphore(value)
+  return new_semaphore(Semaphore, "Semaphore", value)
+end
+
+-- Takes a permit, waiting in line if none is left; -> the guard (rule 4).
+function Semaphore:acquire()
+  check_task("Semaphore.acquire")
+  if self._value > 0 then
+    self._value = self._value - 1 -- (no task waits while permits are left)
+  else
+    self._waiting:wait() -- release handed us its permit
+  end
+  return self
+end
+
+-- Gives a permit back, to the first waiter if any.
+function Semaphore:release()
+  if self._waiting:wake(1) == 0 then self._value = self._value + 1 end
+end
+
+function Semaphore:value()
+  return self._value
+end
+
+function Semaphore:locked()
+  return self._value == 0
+end
+
+function Semaphore:_waiters()
+  return #self._waiting
+end
+
+function Semaphore:_release_save()
+  self:release()
+end
+
+function Semaphore:_acquire_restore()
+  self:acquire()
+end
+
+local BoundedSemaphore = lock_class("BoundedSemaphore")
+for key, value in pairs(Semaphore) do
+  if BoundedSemaphore[key] == nil then BoundedSemaphore[key] = value end
+end
+
+-- curio.BoundedSemaphore(n): a Semaphore that refuses to go above n.
+function sync.BoundedSemaphore(value)
+  return new_semaphore(BoundedSemaphore, "BoundedSemaphore", value)
+end
+
+function BoundedSemaphore:release()
+  if #self._waiting == 0 and self._value >= self._bound then
+    errors.raise(CurioError, "BoundedSemaphore.release: released too many times")
+  end
+  Semaphore.release(self)
+end
+
+---------------------------------------------------------------- Condition
+
+local Condition = lock_class("Condition")
+
+local function is_lock(value)
+  if type(value) ~= "table" then return false end
+  for _, method in ipairs({ "acquire", "release", "locked" }) do
+    if type(value[method]) ~= "function" then return false end
+  end
+  return true
+end
+
+-- curio.Condition(lock?) -> a condition variable on lock (a new Lock when
+-- nil; any object with acquire, release and locked will do).
+function sync.Condition(lock)
+  if lock == nil then
+    lock = sync.Lock()
+  elseif not is_lock(lock) then
+    arg_error(1, "Condition", "lock expected, got " .. type(lock))
+  end
+  return setmetatable({ _lock = lock, _waiting = waitq() }, Condition)
+end
+
+function Condition:acquire()
+  check_task("Condition.acquire")
+  self._lock:acquire()
+  return self
+end
+
+function Condition:release()
+  self._lock:release()
+end
+
+function Condition:locked()
+  return self._lock:locked()
+end
+
+function Condition:_waiters()
+  return #self._waiting
+end
+
+local function release_save(lock)
+  if lock._release_save then return lock:_release_save() end
+  lock:release()
+end
+
+local function acquire_restore(lock, saved)
+  if lock._acquire_restore then return lock:_acquire_restore(saved) end
+  lock:acquire()
+end
+
+-- Releases the lock, waits for a notify, and takes the lock back before
+-- returning or raising. The lock is retaken with cancellation held back
+-- (curio would raise a second cancellation there, leaving the caller's
+-- `with` block without its lock); a cancellation arriving meanwhile comes
+-- at the next blocking call.
+function Condition:wait()
+  check_task("Condition.wait")
+  local lock = self._lock
+  if not lock:locked() then errors.raise(CurioError, "Condition.wait: lock not acquired") end
+  local saved = release_save(lock)
+  local ok, err = pcall(self._waiting.wait, self._waiting)
+  disable_cancellation(acquire_restore, lock, saved)
+  if not ok then error(err, 0) end
+end
+
+-- Waits until predicate() gives a true value, and returns that value. The
+-- predicate is evaluated holding the lock.
+function Condition:wait_for(predicate)
+  if type(predicate) ~= "function" then
+    arg_error(1, "wait_for", "function expected, got " ..
+      (predicate == nil and "no value" or type(predicate)))
+  end
+  check_task("Condition.wait_for")
+  while true do
+    local result = predicate()
+    if result then return result end
+    self:wait()
+  end
+end
+
+-- Wakes up to n (default 1) waiting tasks; the lock must be held.
+function Condition:notify(n)
+  n = check_count(n, 1, "notify", 1)
+  if not self._lock:locked() then
+    errors.raise(CurioError, "Condition.notify: lock not acquired")
+  end
+  self._waiting:wake(n)
+end
+
+-- Wakes every waiting task; the lock must be held.
+function Condition:notify_all()
+  if not self._lock:locked() then
+    errors.raise(CurioError, "Condition.notify_all: lock not acquired")
+  end
+  self._waiting:wake(huge)
+end
+
+return sync

@@ -1,0 +1,235 @@
+local curio = require "curio"
+local core = require "curio.core"
+local util = require "support.util"
+
+local function catch(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert.is_false(ok, "expected an error")
+  return err
+end
+
+describe("curio.run", function()
+  util.check_leaks(before_each, after_each)
+
+  it("passes arguments and returns every result of the main task", function()
+    assert.are.same({ n = 4, 3, nil, "b", false },
+      table.pack(curio.run(function(a, b) return a + b, nil, "b", false end, 1, 2)))
+  end)
+
+  it("raises the main task's own error", function()
+    local exc = curio.CurioError("main failed")
+    assert.are.equal(exc, catch(curio.run, function() curio.sleep(0) error(exc) end))
+    assert.are.equal("plain", catch(curio.run, function() error("plain", 0) end))
+  end)
+
+  it("runs the cleanup of every task left when the main task ends", function()
+    local trace = {}
+    curio.run(function()
+      for i = 1, 3 do
+        local spawn = i == 2 and curio.spawn_daemon or curio.spawn
+        spawn(function()
+          local ok = pcall(curio.sleep, 10)
+          curio.sleep(0) -- cleanup may still block
+          trace[#trace + 1] = "cleanup " .. i .. " " .. tostring(ok)
+        end)
+      end
+      curio.sleep(0)
+    end)
+    assert.are.same({ "cleanup 1 false", "cleanup 2 false", "cleanup 3 false" }, trace)
+  end)
+
+  it("detects a main task that waits for something that can never happen", function()
+    local err = catch(curio.run, function() core.waitq():wait() end)
+    assert.is_true(curio.CurioError:matches(err))
+    assert.truthy(err.message:find("deadlock", 1, true))
+  end)
+
+  it("runs kernels one after another", function()
+    for i = 1, 3 do
+      assert.are.equal(i, curio.run(function() curio.sleep(0) return i end))
+    end
+  end)
+end)
+
+describe("Kernel", function()
+  util.check_leaks(before_each, after_each)
+
+  it("is reusable: tasks left by one run go on at the next", function()
+    local trace = {}
+    local k = curio.Kernel()
+    local bg = k:run(function()
+      return curio.spawn(function()
+        for i = 1, 4 do trace[#trace + 1] = "bg" .. i; curio.sleep(0.005) end
+        return "bg done"
+      end)
+    end)
+    trace[#trace + 1] = "between runs"
+    assert.are.equal("bg done", k:run(function() return bg:join() end))
+    k:close()
+    assert.are.same({ "bg1", "between runs", "bg2", "bg3", "bg4" }, trace)
+  end)
+
+  it("cancels the tasks left at close, running their cleanup", function()
+    local trace = {}
+    local k = curio.Kernel()
+    k:run(function()
+      curio.spawn(function()
+        local ok, err = pcall(curio.sleep, 10)
+        trace[#trace + 1] = curio.TaskCancelled:matches(err) and "cancelled" or tostring(ok)
+      end)
+    end)
+    assert.are.same({}, trace)
+    k:close()
+    k:close() -- closing twice is harmless
+    assert.are.same({ "cancelled" }, trace)
+  end)
+
+  it("refuses to run after close", function()
+    local k = curio.Kernel()
+    k:close()
+    local err = catch(k.run, k, function() end)
+    assert.is_true(curio.CurioError:matches(err))
+    assert.truthy(err.message:find("closed", 1, true))
+  end)
+
+  it("refuses to run inside a task of another kernel", function()
+    local err = curio.run(function()
+      local k = curio.Kernel()
+      local e = catch(k.run, k, function() end)
+      k:close()
+      return e
+    end)
+    assert.is_true(curio.CurioError:matches(err))
+    assert.truthy(err.message:find("inside a curio task", 1, true))
+  end)
+
+  it("checks its options and arguments", function()
+    assert.truthy(catch(curio.Kernel, 5):find("bad argument #1 to 'Kernel' (table expected, got number)", 1, true))
+    assert.truthy(catch(curio.Kernel, { threads = 0 }):find("threads", 1, true))
+    local k = curio.Kernel({ threads = 4, processes = 2, debug = false })
+    assert.truthy(catch(k.run, k, 5):find("bad argument #2 to 'run' (function expected, got number)", 1, true))
+    k:close()
+  end)
+
+  it("reports every crash at once with debug = true, joined or not", function()
+    local status, _, stderr = util.lua_code([[
+      local curio = require "curio"
+      local k = curio.Kernel({ debug = true })
+      k:run(function()
+        local t = curio.spawn(function() error("seen anyway") end)
+        pcall(t.join, t)
+      end)
+      k:close()
+    ]])
+    assert.are.equal(0, status)
+    assert.truthy(stderr:find("Task crash", 1, true))
+    assert.truthy(stderr:find("seen anyway", 1, true))
+  end)
+
+  it("reports unjoined crashes when it shuts down", function()
+    local status, stdout, stderr = util.lua_code([[
+      local curio = require "curio"
+      local keep
+      curio.run(function()
+        keep = curio.spawn(function() error("kept but never joined") end)
+        curio.sleep(0)
+      end)
+      io.stdout:write("after run\n")
+      io.stdout:flush()
+    ]])
+    assert.are.equal(0, status)
+    assert.are.equal("after run\n", stdout)
+    assert.truthy(stderr:find("kept but never joined", 1, true))
+  end)
+end)
+
+describe("SIGINT", function()
+  it("cancels the main task and makes curio.run raise KeyboardInterrupt after cleanup", function()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local curio = require "curio"
+      local ok, err = pcall(curio.run, function()
+        io.stdout:write("ready\n"); io.stdout:flush()
+        local _, e = pcall(curio.sleep, 10)
+        io.stdout:write("main cleanup ", tostring(curio.TaskCancelled:matches(e)), "\n")
+      end)
+      io.stdout:write(tostring(curio.KeyboardInterrupt:matches(err)), "\n")
+    ]])
+    f:close()
+    local status, stdout = util.sh(util.env .. " " .. util.lua .. " " .. script ..
+      " & pid=$!; sleep 0.3; kill -INT $pid; wait $pid")
+    os.remove(script)
+    assert.are.equal(0, status)
+    assert.are.same({ "ready", "main cleanup true", "true" }, util.lines(stdout))
+  end)
+end)
+
+describe("the curio program", function()
+  local function curio_cmd(args) return util.sh(util.bin .. " " .. args) end
+
+  local function script(code)
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write(code)
+    f:close()
+    return path
+  end
+
+  it("runs a script as the main task with its arguments and arg table", function()
+    local path = script([[
+      local curio = require "curio"
+      curio.sleep(0.001)
+      local t = curio.spawn(function(x) return x * 2 end, 21)
+      print(select("#", ...), table.concat({ ... }, ","), arg[0] == (...) and "?" or "arg0 ok",
+            arg[1], arg[2], t:join())
+    ]])
+    local status, stdout = curio_cmd(path .. " one two")
+    os.remove(path)
+    assert.are.equal(0, status)
+    assert.are.equal("2\tone,two\targ0 ok\tone\ttwo\t42\n", stdout)
+  end)
+
+  it("runs -e code, -l modules and prints -v", function()
+    local status, stdout = curio_cmd([[-l string -v -e "print(string.rep('a', 2))" -e "require('curio').sleep(0) print('slept')"]])
+    assert.are.equal(0, status)
+    local lines = util.lines(stdout)
+    assert.truthy(lines[1]:find("^curio "))
+    assert.are.same({ "aa", "slept" }, { lines[2], lines[3] })
+  end)
+
+  it("exits with 1 and the error with its traceback on stderr", function()
+    local path = script("local function f() error('script failed') end\nf()\n")
+    local status, stdout, stderr = curio_cmd(path)
+    os.remove(path)
+    assert.are.equal(1, status)
+    assert.are.equal("", stdout)
+    assert.truthy(stderr:find("script failed", 1, true))
+    assert.truthy(stderr:find("stack traceback", 1, true))
+  end)
+
+  it("exits with 1 on a missing script and a bad option", function()
+    assert.are.equal(1, (curio_cmd("/nonexistent/script.lua")))
+    assert.are.equal(1, (curio_cmd("-Q")))
+  end)
+
+  it("exits with 130 on SIGINT after the cleanup ran", function()
+    local path = script([[
+      local curio = require "curio"
+      io.stdout:write("ready\n"); io.stdout:flush()
+      local ok = pcall(curio.sleep, 10)
+      io.stdout:write("cleanup ", tostring(ok), "\n")
+    ]])
+    local status, stdout = util.sh(util.bin .. " " .. path .. " & pid=$!; sleep 0.3; kill -INT $pid; wait $pid")
+    os.remove(path)
+    assert.are.equal(130, status)
+    assert.are.same({ "ready", "cleanup false" }, util.lines(stdout))
+  end)
+
+  it("runs lines typed at the interactive prompt inside the kernel", function()
+    local status, stdout = util.sh("printf 'x = 20\\nt = curio.spawn(function() return x + 1 end)\\nprint(t:join())\\n' | "
+      .. util.bin .. " -l curio -i")
+    assert.are.equal(0, status)
+    assert.truthy(stdout:find("21", 1, true))
+  end)
+end)

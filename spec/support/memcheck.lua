@@ -1,0 +1,42 @@
+-- A small workload for valgrind memcheck (make check): tasks, joins,
+-- cancellation, timeouts, wait queues, curio.coroutine and kernel reuse.
+-- Prints one line and exits 0; valgrind's exit status tells the rest.
+local curio = require "curio"
+local core = require "curio.core"
+
+local results = {}
+curio.run(function()
+  local tasks = {}
+  for i = 1, 50 do
+    tasks[i] = curio.spawn(function(x) curio.sleep(0.001 * (x % 3)) return x end, i)
+  end
+  local sum = 0
+  for _, t in ipairs(tasks) do sum = sum + t:join() end
+  results[#results + 1] = sum
+  local q = core.waitq()
+  local waiter = curio.spawn(function() return q:wait() end)
+  curio.sleep(0)
+  q:wake(1, "handed")
+  results[#results + 1] = waiter:join()
+  local victim = curio.spawn(function() curio.sleep(10) end)
+  curio.sleep(0)
+  victim:cancel()
+  results[#results + 1] = select(2, curio.ignore_after(0.005, curio.sleep, 1)) == curio.TIMEOUT
+  local ok = pcall(curio.timeout_after, 0.005, function()
+    curio.timeout_after(1, curio.sleep, 1)
+  end)
+  results[#results + 1] = ok
+  local gen = curio.coroutine.wrap(function()
+    for i = 1, 3 do curio.sleep(0) curio.coroutine.yield(i) end
+  end)
+  results[#results + 1] = gen() + gen() + gen()
+  curio.spawn(function() error("unjoined") end)
+  curio.spawn_daemon(function() curio.sleep(10) end)
+  curio.sleep(0.001)
+end)
+local k = curio.Kernel()
+k:run(function() curio.spawn(function() curio.sleep(10) end) end)
+k:close()
+collectgarbage()
+print(table.concat({ tostring(results[1]), results[2], tostring(results[3]),
+                     tostring(results[4]), tostring(results[5]) }, " "))

@@ -1,9 +1,13 @@
 # curio for Lua. `make help` lists the targets.
 PREFIX   ?= /usr/local
 LUA      ?= lua5.4
-LUA_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_INC  ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIB  := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 LUA_VER  := 5.4
+LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VER)
+LUADIR   ?= $(PREFIX)/share/lua/$(LUA_VER)
+BINDIR   ?= $(PREFIX)/bin
+INCDIR   ?= $(PREFIX)/include
 CFLAGS   ?= -O2 -g
 XCFLAGS  := -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC) $(CFLAGS)
 LDLIBS   := -lev -lm
@@ -50,7 +54,7 @@ run: all
 	$(BUILD)/bin/curio examples/demo.lua
 
 test: all
-	$(LUAENV) $(BUSTED) $(SPECS)
+	$(LUAENV) $(BUSTED) $(BUSTED_FLAGS) $(SPECS)
 
 # The whole suite on an AddressSanitizer + UBSan build, then valgrind on a subset.
 ASAN_RT := $(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)
@@ -58,7 +62,7 @@ check:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" all
 	LD_PRELOAD="$(ASAN_RT)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	  LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./build-asan/?.so;;' \
-	  CURIO_BIN=build-asan/bin/curio $(BUSTED) $(SPECS)
+	  CURIO_BIN=build-asan/bin/curio $(BUSTED) $(BUSTED_FLAGS) $(SPECS)
 	$(MAKE) all
 	$(LUAENV) valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(LUA) spec/support/memcheck.lua
@@ -66,22 +70,21 @@ check:
 lint:
 	luacheck -q lua spec examples bench tools
 	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem $(LUA_INC) core
+	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs $(LUA_INC) core
 
 bench: all
 	bash bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VER)/curio $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VER)/curio \
-	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include
-	install -m 755 $(BUILD)/curio/core.so $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VER)/curio/core.so
-	install -m 644 $(LUA_SRC) $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VER)/curio/
-	install -m 755 $(BUILD)/bin/curio $(DESTDIR)$(PREFIX)/bin/curio
-	install -m 644 core/curio.h $(DESTDIR)$(PREFIX)/include/curio.h
+	install -d $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR)
+	install -m 755 $(BUILD)/curio/core.so $(DESTDIR)$(LIBDIR)/curio/core.so
+	install -m 644 $(LUA_SRC) $(DESTDIR)$(LUADIR)/curio/
+	install -m 755 $(BUILD)/bin/curio $(DESTDIR)$(BINDIR)/curio
+	install -m 644 core/curio.h $(DESTDIR)$(INCDIR)/curio.h
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VER)/curio $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VER)/curio \
-	  $(DESTDIR)$(PREFIX)/bin/curio $(DESTDIR)$(PREFIX)/include/curio.h
+	rm -rf $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR)/curio \
+	  $(DESTDIR)$(INCDIR)/curio.h
 
 clean:
 	rm -rf build build-asan

@@ -1,0 +1,34 @@
+package = "curio"
+version = "scm-1"
+source = {
+  url = "git+https://github.com/curio-lua/curio-lua.git",
+}
+description = {
+  summary = "Python's curio for Lua 5.4: tasks, timeouts, cancellation and sync on a C kernel over libev",
+  detailed = [[
+    Tasks are coroutines run by a C kernel on a libev loop; blocking calls
+    (sleep, join, queue get, ...) suspend only the calling task. Timeouts,
+    cancellation, task groups, queues and locks follow Python's curio.
+  ]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.4, < 5.5",
+}
+external_dependencies = {
+  LIBEV = { header = "ev.h", library = "ev" },
+}
+build = {
+  type = "make",
+  build_variables = {
+    CFLAGS = "$(CFLAGS)",
+    LUA_INC = "-I$(LUA_INCDIR) -I$(LIBEV_INCDIR)",
+    LUA = "$(LUA)",
+  },
+  install_variables = {
+    PREFIX = "$(PREFIX)",
+    LIBDIR = "$(LIBDIR)",
+    LUADIR = "$(LUADIR)",
+    BINDIR = "$(BINDIR)",
+  },
+}

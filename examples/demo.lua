@@ -1,7 +1,7 @@
 -- A short tour of tasks, timeouts and cancellation; `make run` runs it with
 -- the curio program (top-level code is the main task, so it may block).
 local curio = require "curio"
-local 
+local START = curio.clock()
 local function worker(name, delay, count)
   for i = 1, count do
     curio.sleep(delay)

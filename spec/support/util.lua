@@ -37,19 +37,19 @@ function util.lua_code(code)
   return status, stdout, stderr
 end
 
-local pid
 -- Number of open file descriptors of this process.
 function util.fd_count()
-  if not pid then
-    local f = assert(io.open("/proc/self/stat"))
-    pid = f:read("l"):match("^(%d+)")
-    f:close()
-  end
-  local p = assert(io.popen("ls /proc/" .. pid .. "/fd"))
-  local n = 0
-  for _ in p:lines() do n = n + 1 end
+  return require("curio.core").open_fds()
+end
+
+function util.fd_list()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("l"):match("^(%d+)")
+  f:close()
+  local p = assert(io.popen("ls -l /proc/" .. pid .. "/fd"))
+  local text = p:read("a")
   p:close()
-  return n
+  return text
 end
 
 -- Installs before_each/after_each that fail a spec leaking descriptors.
@@ -59,7 +59,9 @@ function util.check_leaks(before_each, after_each)
   after_each(function()
     collectgarbage()
     local now = util.fd_count()
-    if now > before then error(("file descriptors leaked: %d before, %d after"):format(before, now), 0) end
+    if now > before then
+      error(("file descriptors leaked: %d before, %d after\n%s"):format(before, now, util.fd_list()), 0)
+    end
   end)
 end
 

@@ -263,6 +263,9 @@ static void kernel_free(struct kernel *k, lua_State *L) {
     if (ev_is_active(&t->timer)) ev_timer_stop(k->loop, &t->timer);
     if (ev_is_active(&t->io)) ev_io_stop(k->loop, &t->io);
     if (t->wq != NULL) waitq_unlink(t);
+    free(t->deadlines);
+    t->deadlines = NULL;
+    t->ndeadlines = t->cap_deadlines = 0;
     k->all_head = t->all_next;
     t->all_prev = t->all_next = NULL;
     t->k = NULL;

@@ -15,6 +15,7 @@
 
 #define KERNEL_MT "curio.Kernel"
 #define TASK_MT "curio.Task"
+#define TASK_GC_MT "curio.Task.gc"
 #define WAITQ_MT "curio.waitq"
 
 struct task;
@@ -125,6 +126,7 @@ int task_index(lua_State *L);
 int task_interrupt(struct task *t, int reason, double clock);
 extern const luaL_Reg task_methods[];
 extern const luaL_Reg task_meta[];
+extern const luaL_Reg task_gc_meta[];
 extern const luaL_Reg task_functions[];
 
 /* trap.c */

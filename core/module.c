@@ -46,6 +46,16 @@ int luaopen_curio_core(lua_State *L) {
   lua_pushliteral(L, "locked");
   lua_setfield(L, -3, "__metatable");
   int methods_idx = lua_gettop(L);
+  /* the same metatable plus __gc, given to tasks that failed */
+  luaL_newmetatable(L, TASK_GC_MT);
+  lua_pushnil(L);
+  while (lua_next(L, methods_idx - 1) != 0) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  add_functions(L, task_gc_meta, ctx_idx);
+  lua_pop(L, 1);
 
   lua_newtable(L);
   add_functions(L, kernel_functions, ctx_idx);

@@ -11,8 +11,14 @@
 #include <lauxlib.h>
 #include "kernel.h"
 
+/* A task userdata has TASK_MT, or TASK_GC_MT once it failed: only those
+ * need a finalizer (to report an unretrieved crash and free its text), and
+ * objects without one are much cheaper for Lua's collector. */
 struct task *task_check(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, TASK_MT);
+  struct task *t = luaL_testudata(L, idx, TASK_MT);
+  if (t == NULL) t = luaL_testudata(L, idx, TASK_GC_MT);
+  if (t == NULL) luaL_typeerror(L, idx, "Task");
+  return t;
 }
 
 void task_push(lua_State *L, struct task *t) {
@@ -107,6 +113,7 @@ static void task_record_error(struct kernel *k, struct task *t) {
   t->is_cancel_error = (unsigned char)errors_is_cancel(co, -1);
   luaL_checkstack(L, 5, "task_finish");
   task_push(L, t);
+  luaL_setmetatable(L, TASK_GC_MT);
   lua_pushvalue(co, -1);
   lua_xmove(co, L, 1);
   lua_pushvalue(L, -1);
@@ -151,7 +158,9 @@ void task_finish(struct kernel *k, struct task *t, int status, int nres) {
   if (ev_is_active(&t->io)) ev_io_stop(k->loop, &t->io);
   if (status == LUA_OK) t->nresults = nres;
   else task_record_error(k, t);
-  t->ndeadlines = 0;
+  free(t->deadlines);
+  t->deadlines = NULL;
+  t->ndeadlines = t->cap_deadlines = 0;
   for (struct task *j; (j = waitq_pop(&t->joiners)) != NULL;) trap_wake(j, WAKE_OK);
   if (t->has_notify) {
     task_push(L, t);
@@ -369,8 +378,6 @@ static int l_task_gc(lua_State *L) {
   crash_unlink(t);
   free(t->report);
   t->report = NULL;
-  free(t->deadlines);
-  t->deadlines = NULL;
   return 0;
 }
 
@@ -386,6 +393,10 @@ const luaL_Reg task_meta[] = {
   {"__newindex", l_task_newindex},
   {"__tostring", l_task_tostring},
   {"__eq", l_task_eq},
+  {NULL, NULL}
+};
+
+const luaL_Reg task_gc_meta[] = {
   {"__gc", l_task_gc},
   {NULL, NULL}
 };

@@ -7,7 +7,6 @@ LUA_VER  := 5.4
 LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VER)
 LUADIR   ?= $(PREFIX)/share/lua/$(LUA_VER)
 BINDIR   ?= $(PREFIX)/bin
-INCDIR   ?= $(PREFIX)/include
 CFLAGS   ?= -O2 -g
 XCFLAGS  := -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC) $(CFLAGS)
 LDLIBS   := -lev -lm
@@ -76,15 +75,13 @@ bench: all
 	bash bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR)
+	install -d $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR)
 	install -m 755 $(BUILD)/curio/core.so $(DESTDIR)$(LIBDIR)/curio/core.so
 	install -m 644 $(LUA_SRC) $(DESTDIR)$(LUADIR)/curio/
 	install -m 755 $(BUILD)/bin/curio $(DESTDIR)$(BINDIR)/curio
-	install -m 644 core/curio.h $(DESTDIR)$(INCDIR)/curio.h
 
 uninstall:
-	rm -rf $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR)/curio \
-	  $(DESTDIR)$(INCDIR)/curio.h
+	rm -rf $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR)/curio
 
 clean:
 	rm -rf build build-asan

@@ -140,11 +140,16 @@ static void task_record_error(struct kernel *k, struct task *t) {
     }
   }
   lua_pop(L, 2);
+  /* The task's pending <close> variables run now, with the task still
+   * current so that current_task() is right (they cannot block here). */
+  struct task *outer = k->current;
+  k->current = t;
 #if LUA_VERSION_RELEASE_NUM >= 50406
   lua_closethread(co, L);
 #else
   lua_resetthread(co);
 #endif
+  k->current = outer;
   lua_settop(co, 0);
 }
 

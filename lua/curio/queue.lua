@@ -162,18 +162,24 @@ function Queue:_pop()
   return value
 end
 
--- Puts item at the tail, waiting while the queue is full.
-function Queue:put(item)
-  if item == nil then error("bad argument #1 to 'put' (value expected)", 2) end
-  check_task("Queue.put")
-  put_value(self, item)
+-- put(item) and get() of Queue and LifoQueue; name is the class's.
+local function put_get(name)
+  local put_name, get_name = name .. ".put", name .. ".get"
+  -- Puts item, waiting while the queue is full.
+  local function put(self, item)
+    if item == nil then error("bad argument #1 to 'put' (value expected)", 2) end
+    check_task(put_name)
+    put_value(self, item)
+  end
+  -- -> the next item, waiting while the queue is empty.
+  local function get(self)
+    check_task(get_name)
+    return get_value(self)
+  end
+  return put, get
 end
 
--- -> the item at the head, waiting while the queue is empty.
-function Queue:get()
-  check_task("Queue.get")
-  return get_value(self)
-end
+Queue.put, Queue.get = put_get("Queue")
 
 ---------------------------------------------------------------- LifoQueue
 
@@ -201,8 +207,7 @@ function LifoQueue:_pop()
   return value
 end
 
-LifoQueue.put = Queue.put
-LifoQueue.get = Queue.get
+LifoQueue.put, LifoQueue.get = put_get("LifoQueue")
 
 ---------------------------------------------------------------- PriorityQueue
 

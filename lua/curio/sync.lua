@@ -15,6 +15,9 @@
 --     without a scheduling point, as in curio.
 --  4. acquire() returns a guard for `local held <close> = lock:acquire()`:
 --     the lock itself, whose __close releases it (nothing is allocated).
+--     The guard lives in its owner's stack, so closing it is the owner
+--     releasing, even when Lua closes it after the owner died of an error
+--     (no task is current then: an RLock's guard skips the owner check).
 
 local core = require "curio.core"
 local errors = require "curio.errors"
@@ -55,20 +58,31 @@ local function check_fn(fn, fname)
   end
 end
 
+local function release_after(lock, ok, ...)
+  lock:release()
+  if not ok then error((...), 0) end
+  return ...
+end
+
+-- A lock class: its __close releases (rule 4) through _guard_release.
+-- with() uses pcall rather than <close>: Lua closes the pending variables
+-- of a coroutine that died of an error only when the kernel closes it,
+-- after the task has stopped being the current task.
 local function lock_class(name)
   local class = { __name = "curio." .. name }
   class.__index = class
-  class.__close = function(self) self:release() end
+  class.__close = function(self) self:_guard_release() end
   class.__tostring = function(self)
     return ("%s (%s, %d waiting)"):format(name, self:locked() and "locked" or "unlocked",
                                           self:_waiters())
   end
+  class._guard_release = function(self) self:release() end
   -- lock:with(fn, ...) -> fn's results; runs fn holding the lock and
   -- releases it on return or error.
   function class:with(fn, ...)
     check_fn(fn, "with")
-    local _ <close> = self:acquire() -- released however fn ends
-    return fn(...)
+    self:acquire()
+    return release_after(self, pcall(fn, ...))
   end
   return class
 end
@@ -193,6 +207,15 @@ function RLock:release()
   if self._count == 0 then rlock_pass(self) end
 end
 
+-- The guard's release: the guard lives in its owner's stack, so this is
+-- the owner releasing, even when Lua closes it after the owner died of an
+-- error (then no task is current).
+function RLock:_guard_release()
+  if self._owner == nil then errors.raise(CurioError, "RLock.release: lock not acquired") end
+  self._count = self._count - 1
+  if self._count == 0 then rlock_pass(self) end
+end
+
 function RLock:locked()
   return self._owner ~= nil
 end
@@ -313,6 +336,11 @@ end
 
 function Condition:release()
   self._lock:release()
+end
+
+function Condition:_guard_release()
+  local lock = self._lock
+  if lock._guard_release then lock:_guard_release() else lock:release() end
 end
 
 function Condition:locked()

@@ -1,19 +1,9 @@
 local curio = require "curio"
 local util = require "support.util"
 
-local function catch(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return err
-end
+local catch = util.catch
 
--- Runs fn(trace) in a kernel; returns the trace it recorded.
-local function traced(fn)
-  local trace = {}
-  local function record(...) trace[#trace + 1] = table.concat({ ... }, " ") end
-  curio.run(fn, record)
-  return trace
-end
+local traced = util.traced
 
 describe("Event", function()
   util.check_leaks(before_each, after_each)

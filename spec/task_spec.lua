@@ -1,11 +1,7 @@
 local curio = require "curio"
 local util = require "support.util"
 
-local function catch(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return err
-end
+local catch = util.catch
 
 describe("tasks", function()
   util.check_leaks(before_each, after_each)

@@ -1,23 +1,9 @@
 local curio = require "curio"
 local util = require "support.util"
 
-local function catch(fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  return err
-end
+local catch = util.catch
 
--- Runs fn(record) in a kernel; returns the trace it recorded.
-local function traced(fn)
-  local trace = {}
-  local function record(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    trace[#trace + 1] = table.concat(parts, " ")
-  end
-  curio.run(fn, record)
-  return trace
-end
+local traced = util.traced
 
 local function add(x, y) return x + y end
 

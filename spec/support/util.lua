@@ -65,6 +65,26 @@ function util.check_leaks(before_each, after_each)
   end)
 end
 
+-- Runs fn(record) as a main task; returns the lines record(...) made (its
+-- arguments through tostring, joined by spaces).
+function util.traced(fn)
+  local trace = {}
+  local function record(...)
+    local parts = table.pack(...)
+    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+    trace[#trace + 1] = table.concat(parts, " ")
+  end
+  require("curio").run(fn, record)
+  return trace
+end
+
+-- Calls fn(...), which must fail; returns its error.
+function util.catch(fn, ...)
+  local ok, err = pcall(fn, ...)
+  if ok then error("expected an error", 2) end
+  return err
+end
+
 function util.lines(text)
   local lines = {}
   for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end

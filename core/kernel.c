@@ -29,6 +29,29 @@ struct curio_ctx *kernel_ctx(lua_State *L) {
   return (struct curio_ctx *)lua_touserdata(L, lua_upvalueindex(1));
 }
 
+/* Userdata checks compare the metatable by identity (luaL_checkudata
+ * looks its name up in the registry, a string compare on every call, which
+ * showed in profiles of the queue hot path). Functions calling these have
+ * the context as upvalue 1. */
+void *ctx_testudata(lua_State *L, int idx, int type) {
+  void *p = lua_touserdata(L, idx);
+  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
+  const void *mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return mt == kernel_ctx(L)->mt[type] ? p : NULL;
+}
+
+void *ctx_checkudata(lua_State *L, int idx, int type, const char *tname) {
+  void *p = ctx_testudata(L, idx, type);
+  if (p == NULL) luaL_typeerror(L, idx, tname);
+  return p;
+}
+
+void ctx_setmetatable(lua_State *L, struct curio_ctx *ctx, int type) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->mt_ref[type]);
+  lua_setmetatable(L, -2);
+}
+
 /* Internal watchers do not keep the loop alive: only task waits do, so that
  * ev_run reports "nothing active" when every task waits on a queue. */
 static void idle_start(struct kernel *k) {
@@ -151,7 +174,7 @@ int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *)) {
 /* ---- the Kernel userdata ---- */
 
 static struct kernel *kernel_check(lua_State *L, int idx) {
-  struct kernel *k = luaL_checkudata(L, idx, KERNEL_MT);
+  struct kernel *k = ctx_checkudata(L, idx, MT_KERNEL, "Kernel");
   if (k->closed) errors_raise(L, "CurioError", "Kernel is closed");
   return k;
 }
@@ -186,7 +209,7 @@ static int l_kernel_new(lua_State *L) {
   struct kernel *k = lua_newuserdatauv(L, sizeof *k, 1);
   memset(k, 0, sizeof *k);
   k->closed = 1; /* until fully built, so __gc has nothing to undo */
-  luaL_setmetatable(L, KERNEL_MT);
+  ctx_setmetatable(L, kernel_ctx(L), MT_KERNEL);
   k->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
   if (k->loop == NULL) return errors_raise(L, "CurioError", "Kernel: cannot create an event loop");
   k->owns_loop = 1;
@@ -286,7 +309,7 @@ static void kernel_free(struct kernel *k, lua_State *L) {
 
 /* k:close(): cancels every task left, runs their cleanup, releases all. */
 static int l_kernel_close(lua_State *L) {
-  struct kernel *k = luaL_checkudata(L, 1, KERNEL_MT);
+  struct kernel *k = ctx_checkudata(L, 1, MT_KERNEL, "Kernel");
   struct curio_ctx *ctx = kernel_ctx(L);
   if (k->closed) return 0;
   if (ctx->running == k || k->driving)
@@ -306,13 +329,13 @@ static int l_kernel_close(lua_State *L) {
 }
 
 static int l_kernel_gc(lua_State *L) {
-  struct kernel *k = luaL_checkudata(L, 1, KERNEL_MT);
+  struct kernel *k = ctx_checkudata(L, 1, MT_KERNEL, "Kernel");
   if (!k->closed) kernel_free(k, L);
   return 0;
 }
 
 static int l_kernel_tostring(lua_State *L) {
-  struct kernel *k = luaL_checkudata(L, 1, KERNEL_MT);
+  struct kernel *k = ctx_checkudata(L, 1, MT_KERNEL, "Kernel");
   lua_pushfstring(L, "Kernel (%s, %d tasks)", k->closed ? "closed" : "open", (int)k->ntasks);
   return 1;
 }

@@ -17,14 +17,19 @@
 #define TASK_MT "curio.Task"
 #define TASK_GC_MT "curio.Task.gc"
 #define WAITQ_MT "curio.waitq"
+#define FIFO_MT "curio.Queue"
 
 struct task;
 struct kernel;
 
 /* Per-Lua-state context, upvalue 1 of every core function. `running` is
  * the kernel whose task is executing now (NULL outside tasks). */
+enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_COUNT };
+
 struct curio_ctx {
   struct kernel *running;
+  const void *mt[MT_COUNT]; /* metatables, to check userdata by identity */
+  int mt_ref[MT_COUNT];     /* their registry refs, held for the state's life */
 };
 
 /* FIFO of waiting tasks, linked through task->wq_prev/wq_next. The mailbox
@@ -110,6 +115,10 @@ struct kernel {
 /* kernel.c */
 double kernel_clock(void);
 struct curio_ctx *kernel_ctx(lua_State *L);
+void *ctx_testudata(lua_State *L, int idx, int type);
+void *ctx_checkudata(lua_State *L, int idx, int type, const char *tname);
+void ctx_setmetatable(lua_State *L, struct curio_ctx *ctx, int type);
+void ctx_register(lua_State *L, int ctx, int type); /* module.c */
 void kernel_schedule(struct kernel *k, struct task *t);
 int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *));
 extern const luaL_Reg kernel_methods[];
@@ -148,8 +157,15 @@ void waitq_unlink(struct task *t);
 struct task *waitq_pop(struct waitq *q);
 void waitq_post(lua_State *L, struct waitq *q, int qidx, int vidx);
 void waitq_detach_all(struct waitq *q);
+void waitq_hand_over(lua_State *L, struct task *t, int vidx);
+void waitq_enqueue(lua_State *L, struct waitq *q, struct task *t, int carry_idx);
+void waitq_push_carry(lua_State *L, struct task *t);
+int waitq_wait_k(lua_State *L, int status, lua_KContext ctx);
 extern const luaL_Reg waitq_methods[];
 extern const luaL_Reg waitq_functions[];
+
+/* queue.c */
+void queue_open(lua_State *L, int ctx);
 
 /* coro.c */
 extern const luaL_Reg coro_functions[];

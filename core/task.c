@@ -15,8 +15,8 @@
  * need a finalizer (to report an unretrieved crash and free its text), and
  * objects without one are much cheaper for Lua's collector. */
 struct task *task_check(lua_State *L, int idx) {
-  struct task *t = luaL_testudata(L, idx, TASK_MT);
-  if (t == NULL) t = luaL_testudata(L, idx, TASK_GC_MT);
+  struct task *t = ctx_testudata(L, idx, MT_TASK);
+  if (t == NULL) t = ctx_testudata(L, idx, MT_TASK_GC);
   if (t == NULL) luaL_typeerror(L, idx, "Task");
   return t;
 }
@@ -34,7 +34,7 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   struct task *t = lua_newuserdatauv(L, sizeof *t, TUV_COUNT);
   memset(t, 0, sizeof *t);
   t->ref = LUA_NOREF;
-  luaL_setmetatable(L, TASK_MT);
+  ctx_setmetatable(L, k->ctx, MT_TASK);
   lua_rotate(L, -2, 1);
   lua_setiuservalue(L, -2, TUV_THREAD);
   if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "spawn: too many arguments");
@@ -113,7 +113,7 @@ static void task_record_error(struct kernel *k, struct task *t) {
   t->is_cancel_error = (unsigned char)errors_is_cancel(co, -1);
   luaL_checkstack(L, 5, "task_finish");
   task_push(L, t);
-  luaL_setmetatable(L, TASK_GC_MT);
+  ctx_setmetatable(L, k->ctx, MT_TASK_GC);
   lua_pushvalue(co, -1);
   lua_xmove(co, L, 1);
   lua_pushvalue(L, -1);
@@ -173,7 +173,7 @@ void task_finish(struct kernel *k, struct task *t, int status, int nres) {
     lua_pushnil(L);
     lua_setiuservalue(L, -3, TUV_NOTIFY);
     t->has_notify = 0;
-    waitq_post(L, luaL_checkudata(L, -1, WAITQ_MT), lua_gettop(L), lua_gettop(L) - 1);
+    waitq_post(L, lua_touserdata(L, -1), lua_gettop(L), lua_gettop(L) - 1);
     lua_pop(L, 2);
   }
   if (t->all_prev) t->all_prev->all_next = t->all_next; else k->all_head = t->all_next;
@@ -306,7 +306,7 @@ static int l_task_retrieve(lua_State *L) {
 /* core.task_notify(task, waitq|nil): post task to waitq when it ends. */
 static int l_task_notify(lua_State *L) {
   struct task *t = task_check(L, 1);
-  if (!lua_isnil(L, 2)) luaL_checkudata(L, 2, WAITQ_MT);
+  if (!lua_isnil(L, 2)) ctx_checkudata(L, 2, MT_WAITQ, "waitq");
   lua_settop(L, 2);
   lua_setiuservalue(L, 1, TUV_NOTIFY);
   t->has_notify = !lua_isnil(L, 2) && t->state != TASK_DONE;

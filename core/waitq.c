@@ -50,7 +50,7 @@ struct task *waitq_pop(struct waitq *q) {
 }
 
 /* Gives the value at vidx to t as the result of its wait, and wakes it. */
-static void hand_over(lua_State *L, struct task *t, int vidx) {
+void waitq_hand_over(lua_State *L, struct task *t, int vidx) {
   if (vidx != 0 && lua_checkstack(t->co, 1)) {
     lua_pushvalue(L, vidx);
     lua_xmove(L, t->co, 1);
@@ -65,13 +65,13 @@ void waitq_detach_all(struct waitq *q) {
 }
 
 static struct waitq *check(lua_State *L) {
-  return luaL_checkudata(L, 1, WAITQ_MT);
+  return ctx_checkudata(L, 1, MT_WAITQ, "waitq");
 }
 
 /* q:post(value): hands value to the first waiter or stores it. */
 void waitq_post(lua_State *L, struct waitq *q, int qidx, int vidx) {
   struct task *t = waitq_pop(q);
-  if (t != NULL) { hand_over(L, t, vidx); return; }
+  if (t != NULL) { waitq_hand_over(L, t, vidx); return; }
   if (lua_getiuservalue(L, qidx, 1) != LUA_TTABLE) {
     lua_pop(L, 1);
     lua_newtable(L);
@@ -87,11 +87,35 @@ static int l_waitq_new(lua_State *L) {
   struct waitq *q = lua_newuserdatauv(L, sizeof *q, 1);
   waitq_init(q);
   q->is_userdata = 1;
-  luaL_setmetatable(L, WAITQ_MT);
+  ctx_setmetatable(L, kernel_ctx(L), MT_WAITQ);
   return 1;
 }
 
-static int wait_k(lua_State *L, int status, lua_KContext ctx) {
+/* Appends the current task t to q, carrying the value at carry_idx (0:
+ * none); the caller then calls trap_suspend with waitq_wait_k. */
+void waitq_enqueue(lua_State *L, struct waitq *q, struct task *t, int carry_idx) {
+  if (carry_idx != 0) {
+    task_push(L, t);
+    lua_pushvalue(L, carry_idx);
+    lua_setiuservalue(L, -2, TUV_CARRY);
+    lua_pop(L, 1);
+    t->has_carry = 1;
+  }
+  waitq_append(q, t);
+}
+
+/* Pushes what the woken task t carried (nil if nothing) and forgets it. */
+void waitq_push_carry(lua_State *L, struct task *t) {
+  if (!t->has_carry) { lua_pushnil(L); return; }
+  t->has_carry = 0;
+  task_push(L, t);
+  lua_getiuservalue(L, -1, TUV_CARRY);
+  lua_pushnil(L);
+  lua_setiuservalue(L, -3, TUV_CARRY);
+  lua_remove(L, -2);
+}
+
+int waitq_wait_k(lua_State *L, int status, lua_KContext ctx) {
   struct task *t = kernel_ctx(L)->running->current;
   (void)status;
   if (t->has_carry) {
@@ -107,15 +131,9 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
 static int l_waitq_wait(lua_State *L) {
   struct waitq *q = check(L);
   struct task *t = trap_enter(L, "wait");
-  if (!lua_isnoneornil(L, 2)) {
-    task_push(L, t);
-    lua_pushvalue(L, 2);
-    lua_setiuservalue(L, -2, TUV_CARRY);
-    t->has_carry = 1;
-  }
+  waitq_enqueue(L, q, t, lua_isnoneornil(L, 2) ? 0 : 2);
   lua_settop(L, 0);
-  waitq_append(q, t);
-  return trap_suspend(L, t, WAIT_QUEUE, wait_k);
+  return trap_suspend(L, t, WAIT_QUEUE, waitq_wait_k);
 }
 
 static int l_waitq_wake(lua_State *L) {
@@ -125,7 +143,7 @@ static int l_waitq_wake(lua_State *L) {
   lua_Integer woken = 0;
   luaL_argcheck(L, n >= 0, 2, "non-negative number expected");
   while (woken < n && q->head != NULL) {
-    hand_over(L, waitq_pop(q), vidx);
+    waitq_hand_over(L, waitq_pop(q), vidx);
     woken++;
   }
   lua_pushinteger(L, woken);
@@ -138,17 +156,8 @@ static int l_waitq_wake_one(lua_State *L) {
   int vidx = lua_isnoneornil(L, 2) ? 0 : 2;
   if (t == NULL) { lua_pushboolean(L, 0); return 1; }
   lua_pushboolean(L, 1);
-  if (t->has_carry) {
-    t->has_carry = 0;
-    task_push(L, t);
-    lua_getiuservalue(L, -1, TUV_CARRY);
-    lua_pushnil(L);
-    lua_setiuservalue(L, -3, TUV_CARRY);
-    lua_remove(L, -2);
-  } else {
-    lua_pushnil(L);
-  }
-  hand_over(L, t, vidx);
+  waitq_push_carry(L, t);
+  waitq_hand_over(L, t, vidx);
   return 2;
 }
 

@@ -1,7 +1,8 @@
 -- curio.queue: Queue, LifoQueue, PriorityQueue (API.md section 6), in Lua
 -- on the kernel's FIFO wait queue (core/waitq.c).
 --
--- Invariants (they make "no item is ever lost" hold):
+-- Queue and LifoQueue are C (core/queue.c); PriorityQueue is below, with
+-- the same invariants (they make "no item is ever lost" hold):
 --  1. Getters wait only while the queue is empty; putters only while it is
 --     full. Both wait in FIFO order.
 --  2. put() with getters waiting hands the item to the first one as the
@@ -18,8 +19,7 @@
 --  4. The count of unfinished items (join, task_done) grows when an item
 --     enters the queue or is handed to a getter.
 --
--- The three kinds differ only in how they store values (push/pop). A
--- PriorityQueue stores entries {priority, sequence, item} in a binary heap;
+-- A PriorityQueue stores entries {priority, sequence, item} in a binary heap;
 -- the sequence number keeps FIFO order among equal priorities.
 
 local core = require "curio.core"
@@ -136,78 +136,20 @@ function Base:join()
   if self._unfinished > 0 then self._joiners:wait() end
 end
 
----------------------------------------------------------------- Queue (FIFO)
+---------------------------------------------------------------- Queue, LifoQueue
 
-local Queue = queue_class("Queue")
+-- Both are core.fifo (core/queue.c), the same rules in C: a producer and a
+-- consumer passing items through a Queue is the hottest path users have.
 
 -- curio.Queue(maxsize) -> a FIFO queue; maxsize 0 or nil: unbounded.
 function queue.Queue(maxsize)
-  maxsize = check_maxsize(maxsize, "Queue")
-  local self = init(setmetatable({}, Queue), maxsize)
-  self._items, self._head = {}, 1
-  return self
+  return core.fifo(check_maxsize(maxsize, "Queue"), false)
 end
-
-function Queue:_push(value)
-  self._items[self._head + self._size] = value
-  self._size = self._size + 1
-end
-
-function Queue:_pop()
-  local items, head = self._items, self._head
-  local value = items[head]
-  items[head] = nil
-  self._size = self._size - 1
-  self._head = self._size == 0 and 1 or head + 1
-  return value
-end
-
--- put(item) and get() of Queue and LifoQueue; name is the class's.
-local function put_get(name)
-  local put_name, get_name = name .. ".put", name .. ".get"
-  -- Puts item, waiting while the queue is full.
-  local function put(self, item)
-    if item == nil then error("bad argument #1 to 'put' (value expected)", 2) end
-    check_task(put_name)
-    put_value(self, item)
-  end
-  -- -> the next item, waiting while the queue is empty.
-  local function get(self)
-    check_task(get_name)
-    return get_value(self)
-  end
-  return put, get
-end
-
-Queue.put, Queue.get = put_get("Queue")
-
----------------------------------------------------------------- LifoQueue
-
-local LifoQueue = queue_class("LifoQueue")
 
 -- curio.LifoQueue(maxsize) -> a queue whose get() gives the newest item.
 function queue.LifoQueue(maxsize)
-  maxsize = check_maxsize(maxsize, "LifoQueue")
-  local self = init(setmetatable({}, LifoQueue), maxsize)
-  self._items = {}
-  return self
+  return core.fifo(check_maxsize(maxsize, "LifoQueue"), true)
 end
-
-function LifoQueue:_push(value)
-  local size = self._size + 1
-  self._items[size] = value
-  self._size = size
-end
-
-function LifoQueue:_pop()
-  local size = self._size
-  local value = self._items[size]
-  self._items[size] = nil
-  self._size = size - 1
-  return value
-end
-
-LifoQueue.put, LifoQueue.get = put_get("LifoQueue")
 
 ---------------------------------------------------------------- PriorityQueue
 

@@ -1,0 +1,282 @@
+/* core/queue.c: the FIFO and LIFO queues behind curio.Queue and
+ * curio.LifoQueue (lua/curio/queue.lua checks the constructor's argument).
+ * PriorityQueue stays in Lua on core.waitq; these two are C because a
+ * producer/consumer pair through them is the hottest path users have.
+ *
+ * Rules (they make "no item is ever lost" hold):
+ * 1. Getters wait only while the queue is empty, putters only while it is
+ *    full, both in FIFO order.
+ * 2. put() with getters waiting hands the item to the first one as the
+ *    value of its wake-up; a woken task returns what it was handed, even if
+ *    cancelled before it runs. A cancelled getter leaves with nothing.
+ * 3. A putter blocked on a full queue carries its item. A getter that makes
+ *    room moves the first putter's item in and wakes that putter, whose
+ *    put() has then succeeded. A putter cancelled while waiting leaves with
+ *    its item: put() raised, so it never entered the queue.
+ * 4. `unfinished` (join, task_done) grows when an item enters the queue or
+ *    is handed to a getter.
+ *
+ * Items live in a ring in the user value table: slot i (0-based from head)
+ * is table index ((head + i) & (cap - 1)) + 1. */
+#include <string.h>
+#include <lauxlib.h>
+#include "kernel.h"
+
+struct fifo {
+  struct waitq getters, putters, joiners;
+  lua_Integer head, size, cap, maxsize, unfinished;
+  int lifo;
+};
+
+static const char fifo_marker = 'Q'; /* key marking queue metatables */
+
+static const char *fifo_name(const struct fifo *q) {
+  return q->lifo ? "LifoQueue" : "Queue";
+}
+
+static struct fifo *fifo_check(lua_State *L) {
+  struct fifo *q = lua_touserdata(L, 1);
+  if (q != NULL && lua_getmetatable(L, 1)) {
+    int ok = lua_rawgetp(L, -1, &fifo_marker) != LUA_TNIL;
+    lua_pop(L, 2);
+    if (ok) return q;
+  }
+  luaL_typeerror(L, 1, "Queue");
+  return NULL;
+}
+
+/* Stores the value on top of the stack; the items table is at tidx. */
+static void fifo_push(lua_State *L, struct fifo *q, int tidx) {
+  if (q->size == q->cap) { /* grow: copy in order into a table twice as big */
+    lua_Integer cap = q->cap * 2;
+    lua_createtable(L, (int)cap, 0);
+    for (lua_Integer i = 0; i < q->size; i++) {
+      lua_rawgeti(L, tidx, ((q->head + i) & (q->cap - 1)) + 1);
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_replace(L, tidx);
+    lua_pushvalue(L, tidx);
+    lua_setiuservalue(L, 1, 1);
+    q->head = 0;
+    q->cap = cap;
+  }
+  lua_rawseti(L, tidx, ((q->head + q->size) & (q->cap - 1)) + 1);
+  q->size++;
+}
+
+/* Pushes the next value (oldest, or newest for LIFO) and removes it. */
+static void fifo_pop(lua_State *L, struct fifo *q, int tidx) {
+  lua_Integer slot = q->lifo ? (q->head + q->size - 1) & (q->cap - 1) : q->head;
+  lua_rawgeti(L, tidx, slot + 1);
+  lua_pushnil(L);
+  lua_rawseti(L, tidx, slot + 1);
+  q->size--;
+  if (!q->lifo) q->head = (q->head + 1) & (q->cap - 1);
+}
+
+/* Queues of one kind and maxsize share a metatable whose __index table holds
+ * the methods and the `maxsize` field: method lookups then stay inside the
+ * VM (a C __index function cost a call per q:put). The metatables are
+ * cached in a weak table (upvalue 2 of core.fifo) and marked with
+ * fifo_marker, by which fifo_check knows them. */
+static void push_metatable(lua_State *L, lua_Integer maxsize, int lifo) {
+  lua_Integer key = maxsize * 2 + lifo;
+  if (lua_rawgeti(L, lua_upvalueindex(2), key) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  luaL_getmetatable(L, FIFO_MT); /* the template: methods in __index */
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -3) != 0) { /* copy the template */
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_newtable(L);
+  lua_getfield(L, -3, "__index");
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) { /* copy the methods */
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -5);
+  }
+  lua_pop(L, 1);
+  lua_pushinteger(L, maxsize);
+  lua_setfield(L, -2, "maxsize");
+  lua_setfield(L, -2, "__index");
+  lua_remove(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, lua_upvalueindex(2), key);
+}
+
+/* core.fifo(maxsize, lifo) -> queue; maxsize 0: unbounded (checked in Lua). */
+static int l_fifo_new(lua_State *L) {
+  lua_Integer maxsize = luaL_checkinteger(L, 1);
+  int lifo = lua_toboolean(L, 2);
+  struct fifo *q = lua_newuserdatauv(L, sizeof *q, 1);
+  memset(q, 0, sizeof *q);
+  waitq_init(&q->getters);
+  waitq_init(&q->putters);
+  waitq_init(&q->joiners);
+  q->maxsize = maxsize;
+  q->lifo = lifo;
+  q->cap = 16;
+  lua_createtable(L, 16, 0);
+  lua_setiuservalue(L, -2, 1);
+  push_metatable(L, maxsize, lifo);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+static int put_k(lua_State *L, int status, lua_KContext ctx) {
+  return waitq_wait_k(L, status, ctx) * 0;
+}
+
+/* q:put(item): rules 2 and 3. */
+static int l_fifo_put(lua_State *L) {
+  struct fifo *q = fifo_check(L);
+  if (lua_isnoneornil(L, 2)) return luaL_error(L, "bad argument #1 to 'put' (value expected)");
+  lua_settop(L, 2);
+  if (q->getters.head != NULL) {
+    trap_current(L, q->lifo ? "LifoQueue.put" : "Queue.put");
+    waitq_hand_over(L, waitq_pop(&q->getters), 2);
+    q->unfinished++;
+    return 0;
+  }
+  if (q->maxsize == 0 || q->size < q->maxsize) {
+    trap_current(L, q->lifo ? "LifoQueue.put" : "Queue.put");
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, 2);
+    fifo_push(L, q, 3);
+    q->unfinished++;
+    return 0;
+  }
+  struct task *t = trap_enter(L, q->lifo ? "LifoQueue.put" : "Queue.put");
+  waitq_enqueue(L, &q->putters, t, 2);
+  lua_settop(L, 1);
+  return trap_suspend(L, t, WAIT_QUEUE, put_k);
+}
+
+/* q:get() -> the next item, waiting while the queue is empty. */
+static int l_fifo_get(lua_State *L) {
+  struct fifo *q = fifo_check(L);
+  lua_settop(L, 1);
+  if (q->size == 0) {
+    struct task *t = trap_enter(L, q->lifo ? "LifoQueue.get" : "Queue.get");
+    waitq_append(&q->getters, t);
+    return trap_suspend(L, t, WAIT_QUEUE, waitq_wait_k); /* put handed it over */
+  }
+  trap_current(L, q->lifo ? "LifoQueue.get" : "Queue.get");
+  lua_getiuservalue(L, 1, 1);
+  fifo_pop(L, q, 2);
+  if (q->putters.head != NULL) { /* rule 3 */
+    struct task *putter = waitq_pop(&q->putters);
+    waitq_push_carry(L, putter);
+    fifo_push(L, q, 2);
+    q->unfinished++;
+    waitq_hand_over(L, putter, 0);
+  }
+  return 1;
+}
+
+static int l_fifo_qsize(lua_State *L) {
+  lua_pushinteger(L, fifo_check(L)->size);
+  return 1;
+}
+
+static int l_fifo_empty(lua_State *L) {
+  lua_pushboolean(L, fifo_check(L)->size == 0);
+  return 1;
+}
+
+static int l_fifo_full(lua_State *L) {
+  struct fifo *q = fifo_check(L);
+  lua_pushboolean(L, q->maxsize > 0 && q->size >= q->maxsize);
+  return 1;
+}
+
+/* q:task_done(): one item got earlier is processed (for join). */
+static int l_fifo_task_done(lua_State *L) {
+  struct fifo *q = fifo_check(L);
+  if (q->unfinished <= 0)
+    return errors_raise(L, "CurioError", "%s.task_done: called more times than there were items",
+                        fifo_name(q));
+  if (--q->unfinished == 0)
+    while (q->joiners.head != NULL) waitq_hand_over(L, waitq_pop(&q->joiners), 0);
+  return 0;
+}
+
+static int join_k(lua_State *L, int status, lua_KContext ctx) {
+  return waitq_wait_k(L, status, ctx) * 0;
+}
+
+/* q:join(): waits until every item put has had its task_done(). */
+static int l_fifo_join(lua_State *L) {
+  struct fifo *q = fifo_check(L);
+  lua_settop(L, 1);
+  if (q->unfinished == 0) {
+    trap_current(L, q->lifo ? "LifoQueue.join" : "Queue.join");
+    return 0;
+  }
+  struct task *t = trap_enter(L, q->lifo ? "LifoQueue.join" : "Queue.join");
+  waitq_append(&q->joiners, t);
+  return trap_suspend(L, t, WAIT_QUEUE, join_k);
+}
+
+static int l_fifo_tostring(lua_State *L) {
+  struct fifo *q = fifo_check(L);
+  lua_pushfstring(L, "%s (%I items, %I getters, %I putters)", fifo_name(q),
+                  (LUAI_UACINT)q->size, (LUAI_UACINT)q->getters.count,
+                  (LUAI_UACINT)q->putters.count);
+  return 1;
+}
+
+/* __gc: waiting tasks are forgotten (they wait on, until cancelled). */
+static int l_fifo_gc(lua_State *L) {
+  struct fifo *q = fifo_check(L);
+  waitq_detach_all(&q->getters);
+  waitq_detach_all(&q->putters);
+  waitq_detach_all(&q->joiners);
+  return 0;
+}
+
+static const luaL_Reg fifo_methods[] = {
+  {"put", l_fifo_put},
+  {"get", l_fifo_get},
+  {"qsize", l_fifo_qsize},
+  {"empty", l_fifo_empty},
+  {"full", l_fifo_full},
+  {"task_done", l_fifo_task_done},
+  {"join", l_fifo_join},
+  {NULL, NULL}
+};
+
+/* Builds the template metatable and core.fifo (a closure over the cache of
+ * per-maxsize metatables); called by luaopen_curio_core with the module
+ * table on top and the context at ctx. */
+void queue_open(lua_State *L, int ctx) {
+  luaL_newmetatable(L, FIFO_MT);
+  lua_newtable(L);
+  for (const luaL_Reg *f = fifo_methods; f->name != NULL; f++) {
+    lua_pushvalue(L, ctx);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_fifo_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, l_fifo_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_pushboolean(L, 1);
+  lua_rawsetp(L, -2, &fifo_marker);
+  lua_pop(L, 1);
+  lua_pushvalue(L, ctx);
+  lua_newtable(L); /* the cache, weak-valued */
+  lua_newtable(L);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushcclosure(L, l_fifo_new, 2);
+  lua_setfield(L, -2, "fifo");
+}

@@ -24,6 +24,32 @@ describe("Queue", function()
     assert.are.same({ "a", false, 3, "d" }, items)
   end)
 
+  it("keeps order while its storage wraps around and grows", function()
+    local got = curio.run(function()
+      local fifo, lifo, out, expected = curio.Queue(), curio.LifoQueue(), {}, {}
+      local next_in, next_out = 1, 1
+      for round = 1, 40 do -- sizes rise and fall across the ring's edges
+        for _ = 1, round % 7 * 5 + 3 do fifo:put(next_in); next_in = next_in + 1 end
+        for _ = 1, round % 5 * 4 + 2 do
+          if fifo:empty() then break end
+          out[#out + 1] = fifo:get()
+          expected[#expected + 1] = next_out
+          next_out = next_out + 1
+        end
+      end
+      while not fifo:empty() do
+        out[#out + 1] = fifo:get(); expected[#expected + 1] = next_out; next_out = next_out + 1
+      end
+      for i = 1, 100 do lifo:put(i) end
+      local lifo_out = {}
+      for _ = 1, 100 do lifo_out[#lifo_out + 1] = lifo:get() end
+      return { fifo = out, lifo_first = lifo_out[1], lifo_last = lifo_out[100], expected = expected,
+               count = next_in - 1, size = fifo:qsize() + lifo:qsize() }
+    end)
+    assert.are.same(got.expected, got.fifo)
+    assert.are.same({ 100, 1, got.count, 0 }, { got.lifo_first, got.lifo_last, #got.fifo, got.size })
+  end)
+
   it("reports its size, emptiness and fullness", function()
     local trace = traced(function(record)
       local q = curio.Queue(2)

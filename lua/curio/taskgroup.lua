@@ -28,8 +28,9 @@ local task = require "curio.task"
 
 local CurioError = errors.CurioError
 local current_task = core.current_task
-local spawn, spawn_daemon = core.spawn, core.spawn_daemon
-local task_notify, task_retrieve, task_cancel = core.task_notify, core.task_retrieve, core.task_cancel
+local task_notify, task_notify_of = core.task_notify, core.task_notify_of
+local task_retrieve, task_cancel, task_failed = core.task_retrieve, core.task_cancel, core.task_failed
+local group_spawn = core.group_spawn
 local disable_cancellation = task.disable_cancellation
 local waitq = core.waitq
 local task_methods = core.task_methods
@@ -37,12 +38,19 @@ local huge = math.huge
 
 local RUNNING, DONE = 1, 2
 
--- The group each task belongs to (weak: a group holds its tasks anyway).
-local group_of = setmetatable({}, { __mode = "k" })
+-- A task's group is found through the wait queue its completion is posted
+-- to (core.task_notify_of): one entry per group here, none per task.
+local groups = setmetatable({}, { __mode = "k" })
+
+local function group_of(t)
+  local done = task_notify_of(t)
+  return done and groups[done]
+end
 
 local taskgroup = {}
 
 local TaskGroup = { __name = "curio.TaskGroup" }
+local methods = {} -- TaskGroup's methods, copied into each group (filled at the end)
 
 local function index_join(value) return value.join end
 
@@ -78,9 +86,7 @@ local function check_open(self, fname)
 end
 
 -- true when a terminated task failed (cancellation included).
-local function failed(t)
-  return t.exception ~= nil
-end
+local failed = task_failed
 
 ---------------------------------------------------------------- membership
 
@@ -105,7 +111,7 @@ local function prune_daemons(self)
   for t in pairs(daemons) do
     if t.terminated then
       daemons[t] = nil
-      group_of[t] = nil
+      task_notify(t, nil)
     else
       count = count + 1
     end
@@ -114,22 +120,28 @@ local function prune_daemons(self)
   self._daemon_mark = math.max(64, 2 * count)
 end
 
--- Makes t a member (rule 1) or a daemon of the group.
-local function add(self, t, daemon)
-  group_of[t] = self
-  if daemon then
-    self._daemons[t] = true
-    self._ndaemons = self._ndaemons + 1
-    if self._ndaemons > self._daemon_mark then prune_daemons(self) end
-    return
-  end
+local function add_daemon(self, t)
+  self._daemons[t] = true
+  self._ndaemons = self._ndaemons + 1
+  if self._ndaemons > self._daemon_mark then prune_daemons(self) end
+end
+
+-- Makes t a RUNNING member (rule 1).
+local function add_member(self, t)
   self._state[t] = RUNNING
   self._count = self._count + 1
   self._live = self._live + 1
   local order = self._order
   order[#order + 1] = t
+end
+
+-- Puts an existing task in the group, as member (rule 1) or daemon.
+local function add(self, t, daemon)
+  local kernel_posts = task_notify(t, self._done) -- records membership too
+  if daemon then return add_daemon(self, t) end
+  add_member(self, t)
   if t.id < self._last_id then self._sorted = false else self._last_id = t.id end
-  if not task_notify(t, self._done) then self._done:post(t) end -- rule 2
+  if not kernel_posts then self._done:post(t) end -- rule 2: it has ended
 end
 
 -- Marks a RUNNING member's completion as seen.
@@ -149,7 +161,7 @@ end
 
 -- Takes t out of the group (rule 3).
 local function discard(self, t)
-  group_of[t] = nil
+  task_notify(t, nil)
   if self._daemons[t] then
     self._daemons[t] = nil
     self._ndaemons = self._ndaemons - 1
@@ -160,7 +172,6 @@ local function discard(self, t)
   self._state[t] = nil
   self._count = self._count - 1
   if state == RUNNING then self._live = self._live - 1 end
-  task_notify(t, nil)
   local stale = #self._order - self._count
   if stale > 64 and stale > self._count then self._order = members(self) end
   settle(self)
@@ -205,10 +216,10 @@ end
 -- keep the kernel's join as it is.
 local raw_join = task_methods.join
 local function join(t)
-  local g = group_of[t]
+  local g = group_of(t)
   if g == nil or t == current_task() then return raw_join(t) end
   t:wait()
-  if group_of[t] == g then discard(g, t) end
+  if group_of(t) == g then discard(g, t) end
   return raw_join(t)
 end
 
@@ -240,7 +251,7 @@ local function new(opts)
           error(("bad argument #1 to 'TaskGroup' (opts.tasks[%d]: Task expected, got %s)")
                 :format(i, type(t)), 3)
         end
-        if group_of[t] ~= nil or listed[t] then
+        if group_of(t) ~= nil or listed[t] then
           error(CurioError("TaskGroup: task already in a task group"), 3)
         end
         listed[t] = true
@@ -262,6 +273,8 @@ local function new(opts)
     _sorted = true,   -- _order is in id order
     _last_id = 0,
   }, TaskGroup)
+  groups[self._done] = self
+  for name, method in pairs(methods) do self[name] = method end -- no __index call per g:spawn
   if tasks ~= nil then
     for _, t in ipairs(tasks) do add(self, t, t.daemon) end
   end
@@ -270,19 +283,20 @@ end
 
 -- g:spawn(fn, ...) -> a new task in the group.
 function TaskGroup:spawn(fn, ...)
-  check_fn(fn, "spawn")
-  check_open(self, "spawn")
-  local t = spawn(fn, ...)
-  add(self, t, false)
+  if type(fn) ~= "function" then check_fn(fn, "spawn") end -- (inline: the hot path)
+  if self._joined then check_open(self, "spawn") end
+  local t = group_spawn(self._done, false, fn, ...)
+  add_member(self, t)
+  self._last_id = huge -- the newest task: any task added later is older
   return t
 end
 
 -- g:spawn_daemon(fn, ...) -> a new daemon task, cancelled at join.
 function TaskGroup:spawn_daemon(fn, ...)
-  check_fn(fn, "spawn_daemon")
-  check_open(self, "spawn_daemon")
-  local t = spawn_daemon(fn, ...)
-  add(self, t, true)
+  if type(fn) ~= "function" then check_fn(fn, "spawn_daemon") end -- (inline: the hot path)
+  if self._joined then check_open(self, "spawn_daemon") end
+  local t = group_spawn(self._done, true, fn, ...)
+  add_daemon(self, t)
   return t
 end
 
@@ -292,7 +306,7 @@ function TaskGroup:add_task(t)
     error("bad argument #1 to 'add_task' (Task expected, got " ..
       (t == nil and "no value" or type(t)) .. ")", 2)
   end
-  if group_of[t] ~= nil then
+  if group_of(t) ~= nil then
     errors.raise(CurioError, "TaskGroup.add_task: task already in a task group")
   end
   check_open(self, "add_task")
@@ -349,7 +363,7 @@ local function cancel_remaining(self)
   local victims = running_members(self)
   cancel_all(victims)
   for i = 1, #victims do
-    if group_of[victims[i]] == self then discard(self, victims[i]) end
+    if group_of(victims[i]) == self then discard(self, victims[i]) end
   end
   settle(self)
 end
@@ -365,6 +379,21 @@ end
 local function wait_policy(self)
   local mode = self._wait
   if mode == false then return end
+  local completed = rawget(self, "completed")
+  if mode == "all" then -- the common case, kept lean: 100,000 tasks pass here
+    local done, state = self._done, self._state
+    while self._live > 0 do
+      local t = done:take()
+      if state[t] == RUNNING then
+        state[t] = DONE
+        self._live = self._live - 1
+        if completed == nil then completed = t; self.completed = t end
+        if failed(t) then return end
+      end
+    end
+    settle(self)
+    return
+  end
   while true do
     local t = next_finished(self)
     if t == nil then return end
@@ -375,7 +404,8 @@ local function wait_policy(self)
       local ok, value = pcall(t.result, t)
       if ok then first = value else bad = true end -- (it raised nil)
     end
-    if self.completed == nil and not (mode == "object" and not bad and first == nil) then
+    if completed == nil and not (mode == "object" and not bad and first == nil) then
+      completed = t
       self.completed = t
     end
     if bad or mode == "any" or (mode == "object" and first ~= nil) then return end
@@ -473,6 +503,10 @@ function taskgroup.TaskGroup(opts, fn)
   if fn == nil then return g end
   check_task("TaskGroup")
   return finish(g, pcall(fn, g))
+end
+
+for name, value in pairs(TaskGroup) do
+  if type(value) == "function" and name:sub(1, 2) ~= "__" then methods[name] = value end
 end
 
 return taskgroup

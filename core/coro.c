@@ -9,6 +9,9 @@
  * whatever values the kernel handed over, and the trap's continuation runs. */
 #include <lauxlib.h>
 #include "kernel.h"
+#include "task.h"
+#include "trap.h"
+#include "errors.h"
 
 /* The task whose active thread is L (the resumer), or NULL. */
 static struct task *resumer_task(lua_State *L) {

@@ -5,7 +5,7 @@
  * registration (curio.core used alone) errors are plain strings. */
 #include <stdarg.h>
 #include <lauxlib.h>
-#include "kernel.h"
+#include "errors.h"
 
 #define ERRORS_KEY "curio.errors.classes"
 

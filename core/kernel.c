@@ -13,6 +13,10 @@
 #include <unistd.h>
 #include <lauxlib.h>
 #include "kernel.h"
+#include "task.h"
+#include "trap.h"
+#include "waitq.h"
+#include "errors.h"
 
 /* Tasks resumed per prepare callback before libev polls again (at least one
  * whole batch). Polling costs a syscall; this keeps task switches cheap while

@@ -3,6 +3,10 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "kernel.h"
+#include "task.h"
+#include "trap.h"
+#include "waitq.h"
+#include "errors.h"
 
 static void add_functions(lua_State *L, const luaL_Reg *fns, int ctx) {
   for (; fns->name != NULL; fns++) {

@@ -21,6 +21,10 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "kernel.h"
+#include "task.h"
+#include "trap.h"
+#include "waitq.h"
+#include "errors.h"
 
 struct fifo {
   struct waitq getters, putters, joiners;

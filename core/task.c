@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
+#include "task.h"
 #include "kernel.h"
+#include "trap.h"
+#include "waitq.h"
+#include "errors.h"
 
 /* A task userdata has TASK_MT, or TASK_GC_MT once it failed: only those
  * need a finalizer (to report an unretrieved crash and free its text), and
@@ -48,8 +52,6 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   t->id = k->next_id++;
   t->timeout = HUGE_VAL;
   t->nargs = nargs;
-  ev_init(&t->timer, NULL);
-  ev_init(&t->io, NULL);
   trap_init_watchers(t);
   t->all_prev = k->all_tail;
   if (k->all_tail) k->all_tail->all_next = t; else k->all_head = t;

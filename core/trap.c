@@ -17,7 +17,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <lauxlib.h>
+#include "trap.h"
 #include "kernel.h"
+#include "task.h"
+#include "waitq.h"
+#include "errors.h"
 
 static const char trap_sentinel_key = 'T';
 

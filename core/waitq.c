@@ -16,7 +16,10 @@
  * A cancelled or timed-out waiter leaves the queue and gets nothing. A waiter
  * that was woken keeps what it was handed even if cancelled before it runs. */
 #include <lauxlib.h>
+#include "waitq.h"
 #include "kernel.h"
+#include "task.h"
+#include "trap.h"
 
 void waitq_init(struct waitq *q) {
   q->head = q->tail = NULL;

@@ -1,0 +1,18 @@
+/* core/errors.h: building curio error objects and argument errors from C. */
+#ifndef CURIO_ERRORS_H
+#define CURIO_ERRORS_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+void errors_push(lua_State *L, const char *cls, const char *msg);
+int errors_raise(lua_State *L, const char *cls, const char *fmt, ...);
+int errors_is_cancel(lua_State *L, int idx);
+int errors_argerror(lua_State *L, int arg, const char *fname, const char *msg);
+int errors_typeerror(lua_State *L, int arg, const char *fname, const char *tname);
+void errors_checkfunction(lua_State *L, int arg, const char *fname);
+lua_Number errors_checknumber(lua_State *L, int arg, const char *fname);
+lua_Number errors_checkseconds(lua_State *L, int arg, const char *fname);
+extern const luaL_Reg errors_functions[];
+
+#endif

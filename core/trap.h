@@ -1,0 +1,22 @@
+/* core/trap.h: how a task blocks and is woken (rules in trap.c). */
+#ifndef CURIO_TRAP_H
+#define CURIO_TRAP_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+struct task;
+
+struct task *trap_enter(lua_State *L, const char *fname);
+struct task *trap_current(lua_State *L, const char *fname);
+int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k);
+int trap_result(lua_State *L, struct task *t, int base);
+void trap_wake(struct task *t, int reason);
+int task_interrupt(struct task *t, int reason, double clock);
+void trap_raise_pending(lua_State *L, struct task *t);
+void trap_push_sentinel(lua_State *L);
+void trap_init_watchers(struct task *t);
+int trap_is_sentinel(lua_State *L, int idx);
+extern const luaL_Reg trap_functions[];
+
+#endif

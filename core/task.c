@@ -222,7 +222,7 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
   struct task *self = kernel_ctx(L)->running->current;
   (void)status;
   trap_result(L, self, (int)ctx);
-  return task_outcome(L, task_check(L, 1), 1, 1);
+  return task_outcome(L, lua_touserdata(L, 1), 1, 1); /* checked by join */
 }
 
 static int wait_k(lua_State *L, int status, lua_KContext ctx) {
@@ -353,9 +353,9 @@ static void push_fields(lua_State *L, int idx, int create) {
 
 /* __index: methods (upvalue 2), then built-in fields, then user fields. */
 int task_index(lua_State *L) {
-  struct task *t = task_check(L, 1);
-  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 2); /* methods first: t:join() needs no userdata check */
   if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;
+  struct task *t = task_check(L, 1);
   const char *key = lua_tostring(L, 2);
   if (key == NULL) return 0;
   if (strcmp(key, "id") == 0) lua_pushinteger(L, t->id);

@@ -22,7 +22,7 @@ SPECS    ?= spec
 
 .PHONY: all deps test check lint bench install uninstall clean run help
 
-all: $(BUILD)/curio/core.so $(BUILD)/bin/curio
+all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels
 
 help:
 	@echo "make deps | all | run | test | check | lint | bench | install PREFIX=... | clean"
@@ -48,6 +48,10 @@ $(BUILD)/obj/embed.o: $(BUILD)/gen/embed.c
 $(BUILD)/bin/curio: $(BUILD)/obj/main.o $(BUILD)/obj/embed.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
+
+$(BUILD)/bin/two_kernels: tests/two_kernels.c
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) -o $@ $< $(LDFLAGS) $(LUA_LIB) -lpthread
 
 run: all
 	$(BUILD)/bin/curio examples/demo.lua

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
 #include <lauxlib.h>
 #include "kernel.h"
 #include "task.h"
@@ -194,10 +196,21 @@ static int opt_int_field(lua_State *L, int idx, const char *name, int def) {
   return result;
 }
 
+/* SIGINT belongs to the kernel of the process's main thread: libev lets one
+ * loop at a time watch a signal (and aborts otherwise), so kernels in other
+ * threads leave it alone unless opts.sigint says so. */
+static int kernel_in_main_thread(void) {
+#ifdef SYS_gettid
+  return (pid_t)syscall(SYS_gettid) == getpid();
+#else
+  return 1;
+#endif
+}
+
 /* curio.Kernel(opts) -> kernel on a new libev loop. */
 static int l_kernel_new(lua_State *L) {
   int has_opts = !lua_isnoneornil(L, 1);
-  int debug = -1, use_sigint = 1, threads, processes;
+  int debug = -1, use_sigint = kernel_in_main_thread(), threads, processes;
   long ncpu = 1;
   if (!has_opts) { lua_settop(L, 0); lua_newtable(L); }
   else if (!lua_istable(L, 1)) errors_typeerror(L, 1, "Kernel", "table");

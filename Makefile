@@ -73,7 +73,7 @@ check:
 lint:
 	luacheck -q lua spec examples bench tools
 	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs $(LUA_INC) core
+	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs $(LUA_INC) core tests
 
 bench: all
 	bash bench/run.sh

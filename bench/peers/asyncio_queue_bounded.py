@@ -1,10 +1,15 @@
-"""queue_bounded on asyncio (uvloop with --uvloop): producer -> consumer,
+"""queue_bounded / queue_unbounded (a link to this file) on asyncio (uvloop with --uvloop): producer -> consumer,
 N items, Queue(100)."""
 import asyncio
 
+import os
+
 import benchlib as b
 
-IMPL, run = b.asyncio_impl("queue_bounded")
+BENCH = os.path.basename(__file__)[len("asyncio_"):-len(".py")]
+BOUNDED = BENCH == "queue_bounded"
+
+IMPL, run = b.asyncio_impl(BENCH)
 N = b.arg_n(1_000_000)
 
 
@@ -19,7 +24,7 @@ async def consumer(q):
 
 
 async def main():
-    q = asyncio.Queue(100)
+    q = asyncio.Queue(100 if BOUNDED else 0)
     t0 = b.now()
     t1 = asyncio.create_task(producer(q))
     t2 = asyncio.create_task(consumer(q))
@@ -28,4 +33,4 @@ async def main():
     return b.now() - t0
 
 
-b.report("queue_bounded", IMPL, N, run(main()))
+b.report(BENCH, IMPL, N, run(main()))

@@ -1,12 +1,14 @@
--- queue_bounded on cqueues: producer -> consumer, N items, through a queue of 100
+-- queue_bounded / queue_unbounded (a link to this file) on cqueues: producer
+-- -> consumer, N items, through a queue of 100 or an unbounded one
 -- built on cqueues.condition (cqueues has no queue of its own).
 package.path = (arg[0]:match("^(.*/)") or "./") .. "../?.lua;" .. package.path
 local b = require "benchlib"
-local cqueues = b.require("cqueues", "queue_bounded", "cqueues")
+local bench = arg[0]:match("cqueues_([%w_]+)%.lua$")
+local cqueues = b.require("cqueues", bench, "cqueues")
 local condition = require "cqueues.condition"
 local n = b.n(1000000)
 
-local maxsize = 100
+local maxsize = bench == "queue_bounded" and 100 or math.huge
 local items, head, tail = {}, 1, 0
 local not_empty, not_full = condition.new(), condition.new()
 
@@ -31,4 +33,4 @@ local t0 = cqueues.monotime()
 cq:wrap(function() for i = 1, n do put(i) end end)
 cq:wrap(function() for _ = 1, n do get() end end)
 assert(cq:loop())
-b.report("queue_bounded", "cqueues", n, cqueues.monotime() - t0)
+b.report(bench, "cqueues", n, cqueues.monotime() - t0)

@@ -1,7 +1,12 @@
-"""queue_bounded on Python curio: producer -> consumer, N items, Queue(100)."""
+"""queue_bounded / queue_unbounded (a link to this file) on Python curio: producer -> consumer, N items, Queue(100)."""
+import os
+
 import benchlib as b
 
-curio = b.import_curio("queue_bounded")
+BENCH = os.path.basename(__file__)[len("curio_"):-len(".py")]
+BOUNDED = BENCH == "queue_bounded"
+
+curio = b.import_curio(BENCH)
 N = b.arg_n(1_000_000)
 
 
@@ -16,7 +21,7 @@ async def consumer(q):
 
 
 async def main():
-    q = curio.Queue(100)
+    q = curio.Queue(100 if BOUNDED else 0)
     t0 = b.now()
     t1 = await curio.spawn(producer, q)
     t2 = await curio.spawn(consumer, q)
@@ -25,4 +30,4 @@ async def main():
     return b.now() - t0
 
 
-b.report("queue_bounded", "curio-py", N, curio.run(main))
+b.report(BENCH, "curio-py", N, curio.run(main))

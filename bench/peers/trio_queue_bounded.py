@@ -1,8 +1,14 @@
-"""queue_bounded on trio: producer -> consumer, N items, through
-a memory channel of 100 (trio's queue)."""
+"""queue_bounded / queue_unbounded (a link to this file) on trio: producer -> consumer, N items, through
+a memory channel of 100, or an unbounded one (trio's queue)."""
+import math
+import os
+
 import benchlib as b
 
-trio = b.import_trio("queue_bounded")
+BENCH = os.path.basename(__file__)[len("trio_"):-len(".py")]
+BOUNDED = BENCH == "queue_bounded"
+
+trio = b.import_trio(BENCH)
 N = b.arg_n(1_000_000)
 
 
@@ -17,7 +23,7 @@ async def consumer(receive):
 
 
 async def main():
-    send, receive = trio.open_memory_channel(100)
+    send, receive = trio.open_memory_channel(100 if BOUNDED else math.inf)
     t0 = b.now()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(producer, send)
@@ -25,4 +31,4 @@ async def main():
     return b.now() - t0
 
 
-b.report("queue_bounded", "trio", N, trio.run(main))
+b.report(BENCH, "trio", N, trio.run(main))

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "kernel.h"
+#include "group.h"
 #include "task.h"
 #include "trap.h"
 #include "waitq.h"
@@ -79,6 +80,7 @@ int luaopen_curio_core(lua_State *L) {
   add_functions(L, waitq_functions, ctx_idx);
   add_functions(L, coro_functions, ctx_idx);
   queue_open(L, ctx_idx);
+  group_open(L, ctx_idx);
   add_functions(L, errors_functions, ctx_idx);
   lua_pushvalue(L, methods_idx);
   lua_setfield(L, -2, "task_methods");

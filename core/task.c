@@ -10,6 +10,7 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "task.h"
+#include "group.h"
 #include "kernel.h"
 #include "trap.h"
 #include "waitq.h"
@@ -156,7 +157,7 @@ static void task_record_error(struct kernel *k, struct task *t) {
 }
 
 /* Ends a task after its coroutine returned or failed: records the outcome,
- * wakes joiners, posts the notify queue, drops the kernel's ref (last). */
+ * wakes joiners, tells its group, drops the kernel's ref (last). */
 void task_finish(struct kernel *k, struct task *t, int status, int nres) {
   lua_State *L = k->L;
   t->state = TASK_DONE;
@@ -169,13 +170,7 @@ void task_finish(struct kernel *k, struct task *t, int status, int nres) {
   t->deadlines = NULL;
   t->ndeadlines = t->cap_deadlines = 0;
   for (struct task *j; (j = waitq_pop(&t->joiners)) != NULL;) trap_wake(j, WAKE_OK);
-  if (t->has_notify) { /* the queue stays recorded: task_notify_of(t) */
-    task_push(L, t);
-    lua_getiuservalue(L, -1, TUV_NOTIFY);
-    t->has_notify = 0;
-    waitq_post(L, lua_touserdata(L, -1), lua_gettop(L), lua_gettop(L) - 1);
-    lua_pop(L, 2);
-  }
+  if (t->group != NULL) group_task_done(L, t);
   if (t->all_prev) t->all_prev->all_next = t->all_next; else k->all_head = t->all_next;
   if (t->all_next) t->all_next->all_prev = t->all_prev; else k->all_tail = t->all_prev;
   t->all_prev = t->all_next = NULL;
@@ -303,14 +298,6 @@ static int l_task_retrieve(lua_State *L) {
   return 0;
 }
 
-/* core.task_notify_of(task) -> the waitq given to task_notify, or nil. It
- * stays recorded after the task ended (task groups find members by it). */
-static int l_task_notify_of(lua_State *L) {
-  task_check(L, 1);
-  lua_getiuservalue(L, 1, TUV_NOTIFY);
-  return 1;
-}
-
 /* core.task_failed(task) -> true when the task ended with an error (even
  * error(nil), which leaves task.exception nil). */
 static int l_task_failed(lua_State *L) {
@@ -318,30 +305,6 @@ static int l_task_failed(lua_State *L) {
   return 1;
 }
 
-/* core.group_spawn(waitq, daemon, fn, ...) -> Task: spawn and task_notify
- * in one call, for task groups (their hot path). */
-static int l_group_spawn(lua_State *L) {
-  ctx_checkudata(L, 1, MT_WAITQ, "waitq");
-  errors_checkfunction(L, 3, "spawn");
-  struct task *self = trap_current(L, "spawn");
-  struct task *t = task_spawn(L, self->k, 3, lua_gettop(L) - 3);
-  t->daemon = (unsigned char)lua_toboolean(L, 2);
-  lua_pushvalue(L, 1);
-  lua_setiuservalue(L, -2, TUV_NOTIFY);
-  t->has_notify = 1;
-  return 1;
-}
-
-/* core.task_notify(task, waitq|nil): post task to waitq when it ends. */
-static int l_task_notify(lua_State *L) {
-  struct task *t = task_check(L, 1);
-  if (!lua_isnil(L, 2)) ctx_checkudata(L, 2, MT_WAITQ, "waitq");
-  lua_settop(L, 2);
-  lua_setiuservalue(L, 1, TUV_NOTIFY);
-  t->has_notify = !lua_isnil(L, 2) && t->state != TASK_DONE;
-  lua_pushboolean(L, t->has_notify);
-  return 1;
-}
 
 static void push_fields(lua_State *L, int idx, int create) {
   if (lua_getiuservalue(L, idx, TUV_FIELDS) == LUA_TTABLE || !create) return;
@@ -460,9 +423,6 @@ const luaL_Reg task_functions[] = {
   {"current_task", l_current_task},
   {"task_cancel", l_task_cancel},
   {"task_retrieve", l_task_retrieve},
-  {"task_notify", l_task_notify},
-  {"task_notify_of", l_task_notify_of},
   {"task_failed", l_task_failed},
-  {"group_spawn", l_group_spawn},
   {NULL, NULL}
 };

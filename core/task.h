@@ -12,6 +12,7 @@
 #define TASK_GC_MT "curio.Task.gc"
 
 struct kernel;
+struct group;
 
 enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE };
 enum task_wait { WAIT_NONE, WAIT_YIELD, WAIT_SLEEP, WAIT_QUEUE, WAIT_IO };
@@ -24,8 +25,8 @@ enum {
   TUV_CARRY,      /* value carried by a waiting task (waitq:wait(carry)) */
   TUV_ERROR,      /* pending cancellation object, then the task's error */
   TUV_FIELDS,     /* table of name and user fields, made lazily */
-  TUV_NOTIFY,     /* waitq posted this task when it terminates */
-  TUV_COUNT = TUV_NOTIFY
+  TUV_GROUP,      /* the group (core/group.c) the task belongs to */
+  TUV_COUNT = TUV_GROUP
 };
 
 struct deadline {
@@ -54,7 +55,12 @@ struct task {
   struct task *crash_prev, *crash_next; /* kernel's unreported crashes */
   struct kernel *crash_k;  /* kernel whose crash list holds us, or NULL */
   char *report;            /* crash report text (malloc), or NULL */
-  unsigned char has_notify, has_carry;
+  unsigned char has_carry;
+  unsigned char gstate, gqueued;  /* group state and done-list membership */
+  unsigned gmark;                 /* group.c's members() pass */
+  lua_Integer gslot;              /* index in the group's member list */
+  struct group *group;            /* group we belong to (TUV_GROUP holds it) */
+  struct task *gnext, *gprev;     /* the group's done list */
   struct waitq joiners;
   struct deadline *deadlines;
   int ndeadlines, cap_deadlines;

@@ -1,20 +1,17 @@
 -- curio.taskgroup: TaskGroup (API.md section 5), as curio 1.x's TaskGroup.
 --
--- How a group tracks its tasks:
+-- How a group tracks its tasks (the per-task part is C, core/group.c):
 --  1. Members are the group's non-daemon tasks. Each is RUNNING (its
---     completion not yet seen by the group) or DONE (seen by join). Daemon
---     tasks are kept apart: they are cancelled at join, never waited for,
---     and are not in g.tasks.
---  2. Completion: the kernel posts a member to the group's wait queue when
---     it terminates (core.task_notify; the group posts an already
---     terminated task itself), so the mailbox holds finished tasks in the
---     order they finished, O(1) per task.
+--     completion not yet taken by the group) or DONE. Daemon tasks belong
+--     to the group but are kept apart: they are cancelled at join, never
+--     waited for, and are not in g.tasks.
+--  2. Completion: a member that ends is handed to the task waiting in the
+--     group's take(), or queued in the order members end; take() marks it
+--     DONE. O(1) per task, no Lua table entry per task.
 --  3. A task leaves the group when next_done() hands it out, when it is
 --     joined on its own (task:join, wrapped below), or when
---     cancel_remaining() cancels it. Its mailbox entry, if any, is then
---     stale: whoever takes an entry checks that the task is still a RUNNING
---     member, and skips it otherwise. `live` counts RUNNING members, so a
---     take never waits for a completion that will not come.
+--     cancel_remaining() cancels it; it leaves the done queue with it, and
+--     take() never waits for a completion that will not come.
 --  4. Tasks left in a group when it is joined never outlive it: join
 --     cancels them and waits for them with cancellation held back (a
 --     cancellation arriving meanwhile comes at the next blocking call).
@@ -28,23 +25,20 @@ local task = require "curio.task"
 
 local CurioError = errors.CurioError
 local current_task = core.current_task
-local task_notify, task_notify_of = core.task_notify, core.task_notify_of
 local task_retrieve, task_cancel, task_failed = core.task_retrieve, core.task_cancel, core.task_failed
-local group_spawn = core.group_spawn
+local group_spawn, new_group, core_group_of = core.group_spawn, core.group, core.group_of
 local disable_cancellation = task.disable_cancellation
-local waitq = core.waitq
 local task_methods = core.task_methods
 local huge = math.huge
 
-local RUNNING, DONE = 1, 2
+local RUNNING = 1 -- core group states: 0 none, 1 RUNNING, 2 DONE, 3 daemon
 
--- A task's group is found through the wait queue its completion is posted
--- to (core.task_notify_of): one entry per group here, none per task.
+-- The TaskGroup of each core group: one entry per group, none per task.
 local groups = setmetatable({}, { __mode = "k" })
 
 local function group_of(t)
-  local done = task_notify_of(t)
-  return done and groups[done]
+  local core_group = core_group_of(t)
+  return core_group and groups[core_group]
 end
 
 local taskgroup = {}
@@ -90,20 +84,6 @@ local failed = task_failed
 
 ---------------------------------------------------------------- membership
 
--- The members in the order they were added (_order less its stale and
--- repeated entries: a task may leave and be added again).
-local function members(self)
-  local list, listed, state, order = {}, {}, self._state, self._order
-  for i = 1, #order do
-    local t = order[i]
-    if state[t] ~= nil and not listed[t] then
-      listed[t] = true
-      list[#list + 1] = t
-    end
-  end
-  return list
-end
-
 -- Forgets the daemons that ended, once there are many (a long-lived group
 -- may spawn daemons without end).
 local function prune_daemons(self)
@@ -111,7 +91,7 @@ local function prune_daemons(self)
   for t in pairs(daemons) do
     if t.terminated then
       daemons[t] = nil
-      task_notify(t, nil)
+      self._core:leave(t)
     else
       count = count + 1
     end
@@ -126,72 +106,24 @@ local function add_daemon(self, t)
   if self._ndaemons > self._daemon_mark then prune_daemons(self) end
 end
 
--- Makes t a RUNNING member (rule 1).
-local function add_member(self, t)
-  self._state[t] = RUNNING
-  self._count = self._count + 1
-  self._live = self._live + 1
-  local order = self._order
-  order[#order + 1] = t
-end
-
 -- Puts an existing task in the group, as member (rule 1) or daemon.
 local function add(self, t, daemon)
-  local kernel_posts = task_notify(t, self._done) -- records membership too
+  self._core:add(t, daemon)
   if daemon then return add_daemon(self, t) end
-  add_member(self, t)
   if t.id < self._last_id then self._sorted = false else self._last_id = t.id end
-  if not kernel_posts then self._done:post(t) end -- rule 2: it has ended
-end
-
--- Marks a RUNNING member's completion as seen.
-local function seen(self, t)
-  self._state[t] = DONE
-  self._live = self._live - 1
-end
-
--- When no completion is left to come: wakes every task still waiting on
--- the mailbox (they find nothing and return) and drops stale entries.
-local function settle(self)
-  if self._live > 0 then return end
-  local done = self._done
-  if #done > 0 then done:wake(huge, false) end
-  while done:posted() > 0 do done:take() end
 end
 
 -- Takes t out of the group (rule 3).
 local function discard(self, t)
-  task_notify(t, nil)
-  if self._daemons[t] then
+  if self._core:leave(t) == 3 then
     self._daemons[t] = nil
     self._ndaemons = self._ndaemons - 1
-    return
   end
-  local state = self._state[t]
-  if state == nil then return end
-  self._state[t] = nil
-  self._count = self._count - 1
-  if state == RUNNING then self._live = self._live - 1 end
-  local stale = #self._order - self._count
-  if stale > 64 and stale > self._count then self._order = members(self) end
-  settle(self)
-end
-
--- -> the next member whose completion was not seen, waiting for one; nil
--- when there is none left to come.
-local function next_finished(self)
-  local done, state = self._done, self._state
-  while self._live > 0 do
-    local t = done:take()
-    if state[t] == RUNNING then return t end
-  end
-  settle(self)
-  return nil
 end
 
 -- The members in creation order (task id order).
 local function task_list(self)
-  local list = members(self)
+  local list = self._core:members()
   if not self._sorted then
     table.sort(list, function(a, b) return a.id < b.id end)
   end
@@ -208,7 +140,7 @@ function TaskGroup.__index(self, key)
 end
 
 function TaskGroup.__tostring(self)
-  return ("TaskGroup (%d tasks, %s)"):format(self._count, self._joined and "joined" or "open")
+  return ("TaskGroup (%d tasks, %s)"):format((self._core:counts()), self._joined and "joined" or "open")
 end
 
 -- task:join() of a task in a group takes it out of the group (as curio).
@@ -261,19 +193,15 @@ local function new(opts)
   local self = setmetatable({
     completed = nil,
     _wait = wait,
-    _state = {},      -- member -> RUNNING | DONE
-    _order = {},      -- members in the order added (with stale entries)
-    _count = 0,       -- members
-    _live = 0,        -- RUNNING members
+    _core = new_group(), -- members, their states, the done queue (core/group.c)
     _daemons = {},    -- daemon task -> true
     _ndaemons = 0,
     _daemon_mark = 64, -- prune ended daemons beyond this many
-    _done = waitq(),  -- mailbox of finished members (rule 2)
     _joined = false,
-    _sorted = true,   -- _order is in id order
+    _sorted = true,   -- members were added in id order
     _last_id = 0,
   }, TaskGroup)
-  groups[self._done] = self
+  groups[self._core] = self
   for name, method in pairs(methods) do self[name] = method end -- no __index call per g:spawn
   if tasks ~= nil then
     for _, t in ipairs(tasks) do add(self, t, t.daemon) end
@@ -285,12 +213,7 @@ end
 function TaskGroup:spawn(fn, ...)
   if type(fn) ~= "function" then check_fn(fn, "spawn") end -- (inline: the hot path)
   if self._joined then check_open(self, "spawn") end
-  local t = group_spawn(self._done, false, fn, ...)
-  self._state[t] = RUNNING -- add_member, inline: 100,000 spawns pass here
-  local count = self._count + 1
-  self._count, self._live = count, self._live + 1
-  local order, n = self._order, #self._order + 1
-  order[n] = t
+  local t = group_spawn(self._core, false, fn, ...)
   self._last_id = huge -- the newest task: any task added later is older
   return t
 end
@@ -299,7 +222,7 @@ end
 function TaskGroup:spawn_daemon(fn, ...)
   if type(fn) ~= "function" then check_fn(fn, "spawn_daemon") end -- (inline: the hot path)
   if self._joined then check_open(self, "spawn_daemon") end
-  local t = group_spawn(self._done, true, fn, ...)
+  local t = group_spawn(self._core, true, fn, ...)
   add_daemon(self, t)
   return t
 end
@@ -321,9 +244,8 @@ end
 -- when no task is left.
 function TaskGroup:next_done()
   check_task("TaskGroup.next_done")
-  local t = next_finished(self)
+  local t = self._core:take()
   if t == nil then return nil end
-  seen(self, t)
   discard(self, t)
   return t
 end
@@ -354,11 +276,13 @@ end
 -- The members still running.
 local function running_members(self)
   local victims = {}
-  if self._live == 0 then return victims end -- (every member was seen done)
-  local state, list = self._state, members(self)
+  local core_group = self._core
+  local _, live = core_group:counts()
+  if live == 0 then return victims end -- (every member was seen done)
+  local list = core_group:members()
   for i = 1, #list do
     local t = list[i]
-    if state[t] == RUNNING and not t.terminated then victims[#victims + 1] = t end
+    if core_group:state(t) == RUNNING and not t.terminated then victims[#victims + 1] = t end
   end
   return victims
 end
@@ -369,7 +293,6 @@ local function cancel_remaining(self)
   for i = 1, #victims do
     if group_of(victims[i]) == self then discard(self, victims[i]) end
   end
-  settle(self)
 end
 
 -- g:cancel_remaining(): cancels the members still running and takes them
@@ -383,26 +306,18 @@ end
 local function wait_policy(self)
   local mode = self._wait
   if mode == false then return end
-  local completed = rawget(self, "completed")
+  local completed, core_group = rawget(self, "completed"), self._core
   if mode == "all" then -- the common case, kept lean: 100,000 tasks pass here
-    local done, state = self._done, self._state
-    while self._live > 0 do
-      local t = done:take()
-      if state[t] == RUNNING then
-        state[t] = DONE
-        self._live = self._live - 1
-        if completed == nil then completed = t; self.completed = t end
-        if failed(t) then return end
-      end
+    while true do
+      local t, bad = core_group:take()
+      if t == nil then return end
+      if completed == nil then completed = t; self.completed = t end
+      if bad then return end
     end
-    settle(self)
-    return
   end
   while true do
-    local t = next_finished(self)
+    local t, bad = core_group:take()
     if t == nil then return end
-    seen(self, t)
-    local bad = failed(t)
     local first = nil
     if mode == "object" and not bad then
       local ok, value = pcall(t.result, t)
@@ -433,7 +348,6 @@ function TaskGroup:join()
   end
   cancel_all(victims)
   self._joined = true
-  settle(self)
   raise_if(ok, err)
 end
 

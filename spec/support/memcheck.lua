@@ -30,6 +30,19 @@ curio.run(function()
     for i = 1, 3 do curio.sleep(0) curio.coroutine.yield(i) end
   end)
   results[#results + 1] = gen() + gen() + gen()
+  local g = curio.TaskGroup()
+  for i = 1, 20 do g:spawn(function() curio.sleep(0.001 * (i % 3)) return i end) end
+  g:spawn_daemon(function() curio.sleep(10) end)
+  local first = g:next_done()
+  g:add_task(curio.spawn(function() return 0 end))
+  g:join()
+  results[#results + 1] = first ~= nil and #g:results()
+  local fifo = curio.Queue(2)
+  local producer = curio.spawn(function() for i = 1, 50 do fifo:put(i) end end)
+  local got = 0
+  for _ = 1, 50 do got = got + fifo:get() end
+  producer:join()
+  results[#results + 1] = got
   curio.spawn(function() error("unjoined") end)
   curio.spawn_daemon(function() curio.sleep(10) end)
   curio.sleep(0.001)
@@ -38,5 +51,6 @@ local k = curio.Kernel()
 k:run(function() curio.spawn(function() curio.sleep(10) end) end)
 k:close()
 collectgarbage()
-print(table.concat({ tostring(results[1]), results[2], tostring(results[3]),
-                     tostring(results[4]), tostring(results[5]) }, " "))
+local printed = {}
+for i = 1, #results do printed[i] = tostring(results[i]) end
+print(table.concat(printed, " "))

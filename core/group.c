@@ -1,0 +1,272 @@
+/* core/group.c: the per-task bookkeeping of curio.TaskGroup, in C because a
+ * group spawning and collecting 100,000 tasks is a hot path; the policies
+ * (wait modes, cancellation, results) are Lua, lua/curio/taskgroup.lua.
+ *
+ * Rules:
+ * 1. A member is RUNNING until its completion is taken (take), then DONE.
+ *    Daemons of a group belong to it (t->group) but are not members.
+ * 2. A member that ends is handed to the first task waiting in take(), or
+ *    queued (done list, in the order they ended). take() marks it DONE.
+ * 3. leave(t) takes a task out: it leaves the done list if queued; when no
+ *    RUNNING member is left, tasks waiting in take() wake with nothing.
+ * 4. Members are kept, in the order added, in the user value table (with
+ *    stale entries of tasks that left; members() compacts it); t->gslot
+ *    is a member's index there, by which take() finds its userdata.
+ * 5. A task holds its group's userdata (TUV_GROUP) while it belongs to it,
+ *    so a group outlives its live tasks; its __gc detaches what is left. */
+#include <string.h>
+#include <lauxlib.h>
+#include "group.h"
+#include "kernel.h"
+#include "task.h"
+#include "trap.h"
+#include "errors.h"
+
+static void push_members(lua_State *L, struct group *g, int gidx);
+
+static struct group *group_check(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, GROUP_MT);
+}
+
+static void done_append(struct group *g, struct task *t) {
+  t->gnext = NULL;
+  t->gprev = g->done_tail;
+  if (g->done_tail) g->done_tail->gnext = t; else g->done_head = t;
+  g->done_tail = t;
+  t->gqueued = 1;
+}
+
+static void done_unlink(struct group *g, struct task *t) {
+  if (!t->gqueued) return;
+  if (t->gprev) t->gprev->gnext = t->gnext; else g->done_head = t->gnext;
+  if (t->gnext) t->gnext->gprev = t->gprev; else g->done_tail = t->gprev;
+  t->gnext = t->gprev = NULL;
+  t->gqueued = 0;
+}
+
+/* Called by task_finish for a task with t->group (rule 2). */
+void group_task_done(lua_State *L, struct task *t) {
+  struct group *g = t->group;
+  if (t->gstate != GROUP_RUNNING) return;
+  struct task *waiter = waitq_pop(&g->waiters);
+  if (waiter == NULL) { done_append(g, t); return; }
+  t->gstate = GROUP_DONE;
+  g->live--;
+  task_push(L, t);
+  waitq_hand_over(L, waiter, lua_gettop(L));
+  lua_pop(L, 1);
+}
+
+/* Makes the task at idx belong to the group at 1 (member unless daemon). */
+static void join_group(lua_State *L, struct group *g, struct task *t, int idx, int daemon) {
+  t->group = g;
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, idx, TUV_GROUP);
+  if (daemon) return;
+  t->gstate = GROUP_RUNNING;
+  g->count++;
+  g->live++;
+  lua_getiuservalue(L, 1, 1);
+  lua_pushvalue(L, idx);
+  t->gslot = ++g->norder;
+  lua_rawseti(L, -2, t->gslot);
+  lua_pop(L, 1);
+  if (t->state == TASK_DONE) done_append(g, t); /* ended before it was added */
+}
+
+static int l_group_new(lua_State *L) {
+  struct group *g = lua_newuserdatauv(L, sizeof *g, 1);
+  memset(g, 0, sizeof *g);
+  waitq_init(&g->waiters);
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, GROUP_MT);
+  return 1;
+}
+
+/* core.group_spawn(g, daemon, fn, ...) -> a new task in the group. */
+static int l_group_spawn(lua_State *L) {
+  struct group *g = group_check(L, 1);
+  errors_checkfunction(L, 3, "spawn");
+  struct task *self = trap_current(L, "spawn");
+  struct task *t = task_spawn(L, self->k, 3, lua_gettop(L) - 3);
+  int daemon = lua_toboolean(L, 2);
+  t->daemon = (unsigned char)daemon;
+  join_group(L, g, t, lua_gettop(L), daemon);
+  return 1;
+}
+
+/* g:add(task, daemon): an existing task joins (checked free in Lua). */
+static int l_group_add(lua_State *L) {
+  struct group *g = group_check(L, 1);
+  struct task *t = task_check(L, 2);
+  if (t->group != NULL) return errors_raise(L, "CurioError", "task already in a task group");
+  join_group(L, g, t, 2, lua_toboolean(L, 3));
+  return 0;
+}
+
+/* g:leave(task) -> the state it had (0: it was not in this group). */
+static int l_group_leave(lua_State *L) {
+  struct group *g = group_check(L, 1);
+  struct task *t = task_check(L, 2);
+  int state = t->group == g ? t->gstate : GROUP_NONE;
+  if (t->group != g) { lua_pushinteger(L, 0); return 1; }
+  done_unlink(g, t);
+  if (state != GROUP_NONE) g->count--;
+  if (state == GROUP_RUNNING) g->live--;
+  t->gstate = GROUP_NONE;
+  t->group = NULL;
+  lua_pushnil(L);
+  lua_setiuservalue(L, 2, TUV_GROUP);
+  if (g->norder - g->count > 64 && g->norder - g->count > g->count) {
+    push_members(L, g, 1); /* drop the stale entries: they hold ended tasks */
+    lua_pop(L, 1);
+  }
+  if (g->live == 0) /* rule 3 */
+    while (g->waiters.head != NULL) waitq_hand_over(L, waitq_pop(&g->waiters), 0);
+  lua_pushinteger(L, state == GROUP_NONE ? 3 : state); /* 3: a daemon */
+  return 1;
+}
+
+static int take_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *self = kernel_ctx(L)->running->current;
+  (void)status;
+  if (trap_result(L, self, (int)ctx) == 0) return 0; /* no member left */
+  struct task *t = lua_touserdata(L, -1);
+  lua_pushboolean(L, t->failed);
+  return 2;
+}
+
+/* g:take() -> the next member to have ended (marked DONE) and whether it
+ * failed, waiting for one; nothing when no RUNNING member is left. */
+static int l_group_take(lua_State *L) {
+  struct group *g = group_check(L, 1);
+  struct task *t = g->done_head;
+  if (t != NULL) {
+    done_unlink(g, t);
+    t->gstate = GROUP_DONE;
+    g->live--;
+    lua_getiuservalue(L, 1, 1); /* a task that ended has no registry ref: */
+    lua_rawgeti(L, -1, t->gslot); /* its slot in the member list has it */
+    lua_pushboolean(L, t->failed);
+    return 2;
+  }
+  if (g->live == 0) return 0;
+  struct task *self = trap_enter(L, "TaskGroup.next_done");
+  lua_settop(L, 1); /* the group stays referenced while we wait */
+  waitq_append(&g->waiters, self);
+  return trap_suspend(L, self, WAIT_QUEUE, take_k);
+}
+
+/* g:state(task) -> 0 none, 1 RUNNING, 2 DONE, 3 a daemon of this group. */
+static int l_group_state(lua_State *L) {
+  struct group *g = group_check(L, 1);
+  struct task *t = task_check(L, 2);
+  lua_pushinteger(L, t->group != g ? 0 : t->gstate == GROUP_NONE ? 3 : t->gstate);
+  return 1;
+}
+
+/* g:counts() -> members, RUNNING members */
+static int l_group_counts(lua_State *L) {
+  struct group *g = group_check(L, 1);
+  lua_pushinteger(L, g->count);
+  lua_pushinteger(L, g->live);
+  return 2;
+}
+
+/* Pushes the list of members in the order added (rule 4) and compacts the
+ * member list when most of it is stale. The group is at gidx. */
+static void push_members(lua_State *L, struct group *g, int gidx) {
+  unsigned mark = ++g->mark;
+  lua_Integer n = 0;
+  lua_getiuservalue(L, gidx, 1);
+  int order = lua_gettop(L);
+  lua_createtable(L, (int)g->count, 0);
+  for (lua_Integer i = 1; i <= g->norder; i++) {
+    lua_rawgeti(L, order, i);
+    struct task *t = lua_touserdata(L, -1);
+    if (t != NULL && t->group == g && t->gstate != GROUP_NONE && t->gmark != mark) {
+      t->gmark = mark;
+      lua_rawseti(L, order + 1, ++n);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  if (g->norder - n > 64 && g->norder - n > n) { /* keep only the members */
+    lua_createtable(L, (int)n, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, order + 1, i);
+      ((struct task *)lua_touserdata(L, -1))->gslot = i;
+      lua_rawseti(L, -2, i);
+    }
+    lua_setiuservalue(L, gidx, 1);
+    g->norder = n;
+  }
+  lua_remove(L, order);
+}
+
+/* g:members() -> list of members in the order added. */
+static int l_group_members(lua_State *L) {
+  push_members(L, group_check(L, 1), 1);
+  return 1;
+}
+
+/* __gc: whatever still belongs to the group forgets it (rule 5). */
+static int l_group_gc(lua_State *L) {
+  struct group *g = group_check(L, 1);
+  lua_getiuservalue(L, 1, 1);
+  for (lua_Integer i = 1; i <= g->norder; i++) {
+    lua_rawgeti(L, -1, i);
+    struct task *t = lua_touserdata(L, -1);
+    if (t != NULL && t->group == g) {
+      t->group = NULL;
+      t->gstate = GROUP_NONE;
+      t->gqueued = 0;
+    }
+    lua_pop(L, 1);
+  }
+  waitq_detach_all(&g->waiters);
+  return 0;
+}
+
+static const luaL_Reg group_methods[] = {
+  {"add", l_group_add},
+  {"leave", l_group_leave},
+  {"take", l_group_take},
+  {"state", l_group_state},
+  {"counts", l_group_counts},
+  {"members", l_group_members},
+  {NULL, NULL}
+};
+
+/* core.group_of(task) -> the group userdata the task belongs to, or nil. */
+static int l_group_of(lua_State *L) {
+  struct task *t = task_check(L, 1);
+  if (t->group == NULL) return 0;
+  lua_getiuservalue(L, 1, TUV_GROUP);
+  return 1;
+}
+
+/* Registers the metatable and the functions; the module table is on top. */
+void group_open(lua_State *L, int ctx) {
+  luaL_newmetatable(L, GROUP_MT);
+  lua_newtable(L);
+  for (const luaL_Reg *f = group_methods; f->name != NULL; f++) {
+    lua_pushvalue(L, ctx);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_group_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+  static const luaL_Reg functions[] = {
+    {"group", l_group_new}, {"group_spawn", l_group_spawn}, {"group_of", l_group_of}, {NULL, NULL}};
+  for (const luaL_Reg *f = functions; f->name != NULL; f++) {
+    lua_pushvalue(L, ctx);
+    lua_pushcclosure(L, f->func, 1);
+    lua_setfield(L, -2, f->name);
+  }
+}

@@ -27,42 +27,44 @@
 #include "errors.h"
 
 struct fifo {
+  const char *magic;                     /* &fifo_marker: see fifo_check */
+  struct curio_ctx *ctx;                 /* the module's context */
   struct waitq getters, putters, joiners;
   lua_Integer head, size, cap, maxsize, unfinished;
   int lifo;
 };
 
-static const char fifo_marker = 'Q'; /* key marking queue metatables */
+static const char fifo_marker = 'Q'; /* its address marks our queues */
 
 static const char *fifo_name(const struct fifo *q) {
   return q->lifo ? "LifoQueue" : "Queue";
 }
 
+/* A queue is a full userdata of our size whose first field is the address
+ * of fifo_marker: Lua code cannot forge one, and two API calls are cheaper
+ * than a metatable lookup on every put and get (queues have several
+ * metatables, one per maxsize). */
 static struct fifo *fifo_check(lua_State *L) {
   struct fifo *q = lua_touserdata(L, 1);
-  if (q != NULL && lua_getmetatable(L, 1)) {
-    int ok = lua_rawgetp(L, -1, &fifo_marker) != LUA_TNIL;
-    lua_pop(L, 2);
-    if (ok) return q;
-  }
-  luaL_typeerror(L, 1, "Queue");
-  return NULL;
+  if (q == NULL || lua_rawlen(L, 1) != sizeof *q || q->magic != &fifo_marker)
+    luaL_typeerror(L, 1, "Queue");
+  return q;
 }
 
 /* Stores the value on top of the stack; the items table is at tidx. */
 static void fifo_push(lua_State *L, struct fifo *q, int tidx) {
-  if (q->size == q->cap) { /* grow: copy in order into a table twice as big */
-    lua_Integer cap = q->cap * 2;
-    lua_createtable(L, (int)cap, 0);
-    for (lua_Integer i = 0; i < q->size; i++) {
-      lua_rawgeti(L, tidx, ((q->head + i) & (q->cap - 1)) + 1);
-      lua_rawseti(L, -2, i + 1);
+  if (q->size == q->cap) {
+    /* Grow in place: slots [0, head) hold the ring's wrapped-around end;
+     * moving them to [cap, cap + head) makes the items contiguous from
+     * head in a ring twice as big. Nothing moves when head is 0 (a queue
+     * filled from empty), and the table grows its array part itself. */
+    for (lua_Integer i = 0; i < q->head; i++) {
+      lua_rawgeti(L, tidx, i + 1);
+      lua_rawseti(L, tidx, q->cap + i + 1);
+      lua_pushnil(L);
+      lua_rawseti(L, tidx, i + 1);
     }
-    lua_replace(L, tidx);
-    lua_pushvalue(L, tidx);
-    lua_setiuservalue(L, 1, 1);
-    q->head = 0;
-    q->cap = cap;
+    q->cap *= 2;
   }
   lua_rawseti(L, tidx, ((q->head + q->size) & (q->cap - 1)) + 1);
   q->size++;
@@ -81,8 +83,7 @@ static void fifo_pop(lua_State *L, struct fifo *q, int tidx) {
 /* Queues of one kind and maxsize share a metatable whose __index table holds
  * the methods and the `maxsize` field: method lookups then stay inside the
  * VM (a C __index function cost a call per q:put). The metatables are
- * cached in a weak table (upvalue 2 of core.fifo) and marked with
- * fifo_marker, by which fifo_check knows them. */
+ * cached in a weak table (upvalue 2 of core.fifo). */
 static void push_metatable(lua_State *L, lua_Integer maxsize, int lifo) {
   lua_Integer key = maxsize * 2 + lifo;
   if (lua_rawgeti(L, lua_upvalueindex(2), key) == LUA_TTABLE) return;
@@ -118,6 +119,8 @@ static int l_fifo_new(lua_State *L) {
   int lifo = lua_toboolean(L, 2);
   struct fifo *q = lua_newuserdatauv(L, sizeof *q, 1);
   memset(q, 0, sizeof *q);
+  q->magic = &fifo_marker;
+  q->ctx = kernel_ctx(L);
   waitq_init(&q->getters);
   waitq_init(&q->putters);
   waitq_init(&q->joiners);
@@ -139,22 +142,22 @@ static int put_k(lua_State *L, int status, lua_KContext ctx) {
 static int l_fifo_put(lua_State *L) {
   struct fifo *q = fifo_check(L);
   if (lua_isnoneornil(L, 2)) return luaL_error(L, "bad argument #1 to 'put' (value expected)");
-  lua_settop(L, 2);
   if (q->getters.head != NULL) {
-    trap_current(L, q->lifo ? "LifoQueue.put" : "Queue.put");
+    trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.put" : "Queue.put");
     waitq_hand_over(L, waitq_pop(&q->getters), 2);
     q->unfinished++;
     return 0;
   }
   if (q->maxsize == 0 || q->size < q->maxsize) {
-    trap_current(L, q->lifo ? "LifoQueue.put" : "Queue.put");
+    trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.put" : "Queue.put");
     lua_getiuservalue(L, 1, 1);
     lua_pushvalue(L, 2);
-    fifo_push(L, q, 3);
+    fifo_push(L, q, lua_gettop(L) - 1);
     q->unfinished++;
     return 0;
   }
   struct task *t = trap_enter(L, q->lifo ? "LifoQueue.put" : "Queue.put");
+  lua_settop(L, 2);
   waitq_enqueue(L, &q->putters, t, 2);
   lua_settop(L, 1);
   return trap_suspend(L, t, WAIT_QUEUE, put_k);
@@ -163,19 +166,20 @@ static int l_fifo_put(lua_State *L) {
 /* q:get() -> the next item, waiting while the queue is empty. */
 static int l_fifo_get(lua_State *L) {
   struct fifo *q = fifo_check(L);
-  lua_settop(L, 1);
   if (q->size == 0) {
     struct task *t = trap_enter(L, q->lifo ? "LifoQueue.get" : "Queue.get");
+    lua_settop(L, 1);
     waitq_append(&q->getters, t);
     return trap_suspend(L, t, WAIT_QUEUE, waitq_wait_k); /* put handed it over */
   }
-  trap_current(L, q->lifo ? "LifoQueue.get" : "Queue.get");
+  trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.get" : "Queue.get");
   lua_getiuservalue(L, 1, 1);
-  fifo_pop(L, q, 2);
+  int items = lua_gettop(L);
+  fifo_pop(L, q, items);
   if (q->putters.head != NULL) { /* rule 3 */
     struct task *putter = waitq_pop(&q->putters);
     waitq_push_carry(L, putter);
-    fifo_push(L, q, 2);
+    fifo_push(L, q, items);
     q->unfinished++;
     waitq_hand_over(L, putter, 0);
   }
@@ -218,7 +222,7 @@ static int l_fifo_join(lua_State *L) {
   struct fifo *q = fifo_check(L);
   lua_settop(L, 1);
   if (q->unfinished == 0) {
-    trap_current(L, q->lifo ? "LifoQueue.join" : "Queue.join");
+    trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.join" : "Queue.join");
     return 0;
   }
   struct task *t = trap_enter(L, q->lifo ? "LifoQueue.join" : "Queue.join");
@@ -272,8 +276,6 @@ void queue_open(lua_State *L, int ctx) {
   lua_setfield(L, -2, "__gc");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
-  lua_pushboolean(L, 1);
-  lua_rawsetp(L, -2, &fifo_marker);
   lua_pop(L, 1);
   lua_pushvalue(L, ctx);
   lua_newtable(L); /* the cache, weak-valued */

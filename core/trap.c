@@ -35,7 +35,12 @@ int trap_is_sentinel(lua_State *L, int idx) {
 
 /* The running task, or a CurioError naming fname. */
 struct task *trap_current(lua_State *L, const char *fname) {
-  struct kernel *k = kernel_ctx(L)->running;
+  return trap_current_in(L, kernel_ctx(L), fname);
+}
+
+/* As trap_current, for callers that hold the context already. */
+struct task *trap_current_in(lua_State *L, struct curio_ctx *ctx, const char *fname) {
+  struct kernel *k = ctx->running;
   if (k != NULL && k->current != NULL) return k->current;
   errors_raise(L, "CurioError", "%s: not inside a curio task", fname);
   return NULL;

@@ -6,9 +6,11 @@
 #include <lauxlib.h>
 
 struct task;
+struct curio_ctx;
 
 struct task *trap_enter(lua_State *L, const char *fname);
 struct task *trap_current(lua_State *L, const char *fname);
+struct task *trap_current_in(lua_State *L, struct curio_ctx *ctx, const char *fname);
 int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k);
 int trap_result(lua_State *L, struct task *t, int base);
 void trap_wake(struct task *t, int reason);

@@ -1,6 +1,7 @@
 /* core/waitq.c: the FIFO wait queue, the kernel's one synchronisation
- * mechanism. Event, Lock, Semaphore, Condition, Queue and TaskGroup are Lua
- * on top of it (lua/curio/sync.lua, queue.lua, taskgroup.lua).
+ * mechanism. Event, Lock, RLock, Semaphore, Condition and PriorityQueue are
+ * Lua on top of it (lua/curio/sync.lua, queue.lua); Queue, LifoQueue
+ * (queue.c), task joins (task.c) and task groups (group.c) use it from C.
  *
  *   q:wait(carry?)      suspends the task at the tail; returns what the waker
  *                       handed over. `carry` rides with the waiter (a blocked
@@ -8,10 +9,7 @@
  *   q:wake(n?, value?)  wakes up to n (default 1, math.huge: all) waiters in
  *                       FIFO order, each returning `value`; -> number woken
  *   q:wake_one(value?)  wakes the first waiter -> true, its carry | false
- *   q:post(value)       hands value to the first waiter, or keeps it in the
- *                       mailbox when nobody waits
- *   q:take()            -> the oldest mailbox value, or waits for a post
- *   #q, q:size()        waiting tasks; q:posted(): values in the mailbox
+ *   #q, q:size()        waiting tasks
  *
  * A cancelled or timed-out waiter leaves the queue and gets nothing. A waiter
  * that was woken keeps what it was handed even if cancelled before it runs. */
@@ -24,8 +22,6 @@
 void waitq_init(struct waitq *q) {
   q->head = q->tail = NULL;
   q->count = 0;
-  q->mbox_head = q->mbox_tail = 1;
-  q->is_userdata = 0;
 }
 
 void waitq_append(struct waitq *q, struct task *t) {
@@ -71,25 +67,9 @@ static struct waitq *check(lua_State *L) {
   return ctx_checkudata(L, 1, MT_WAITQ, "waitq");
 }
 
-/* q:post(value): hands value to the first waiter or stores it. */
-void waitq_post(lua_State *L, struct waitq *q, int qidx, int vidx) {
-  struct task *t = waitq_pop(q);
-  if (t != NULL) { waitq_hand_over(L, t, vidx); return; }
-  if (lua_getiuservalue(L, qidx, 1) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, qidx, 1);
-  }
-  lua_pushvalue(L, vidx);
-  lua_rawseti(L, -2, q->mbox_tail++);
-  lua_pop(L, 1);
-}
-
 static int l_waitq_new(lua_State *L) {
-  struct waitq *q = lua_newuserdatauv(L, sizeof *q, 1);
+  struct waitq *q = lua_newuserdatauv(L, sizeof *q, 0);
   waitq_init(q);
-  q->is_userdata = 1;
   ctx_setmetatable(L, kernel_ctx(L), MT_WAITQ);
   return 1;
 }
@@ -164,43 +144,8 @@ static int l_waitq_wake_one(lua_State *L) {
   return 2;
 }
 
-static int l_waitq_post(lua_State *L) {
-  struct waitq *q = check(L);
-  luaL_checkany(L, 2);
-  waitq_post(L, q, 1, 2);
-  return 0;
-}
-
-static int take_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = kernel_ctx(L)->running->current;
-  (void)status;
-  return trap_result(L, t, (int)ctx);
-}
-
-static int l_waitq_take(lua_State *L) {
-  struct waitq *q = check(L);
-  if (q->mbox_head < q->mbox_tail) {
-    lua_getiuservalue(L, 1, 1);
-    lua_rawgeti(L, -1, q->mbox_head);
-    lua_pushnil(L);
-    lua_rawseti(L, -3, q->mbox_head++);
-    if (q->mbox_head == q->mbox_tail) q->mbox_head = q->mbox_tail = 1;
-    return 1;
-  }
-  struct task *t = trap_enter(L, "take");
-  lua_settop(L, 0);
-  waitq_append(q, t);
-  return trap_suspend(L, t, WAIT_QUEUE, take_k);
-}
-
 static int l_waitq_size(lua_State *L) {
   lua_pushinteger(L, check(L)->count);
-  return 1;
-}
-
-static int l_waitq_posted(lua_State *L) {
-  struct waitq *q = check(L);
-  lua_pushinteger(L, q->mbox_tail - q->mbox_head);
   return 1;
 }
 
@@ -219,10 +164,7 @@ const luaL_Reg waitq_methods[] = {
   {"wait", l_waitq_wait},
   {"wake", l_waitq_wake},
   {"wake_one", l_waitq_wake_one},
-  {"post", l_waitq_post},
-  {"take", l_waitq_take},
   {"size", l_waitq_size},
-  {"posted", l_waitq_posted},
   {"__len", l_waitq_size},
   {"__gc", l_waitq_gc},
   {"__tostring", l_waitq_tostring},

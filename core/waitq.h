@@ -9,21 +9,16 @@
 
 struct task;
 
-/* FIFO of waiting tasks, linked through task->wq_prev/wq_next. The mailbox
- * (a Lua table in the userdata's user value) holds values posted while no
- * task waited; only userdata waitqs have one. */
+/* FIFO of waiting tasks, linked through task->wq_prev/wq_next. */
 struct waitq {
   struct task *head, *tail;
   lua_Integer count;
-  lua_Integer mbox_head, mbox_tail; /* mailbox slots [head, tail) */
-  int is_userdata;
 };
 
 void waitq_init(struct waitq *q);
 void waitq_append(struct waitq *q, struct task *t);
 void waitq_unlink(struct task *t);
 struct task *waitq_pop(struct waitq *q);
-void waitq_post(lua_State *L, struct waitq *q, int qidx, int vidx);
 void waitq_detach_all(struct waitq *q);
 void waitq_hand_over(lua_State *L, struct task *t, int vidx);
 void waitq_enqueue(lua_State *L, struct waitq *q, struct task *t, int carry_idx);

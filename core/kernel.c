@@ -109,7 +109,7 @@ static void kernel_step(struct kernel *k, struct task *t) {
     status = LUA_ERRRUN;
     nres = 1;
   }
-  task_finish(k, t, status, nres);
+  task_finish(k, t, status);
 }
 
 /* Runs ready tasks in FIFO batches: a task readied during a batch (sleep(0)
@@ -238,7 +238,8 @@ static int l_kernel_new(lua_State *L) {
   k->threads = threads;
   k->processes = processes;
   k->next_id = 1;
-  k->ref = LUA_NOREF;
+  lua_newtable(L);
+  k->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   ev_prepare_init(&k->prepare, kernel_prepare_cb);
   ev_idle_init(&k->idle, kernel_idle_cb);
   ev_signal_init(&k->sigint, kernel_sigint_cb, SIGINT);
@@ -309,7 +310,7 @@ static void kernel_free(struct kernel *k, lua_State *L) {
     k->all_head = t->all_next;
     t->all_prev = t->all_next = NULL;
     t->k = NULL;
-    if (t->ref != LUA_NOREF) { int ref = t->ref; t->ref = LUA_NOREF; luaL_unref(L, LUA_REGISTRYINDEX, ref); }
+    t->slot = 0; /* the live table goes below */
   }
   k->all_tail = NULL;
   kernel_report_crashes(L, k);
@@ -317,6 +318,11 @@ static void kernel_free(struct kernel *k, lua_State *L) {
   if (ev_is_active(&k->prepare)) { ev_ref(k->loop); ev_prepare_stop(k->loop, &k->prepare); }
   if (k->owns_loop) ev_loop_destroy(k->loop);
   k->loop = NULL;
+  luaL_unref(L, LUA_REGISTRYINDEX, k->live_ref);
+  k->live_ref = LUA_NOREF;
+  free(k->free_slots);
+  k->free_slots = NULL;
+  k->nfree = k->cap_free = k->next_slot = 0;
   free(k->ready);
   k->ready = NULL;
   k->ready_len = k->ready_cap = 0;

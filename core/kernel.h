@@ -34,7 +34,9 @@ struct kernel {
   int owns_loop;
   lua_State *L;            /* thread driving the loop now */
   struct curio_ctx *ctx;
-  int ref;                 /* registry ref to the kernel userdata */
+  int live_ref;            /* registry ref to the table anchoring live tasks */
+  int *free_slots;         /* free indices of that table (a stack) */
+  int nfree, cap_free, next_slot;
   ev_prepare prepare;
   ev_idle idle;
   ev_signal sigint;

@@ -1,9 +1,10 @@
 /* core/task.c: task records, spawn, termination, join/wait/result/cancel.
  *
- * Lifetime: a live task is held by one registry ref (t->ref), taken in
- * task_spawn and released in task_finish (or kernel_free). Afterwards only
- * Lua references keep the userdata; its results stay on the dead
- * coroutine's stack, its error in the TUV_ERROR user value. */
+ * Lifetime: a live task is anchored in its kernel's live table (t->slot),
+ * put there by task_spawn and taken out by task_finish (or kernel_free).
+ * Afterwards only Lua references keep the userdata; its results stay on the
+ * dead coroutine's stack, its error in the TUV_ERROR user value.
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +27,39 @@ struct task *task_check(lua_State *L, int idx) {
   return t;
 }
 
+/* Pushes a live task's userdata (from the kernel's live table). */
 void task_push(lua_State *L, struct task *t) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->k->live_ref);
+  lua_rawgeti(L, -1, t->slot);
+  lua_remove(L, -2);
+}
+
+/* Anchors the task userdata on top of L in the kernel's live table. */
+static void anchor(lua_State *L, struct kernel *k, struct task *t) {
+  t->slot = k->nfree > 0 ? k->free_slots[--k->nfree] : ++k->next_slot;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, k->live_ref);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, t->slot);
+  lua_pop(L, 1);
+}
+
+/* Drops the anchor (the task may be collected after this). */
+void task_unanchor(lua_State *L, struct kernel *k, struct task *t) {
+  int slot = t->slot;
+  if (slot == 0) return;
+  t->slot = 0;
+  if (k->nfree == k->cap_free) {
+    int cap = k->cap_free ? k->cap_free * 2 : 64;
+    int *grown = realloc(k->free_slots, (size_t)cap * sizeof *grown);
+    if (grown == NULL) abort(); /* no memory for an int: nothing sane left */
+    k->free_slots = grown;
+    k->cap_free = cap;
+  }
+  k->free_slots[k->nfree++] = slot;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, k->live_ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, slot);
+  lua_pop(L, 1);
 }
 
 /* Creates a task running the function at `fn` with the `nargs` values above
@@ -38,15 +70,13 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   lua_State *co = lua_newthread(L);
   struct task *t = lua_newuserdatauv(L, sizeof *t, TUV_COUNT);
   memset(t, 0, sizeof *t);
-  t->ref = LUA_NOREF;
   ctx_setmetatable(L, k->ctx, MT_TASK);
   lua_rotate(L, -2, 1);
   lua_setiuservalue(L, -2, TUV_THREAD);
   if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "spawn: too many arguments");
   for (int i = 0; i <= nargs; i++) lua_pushvalue(L, fn + i);
   lua_xmove(L, co, nargs + 1);
-  lua_pushvalue(L, -1);
-  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  anchor(L, k, t);
   t->k = k;
   t->co = co;
   t->active = co;
@@ -158,13 +188,13 @@ static void task_record_error(struct kernel *k, struct task *t) {
 
 /* Ends a task after its coroutine returned or failed: records the outcome,
  * wakes joiners, tells its group, drops the kernel's ref (last). */
-void task_finish(struct kernel *k, struct task *t, int status, int nres) {
+void task_finish(struct kernel *k, struct task *t, int status) {
   lua_State *L = k->L;
   t->state = TASK_DONE;
   t->wait = WAIT_NONE;
   if (ev_is_active(&t->timer)) ev_timer_stop(k->loop, &t->timer);
   if (ev_is_active(&t->io)) ev_io_stop(k->loop, &t->io);
-  if (status == LUA_OK) t->nresults = nres;
+  if (status == LUA_OK) t->nresults = lua_gettop(t->co);
   else task_record_error(k, t);
   free(t->deadlines);
   t->deadlines = NULL;
@@ -177,9 +207,7 @@ void task_finish(struct kernel *k, struct task *t, int status, int nres) {
   k->ntasks--;
   if (t == k->main) k->main_done = 1;
   t->k = NULL;
-  int ref = t->ref;
-  t->ref = LUA_NOREF;
-  luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  task_unanchor(L, k, t);
 }
 
 /* ---- methods ---- */

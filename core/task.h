@@ -37,7 +37,7 @@ struct task {
   struct kernel *k;        /* NULL once the kernel is closed */
   lua_State *co;           /* the task's coroutine */
   lua_State *active;       /* thread allowed to trap: co or a curio.coroutine */
-  int ref;                 /* registry ref to the userdata while live */
+  int slot;                /* index in the kernel's live table, 0 once done */
   lua_Integer id;
   unsigned char state, wait, wake, pending;
   unsigned char daemon, cancelled, failed, retrieved, reported, is_cancel_error;
@@ -69,8 +69,9 @@ struct task {
 struct task *task_check(lua_State *L, int idx);
 struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs);
 void task_push(lua_State *L, struct task *t);
-void task_finish(struct kernel *k, struct task *t, int status, int nres);
+void task_finish(struct kernel *k, struct task *t, int status);
 void task_retrieve(struct task *t);
+void task_unanchor(lua_State *L, struct kernel *k, struct task *t);
 void task_report_crash(struct task *t);
 int task_index(lua_State *L);
 extern const luaL_Reg task_methods[];

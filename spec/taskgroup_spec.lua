@@ -359,6 +359,30 @@ describe("TaskGroup", function()
     assert.are.same({ "only nil" }, trace)
   end)
 
+  it("does not keep the tasks next_done handed out (a long-lived group)", function()
+    local handed = setmetatable({}, { __mode = "k" })
+    local count, sum = curio.run(function()
+      local g, total = curio.TaskGroup(), 0
+      for round = 1, 10 do
+        for i = 1, 50 do g:spawn(function() return round * i end) end
+        for _ = 1, 50 do
+          local t = g:next_done()
+          handed[t] = true
+          total = total + t:result()
+        end
+      end
+      g:spawn(function() return 0 end) -- still a member: kept
+      collectgarbage()
+      collectgarbage()
+      local left = 0
+      for _ in pairs(handed) do left = left + 1 end
+      g:join()
+      return left, total
+    end)
+    assert.are.equal(55 * 1275, sum) -- rounds 1..10, each round * (1 + ... + 50)
+    assert.is_true(count < 100, count .. " handed-out tasks still held")
+  end)
+
   it("handles 100,000 tasks", function()
     local n, count, all_done = curio.run(function()
       local g = curio.TaskGroup()

@@ -105,26 +105,38 @@ static int l_group_add(lua_State *L) {
   return 0;
 }
 
-/* g:leave(task) -> the state it had (0: it was not in this group). */
-static int l_group_leave(lua_State *L) {
-  struct group *g = group_check(L, 1);
-  struct task *t = task_check(L, 2);
-  int state = t->group == g ? t->gstate : GROUP_NONE;
-  if (t->group != g) { lua_pushinteger(L, 0); return 1; }
+/* Takes the task at tidx out of its group (rule 3); -> the state it had
+ * (3 for a daemon). task:join() calls it too: a task joined on its own
+ * leaves its group, as in curio. */
+int group_leave(lua_State *L, int tidx) {
+  struct task *t = lua_touserdata(L, tidx);
+  struct group *g = t->group;
+  int state = t->gstate;
+  tidx = lua_absindex(L, tidx);
   done_unlink(g, t);
   if (state != GROUP_NONE) g->count--;
   if (state == GROUP_RUNNING) g->live--;
   t->gstate = GROUP_NONE;
   t->group = NULL;
+  lua_getiuservalue(L, tidx, TUV_GROUP); /* keeps the group alive meanwhile */
+  int gidx = lua_gettop(L);
   lua_pushnil(L);
-  lua_setiuservalue(L, 2, TUV_GROUP);
+  lua_setiuservalue(L, tidx, TUV_GROUP);
   if (g->norder - g->count > 64 && g->norder - g->count > g->count) {
-    push_members(L, g, 1); /* drop the stale entries: they hold ended tasks */
+    push_members(L, g, gidx); /* drop the stale entries: they hold ended tasks */
     lua_pop(L, 1);
   }
   if (g->live == 0) /* rule 3 */
     while (g->waiters.head != NULL) waitq_hand_over(L, waitq_pop(&g->waiters), 0);
-  lua_pushinteger(L, state == GROUP_NONE ? 3 : state); /* 3: a daemon */
+  lua_settop(L, gidx - 1);
+  return state == GROUP_NONE ? 3 : state;
+}
+
+/* g:leave(task) -> the state it had (0: it was not in this group). */
+static int l_group_leave(lua_State *L) {
+  struct group *g = group_check(L, 1);
+  struct task *t = task_check(L, 2);
+  lua_pushinteger(L, t->group == g ? group_leave(L, 2) : 0);
   return 1;
 }
 

@@ -20,6 +20,7 @@ struct group {
 };
 
 void group_task_done(lua_State *L, struct task *t);
+int group_leave(lua_State *L, int tidx);
 void group_open(lua_State *L, int ctx);
 
 #endif

@@ -245,7 +245,9 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
   struct task *self = kernel_ctx(L)->running->current;
   (void)status;
   trap_result(L, self, (int)ctx);
-  return task_outcome(L, lua_touserdata(L, 1), 1, 1); /* checked by join */
+  struct task *t = lua_touserdata(L, 1); /* checked by join */
+  if (t->group != NULL) group_leave(L, 1);
+  return task_outcome(L, t, 1, 1);
 }
 
 static int wait_k(lua_State *L, int status, lua_KContext ctx) {
@@ -268,6 +270,7 @@ static int task_wait_for(lua_State *L, struct task *t, const char *fname, lua_KF
 static int l_task_join(lua_State *L) {
   struct task *t = task_check(L, 1);
   if (t->state != TASK_DONE) return task_wait_for(L, t, "join", join_k);
+  if (t->group != NULL) group_leave(L, 1); /* joined on its own: leaves its group */
   return task_outcome(L, t, 1, 1);
 }
 
@@ -324,6 +327,12 @@ static int l_task_traceback(lua_State *L) {
 static int l_task_retrieve(lua_State *L) {
   task_retrieve(task_check(L, 1));
   return 0;
+}
+
+/* core.is_task(value) -> true when value is a Task. */
+static int l_is_task(lua_State *L) {
+  lua_pushboolean(L, ctx_testudata(L, 1, MT_TASK) || ctx_testudata(L, 1, MT_TASK_GC));
+  return 1;
 }
 
 /* core.task_failed(task) -> true when the task ended with an error (even
@@ -452,5 +461,6 @@ const luaL_Reg task_functions[] = {
   {"task_cancel", l_task_cancel},
   {"task_retrieve", l_task_retrieve},
   {"task_failed", l_task_failed},
+  {"is_task", l_is_task},
   {NULL, NULL}
 };

@@ -28,7 +28,6 @@ local current_task = core.current_task
 local task_retrieve, task_cancel, task_failed = core.task_retrieve, core.task_cancel, core.task_failed
 local group_spawn, new_group, core_group_of = core.group_spawn, core.group, core.group_of
 local disable_cancellation = task.disable_cancellation
-local task_methods = core.task_methods
 local huge = math.huge
 
 local RUNNING = 1 -- core group states: 0 none, 1 RUNNING, 2 DONE, 3 daemon
@@ -46,13 +45,7 @@ local taskgroup = {}
 local TaskGroup = { __name = "curio.TaskGroup" }
 local methods = {} -- TaskGroup's methods, copied into each group (filled at the end)
 
-local function index_join(value) return value.join end
-
-local function is_task(value)
-  if type(value) ~= "userdata" then return false end
-  local ok, method = pcall(index_join, value)
-  return ok and method == task_methods.join
-end
+local is_task = core.is_task
 
 local function check_task(fname)
   if current_task() == nil then
@@ -143,22 +136,12 @@ function TaskGroup.__tostring(self)
   return ("TaskGroup (%d tasks, %s)"):format((self._core:counts()), self._joined and "joined" or "open")
 end
 
--- task:join() of a task in a group takes it out of the group (as curio).
--- Installed when the first group is made, so that programs without groups
--- keep the kernel's join as it is.
-local raw_join = task_methods.join
-local function join(t)
-  local g = group_of(t)
-  if g == nil or t == current_task() then return raw_join(t) end
-  t:wait()
-  if group_of(t) == g then discard(g, t) end
-  return raw_join(t)
-end
+-- (task:join() of a task in a group takes it out of the group, as curio:
+-- the kernel's join does it, core/group.c.)
 
 local wait_modes = { all = "all", any = "any", object = "object", [false] = false }
 
 local function new(opts)
-  if task_methods.join == raw_join then task_methods.join = join end
   local wait, tasks = "all", nil
   if opts ~= nil then
     if type(opts) ~= "table" then
@@ -246,7 +229,7 @@ function TaskGroup:next_done()
   check_task("TaskGroup.next_done")
   local t = self._core:take()
   if t == nil then return nil end
-  discard(self, t)
+  self._core:leave(t)
   return t
 end
 

@@ -36,4 +36,12 @@ describe("How-To recipe", function()
       "watchdog: func terminated: true",
     })
   end)
+
+  it("'How do you apply a timeout?' times out with timeout_after and ignore_after", function()
+    check("timeout.lua", { "Timed out", "Timed out", "finished" })
+  end)
+
+  it("'How can a timeout be applied to a block of statements?' stops the block", function()
+    check("timeout_block.lua", { "completed: statement1, statement2", "timed out: true" })
+  end)
 end)

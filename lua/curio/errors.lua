@@ -145,13 +145,4 @@ function errors.raise(class, message, fields)
   error(class(message, fields), 2)
 end
 
--- The message of any error value, without traceback (for composing text).
-function errors.message(err)
-  if type(err) == "table" and errors.CurioError.matches ~= nil then
-    local mt = getmetatable(err)
-    if type(mt) == "table" and rawget(mt, "__class") then return tostring(err.message) end
-  end
-  return tostring(err)
-end
-
 return errors

@@ -7,6 +7,7 @@ LUA_VER  := 5.4
 LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VER)
 LUADIR   ?= $(PREFIX)/share/lua/$(LUA_VER)
 BINDIR   ?= $(PREFIX)/bin
+INCDIR   ?= $(PREFIX)/include
 CFLAGS   ?= -O2 -g
 XCFLAGS  := -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC) $(CFLAGS)
 LDLIBS   := -lev -lm
@@ -15,14 +16,14 @@ BUSTED   ?= $(LUA) /usr/bin/busted
 LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
 
 CORE_SRC := core/kernel.c core/task.c core/trap.c core/waitq.c core/coro.c core/queue.c core/group.c \
-            core/errors.c core/module.c
+            core/errors.c core/host.c core/module.c
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
 LUA_SRC  := $(wildcard lua/curio/*.lua)
 SPECS    ?= spec
 
 .PHONY: all deps test check lint bench install uninstall clean run help
 
-all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels
+all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(BUILD)/bin/host_loop
 
 help:
 	@echo "make deps | all | run | test | check | lint | bench | install PREFIX=... | clean"
@@ -53,6 +54,10 @@ $(BUILD)/bin/two_kernels: tests/two_kernels.c
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) -o $@ $< $(LDFLAGS) $(LUA_LIB) -lpthread
 
+$(BUILD)/bin/host_loop: tests/host_loop.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) -Icore -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
+
 run: all
 	$(BUILD)/bin/curio examples/demo.lua
 
@@ -79,13 +84,16 @@ bench: all
 	bash bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(INCDIR)
 	install -m 755 $(BUILD)/curio/core.so $(DESTDIR)$(LIBDIR)/curio/core.so
 	install -m 644 $(LUA_SRC) $(DESTDIR)$(LUADIR)/curio/
 	install -m 755 $(BUILD)/bin/curio $(DESTDIR)$(BINDIR)/curio
+	install -m 644 core/curio.h $(DESTDIR)$(INCDIR)/curio.h
 
 uninstall:
-	rm -rf $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR)/curio
+	rm -rf $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR)/curio \
+	  $(DESTDIR)$(INCDIR)/curio.h
 
 clean:
 	rm -rf build build-asan

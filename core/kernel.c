@@ -58,14 +58,16 @@ void ctx_setmetatable(lua_State *L, struct curio_ctx *ctx, int type) {
   lua_setmetatable(L, -2);
 }
 
-/* Internal watchers do not keep the loop alive: only task waits do, so that
- * ev_run reports "nothing active" when every task waits on a queue. */
+/* The prepare and signal watchers do not keep the loop alive; task waits
+ * (timers, fds) do, and so does the idle watcher, active exactly while
+ * tasks are ready: a host's ev_run then goes on while tasks can run, and
+ * reports "nothing active" only when every task waits on a queue. */
 static void idle_start(struct kernel *k) {
-  if (!ev_is_active(&k->idle)) { ev_idle_start(k->loop, &k->idle); ev_unref(k->loop); }
+  if (!ev_is_active(&k->idle)) ev_idle_start(k->loop, &k->idle);
 }
 
 static void idle_stop(struct kernel *k) {
-  if (ev_is_active(&k->idle)) { ev_ref(k->loop); ev_idle_stop(k->loop, &k->idle); }
+  if (ev_is_active(&k->idle)) ev_idle_stop(k->loop, &k->idle);
 }
 
 void kernel_schedule(struct kernel *k, struct task *t) {
@@ -223,20 +225,33 @@ static int l_kernel_new(lua_State *L) {
   if (lua_getfield(L, 1, "sigint") != LUA_TNIL) use_sigint = lua_toboolean(L, -1);
   lua_pop(L, 2);
 
-  struct kernel *k = lua_newuserdatauv(L, sizeof *k, 1);
-  memset(k, 0, sizeof *k);
-  k->closed = 1; /* until fully built, so __gc has nothing to undo */
-  ctx_setmetatable(L, kernel_ctx(L), MT_KERNEL);
-  k->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-  if (k->loop == NULL) return errors_raise(L, "CurioError", "Kernel: cannot create an event loop");
-  k->owns_loop = 1;
-  k->ctx = (struct curio_ctx *)lua_touserdata(L, lua_upvalueindex(1));
-  lua_pushvalue(L, lua_upvalueindex(1)); /* keep the context alive as long as us */
-  lua_setiuservalue(L, -2, 1);
+  struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+  if (loop == NULL) return errors_raise(L, "CurioError", "Kernel: cannot create an event loop");
+  struct kernel *k = kernel_create(L, lua_upvalueindex(1), loop, 1);
   k->debug = debug;
   k->use_sigint = use_sigint;
   k->threads = threads;
   k->processes = processes;
+  return 1;
+}
+
+/* Pushes a new kernel on `loop` (destroyed with the kernel when owns_loop);
+ * the context userdata is at ctx_idx. Its watchers are attached, unref'd. */
+struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, int owns_loop) {
+  struct curio_ctx *ctx = lua_touserdata(L, ctx_idx);
+  ctx_idx = lua_absindex(L, ctx_idx);
+  struct kernel *k = lua_newuserdatauv(L, sizeof *k, 1);
+  memset(k, 0, sizeof *k);
+  k->closed = 1; /* until fully built, so __gc has nothing to undo */
+  k->loop = loop;
+  k->owns_loop = owns_loop;
+  ctx_setmetatable(L, ctx, MT_KERNEL);
+  k->ctx = ctx;
+  lua_pushvalue(L, ctx_idx); /* keep the context alive as long as us */
+  lua_setiuservalue(L, -2, 1);
+  k->debug = -1;
+  k->threads = 64;
+  k->processes = 1;
   k->next_id = 1;
   lua_newtable(L);
   k->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -246,11 +261,29 @@ static int l_kernel_new(lua_State *L) {
   ev_prepare_start(k->loop, &k->prepare);
   ev_unref(k->loop);
   k->closed = 0;
-  return 1;
+  return k;
 }
 
 static int main_is_done(struct kernel *k) { return k->main_done; }
 static int all_tasks_done(struct kernel *k) { return k->ntasks == 0; }
+
+static void kernel_free(struct kernel *k, lua_State *L);
+
+/* Cancels every task (their cleanup runs), runs the loop until they have
+ * ended, and frees the kernel: k:close() and curio_detach(). */
+void kernel_shutdown(lua_State *L, struct kernel *k) {
+  for (struct task *t = k->all_head; t != NULL; t = t->all_next) {
+    if (!t->cancelled) {
+      t->cancelled = 1;
+      t->timeout = HUGE_VAL;
+      t->pending = PEND_CANCEL;
+    }
+    t->no_cancel = 0;
+    if (t->state == TASK_WAITING) task_interrupt(t, WAKE_CANCEL, 0);
+  }
+  kernel_drive(L, k, all_tasks_done);
+  kernel_free(k, L);
+}
 
 /* k:run(fn, ...) -> fn's results, or raises its error. */
 static int l_kernel_run(lua_State *L) {
@@ -337,17 +370,7 @@ static int l_kernel_close(lua_State *L) {
   if (k->closed) return 0;
   if (ctx->running == k || k->driving)
     return errors_raise(L, "CurioError", "Kernel.close: cannot close a running kernel");
-  for (struct task *t = k->all_head; t != NULL; t = t->all_next) {
-    if (!t->cancelled) {
-      t->cancelled = 1;
-      t->timeout = HUGE_VAL;
-      t->pending = PEND_CANCEL;
-    }
-    t->no_cancel = 0;
-    if (t->state == TASK_WAITING) task_interrupt(t, WAKE_CANCEL, 0);
-  }
-  kernel_drive(L, k, all_tasks_done);
-  kernel_free(k, L);
+  kernel_shutdown(L, k);
   return 0;
 }
 

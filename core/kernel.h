@@ -51,6 +51,7 @@ struct kernel {
   int closed, driving, interrupted, main_done, use_sigint;
   int debug;               /* -1 default, 0 never, 1 every crash at once */
   int threads, processes;  /* pool sizes, for the worker capabilities */
+  int host_ref;            /* registry ref held by curio_attach (host.c) */
 };
 
 double kernel_clock(void);
@@ -61,6 +62,8 @@ void ctx_setmetatable(lua_State *L, struct curio_ctx *ctx, int type);
 void ctx_register(lua_State *L, int ctx, int type); /* module.c */
 void kernel_schedule(struct kernel *k, struct task *t);
 int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *));
+struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, int owns_loop);
+void kernel_shutdown(lua_State *L, struct kernel *k);
 extern const luaL_Reg kernel_methods[];
 extern const luaL_Reg kernel_functions[];
 

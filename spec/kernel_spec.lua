@@ -148,6 +148,23 @@ describe("kernels in OS threads", function()
   end)
 end)
 
+describe("embedding (curio.h)", function()
+  it("runs tasks on a loop a C program owns, beside the program's own watcher", function()
+    local program = util.bin:gsub("curio$", "host_loop")
+    local status, stdout, stderr = util.sh(util.env .. " " .. program)
+    assert.are.equal(0, status, stderr)
+    assert.are.same({
+      "tasks before the loop: 1",
+      "task slept 3 times, joined child (host ticks so far: some)",
+      "host ticks: 10",
+      "tasks after the loop: 0",
+      "task result: 6",
+      "sleeper cleanup, sleep ok: false",
+      "ev_userdata kept: yes",
+    }, util.lines(stdout))
+  end)
+end)
+
 describe("SIGINT", function()
   it("cancels the main task and makes curio.run raise KeyboardInterrupt after cleanup", function()
     local script = os.tmpname()

@@ -13,6 +13,7 @@ struct task;
 enum group_state { GROUP_NONE, GROUP_RUNNING, GROUP_DONE };
 
 struct group {
+  const char *magic;                  /* see group_check */
   struct task *done_head, *done_tail; /* finished RUNNING members, untaken */
   struct waitq waiters;               /* tasks in take() */
   lua_Integer count, live, norder;    /* members, RUNNING ones, order slots */

@@ -1,7 +1,9 @@
 -- Reads bench/run.sh output on stdin and prints one markdown table per
 -- benchmark: impl, seconds, ops_per_sec, ratio to curio-lua's ops_per_sec
 -- (above 1 = faster than curio-lua), and peak_rss_kb where reported.
---   bench/run.sh | lua5.4 bench/summary.lua
+-- Given several runs (outputs concatenated), it keeps each
+-- implementation's best run, the same rule for every implementation.
+--   (bench/run.sh; bench/run.sh) | lua5.4 bench/summary.lua
 
 local order, by_bench = {}, {}
 
@@ -12,7 +14,14 @@ local function add(rec)
     by_bench[name] = {}
     order[#order + 1] = name
   end
-  table.insert(by_bench[name], rec)
+  local recs = by_bench[name]
+  for i, old in ipairs(recs) do
+    if old.impl == rec.impl then -- keep the best of the runs
+      if (tonumber(rec.ops_per_sec) or -1) > (tonumber(old.ops_per_sec) or -1) then recs[i] = rec end
+      return
+    end
+  end
+  table.insert(recs, rec)
 end
 
 local rec = {}

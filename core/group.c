@@ -68,16 +68,17 @@ void group_task_done(lua_State *L, struct task *t) {
   lua_pop(L, 1);
 }
 
-/* Makes the task at idx belong to the group at 1 (member unless daemon). */
-static void join_group(lua_State *L, struct group *g, struct task *t, int idx, int daemon) {
+/* Makes the task at idx belong to the group at gidx (member unless daemon). */
+static void join_group(lua_State *L, int gidx, struct task *t, int idx, int daemon) {
+  struct group *g = lua_touserdata(L, gidx);
   t->group = g;
-  lua_pushvalue(L, 1);
+  lua_pushvalue(L, gidx);
   lua_setiuservalue(L, idx, TUV_GROUP);
   if (daemon) return;
   t->gstate = GROUP_RUNNING;
   g->count++;
   g->live++;
-  lua_getiuservalue(L, 1, 1);
+  lua_getiuservalue(L, gidx, 1);
   lua_pushvalue(L, idx);
   t->gslot = ++g->norder;
   lua_rawseti(L, -2, t->gslot);
@@ -98,22 +99,44 @@ static int l_group_new(lua_State *L) {
 
 /* core.group_spawn(g, daemon, fn, ...) -> a new task in the group. */
 static int l_group_spawn(lua_State *L) {
-  struct group *g = group_check(L, 1);
+  group_check(L, 1);
   errors_checkfunction(L, 3, "spawn");
   struct task *self = trap_current(L, "spawn");
   struct task *t = task_spawn(L, self->k, 3, lua_gettop(L) - 3);
   int daemon = lua_toboolean(L, 2);
   t->daemon = (unsigned char)daemon;
-  join_group(L, g, t, lua_gettop(L), daemon);
+  join_group(L, 1, t, lua_gettop(L), daemon);
+  return 1;
+}
+
+/* TaskGroup.spawn(self, fn, ...) -> a new member task: the method itself,
+ * in C because 100,000 spawns into a group pass here (self is the Lua
+ * TaskGroup table, with its core group in self._core). */
+static int l_group_spawn_member(lua_State *L) {
+  int nargs = lua_gettop(L) - 2;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_type(L, 2) != LUA_TFUNCTION)
+    return luaL_error(L, "bad argument #1 to 'spawn' (function expected, got %s)",
+                      lua_isnone(L, 2) ? "no value" : luaL_typename(L, 2));
+  if (nargs < 0) nargs = 0;
+  lua_settop(L, nargs + 2);
+  if (lua_getfield(L, 1, "_joined") != LUA_TBOOLEAN || lua_toboolean(L, -1))
+    return errors_raise(L, "CurioError", "TaskGroup.spawn: task group already joined");
+  lua_getfield(L, 1, "_core");
+  int gidx = lua_gettop(L);
+  group_check(L, gidx);
+  struct task *self = trap_current(L, "spawn");
+  struct task *t = task_spawn(L, self->k, 2, nargs);
+  join_group(L, gidx, t, lua_gettop(L), 0);
   return 1;
 }
 
 /* g:add(task, daemon): an existing task joins (checked free in Lua). */
 static int l_group_add(lua_State *L) {
-  struct group *g = group_check(L, 1);
+  group_check(L, 1);
   struct task *t = task_check(L, 2);
   if (t->group != NULL) return errors_raise(L, "CurioError", "task already in a task group");
-  join_group(L, g, t, 2, lua_toboolean(L, 3));
+  join_group(L, 1, t, 2, lua_toboolean(L, 3));
   return 0;
 }
 
@@ -287,7 +310,8 @@ void group_open(lua_State *L, int ctx) {
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   static const luaL_Reg functions[] = {
-    {"group", l_group_new}, {"group_spawn", l_group_spawn}, {"group_of", l_group_of}, {NULL, NULL}};
+    {"group", l_group_new}, {"group_spawn", l_group_spawn}, {"group_of", l_group_of},
+    {"group_spawn_member", l_group_spawn_member}, {NULL, NULL}};
   for (const luaL_Reg *f = functions; f->name != NULL; f++) {
     lua_pushvalue(L, ctx);
     lua_pushcclosure(L, f->func, 1);

@@ -54,9 +54,9 @@ local function check_maxsize(maxsize, fname)
   return size
 end
 
----------------------------------------------------------------- shared core
+---------------------------------------------------------------- PriorityQueue's core
 
--- Every kind has: _push(value), _pop() -> value, _size.
+-- The Lua queue (PriorityQueue below): _push(value), _pop() -> value, _size.
 local Base = {}
 
 -- Builds a queue class whose get() turns a stored value into results.
@@ -124,7 +124,7 @@ end
 -- Marks one item got earlier as processed (for join).
 function Base:task_done()
   if self._unfinished <= 0 then
-    errors.raise(CurioError, "Queue.task_done: called more times than there were items")
+    errors.raise(CurioError, "PriorityQueue.task_done: called more times than there were items")
   end
   self._unfinished = self._unfinished - 1
   if self._unfinished == 0 then self._joiners:wake(huge) end
@@ -132,7 +132,7 @@ end
 
 -- Waits until every item put has had its task_done().
 function Base:join()
-  check_task("Queue.join")
+  check_task("PriorityQueue.join")
   if self._unfinished > 0 then self._joiners:wait() end
 end
 

@@ -28,7 +28,9 @@ static int resume_loop(lua_State *L, lua_State *co, int nargs, int wrap) {
   struct task *t = resumer_task(L);
   lua_State *prev = NULL;
   int nres = 0, status;
-  if (t != NULL) { prev = t->active; t->active = co; }
+  /* A resume made where L cannot yield (a sort comparator, say) leaves the
+   * coroutine unable to block: its traps see active == NULL and refuse. */
+  if (t != NULL) { prev = t->active; t->active = lua_isyieldable(L) ? co : NULL; }
   status = lua_resume(co, L, nargs, &nres);
   if (t != NULL) t->active = prev;
   if (status == LUA_YIELD && nres == 1 && trap_is_sentinel(co, -1)) {
@@ -48,12 +50,13 @@ static int resume_loop(lua_State *L, lua_State *co, int nargs, int wrap) {
   }
   lua_xmove(co, L, 1); /* the error */
   if (wrap || errors_is_cancel(L, -1)) {
-    if (wrap) {
+    if (wrap) { /* dead, as with coroutine.wrap: closing leaves the error on co */
 #if LUA_VERSION_RELEASE_NUM >= 50406
       lua_closethread(co, L);
 #else
       lua_resetthread(co);
 #endif
+      lua_settop(co, 0);
     }
     return lua_error(L); /* a cancellation is never swallowed */
   }
@@ -67,6 +70,7 @@ static int resume_k(lua_State *L, int status, lua_KContext ctx) {
   lua_State *co = lua_tothread(L, 1);
   int nargs = lua_gettop(L) - 1;
   (void)status;
+  trap_resumed(L);
   if (!lua_checkstack(co, nargs)) return luaL_error(L, "too many arguments to resume");
   lua_xmove(L, co, nargs);
   return resume_loop(L, co, nargs, (int)ctx);

@@ -176,7 +176,7 @@ static int l_group_leave(lua_State *L) {
 }
 
 static int take_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *self = kernel_ctx(L)->running->current;
+  struct task *self = trap_resumed(L);
   (void)status;
   if (trap_result(L, self, (int)ctx) == 0) return 0; /* no member left */
   struct task *t = lua_touserdata(L, -1);

@@ -5,6 +5,7 @@
  * poll non-blocking. k:run drives the loop itself; an embedding host drives
  * its own loop and the same watchers run the tasks. */
 #include <dirent.h>
+#include <stdio.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,6 +25,10 @@
  * whole batch). Polling costs a syscall; this keeps task switches cheap while
  * I/O and timers are still looked at every few hundred microseconds. */
 #define KERNEL_STEP_BUDGET 4096
+
+/* Seconds a shutdown gives cancelled tasks to finish their cleanup before
+ * it reports them and closes anyway (Kernel{shutdown_timeout=}). */
+#define KERNEL_SHUTDOWN_TIMEOUT 3.0
 
 double kernel_clock(void) {
   struct timespec ts;
@@ -137,25 +142,50 @@ static void kernel_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents) 
   (void)revents;
   if (k->L == NULL) return; /* not attached to a Lua thread right now */
   kernel_run_ready(k);
-  if (k->driving && k->main_done) ev_break(loop, EVBREAK_ONE);
+  /* (libev checks for a break before it polls: break only once done, or
+   * the loop would spin instead of sleeping until the next timer.) */
+  if (k->driving && k->drive_done != NULL && k->drive_done(k)) ev_break(loop, EVBREAK_ONE);
 }
 
 static void kernel_idle_cb(struct ev_loop *loop, ev_idle *w, int revents) {
   (void)loop; (void)w; (void)revents; /* exists only to make the poll non-blocking */
 }
 
+static void grace_start(struct kernel *k) {
+  if (ev_is_active(&k->grace)) return;
+  ev_timer_set(&k->grace, k->shutdown_timeout, 0);
+  ev_timer_start(k->loop, &k->grace);
+  ev_unref(k->loop); /* never keeps the loop alive: a deadlock is seen at once */
+}
+
+static void grace_stop(struct kernel *k) {
+  if (!ev_is_active(&k->grace)) return;
+  ev_ref(k->loop);
+  ev_timer_stop(k->loop, &k->grace);
+}
+
+static void kernel_grace_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  struct kernel *k = (struct kernel *)((char *)w - offsetof(struct kernel, grace));
+  (void)revents;
+  ev_ref(loop); /* stopped by libev: balance grace_start's unref */
+  k->grace_over = 1;
+  ev_break(loop, EVBREAK_ONE);
+}
+
+/* SIGINT cancels the main task and starts its grace period; during a
+ * shutdown, or a second time, it ends the grace period at once. */
 static void kernel_sigint_cb(struct ev_loop *loop, ev_signal *w, int revents) {
   struct kernel *k = (struct kernel *)((char *)w - offsetof(struct kernel, sigint));
-  (void)loop; (void)revents;
+  (void)revents;
+  if (k->shutting_down || k->interrupted) {
+    k->grace_over = 1;
+    ev_break(loop, EVBREAK_ONE);
+    return;
+  }
   k->interrupted = 1;
   if (k->main != NULL && k->main->state != TASK_DONE) {
-    struct task *t = k->main;
-    if (!t->cancelled) {
-      t->cancelled = 1;
-      t->timeout = HUGE_VAL;
-      t->pending = PEND_CANCEL;
-    }
-    if (t->no_cancel == 0 && t->state == TASK_WAITING) task_interrupt(t, WAKE_CANCEL, 0);
+    task_cancel(k->main);
+    grace_start(k);
   }
 }
 
@@ -165,15 +195,19 @@ static void kernel_sigint_cb(struct ev_loop *loop, ev_signal *w, int revents) {
 int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *)) {
   lua_State *saved = k->L;
   int ok = 1;
+  int (*saved_done)(struct kernel *) = k->drive_done;
   k->L = L;
   k->driving = 1;
+  k->drive_done = done;
   while (!done(k)) {
     int active = ev_run(k->loop, EVRUN_ONCE);
+    if (k->grace_over) { ok = 0; break; }
     if (!done(k) && !active && k->ready_len == 0 && ev_pending_count(k->loop) == 0) {
       ok = 0;
       break;
     }
   }
+  k->drive_done = saved_done;
   k->driving = 0;
   k->L = saved;
   return ok;
@@ -213,6 +247,7 @@ static int kernel_in_main_thread(void) {
 static int l_kernel_new(lua_State *L) {
   int has_opts = !lua_isnoneornil(L, 1);
   int debug = -1, use_sigint = kernel_in_main_thread(), threads, processes;
+  double shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
   long ncpu = 1;
   if (!has_opts) { lua_settop(L, 0); lua_newtable(L); }
   else if (!lua_istable(L, 1)) errors_typeerror(L, 1, "Kernel", "table");
@@ -221,6 +256,14 @@ static int l_kernel_new(lua_State *L) {
   ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 #endif
   processes = opt_int_field(L, 1, "processes", ncpu > 0 ? (int)ncpu : 1);
+  if (lua_getfield(L, 1, "shutdown_timeout") != LUA_TNIL) {
+    int isnum = 0;
+    shutdown_timeout = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !(shutdown_timeout >= 0))
+      return luaL_error(L, "bad argument #1 to 'Kernel' (option 'shutdown_timeout' must be a "
+                           "non-negative number)");
+  }
+  lua_pop(L, 1);
   if (lua_getfield(L, 1, "debug") != LUA_TNIL) debug = lua_toboolean(L, -1);
   if (lua_getfield(L, 1, "sigint") != LUA_TNIL) use_sigint = lua_toboolean(L, -1);
   lua_pop(L, 2);
@@ -232,6 +275,7 @@ static int l_kernel_new(lua_State *L) {
   k->use_sigint = use_sigint;
   k->threads = threads;
   k->processes = processes;
+  k->shutdown_timeout = shutdown_timeout;
   return 1;
 }
 
@@ -258,6 +302,8 @@ struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, in
   ev_prepare_init(&k->prepare, kernel_prepare_cb);
   ev_idle_init(&k->idle, kernel_idle_cb);
   ev_signal_init(&k->sigint, kernel_sigint_cb, SIGINT);
+  ev_init(&k->grace, kernel_grace_cb);
+  k->shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
   ev_prepare_start(k->loop, &k->prepare);
   ev_unref(k->loop);
   k->closed = 0;
@@ -269,19 +315,46 @@ static int all_tasks_done(struct kernel *k) { return k->ntasks == 0; }
 
 static void kernel_free(struct kernel *k, lua_State *L);
 
-/* Cancels every task (their cleanup runs), runs the loop until they have
- * ended, and frees the kernel: k:close() and curio_detach(). */
+/* Reports on stderr a task that did not end within the grace period. */
+static void kernel_report_stuck(lua_State *L, struct kernel *k, struct task *t) {
+  luaL_Buffer b;
+  task_push(L, t);
+  lua_getfield(L, -1, "name");
+  luaL_buffinit(L, &b);
+  lua_pushfstring(L, "curio: shutdown: task %I (%s) did not finish its cleanup within %f s; "
+                  "abandoned while it waits in:\n", (LUAI_UACINT)t->id,
+                  lua_tostring(L, -2) ? lua_tostring(L, -2) : "?", k->shutdown_timeout);
+  luaL_addvalue(&b);
+  if (t->state == TASK_WAITING) luaL_traceback(L, t->co, NULL, 0);
+  else lua_pushliteral(L, "(ready to run: it never blocks for long)");
+  luaL_addvalue(&b);
+  luaL_addchar(&b, '\n');
+  luaL_pushresult(&b);
+  fputs(lua_tostring(L, -1), stderr);
+  fflush(stderr);
+  lua_pop(L, 3);
+}
+
+/* Cancels every task (their cleanup runs; a task holding cancellation
+ * back gets it when it lets it through), runs the loop until they have
+ * ended, and frees the kernel: k:close() and curio_detach(). Rules:
+ * 1. No task may be spawned meanwhile (spawn raises).
+ * 2. Tasks still live after shutdown_timeout seconds, or when nothing can
+ *    wake them any more, or after a SIGINT, are reported and abandoned. */
 void kernel_shutdown(lua_State *L, struct kernel *k) {
-  for (struct task *t = k->all_head; t != NULL; t = t->all_next) {
-    if (!t->cancelled) {
-      t->cancelled = 1;
-      t->timeout = HUGE_VAL;
-      t->pending = PEND_CANCEL;
-    }
-    t->no_cancel = 0;
-    if (t->state == TASK_WAITING) task_interrupt(t, WAKE_CANCEL, 0);
+  luaL_checkstack(L, 8, "shutdown");
+  k->shutting_down = 1;
+  k->grace_over = 0;
+  for (struct task *t = k->all_head; t != NULL; t = t->all_next) task_cancel(t);
+  if (k->ntasks > 0) {
+    int sigint = k->use_sigint && !ev_is_active(&k->sigint);
+    if (sigint) { ev_signal_start(k->loop, &k->sigint); ev_unref(k->loop); }
+    grace_start(k);
+    kernel_drive(L, k, all_tasks_done);
+    grace_stop(k);
+    if (sigint) { ev_ref(k->loop); ev_signal_stop(k->loop, &k->sigint); }
+    for (struct task *t = k->all_head; t != NULL; t = t->all_next) kernel_report_stuck(L, k, t);
   }
-  kernel_drive(L, k, all_tasks_done);
   kernel_free(k, L);
 }
 
@@ -293,15 +366,18 @@ static int l_kernel_run(lua_State *L) {
   errors_checkfunction(L, 2, "run");
   if (ctx->running != NULL)
     return errors_raise(L, "CurioError", "Kernel.run: cannot run a kernel from inside a curio task");
-  if (k->driving)
+  if (k->driving || k->shutting_down)
     return errors_raise(L, "CurioError", "Kernel.run: kernel is already running");
   struct task *t = task_spawn(L, k, 2, nargs);  /* pushes the task */
   t->retrieved = 1;                              /* its error goes to our caller */
   k->main = t;
   k->main_done = 0;
   k->interrupted = 0;
+  k->grace_over = 0;
   if (k->use_sigint) { ev_signal_start(k->loop, &k->sigint); ev_unref(k->loop); }
   stuck = !kernel_drive(L, k, main_is_done);
+  grace_stop(k);
+  k->grace_over = 0;
   if (k->use_sigint) { ev_ref(k->loop); ev_signal_stop(k->loop, &k->sigint); }
   interrupted = k->interrupted;
   k->main = NULL;
@@ -368,12 +444,13 @@ static int l_kernel_close(lua_State *L) {
   struct kernel *k = ctx_checkudata(L, 1, MT_KERNEL, "Kernel");
   struct curio_ctx *ctx = kernel_ctx(L);
   if (k->closed) return 0;
-  if (ctx->running == k || k->driving)
+  if (ctx->running == k || k->driving || k->shutting_down)
     return errors_raise(L, "CurioError", "Kernel.close: cannot close a running kernel");
   kernel_shutdown(L, k);
   return 0;
 }
 
+/* __gc: frees without running any task (Lua code cannot run here). */
 static int l_kernel_gc(lua_State *L) {
   struct kernel *k = ctx_checkudata(L, 1, MT_KERNEL, "Kernel");
   if (!k->closed) kernel_free(k, L);
@@ -390,7 +467,7 @@ const luaL_Reg kernel_methods[] = {
   {"run", l_kernel_run},
   {"close", l_kernel_close},
   {"__gc", l_kernel_gc},
-  {"__close", l_kernel_gc},
+  {"__close", l_kernel_close},
   {"__tostring", l_kernel_tostring},
   {NULL, NULL}
 };

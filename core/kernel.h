@@ -40,6 +40,8 @@ struct kernel {
   ev_prepare prepare;
   ev_idle idle;
   ev_signal sigint;
+  ev_timer grace;          /* shutdown_timeout: the cleanup's grace period */
+  int (*drive_done)(struct kernel *); /* kernel_drive's goal, for prepare */
   struct task **ready;
   size_t ready_head, ready_len, ready_cap;
   struct task *current;
@@ -49,6 +51,9 @@ struct kernel {
   lua_Integer next_id;
   size_t ntasks;
   int closed, driving, interrupted, main_done, use_sigint;
+  int shutting_down;       /* in kernel_shutdown: no new tasks */
+  int grace_over;          /* the grace period ended (timer or SIGINT) */
+  double shutdown_timeout; /* seconds a cancelled task gets for its cleanup */
   int debug;               /* -1 default, 0 never, 1 every crash at once */
   int threads, processes;  /* pool sizes, for the worker capabilities */
   int host_ref;            /* registry ref held by curio_attach (host.c) */

@@ -3,18 +3,23 @@
  * PriorityQueue stays in Lua on core.waitq; these two are C because a
  * producer/consumer pair through them is the hottest path users have.
  *
- * Rules (they make "no item is ever lost" hold):
- * 1. Getters wait only while the queue is empty, putters only while it is
- *    full, both in FIFO order.
- * 2. put() with getters waiting hands the item to the first one as the
- *    value of its wake-up; a woken task returns what it was handed, even if
- *    cancelled before it runs. A cancelled getter leaves with nothing.
- * 3. A putter blocked on a full queue carries its item. A getter that makes
+ * Rules (as curio's and asyncio's queues; they make "no item is ever lost"
+ * hold):
+ * 1. An item put stays in the queue until a getter takes it: qsize, empty,
+ *    full and maxsize count it even while a woken getter is on its way.
+ * 2. Getters wait only while every item is reserved, putters only while
+ *    the queue is full, both in FIFO order.
+ * 3. put() with getters waiting reserves its item for the first one and
+ *    wakes it (the getter joins `takers`); the woken getter takes an item
+ *    when it runs, even if cancelled meanwhile (its cancellation comes at
+ *    its next blocking call). A getter that leaves without taking (its
+ *    kernel closed under it) leaves `takers`, which frees the reservation.
+ *    A getter cancelled while still waiting leaves with nothing.
+ * 4. A putter blocked on a full queue carries its item. A getter that makes
  *    room moves the first putter's item in and wakes that putter, whose
- *    put() has then succeeded. A putter cancelled while waiting leaves with
- *    its item: put() raised, so it never entered the queue.
- * 4. `unfinished` (join, task_done) grows when an item enters the queue or
- *    is handed to a getter.
+ *    put() has then succeeded. A putter cancelled while waiting leaves
+ *    with its item: put() raised, so it never entered the queue.
+ * 5. `unfinished` (join, task_done) grows when an item enters the queue.
  *
  * Items live in a ring in the user value table: slot i (0-based from head)
  * is table index ((head + i) & (cap - 1)) + 1. */
@@ -30,6 +35,7 @@ struct fifo {
   const char *magic;                     /* &fifo_marker: see fifo_check */
   struct curio_ctx *ctx;                 /* the module's context */
   struct waitq getters, putters, joiners;
+  struct waitq takers;                   /* woken getters, one reserved item each */
   lua_Integer head, size, cap, maxsize, unfinished;
   int lifo;
 };
@@ -83,10 +89,11 @@ static void fifo_pop(lua_State *L, struct fifo *q, int tidx) {
 /* Queues of one kind and maxsize share a metatable whose __index table holds
  * the methods and the `maxsize` field: method lookups then stay inside the
  * VM (a C __index function cost a call per q:put). The metatables are
- * cached in a weak table (upvalue 2 of core.fifo). */
+ * cached in weak tables keyed by maxsize (upvalues 2 and 3 of core.fifo,
+ * for FIFO and LIFO queues). */
 static void push_metatable(lua_State *L, lua_Integer maxsize, int lifo) {
-  lua_Integer key = maxsize * 2 + lifo;
-  if (lua_rawgeti(L, lua_upvalueindex(2), key) == LUA_TTABLE) return;
+  int cache = lua_upvalueindex(lifo ? 3 : 2);
+  if (lua_rawgeti(L, cache, maxsize) == LUA_TTABLE) return;
   lua_pop(L, 1);
   luaL_getmetatable(L, FIFO_MT); /* the template: methods in __index */
   lua_newtable(L);
@@ -110,7 +117,7 @@ static void push_metatable(lua_State *L, lua_Integer maxsize, int lifo) {
   lua_setfield(L, -2, "__index");
   lua_remove(L, -2);
   lua_pushvalue(L, -1);
-  lua_rawseti(L, lua_upvalueindex(2), key);
+  lua_rawseti(L, cache, maxsize);
 }
 
 /* core.fifo(maxsize, lifo) -> queue; maxsize 0: unbounded (checked in Lua). */
@@ -124,6 +131,7 @@ static int l_fifo_new(lua_State *L) {
   waitq_init(&q->getters);
   waitq_init(&q->putters);
   waitq_init(&q->joiners);
+  waitq_init(&q->takers);
   q->maxsize = maxsize;
   q->lifo = lifo;
   q->cap = 16;
@@ -138,22 +146,21 @@ static int put_k(lua_State *L, int status, lua_KContext ctx) {
   return waitq_wait_k(L, status, ctx) * 0;
 }
 
-/* q:put(item): rules 2 and 3. */
+/* q:put(item): rules 1 to 4. */
 static int l_fifo_put(lua_State *L) {
   struct fifo *q = fifo_check(L);
   if (lua_isnoneornil(L, 2)) return luaL_error(L, "bad argument #1 to 'put' (value expected)");
-  if (q->getters.head != NULL) {
-    trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.put" : "Queue.put");
-    waitq_hand_over(L, waitq_pop(&q->getters), 2);
-    q->unfinished++;
-    return 0;
-  }
   if (q->maxsize == 0 || q->size < q->maxsize) {
     trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.put" : "Queue.put");
     lua_getiuservalue(L, 1, 1);
     lua_pushvalue(L, 2);
     fifo_push(L, q, lua_gettop(L) - 1);
     q->unfinished++;
+    if (q->getters.head != NULL) { /* rule 3: reserve it for the first getter */
+      struct task *getter = waitq_pop(&q->getters);
+      trap_wake(getter, WAKE_OK);
+      waitq_append(&q->takers, getter);
+    }
     return 0;
   }
   struct task *t = trap_enter(L, q->lifo ? "LifoQueue.put" : "Queue.put");
@@ -163,20 +170,13 @@ static int l_fifo_put(lua_State *L) {
   return trap_suspend(L, t, WAIT_QUEUE, put_k);
 }
 
-/* q:get() -> the next item, waiting while the queue is empty. */
-static int l_fifo_get(lua_State *L) {
-  struct fifo *q = fifo_check(L);
-  if (q->size == 0) {
-    struct task *t = trap_enter(L, q->lifo ? "LifoQueue.get" : "Queue.get");
-    lua_settop(L, 1);
-    waitq_append(&q->getters, t);
-    return trap_suspend(L, t, WAIT_QUEUE, waitq_wait_k); /* put handed it over */
-  }
-  trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.get" : "Queue.get");
+/* Pushes the next item, taken out, and moves the first blocked putter's
+ * item in (rule 4). The queue is at index 1. */
+static int fifo_take(lua_State *L, struct fifo *q) {
   lua_getiuservalue(L, 1, 1);
   int items = lua_gettop(L);
   fifo_pop(L, q, items);
-  if (q->putters.head != NULL) { /* rule 3 */
+  if (q->putters.head != NULL) {
     struct task *putter = waitq_pop(&q->putters);
     waitq_push_carry(L, putter);
     fifo_push(L, q, items);
@@ -184,6 +184,35 @@ static int l_fifo_get(lua_State *L) {
     waitq_hand_over(L, putter, 0);
   }
   return 1;
+}
+
+/* A getter woken by put (rule 3): take the item reserved for it. */
+static int get_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = trap_resumed(L);
+  struct fifo *q = lua_touserdata(L, 1);
+  (void)status;
+  trap_result(L, t, (int)ctx); /* raises if it was cancelled while waiting */
+  if (t->wq == &q->takers) waitq_unlink(t);
+  lua_settop(L, 1);
+  if (q->size == 0) { /* cannot happen (rule 3); wait again rather than fail */
+    waitq_append(&q->getters, t);
+    return trap_suspend(L, t, WAIT_QUEUE, get_k);
+  }
+  return fifo_take(L, q);
+}
+
+/* q:get() -> the next item, waiting while every item is reserved. */
+static int l_fifo_get(lua_State *L) {
+  struct fifo *q = fifo_check(L);
+  if (q->size <= q->takers.count) {
+    struct task *t = trap_enter(L, q->lifo ? "LifoQueue.get" : "Queue.get");
+    lua_settop(L, 1);
+    waitq_append(&q->getters, t);
+    return trap_suspend(L, t, WAIT_QUEUE, get_k);
+  }
+  trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.get" : "Queue.get");
+  lua_settop(L, 1);
+  return fifo_take(L, q);
 }
 
 static int l_fifo_qsize(lua_State *L) {
@@ -244,6 +273,7 @@ static int l_fifo_gc(lua_State *L) {
   waitq_detach_all(&q->getters);
   waitq_detach_all(&q->putters);
   waitq_detach_all(&q->joiners);
+  waitq_detach_all(&q->takers);
   return 0;
 }
 
@@ -278,11 +308,13 @@ void queue_open(lua_State *L, int ctx) {
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   lua_pushvalue(L, ctx);
-  lua_newtable(L); /* the cache, weak-valued */
-  lua_newtable(L);
-  lua_pushliteral(L, "v");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_pushcclosure(L, l_fifo_new, 2);
+  for (int i = 0; i < 2; i++) { /* the caches, weak-valued */
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+  }
+  lua_pushcclosure(L, l_fifo_new, 3);
   lua_setfield(L, -2, "fifo");
 }

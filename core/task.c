@@ -66,7 +66,9 @@ void task_unanchor(lua_State *L, struct kernel *k, struct task *t) {
  * it, schedules it, and pushes its userdata. The arguments stay on L. */
 struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   fn = lua_absindex(L, fn);
-  luaL_checkstack(L, 4, "spawn");
+  if (k->shutting_down)
+    errors_raise(L, "CurioError", "spawn: the kernel is shutting down (no new tasks)");
+  luaL_checkstack(L, nargs + 8, "spawn: too many arguments"); /* the copies below */
   lua_State *co = lua_newthread(L);
   struct task *t = lua_newuserdatauv(L, sizeof *t, TUV_COUNT);
   memset(t, 0, sizeof *t);
@@ -192,6 +194,7 @@ void task_finish(struct kernel *k, struct task *t, int status) {
   lua_State *L = k->L;
   t->state = TASK_DONE;
   t->wait = WAIT_NONE;
+  if (t->wq != NULL) waitq_unlink(t); /* (a reservation it never took) */
   if (ev_is_active(&t->timer)) ev_timer_stop(k->loop, &t->timer);
   if (ev_is_active(&t->io)) ev_io_stop(k->loop, &t->io);
   if (status == LUA_OK) t->nresults = lua_gettop(t->co);
@@ -242,7 +245,7 @@ static int task_outcome(lua_State *L, struct task *t, int idx, int wrap) {
 }
 
 static int join_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *self = kernel_ctx(L)->running->current;
+  struct task *self = trap_resumed(L);
   (void)status;
   trap_result(L, self, (int)ctx);
   struct task *t = lua_touserdata(L, 1); /* checked by join */
@@ -251,7 +254,7 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 static int wait_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *self = kernel_ctx(L)->running->current;
+  struct task *self = trap_resumed(L);
   (void)status;
   trap_result(L, self, (int)ctx);
   return 0;
@@ -269,6 +272,7 @@ static int task_wait_for(lua_State *L, struct task *t, const char *fname, lua_KF
 /* task:join() -> the task's results; TaskError if it failed. */
 static int l_task_join(lua_State *L) {
   struct task *t = task_check(L, 1);
+  trap_current(L, "join"); /* a blocking call, even when it need not block */
   if (t->state != TASK_DONE) return task_wait_for(L, t, "join", join_k);
   if (t->group != NULL) group_leave(L, 1); /* joined on its own: leaves its group */
   return task_outcome(L, t, 1, 1);
@@ -277,6 +281,7 @@ static int l_task_join(lua_State *L) {
 /* task:wait(): waits for termination, raises nothing of the task's own. */
 static int l_task_wait(lua_State *L) {
   struct task *t = task_check(L, 1);
+  trap_current(L, "wait");
   if (t->state != TASK_DONE) return task_wait_for(L, t, "wait", wait_k);
   return 0;
 }
@@ -289,6 +294,22 @@ static int l_task_result(lua_State *L) {
   return task_outcome(L, t, 1, 0);
 }
 
+/* Marks t cancelled (once: returns 0 if it was, or has ended) and
+ * interrupts its wait unless it holds cancellation back. The one way a
+ * task is cancelled: task:cancel, SIGINT and shutdown all come here. */
+int task_cancel(struct task *t) {
+  if (t->state == TASK_DONE || t->k == NULL) return 0;
+  int issued = !t->cancelled;
+  if (issued) {
+    t->cancelled = 1;
+    t->timeout = HUGE_VAL;
+    if (t->pending == PEND_NONE) t->pending = PEND_CANCEL;
+  }
+  if (t->no_cancel == 0 && t->state == TASK_WAITING && t->pending != PEND_NONE)
+    task_interrupt(t, WAKE_CANCEL, 0);
+  return issued;
+}
+
 /* core.task_cancel(task, exc?) -> true when a cancellation was issued. */
 static int l_task_cancel(lua_State *L) {
   struct task *t = task_check(L, 1);
@@ -296,17 +317,12 @@ static int l_task_cancel(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  t->cancelled = 1;
-  t->timeout = HUGE_VAL;
   if (!lua_isnoneornil(L, 2)) {
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, 1, TUV_ERROR);
     t->pending = PEND_EXC;
-  } else {
-    t->pending = PEND_CANCEL;
   }
-  if (t->no_cancel == 0 && t->state == TASK_WAITING) task_interrupt(t, WAKE_CANCEL, 0);
-  lua_pushboolean(L, 1);
+  lua_pushboolean(L, task_cancel(t));
   return 1;
 }
 

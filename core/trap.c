@@ -70,9 +70,17 @@ void trap_raise_pending(lua_State *L, struct task *t) {
   lua_error(L);
 }
 
-/* Rule 1 for the task running on L; returns it. */
+/* Rule 1 for the task running on L; returns it. Rule 0: a trap that
+ * cannot yield (Lua is inside a C call it cannot yield across, or a
+ * curio.coroutine was resumed from such a place: t->active is NULL) raises
+ * here, before anything is recorded, so the task and kernel stay intact. */
 struct task *trap_enter(lua_State *L, const char *fname) {
   struct task *t = trap_current(L, fname);
+  if (t->active == NULL || (L == t->active && !lua_isyieldable(L)))
+    errors_raise(L, "CurioError",
+                 "%s: cannot block here (Lua cannot yield across this call: a __gc or "
+                 "metamethod, a table.sort comparator, a string.gsub callback, a require, "
+                 "or a <close> handler run after an error)", fname);
   if (L != t->active)
     errors_raise(L, "CurioError",
                  "%s: blocking call inside a coroutine that curio does not drive "
@@ -87,6 +95,20 @@ struct task *trap_enter(lua_State *L, const char *fname) {
       }
     }
   }
+  return t;
+}
+
+/* In a continuation: the task whose wait ended. A task's coroutine is
+ * resumed only by its kernel (or, nested, by the curio.coroutine resume that
+ * drives it); anything else (coroutine.resume on a captured coroutine.running())
+ * is refused here, which ends that coroutine with the error: the kernel then
+ * finds it dead and the task fails, but nothing it holds is corrupted. */
+struct task *trap_resumed(lua_State *L) {
+  struct kernel *k = kernel_ctx(L)->running;
+  struct task *t = k != NULL ? k->current : NULL;
+  if (t == NULL || t->active != L)
+    errors_raise(L, "CurioError",
+                 "cannot resume a curio task's coroutine: only its kernel may resume it");
   return t;
 }
 
@@ -179,7 +201,7 @@ void trap_init_watchers(struct task *t) {
 /* ---- sleep ---- */
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = kernel_ctx(L)->running->current;
+  struct task *t = trap_resumed(L);
   (void)status;
   trap_result(L, t, (int)ctx);
   lua_pushnumber(L, t->wake_clock);
@@ -188,6 +210,7 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int sleep0_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status; (void)ctx;
+  trap_resumed(L);
   lua_pushnumber(L, kernel_clock());
   return 1;
 }
@@ -210,7 +233,7 @@ static int l_sleep(lua_State *L) {
 /* ---- fd waits ---- */
 
 static int wait_fd_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = kernel_ctx(L)->running->current;
+  struct task *t = trap_resumed(L);
   (void)status;
   trap_result(L, t, (int)ctx);
   return 0;

@@ -9,6 +9,7 @@ struct task;
 struct curio_ctx;
 
 struct task *trap_enter(lua_State *L, const char *fname);
+struct task *trap_resumed(lua_State *L);
 struct task *trap_current(lua_State *L, const char *fname);
 struct task *trap_current_in(lua_State *L, struct curio_ctx *ctx, const char *fname);
 int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k);

@@ -99,7 +99,7 @@ void waitq_push_carry(lua_State *L, struct task *t) {
 }
 
 int waitq_wait_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = kernel_ctx(L)->running->current;
+  struct task *t = trap_resumed(L);
   (void)status;
   if (t->has_carry) {
     t->has_carry = 0;

@@ -2,28 +2,31 @@
 -- on the kernel's FIFO wait queue (core/waitq.c).
 --
 -- Queue and LifoQueue are C (core/queue.c); PriorityQueue is below, with
--- the same invariants (they make "no item is ever lost" hold):
---  1. Getters wait only while the queue is empty; putters only while it is
---     full. Both wait in FIFO order.
---  2. put() with getters waiting hands the item to the first one as the
---     value of its wake-up; the kernel guarantees a woken task returns what
---     it was handed, even if it is cancelled before it runs (the
---     cancellation then comes at its next blocking call). A getter
---     cancelled or timed out while waiting leaves the wait queue and is
---     never handed anything.
---  3. A putter blocked on a full queue carries its item (waitq:wait(carry)).
+-- the same rules (as curio's and asyncio's queues; they make "no item is
+-- ever lost" hold):
+--  1. An item put stays in the queue until a getter takes it: qsize, empty,
+--     full and maxsize count it even while a woken getter is on its way.
+--  2. Getters wait only while every item is reserved (_reserved), putters
+--     only while the queue is full. Both wait in FIFO order.
+--  3. put() with getters waiting reserves its item for the first one and
+--     wakes it; the kernel guarantees a woken task returns from its wait,
+--     even if cancelled before it runs (the cancellation then comes at its
+--     next blocking call), so it takes an item. A getter cancelled or timed
+--     out while waiting leaves the wait queue with nothing reserved.
+--  4. A putter blocked on a full queue carries its item (waitq:wait(carry)).
 --     A getter that makes room moves the first putter's item into the queue
 --     itself and wakes that putter, whose put() has then succeeded. A
 --     putter cancelled while waiting leaves with its item: put() raised, so
 --     the item was never in the queue.
---  4. The count of unfinished items (join, task_done) grows when an item
---     enters the queue or is handed to a getter.
+--  5. The count of unfinished items (join, task_done) grows when an item
+--     enters the queue.
 --
 -- A PriorityQueue stores entries {priority, sequence, item} in a binary heap;
 -- the sequence number keeps FIFO order among equal priorities.
 
 local core = require "curio.core"
 local errors = require "curio.errors"
+local check = require "curio.check"
 
 local CurioError = errors.CurioError
 local current_task = core.current_task
@@ -32,26 +35,16 @@ local huge = math.huge
 
 local queue = {}
 
-local function check_task(fname)
-  if current_task() == nil then
-    error(CurioError(fname .. ": not inside a curio task"), 3)
-  end
-end
+local check_task = check.task
 
+-- The maxsize argument of a constructor (called by it: depth 2) -> integer.
 local function check_maxsize(maxsize, fname)
-  if maxsize == nil then return 0 end
-  if type(maxsize) ~= "number" then
-    error(("bad argument #1 to '%s' (number expected, got %s)"):format(fname, type(maxsize)), 3)
+  if maxsize == nil or maxsize == huge then return 0 end
+  if type(maxsize) == "number" and maxsize ~= maxsize then
+    check.arg_error(1, fname, "non-negative maxsize expected", 2)
   end
-  if maxsize < 0 or maxsize ~= maxsize then
-    error(("bad argument #1 to '%s' (non-negative maxsize expected)"):format(fname), 3)
-  end
-  if maxsize == huge then return 0 end
-  local size = math.tointeger(maxsize)
-  if size == nil then
-    error(("bad argument #1 to '%s' (number has no integer representation)"):format(fname), 3)
-  end
-  return size
+  local size = check.count(maxsize, 1, fname, 0, 2)
+  return size -- (not a tail call: the error levels count this frame)
 end
 
 ---------------------------------------------------------------- PriorityQueue's core
@@ -74,6 +67,7 @@ end
 local function init(self, maxsize)
   self.maxsize = maxsize
   self._size = 0
+  self._reserved = 0 -- items set aside for woken getters (rule 3)
   self._unfinished = 0
   self._getters = waitq()
   self._putters = waitq()
@@ -81,24 +75,26 @@ local function init(self, maxsize)
   return self
 end
 
--- Accepts value (rule 2: to a waiting getter, else into the queue, else
--- the caller waits carrying it, rule 3).
+-- Accepts value: into the queue, reserved for a waiting getter (rule 3),
+-- or the caller waits carrying it while the queue is full (rule 4).
 local function put_value(self, value)
-  if #self._getters > 0 then
-    self._getters:wake(1, value)
-    self._unfinished = self._unfinished + 1
-  elseif self.maxsize == 0 or self._size < self.maxsize then
+  if self.maxsize == 0 or self._size < self.maxsize then
     self:_push(value)
     self._unfinished = self._unfinished + 1
+    if #self._getters > 0 then
+      self._reserved = self._reserved + 1
+      self._getters:wake(1)
+    end
   else
-    self._putters:wait(value) -- a getter moved our value in (rule 3)
+    self._putters:wait(value) -- a getter moved our value in (rule 4)
   end
 end
 
--- -> the next value, waiting for one if the queue is empty.
+-- -> the next value, waiting while every value is reserved.
 local function get_value(self)
-  if self._size == 0 then
-    return (self._getters:wait()) -- a putter handed it over (rule 2)
+  if self._size <= self._reserved then
+    self._getters:wait() -- raises if cancelled while waiting (nothing reserved)
+    self._reserved = self._reserved - 1 -- a put reserved one for us
   end
   local value = self:_pop()
   if #self._putters > 0 then

@@ -22,6 +22,7 @@
 local core = require "curio.core"
 local errors = require "curio.errors"
 local task = require "curio.task"
+local check = require "curio.check"
 
 local CurioError = errors.CurioError
 local current_task = core.current_task
@@ -31,32 +32,7 @@ local huge = math.huge
 
 local sync = {}
 
-local function arg_error(n, fname, message)
-  error(("bad argument #%d to '%s' (%s)"):format(n, fname, message), 3)
-end
-
--- Rule 3: raises unless called from a task.
-local function check_task(fname)
-  if current_task() == nil then
-    error(CurioError(fname .. ": not inside a curio task"), 3)
-  end
-end
-
--- An optional count argument: nil gives default, else a non-negative integer.
-local function check_count(value, n, fname, default)
-  if value == nil then return default end
-  if type(value) ~= "number" then arg_error(n, fname, "number expected, got " .. type(value)) end
-  local count = math.tointeger(value)
-  if count == nil then arg_error(n, fname, "number has no integer representation") end
-  if count < 0 then arg_error(n, fname, "non-negative integer expected") end
-  return count
-end
-
-local function check_fn(fn, fname)
-  if type(fn) ~= "function" then
-    arg_error(1, fname, "function expected, got " .. (fn == nil and "no value" or type(fn)))
-  end
-end
+local check_task, check_fn, check_count = check.task, check.fn, check.count
 
 local function release_after(lock, ok, ...)
   lock:release()
@@ -79,8 +55,10 @@ local function lock_class(name)
   class._guard_release = function(self) self:release() end
   -- lock:with(fn, ...) -> fn's results; runs fn holding the lock and
   -- releases it on return or error.
+  local with_name = name .. ".with"
   function class:with(fn, ...)
-    check_fn(fn, "with")
+    check_fn(fn, 1, "with")
+    check_task(with_name)
     self:acquire()
     return release_after(self, pcall(fn, ...))
   end
@@ -242,14 +220,13 @@ end
 
 local Semaphore = lock_class("Semaphore")
 
-local function new_semaphore(class, fname, value)
-  value = check_count(value, 1, fname, 1)
+local function new_semaphore(class, value)
   return setmetatable({ _value = value, _bound = value, _waiting = waitq() }, class)
 end
 
 -- curio.Semaphore(n) -> a semaphore with n permits (default 1).
 function sync.Semaphore(value)
-  return new_semaphore(Semaphore, "Semaphore", value)
+  return new_semaphore(Semaphore, check_count(value, 1, "Semaphore", 1))
 end
 
 -- Takes a permit, waiting in line if none is left; -> the guard (rule 4).
@@ -265,7 +242,13 @@ end
 
 -- Gives a permit back, to the first waiter if any.
 function Semaphore:release()
-  if self._waiting:wake(1) == 0 then self._value = self._value + 1 end
+  if self._waiting:wake(1) == 0 then
+    local value = self._value
+    if value == math.maxinteger then
+      errors.raise(CurioError, "Semaphore.release: value would overflow")
+    end
+    self._value = value + 1
+  end
 end
 
 function Semaphore:value()
@@ -295,7 +278,7 @@ end
 
 -- curio.BoundedSemaphore(n): a Semaphore that refuses to go above n.
 function sync.BoundedSemaphore(value)
-  return new_semaphore(BoundedSemaphore, "BoundedSemaphore", value)
+  return new_semaphore(BoundedSemaphore, check_count(value, 1, "BoundedSemaphore", 1))
 end
 
 function BoundedSemaphore:release()
@@ -323,7 +306,7 @@ function sync.Condition(lock)
   if lock == nil then
     lock = sync.Lock()
   elseif not is_lock(lock) then
-    arg_error(1, "Condition", "lock expected, got " .. type(lock))
+    check.arg_error(1, "Condition", "lock expected, got " .. type(lock))
   end
   return setmetatable({ _lock = lock, _waiting = waitq() }, Condition)
 end
@@ -379,10 +362,7 @@ end
 -- Waits until predicate() gives a true value, and returns that value. The
 -- predicate is evaluated holding the lock.
 function Condition:wait_for(predicate)
-  if type(predicate) ~= "function" then
-    arg_error(1, "wait_for", "function expected, got " ..
-      (predicate == nil and "no value" or type(predicate)))
-  end
+  check_fn(predicate, 1, "wait_for")
   check_task("Condition.wait_for")
   while true do
     local result = predicate()

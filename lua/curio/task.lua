@@ -4,6 +4,7 @@
 
 local core = require "curio.core"
 local errors = require "curio.errors"
+local check = require "curio.check"
 
 local CancelledError = errors.CancelledError
 local task_cancel, current_task = core.task_cancel, core.current_task
@@ -40,6 +41,7 @@ function methods.cancel(self, opts)
     exc = cancel_error(opts.exc)
     blocking = opts.blocking ~= false
   end
+  if blocking then check.task("cancel") end -- before anything is issued
   local issued = task_cancel(self, exc)
   if blocking and not self.terminated and self ~= current_task() then
     self:wait()
@@ -55,10 +57,7 @@ end
 
 -- curio.disable_cancellation(fn, ...): fn runs with cancellation held back.
 function task.disable_cancellation(fn, ...)
-  if type(fn) ~= "function" then
-    error("bad argument #1 to 'disable_cancellation' (function expected, got "
-          .. type(fn) .. ")", 2)
-  end
+  check.fn(fn, 1, "disable_cancellation")
   return restore(set_cancellable(false), pcall(fn, ...))
 end
 

@@ -21,6 +21,7 @@
 
 local core = require "curio.core"
 local errors = require "curio.errors"
+local check = require "curio.check"
 local task = require "curio.task"
 
 local CurioError = errors.CurioError
@@ -46,18 +47,7 @@ local methods = {} -- TaskGroup's methods, copied into each group (filled at the
 
 local is_task = core.is_task
 
-local function check_task(fname)
-  if current_task() == nil then
-    error(CurioError(fname .. ": not inside a curio task"), 3)
-  end
-end
-
-local function check_fn(fn, fname)
-  if type(fn) ~= "function" then
-    error(("bad argument #1 to '%s' (function expected, got %s)"):format(fname,
-      fn == nil and "no value" or type(fn)), 3)
-  end
-end
+local check_task, check_fn = check.task, check.fn
 
 local function check_joined(self, fname)
   if not self._joined then
@@ -198,7 +188,7 @@ TaskGroup.spawn = core.group_spawn_member
 
 -- g:spawn_daemon(fn, ...) -> a new daemon task, cancelled at join.
 function TaskGroup:spawn_daemon(fn, ...)
-  if type(fn) ~= "function" then check_fn(fn, "spawn_daemon") end -- (inline: the hot path)
+  if type(fn) ~= "function" then check_fn(fn, 1, "spawn_daemon") end -- (inline: the hot path)
   if self._joined then check_open(self, "spawn_daemon") end
   local t = group_spawn(self._core, true, fn, ...)
   add_daemon(self, t)

@@ -9,6 +9,7 @@
 
 local core = require "curio.core"
 local errors = require "curio.errors"
+local check = require "curio.check"
 
 local TaskTimeout = errors.TaskTimeout
 local TimeoutCancellationError = errors.TimeoutCancellationError
@@ -60,47 +61,29 @@ local function leave(ignore, seconds, deadline, ok, ...)
   return leave_failed(ignore, seconds, deadline, (...))
 end
 
-local function check_fn(fn, name)
-  if type(fn) ~= "function" then
-    error(("bad argument #2 to '%s' (function expected, got %s)"):format(name, type(fn)), 3)
-  end
-end
-
-local function check_seconds(seconds, name)
-  if seconds ~= nil and (type(seconds) ~= "number" or seconds ~= seconds or seconds < 0) then
-    local what = type(seconds) == "number" and "non-negative number expected" or
-      ("number expected, got " .. (seconds == nil and "no value" or type(seconds)))
-    error(("bad argument #1 to '%s' (%s)"):format(name, what), 3)
-  end
-end
-
-local function check_deadline(deadline, name)
-  if deadline ~= nil and (type(deadline) ~= "number" or deadline ~= deadline) then
-    error(("bad argument #1 to '%s' (number expected, got %s)"):format(name,
-      type(deadline) == "number" and "NaN" or type(deadline)), 3)
-  end
-end
-
 -- curio.timeout_after(seconds, fn, ...) -> fn's results, or TaskTimeout.
 function time.timeout_after(seconds, fn, ...)
-  check_seconds(seconds, "timeout_after")
-  check_fn(fn, "timeout_after")
+  check.seconds(seconds, 1, "timeout_after")
+  check.fn(fn, 2, "timeout_after")
+  check.task("timeout_after")
   local deadline = timeout_push_after(seconds)
   return leave(false, seconds, deadline, pcall(fn, ...))
 end
 
 -- curio.ignore_after(seconds, fn, ...) -> fn's results, or nil, curio.TIMEOUT.
 function time.ignore_after(seconds, fn, ...)
-  check_seconds(seconds, "ignore_after")
-  check_fn(fn, "ignore_after")
+  check.seconds(seconds, 1, "ignore_after")
+  check.fn(fn, 2, "ignore_after")
+  check.task("ignore_after")
   local deadline = timeout_push_after(seconds)
   return leave(true, seconds, deadline, pcall(fn, ...))
 end
 
 -- curio.timeout_at(deadline, fn, ...): as timeout_after, at a clock time.
 function time.timeout_at(deadline, fn, ...)
-  check_deadline(deadline, "timeout_at")
-  check_fn(fn, "timeout_at")
+  check.deadline(deadline, 1, "timeout_at")
+  check.fn(fn, 2, "timeout_at")
+  check.task("timeout_at")
   timeout_push(deadline)
   local seconds = deadline and deadline - core.clock()
   return leave(false, seconds, deadline, pcall(fn, ...))
@@ -108,8 +91,9 @@ end
 
 -- curio.ignore_at(deadline, fn, ...): as ignore_after, at a clock time.
 function time.ignore_at(deadline, fn, ...)
-  check_deadline(deadline, "ignore_at")
-  check_fn(fn, "ignore_at")
+  check.deadline(deadline, 1, "ignore_at")
+  check.fn(fn, 2, "ignore_at")
+  check.task("ignore_at")
   timeout_push(deadline)
   local seconds = deadline and deadline - core.clock()
   return leave(true, seconds, deadline, pcall(fn, ...))

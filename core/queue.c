@@ -9,12 +9,14 @@
  *    full and maxsize count it even while a woken getter is on its way.
  * 2. Getters wait only while every item is reserved, putters only while
  *    the queue is full, both in FIFO order.
- * 3. put() with getters waiting reserves its item for the first one and
- *    wakes it (the getter joins `takers`); the woken getter takes an item
- *    when it runs, even if cancelled meanwhile (its cancellation comes at
- *    its next blocking call). A getter that leaves without taking (its
- *    kernel closed under it) leaves `takers`, which frees the reservation.
- *    A getter cancelled while still waiting leaves with nothing.
+ * 3. put() with getters waiting reserves an item for the first one and
+ *    wakes it (the getter joins `takers`, whose count is the number of
+ *    reserved items). The woken getter takes an item when it runs; if it
+ *    was cancelled (or timed out) meanwhile, it passes its reservation to
+ *    the next waiting getter and raises, so the item stays for the next
+ *    getter. A getter that never runs again (its kernel closed under it)
+ *    leaves `takers`, which frees its reservation. A getter cancelled
+ *    while still waiting leaves with nothing.
  * 4. A putter blocked on a full queue carries its item. A getter that makes
  *    room moves the first putter's item in and wakes that putter, whose
  *    put() has then succeeded. A putter cancelled while waiting leaves
@@ -146,6 +148,15 @@ static int put_k(lua_State *L, int status, lua_KContext ctx) {
   return waitq_wait_k(L, status, ctx) * 0;
 }
 
+/* Rule 3: reserves an item for the first waiting getter, if any, and
+ * wakes it. */
+static void reserve_for_getter(struct fifo *q) {
+  struct task *getter = waitq_pop(&q->getters);
+  if (getter == NULL) return;
+  trap_wake(getter, WAKE_OK);
+  waitq_append(&q->takers, getter);
+}
+
 /* q:put(item): rules 1 to 4. */
 static int l_fifo_put(lua_State *L) {
   struct fifo *q = fifo_check(L);
@@ -156,11 +167,7 @@ static int l_fifo_put(lua_State *L) {
     lua_pushvalue(L, 2);
     fifo_push(L, q, lua_gettop(L) - 1);
     q->unfinished++;
-    if (q->getters.head != NULL) { /* rule 3: reserve it for the first getter */
-      struct task *getter = waitq_pop(&q->getters);
-      trap_wake(getter, WAKE_OK);
-      waitq_append(&q->takers, getter);
-    }
+    reserve_for_getter(q);
     return 0;
   }
   struct task *t = trap_enter(L, q->lifo ? "LifoQueue.put" : "Queue.put");
@@ -193,6 +200,10 @@ static int get_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   trap_result(L, t, (int)ctx); /* raises if it was cancelled while waiting */
   if (t->wq == &q->takers) waitq_unlink(t);
+  if (trap_is_due(t)) { /* cancelled after it was woken: pass the item on */
+    reserve_for_getter(q);
+    trap_raise_due(L, t);
+  }
   lua_settop(L, 1);
   if (q->size == 0) { /* cannot happen (rule 3); wait again rather than fail */
     waitq_append(&q->getters, t);

@@ -85,17 +85,28 @@ struct task *trap_enter(lua_State *L, const char *fname) {
     errors_raise(L, "CurioError",
                  "%s: blocking call inside a coroutine that curio does not drive "
                  "(create or resume it with curio.coroutine)", fname);
-  if (t->no_cancel == 0) {
-    if (t->pending != PEND_NONE) trap_raise_pending(L, t);
-    if (t->timeout != HUGE_VAL) {
-      double now = kernel_clock();
-      if (now >= t->timeout) {
-        t->timeout = HUGE_VAL;
-        raise_timeout(L, now);
-      }
+  trap_raise_due(L, t);
+  return t;
+}
+
+/* 1 when t has a cancellation or an expired timeout to receive now. */
+int trap_is_due(struct task *t) {
+  if (t->no_cancel != 0) return 0;
+  return t->pending != PEND_NONE || (t->timeout != HUGE_VAL && kernel_clock() >= t->timeout);
+}
+
+/* Rule 1 alone: raises t's pending cancellation or expired timeout, if any
+ * (a woken task that gives back what it was reserved calls it too). */
+void trap_raise_due(lua_State *L, struct task *t) {
+  if (t->no_cancel != 0) return;
+  if (t->pending != PEND_NONE) trap_raise_pending(L, t);
+  if (t->timeout != HUGE_VAL) {
+    double now = kernel_clock();
+    if (now >= t->timeout) {
+      t->timeout = HUGE_VAL;
+      raise_timeout(L, now);
     }
   }
-  return t;
 }
 
 /* In a continuation: the task whose wait ended. A task's coroutine is

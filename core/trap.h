@@ -17,6 +17,8 @@ int trap_result(lua_State *L, struct task *t, int base);
 void trap_wake(struct task *t, int reason);
 int task_interrupt(struct task *t, int reason, double clock);
 void trap_raise_pending(lua_State *L, struct task *t);
+int trap_is_due(struct task *t);
+void trap_raise_due(lua_State *L, struct task *t);
 void trap_push_sentinel(lua_State *L);
 void trap_init_watchers(struct task *t);
 int trap_is_sentinel(lua_State *L, int idx);

@@ -252,21 +252,25 @@ describe("Queue under cancellation", function()
     assert.are.same({ "timed out true", "patient got only", "left 0" }, trace)
   end)
 
-  it("lets a getter handed an item return it even if cancelled before it runs", function()
-    local trace = traced(function(record)
-      local q = curio.Queue()
-      local getter = curio.spawn(function()
-        record("got", q:get())
-        local err = catch(curio.sleep, 0)
-        record("then cancelled", curio.TaskCancelled:matches(err))
+  for _, kind in ipairs({ "Queue", "LifoQueue", "PriorityQueue" }) do
+    it("leaves the item to the next getter when a woken " .. kind .. " getter is cancelled before it runs",
+       function()
+      local trace = traced(function(record)
+        local q = curio[kind]()
+        local first = curio.spawn(function() record("first got", (q:get())) end)
+        local second = curio.spawn(function() record("second got", (q:get())) end)
+        curio.sleep(0)
+        q:put("item")     -- reserved for first, which is woken
+        record("size", q:qsize())
+        first:cancel()    -- before it runs: it passes the item on and ends (the
+                          -- second runs meanwhile)
+        record("first", curio.TaskCancelled:matches(first.exception))
+        second:join()
+        record("left", q:qsize())
       end)
-      curio.sleep(0)
-      q:put("item")
-      getter:cancel()
-      record("left", q:qsize())
+      assert.are.same({ "size 1", "second got item", "first true", "left 0" }, trace)
     end)
-    assert.are.same({ "got item", "then cancelled true", "left 0" }, trace)
-  end)
+  end
 
   it("keeps the item of a putter cancelled while waiting out of the queue", function()
     local trace = traced(function(record)
@@ -358,4 +362,103 @@ describe("Queue under cancellation", function()
       assert.is_true(#got > 0)
     end)
   end
+end)
+
+-- curio's and asyncio's rule: an item put stays in the queue, counted by
+-- qsize/empty/full and bounded by maxsize, until a getter takes it, even
+-- when a getter was already waiting.
+describe("Queue items waiting for their getter", function()
+  for _, kind in ipairs({ "Queue", "LifoQueue", "PriorityQueue" }) do
+    it("counts an item put for a waiting " .. kind .. " getter until the getter takes it", function()
+      local trace = traced(function(record)
+        local q = curio[kind](2)
+        local getter = curio.spawn(function() record("got", (q:get())) end)
+        curio.sleep(0)
+        q:put("a")
+        record("after put", q:qsize(), q:empty(), q:full())
+        q:put("b")
+        record("after second put", q:qsize(), q:full())
+        local third = curio.spawn(function() q:put("c") record("third put done") end)
+        curio.sleep(0) -- the getter takes one, the third put goes in
+        getter:join()
+        third:join()
+        record("end", q:qsize())
+      end)
+      local first = kind == "LifoQueue" and "b" or "a"
+      assert.are.same({ "after put 1 false false", "after second put 2 true",
+                        "got " .. first, "third put done", "end 2" }, trace)
+    end)
+  end
+
+  it("matches curio's test_queue_bounded trace", function()
+    local trace = traced(function(record)
+      local q = curio.Queue(2)
+      local function consumer(label)
+        while true do
+          local item = q:get()
+          if item == "stop" then break end
+          record(label, item)
+          curio.sleep(0.02)
+          q:task_done()
+        end
+        q:task_done()
+        record(label, "done")
+      end
+      record("producer_start")
+      curio.spawn(consumer, "cons1")
+      curio.sleep(0.02)
+      for n = 0, 3 do
+        q:put(n)
+        record("produced", n)
+      end
+      q:put("stop")
+      record("producer_join")
+      q:join()
+      record("producer_done")
+    end)
+    assert.are.same({ "producer_start", "produced 0", "produced 1", "cons1 0", "produced 2",
+                      "cons1 1", "produced 3", "cons1 2", "producer_join", "cons1 3",
+                      "cons1 done", "producer_done" }, trace)
+  end)
+
+  it("matches curio's test_queue_unbounded trace", function()
+    local trace = traced(function(record)
+      local q = curio.Queue()
+      curio.spawn(function()
+        while true do
+          local item = q:get()
+          if item == "stop" then break end
+          record("cons1", item)
+          q:task_done()
+        end
+        q:task_done()
+        record("cons1 done")
+      end)
+      record("producer_start")
+      curio.sleep(0.02)
+      for n = 0, 3 do q:put(n) end
+      q:put("stop")
+      record("producer_join", q:qsize())
+      q:join()
+      record("producer_done")
+    end)
+    assert.are.same({ "producer_start", "producer_join 5", "cons1 0", "cons1 1", "cons1 2", "cons1 3",
+                      "cons1 done", "producer_done" }, trace)
+  end)
+
+  it("serves getters in FIFO order while items are reserved", function()
+    local trace = traced(function(record)
+      local q = curio.Queue()
+      for i = 1, 3 do curio.spawn(function() record("getter", i, q:get()) end) end
+      curio.sleep(0)
+      q:put("x"); q:put("y")
+      -- a task arriving now finds both items reserved: it waits its turn
+      local late = curio.spawn(function() record("late", q:get()) end)
+      q:put("z")
+      curio.sleep(0)
+      q:put("w")
+      late:join()
+    end)
+    assert.are.same({ "getter 1 x", "getter 2 y", "getter 3 z", "late w" }, trace)
+  end)
 end)

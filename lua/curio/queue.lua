@@ -8,11 +8,12 @@
 --     full and maxsize count it even while a woken getter is on its way.
 --  2. Getters wait only while every item is reserved (_reserved), putters
 --     only while the queue is full. Both wait in FIFO order.
---  3. put() with getters waiting reserves its item for the first one and
---     wakes it; the kernel guarantees a woken task returns from its wait,
---     even if cancelled before it runs (the cancellation then comes at its
---     next blocking call), so it takes an item. A getter cancelled or timed
---     out while waiting leaves the wait queue with nothing reserved.
+--  3. put() with getters waiting reserves an item for the first one and
+--     wakes it; the woken getter takes an item when it runs, but if it was
+--     cancelled (or timed out) meanwhile it passes its reservation to the
+--     next waiting getter and raises, so the item stays for the next
+--     getter. A getter cancelled or timed out while waiting leaves the wait
+--     queue with nothing reserved.
 --  4. A putter blocked on a full queue carries its item (waitq:wait(carry)).
 --     A getter that makes room moves the first putter's item into the queue
 --     itself and wakes that putter, whose put() has then succeeded. A
@@ -36,6 +37,7 @@ local huge = math.huge
 local queue = {}
 
 local check_task = check.task
+local check_cancellation = core.check_cancellation
 
 -- The maxsize argument of a constructor (called by it: depth 2) -> integer.
 local function check_maxsize(maxsize, fname)
@@ -75,16 +77,28 @@ local function init(self, maxsize)
   return self
 end
 
+-- Rule 3: reserves an item for the first waiting getter, if any.
+local function reserve_for_getter(self)
+  if #self._getters > 0 then
+    self._reserved = self._reserved + 1
+    self._getters:wake(1)
+  end
+end
+
+local function pass_on(self, ok, err)
+  if not ok then
+    reserve_for_getter(self)
+    error(err, 0)
+  end
+end
+
 -- Accepts value: into the queue, reserved for a waiting getter (rule 3),
 -- or the caller waits carrying it while the queue is full (rule 4).
 local function put_value(self, value)
   if self.maxsize == 0 or self._size < self.maxsize then
     self:_push(value)
     self._unfinished = self._unfinished + 1
-    if #self._getters > 0 then
-      self._reserved = self._reserved + 1
-      self._getters:wake(1)
-    end
+    reserve_for_getter(self)
   else
     self._putters:wait(value) -- a getter moved our value in (rule 4)
   end
@@ -95,6 +109,7 @@ local function get_value(self)
   if self._size <= self._reserved then
     self._getters:wait() -- raises if cancelled while waiting (nothing reserved)
     self._reserved = self._reserved - 1 -- a put reserved one for us
+    pass_on(self, pcall(check_cancellation)) -- cancelled since: give it back
   end
   local value = self:_pop()
   if #self._putters > 0 then

@@ -230,14 +230,18 @@ function sync.Semaphore(value)
 end
 
 -- Takes a permit, waiting in line if none is left; -> the guard (rule 4).
-function Semaphore:acquire()
-  check_task("Semaphore.acquire")
+local function semaphore_acquire(self)
   if self._value > 0 then
     self._value = self._value - 1 -- (no task waits while permits are left)
   else
     self._waiting:wait() -- release handed us its permit
   end
   return self
+end
+
+function Semaphore:acquire()
+  check_task("Semaphore.acquire")
+  return semaphore_acquire(self)
 end
 
 -- Gives a permit back, to the first waiter if any.
@@ -279,6 +283,11 @@ end
 -- curio.BoundedSemaphore(n): a Semaphore that refuses to go above n.
 function sync.BoundedSemaphore(value)
   return new_semaphore(BoundedSemaphore, check_count(value, 1, "BoundedSemaphore", 1))
+end
+
+function BoundedSemaphore:acquire()
+  check_task("BoundedSemaphore.acquire")
+  return semaphore_acquire(self)
 end
 
 function BoundedSemaphore:release()

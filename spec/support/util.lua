@@ -26,13 +26,15 @@ function util.sh(command)
   return ok and 0 or code, stdout, stderr
 end
 
--- Runs Lua code with lua5.4 and the in-tree build.
-function util.lua_code(code)
+-- Runs Lua code with lua5.4 and the in-tree build; with `seconds`, the
+-- child is killed after that long (status 137: it hung).
+function util.lua_code(code, seconds)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
   f:write(code)
   f:close()
-  local status, stdout, stderr = util.sh(util.env .. " " .. util.lua .. " " .. path)
+  local limit = seconds and ("timeout -s KILL %g "):format(seconds) or ""
+  local status, stdout, stderr = util.sh(util.env .. " " .. limit .. util.lua .. " " .. path)
   os.remove(path)
   return status, stdout, stderr
 end

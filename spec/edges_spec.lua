@@ -1,0 +1,273 @@
+local curio = require "curio"
+local util = require "support.util"
+
+-- Adversarial scripts, each run in a child interpreter (a crash there must
+-- not take the suite down): none may crash or wedge the kernel. Each ends
+-- by printing "OK" and the values it checked.
+describe("the kernel at its edges", function()
+  util.check_leaks(before_each, after_each)
+
+  local function run(code)
+    local status, stdout, stderr = util.lua_code("local curio = require 'curio'\n" .. code, 20)
+    assert.are.equal(0, status, "exit status " .. status .. "\n" .. stderr)
+    assert.is_truthy(stdout:find("OK", 1, true), stdout .. stderr)
+    return stdout, stderr
+  end
+
+  local cannot_block = "cannot block here"
+
+  describe("a blocking call where Lua cannot yield", function()
+    it("raises in a table.sort comparator and leaves the task intact", function()
+      local out = run([[
+        curio.run(function()
+          local ok, err = pcall(table.sort, { 3, 2, 1 }, function(a, b) curio.sleep(0) return a < b end)
+          print(ok, curio.CurioError:matches(err), tostring(err):match("cannot block here"))
+          local t0 = curio.clock()
+          curio.sleep(0.2) -- must really sleep (it returned at once before)
+          print("slept", curio.clock() - t0 >= 0.19)
+        end)
+        print("OK")
+      ]])
+      assert.is_truthy(out:find("false\ttrue\t" .. cannot_block, 1, true))
+      assert.is_truthy(out:find("slept\ttrue", 1, true))
+    end)
+
+    it("raises in a string.gsub callback, a __gc finalizer and an xpcall handler", function()
+      local out = run([[
+        curio.run(function()
+          local ok, err = pcall(string.gsub, "ab", "%w", function() curio.sleep(0.01) end)
+          print("gsub", ok, curio.CurioError:matches(err))
+          local seen
+          setmetatable({}, { __gc = function() seen = select(2, pcall(curio.sleep, 0)) end })
+          collectgarbage(); collectgarbage()
+          print("gc", curio.CurioError:matches(seen))
+          local handled
+          curio.xpcall(error, function(e) handled = select(2, pcall(curio.sleep, 0)) return e end, "x")
+          print("handler", curio.CurioError:matches(handled))
+          curio.sleep(0.01)
+        end)
+        print("OK")
+      ]])
+      assert.is_truthy(out:find("gsub\tfalse\ttrue", 1, true))
+      assert.is_truthy(out:find("gc\ttrue", 1, true))
+      assert.is_truthy(out:find("handler\ttrue", 1, true))
+    end)
+
+    it("raises in a <close> handler of a task that is cancelled or fails", function()
+      local out = run([[
+        local results = {}
+        curio.run(function()
+          for _, how in ipairs({ "cancelled", "failed" }) do
+            curio.spawn(function()
+              local _ <close> = setmetatable({}, { __close = function()
+                local ok, err = pcall(curio.sleep, 0)
+                results[#results + 1] = how .. " " .. tostring(ok) .. " " ..
+                  tostring(curio.CurioError:matches(err))
+              end })
+              if how == "failed" then curio.sleep(0.001) error("boom") end
+              curio.sleep(10)
+            end)
+          end
+          curio.sleep(0.01)
+        end)
+        table.sort(results)
+        print(table.concat(results, ","))
+        print("OK")
+      ]])
+      assert.is_truthy(out:find("cancelled false true,failed false true", 1, true))
+    end)
+
+    it("lets a <close> handler block when its block ends normally", function()
+      local out = run([[
+        curio.run(function()
+          do
+            local _ <close> = setmetatable({}, { __close = function() curio.sleep(0.01) print("closed") end })
+          end
+        end)
+        print("OK")
+      ]])
+      assert.is_truthy(out:find("closed", 1, true))
+    end)
+
+    it("raises in a module that blocks while it is required, also with curio -l", function()
+      local dir = os.tmpname()
+      os.remove(dir)
+      os.execute("mkdir " .. dir)
+      local f = assert(io.open(dir .. "/blocking_mod.lua", "w"))
+      f:write("local curio = require 'curio'\ncurio.sleep(0.01)\nreturn {}\n")
+      f:close()
+      local out = run(([[
+        package.path = %q .. "/?.lua;" .. package.path
+        curio.run(function()
+          local ok, err = pcall(require, "blocking_mod")
+          print("require", ok, curio.CurioError:matches(err))
+        end)
+        print("OK")
+      ]]):format(dir))
+      assert.is_truthy(out:find("require\tfalse\ttrue", 1, true))
+      local status, _, stderr = util.sh(util.env .. " LUA_PATH='" .. dir .. "/?.lua;'\"$LUA_PATH\" " ..
+        util.bin .. " -l blocking_mod -e 'print(1)'")
+      os.remove(dir .. "/blocking_mod.lua")
+      os.remove(dir)
+      assert.are.equal(1, status)
+      assert.is_truthy(stderr:find(cannot_block, 1, true))
+    end)
+
+    it("raises inside a curio.coroutine resumed from a sort comparator", function()
+      local out = run([[
+        curio.run(function()
+          local gen = curio.coroutine.wrap(function() curio.sleep(0.01) curio.coroutine.yield(1) end)
+          local ok, err = pcall(table.sort, { 2, 1 }, function(a, b) gen() return a < b end)
+          print(ok, curio.CurioError:matches(err))
+          curio.sleep(0.01)
+        end)
+        print("OK")
+      ]])
+      assert.is_truthy(out:find("false\ttrue", 1, true))
+    end)
+  end)
+
+  it("spawns with hundreds of arguments, in spawn, TaskGroup:spawn and k:run", function()
+    local out = run([[
+      local args = {}
+      for i = 1, 300 do args[i] = i end
+      local function count(...) return select("#", ...), (select(300, ...)) end
+      local k = curio.Kernel()
+      print("run", k:run(count, table.unpack(args)))
+      k:close()
+      curio.run(function()
+        print("spawn", curio.spawn(count, table.unpack(args)):join())
+        local g = curio.TaskGroup()
+        print("group", g:spawn(count, table.unpack(args)):join())
+        g:join()
+      end)
+      print("OK")
+    ]])
+    assert.is_truthy(out:find("run\t300\t300", 1, true))
+    assert.is_truthy(out:find("spawn\t300\t300", 1, true))
+    assert.is_truthy(out:find("group\t300\t300", 1, true))
+  end)
+
+  it("makes a curio.coroutine.wrap generator that raised dead", function()
+    local out = run([[
+      curio.run(function()
+        local gen = curio.coroutine.wrap(function() curio.sleep(0) error("boom", 0) end)
+        print(pcall(gen))
+        print(pcall(gen))
+      end)
+      print("OK")
+    ]])
+    assert.is_truthy(out:find("false\tboom\nfalse\tcannot resume dead coroutine", 1, true))
+  end)
+
+  it("refuses coroutine.resume of a task's own coroutine, from outside and inside", function()
+    local out = run([[
+      local co
+      local k = curio.Kernel()
+      local t = k:run(function()
+        return curio.spawn(function() co = coroutine.running(); curio.sleep(0.05) end)
+      end)
+      local ok, err = coroutine.resume(co)
+      print("outside", ok, curio.CurioError:matches(err))
+      local results = k:run(function()
+        local t2 = curio.spawn(function()
+          co = coroutine.running()
+          local a = curio.sleep(0.05)
+          return type(a)
+        end)
+        curio.sleep(0.01)
+        local ok2, err2 = coroutine.resume(co)
+        local ok3, err3 = pcall(t2.join, t2)
+        local ok4 = pcall(t.join, t)
+        return { ok2, curio.CurioError:matches(err2), ok3, curio.TaskError:matches(err3), ok4 }
+      end)
+      print("inside", table.unpack(results))
+      k:close()
+      print("OK")
+    ]])
+    assert.is_truthy(out:find("outside\tfalse\ttrue", 1, true))
+    assert.is_truthy(out:find("inside\tfalse\ttrue\tfalse\ttrue\tfalse", 1, true))
+  end)
+
+  it("does what k:close() does for a Kernel in a <close> variable", function()
+    local trace = {}
+    do
+      local k <close> = curio.Kernel()
+      k:run(function()
+        curio.spawn(function()
+          local ok = pcall(curio.sleep, 10)
+          curio.sleep(0.001)
+          trace[#trace + 1] = ok and "not cancelled" or "cleanup ran"
+        end)
+      end)
+    end
+    assert.are.same({ "cleanup ran" }, trace)
+  end)
+
+  describe("smaller ones", function()
+    it("takes math.maxinteger as a queue size", function()
+      curio.run(function()
+        for _, class in ipairs({ curio.Queue, curio.LifoQueue, curio.PriorityQueue }) do
+          local q = class(math.maxinteger)
+          q:put(1)
+          assert.are.equal(math.maxinteger, q.maxsize)
+          assert.is_false(q:full())
+          assert.are.equal(1, (q:get()))
+        end
+        assert.are.equal(0, curio.Queue(math.huge).maxsize)
+      end)
+    end)
+
+    it("refuses to release a Semaphore past math.maxinteger", function()
+      local s = curio.Semaphore(math.maxinteger)
+      local err = util.catch(s.release, s)
+      assert.is_true(curio.CurioError:matches(err))
+      assert.are.equal(math.maxinteger, s:value())
+    end)
+
+    it("issues no cancellation when a blocking cancel is called outside a task", function()
+      local k = curio.Kernel()
+      local t = k:run(function() return curio.spawn(curio.sleep, 0.01) end)
+      local err = util.catch(t.cancel, t)
+      assert.is_true(curio.CurioError:matches(err))
+      assert.is_truthy(tostring(err):find("cancel: not inside a curio task", 1, true))
+      assert.is_false(t.cancelled)
+      assert.is_true(t:cancel({ blocking = false })) -- never waits: allowed
+      assert.is_true(t.cancelled)
+      k:close()
+    end)
+
+    it("names ignore_after and ignore_at in their own errors", function()
+      for _, name in ipairs({ "ignore_after", "ignore_at", "timeout_after", "timeout_at" }) do
+        local err = util.catch(curio[name], 1, function() end)
+        assert.is_truthy(tostring(err):find(name .. ": not inside a curio task", 1, true), tostring(err))
+        err = util.catch(curio[name], "x", function() end)
+        assert.is_truthy(tostring(err):find("to '" .. name .. "'", 1, true), tostring(err))
+      end
+    end)
+
+    it("reports bad arguments from the Lua modules at the caller's line", function()
+      local here = debug.getinfo(1, "S").short_src
+      local function where(fn, ...)
+        local args = table.pack(...)
+        local err = util.catch(function()
+          local result = fn(table.unpack(args, 1, args.n)) -- (a call from this file's line)
+          return result
+        end)
+        return tostring(err):match("^([^:]+):%d+:") or tostring(err)
+      end
+      assert.are.equal(here, where(curio.Semaphore, "x"))
+      assert.are.equal(here, where(curio.BoundedSemaphore, -1))
+      assert.are.equal(here, where(curio.Queue, "x"))
+      assert.are.equal(here, where(curio.PriorityQueue, 1.5))
+      assert.are.equal(here, where(curio.Condition, 5))
+      assert.are.equal(here, where(curio.timeout_after, -1, print))
+      assert.are.equal(here, where(curio.disable_cancellation, 1))
+      local cond = curio.Condition()
+      assert.are.equal(here, where(cond.notify, cond, -1))
+      assert.are.equal(here, where(cond.wait_for, cond, 1))
+      local lock = curio.Lock()
+      assert.are.equal(here, where(lock.with, lock, 1))
+    end)
+  end)
+end)

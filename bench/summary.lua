@@ -1,6 +1,9 @@
 -- Reads bench/run.sh output on stdin and prints one markdown table per
 -- benchmark: impl, seconds, ops_per_sec, ratio to curio-lua's ops_per_sec
--- (above 1 = faster than curio-lua), and peak_rss_kb where reported.
+-- (above 1 = faster than curio-lua), and peak_rss_kb where reported. A
+-- plain-Lua floor (impl `*-floor`, e.g. lua5.4-floor under sleepers) does
+-- not do the benchmark's work, so it gets no speed ratio; where one reported
+-- peak_rss_kb, every row also gets its peak_rss_kb over the floor's.
 -- Given several runs (outputs concatenated), it keeps each
 -- implementation's best run, the same rule for every implementation.
 --   (bench/run.sh; bench/run.sh) | lua5.4 bench/summary.lua
@@ -42,22 +45,29 @@ local function cell(r)
   return r.ops_per_sec or "-"
 end
 
+local function is_floor(r) return (r.impl or ""):match("%-floor$") ~= nil end
+
 for i, name in ipairs(order) do
   local recs = by_bench[name]
-  local base, rss, ns = nil, false, {}
+  local base, rss, floor_rss, ns = nil, false, nil, {}
   for _, r in ipairs(recs) do
     if r.impl == "curio-lua" then base = tonumber(r.ops_per_sec) end
     if r.peak_rss_kb then rss = true end
+    if is_floor(r) then floor_rss = tonumber(r.peak_rss_kb) end
     if r.n and not ns[r.n] then ns[#ns + 1], ns[r.n] = r.n, true end
   end
   if i > 1 then io.write("\n") end
   io.write("### ", name, #ns > 0 and (" (n=" .. table.concat(ns, ", ") .. ")") or "", "\n\n")
-  io.write("| impl | seconds | ops_per_sec | vs curio-lua |", rss and " peak_rss_kb |" or "", "\n")
-  io.write("|---|---:|---:|---:|", rss and "---:|" or "", "\n")
+  io.write("| impl | seconds | ops_per_sec | vs curio-lua |", rss and " peak_rss_kb |" or "",
+    floor_rss and " rss vs floor |" or "", "\n")
+  io.write("|---|---:|---:|---:|", rss and "---:|" or "", floor_rss and "---:|" or "", "\n")
   for _, r in ipairs(recs) do
     local ops = tonumber(r.ops_per_sec)
-    local ratio = (ops and base) and string.format("%.2fx", ops / base) or "-"
+    local ratio = (ops and base and not is_floor(r)) and string.format("%.2fx", ops / base) or "-"
+    local kb = tonumber(r.peak_rss_kb)
     io.write("| ", r.impl or "?", " | ", r.seconds or "-", " | ", cell(r), " | ", ratio, " |",
-      rss and (" " .. (r.peak_rss_kb or "-") .. " |") or "", "\n")
+      rss and (" " .. (r.peak_rss_kb or "-") .. " |") or "",
+      floor_rss and (" " .. (kb and string.format("%.2fx", kb / floor_rss) or "-") .. " |") or "",
+      "\n")
   end
 end

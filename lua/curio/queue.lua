@@ -30,7 +30,6 @@ local errors = require "curio.errors"
 local check = require "curio.check"
 
 local CurioError = errors.CurioError
-local current_task = core.current_task
 local waitq = core.waitq
 local huge = math.huge
 

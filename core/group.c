@@ -4,16 +4,19 @@
  *
  * Rules:
  * 1. A member is RUNNING until its completion is taken (take), then DONE.
- *    Daemons of a group belong to it (t->group) but are not members.
+ *    Daemons of a group belong to it (task_group(t)) but are not members.
  * 2. A member that ends is handed to the first task waiting in take(), or
  *    queued (done list, in the order they ended). take() marks it DONE.
  * 3. leave(t) takes a task out: it leaves the done list if queued; when no
  *    RUNNING member is left, tasks waiting in take() wake with nothing.
  * 4. Members are kept, in the order added, in the user value table (with
- *    stale entries of tasks that left; members() compacts it); t->gslot
+ *    stale entries of tasks that left; members() compacts it); its member slot
  *    is a member's index there, by which take() finds its userdata.
- * 5. A task holds its group's userdata (TUV_GROUP) while it belongs to it,
- *    so a group outlives its live tasks; its __gc detaches what is left. */
+ * 5. A task holds its group's userdata (XUV_GROUP of its ext record) while
+ *    it belongs to it, so a group outlives its live tasks; its __gc
+ *    detaches what is left.
+ * A task's membership (struct task_member) lives in its ext record, made
+ * when it joins: tasks in no group pay nothing for groups. */
 #include <string.h>
 #include <lauxlib.h>
 #include "group.h"
@@ -35,53 +38,61 @@ static struct group *group_check(lua_State *L, int idx) {
   return g;
 }
 
+/* The membership record of a task known to be in a group. */
+static struct task_member *M(struct task *t) {
+  return &t->ext->member;
+}
+
 static void done_append(struct group *g, struct task *t) {
-  t->gnext = NULL;
-  t->gprev = g->done_tail;
-  if (g->done_tail) g->done_tail->gnext = t; else g->done_head = t;
+  struct task_member *m = M(t);
+  m->next = NULL;
+  m->prev = g->done_tail;
+  if (g->done_tail) M(g->done_tail)->next = t; else g->done_head = t;
   g->done_tail = t;
-  t->gqueued = 1;
+  m->queued = 1;
 }
 
 static void done_unlink(struct group *g, struct task *t) {
-  if (!t->gqueued) return;
-  if (t->gprev) t->gprev->gnext = t->gnext; else g->done_head = t->gnext;
-  if (t->gnext) t->gnext->gprev = t->gprev; else g->done_tail = t->gprev;
-  t->gnext = t->gprev = NULL;
-  t->gqueued = 0;
+  struct task_member *m = M(t);
+  if (!m->queued) return;
+  if (m->prev) M(m->prev)->next = m->next; else g->done_head = m->next;
+  if (m->next) M(m->next)->prev = m->prev; else g->done_tail = m->prev;
+  m->next = m->prev = NULL;
+  m->queued = 0;
 }
 
 /* A RUNNING member t (its userdata at idx) has ended (rule 2). */
 static void member_ended(lua_State *L, struct group *g, struct task *t, int idx) {
   struct task *waiter = waitq_pop(&g->waiters);
   if (waiter == NULL) { done_append(g, t); return; }
-  t->gstate = GROUP_DONE;
+  M(t)->state = GROUP_DONE;
   g->live--;
   waitq_hand_over(L, waiter, idx);
 }
 
-/* Called by task_finish for a task with t->group. */
+/* Called by task_finish for a task in a group. */
 void group_task_done(lua_State *L, struct task *t) {
-  if (t->gstate != GROUP_RUNNING) return;
+  if (M(t)->state != GROUP_RUNNING) return;
   task_push(L, t);
-  member_ended(L, t->group, t, lua_gettop(L));
+  member_ended(L, M(t)->group, t, lua_gettop(L));
   lua_pop(L, 1);
 }
 
 /* Makes the task at idx belong to the group at gidx (member unless daemon). */
 static void join_group(lua_State *L, int gidx, struct task *t, int idx, int daemon) {
   struct group *g = lua_touserdata(L, gidx);
-  t->group = g;
+  struct task_member *m = &task_ext(L, t, idx)->member;
   lua_pushvalue(L, gidx);
-  lua_setiuservalue(L, idx, TUV_GROUP);
+  task_set_xvalue(L, t, idx, XUV_GROUP);
+  m->group = g;
   if (daemon) return;
-  t->gstate = GROUP_RUNNING;
+  m->state = GROUP_RUNNING;
   g->count++;
   g->live++;
   lua_getiuservalue(L, gidx, 1);
   lua_pushvalue(L, idx);
-  t->gslot = ++g->norder;
-  lua_rawseti(L, -2, t->gslot);
+  m->slot = ++g->norder;
+  lua_rawseti(L, -2, m->slot);
   lua_pop(L, 1);
   if (t->state == TASK_DONE) member_ended(L, g, t, idx); /* ended before it was added */
 }
@@ -135,7 +146,7 @@ static int l_group_spawn_member(lua_State *L) {
 static int l_group_add(lua_State *L) {
   group_check(L, 1);
   struct task *t = task_check(L, 2);
-  if (t->group != NULL) return errors_raise(L, "CurioError", "task already in a task group");
+  if (task_group(t) != NULL) return errors_raise(L, "CurioError", "task already in a task group");
   join_group(L, 1, t, 2, lua_toboolean(L, 3));
   return 0;
 }
@@ -145,18 +156,19 @@ static int l_group_add(lua_State *L) {
  * leaves its group, as in curio. */
 int group_leave(lua_State *L, int tidx) {
   struct task *t = lua_touserdata(L, tidx);
-  struct group *g = t->group;
-  int state = t->gstate;
+  struct task_member *m = M(t);
+  struct group *g = m->group;
+  int state = m->state;
   tidx = lua_absindex(L, tidx);
   done_unlink(g, t);
   if (state != GROUP_NONE) g->count--;
   if (state == GROUP_RUNNING) g->live--;
-  t->gstate = GROUP_NONE;
-  t->group = NULL;
-  lua_getiuservalue(L, tidx, TUV_GROUP); /* keeps the group alive meanwhile */
+  m->state = GROUP_NONE;
+  m->group = NULL;
+  task_get_xvalue(L, t, tidx, XUV_GROUP); /* keeps the group alive meanwhile */
   int gidx = lua_gettop(L);
   lua_pushnil(L);
-  lua_setiuservalue(L, tidx, TUV_GROUP);
+  task_set_xvalue(L, t, tidx, XUV_GROUP);
   if (g->norder - g->count > 64 && g->norder - g->count > g->count) {
     push_members(L, g, gidx); /* drop the stale entries: they hold ended tasks */
     lua_pop(L, 1);
@@ -171,7 +183,7 @@ int group_leave(lua_State *L, int tidx) {
 static int l_group_leave(lua_State *L) {
   struct group *g = group_check(L, 1);
   struct task *t = task_check(L, 2);
-  lua_pushinteger(L, t->group == g ? group_leave(L, 2) : 0);
+  lua_pushinteger(L, task_group(t) == g ? group_leave(L, 2) : 0);
   return 1;
 }
 
@@ -191,10 +203,10 @@ static int l_group_take(lua_State *L) {
   struct task *t = g->done_head;
   if (t != NULL) {
     done_unlink(g, t);
-    t->gstate = GROUP_DONE;
+    M(t)->state = GROUP_DONE;
     g->live--;
     lua_getiuservalue(L, 1, 1); /* a task that ended has no registry ref: */
-    lua_rawgeti(L, -1, t->gslot); /* its slot in the member list has it */
+    lua_rawgeti(L, -1, M(t)->slot); /* its slot in the member list has it */
     lua_pushboolean(L, t->failed);
     return 2;
   }
@@ -209,7 +221,7 @@ static int l_group_take(lua_State *L) {
 static int l_group_state(lua_State *L) {
   struct group *g = group_check(L, 1);
   struct task *t = task_check(L, 2);
-  lua_pushinteger(L, t->group != g ? 0 : t->gstate == GROUP_NONE ? 3 : t->gstate);
+  lua_pushinteger(L, task_group(t) != g ? 0 : M(t)->state == GROUP_NONE ? 3 : M(t)->state);
   return 1;
 }
 
@@ -232,8 +244,8 @@ static void push_members(lua_State *L, struct group *g, int gidx) {
   for (lua_Integer i = 1; i <= g->norder; i++) {
     lua_rawgeti(L, order, i);
     struct task *t = lua_touserdata(L, -1);
-    if (t != NULL && t->group == g && t->gstate != GROUP_NONE && t->gmark != mark) {
-      t->gmark = mark;
+    if (t != NULL && task_group(t) == g && M(t)->state != GROUP_NONE && M(t)->mark != mark) {
+      M(t)->mark = mark;
       lua_rawseti(L, order + 1, ++n);
     } else {
       lua_pop(L, 1);
@@ -243,7 +255,7 @@ static void push_members(lua_State *L, struct group *g, int gidx) {
     lua_createtable(L, (int)n, 0);
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, order + 1, i);
-      ((struct task *)lua_touserdata(L, -1))->gslot = i;
+      M((struct task *)lua_touserdata(L, -1))->slot = i;
       lua_rawseti(L, -2, i);
     }
     lua_setiuservalue(L, gidx, 1);
@@ -265,10 +277,10 @@ static int l_group_gc(lua_State *L) {
   for (lua_Integer i = 1; i <= g->norder; i++) {
     lua_rawgeti(L, -1, i);
     struct task *t = lua_touserdata(L, -1);
-    if (t != NULL && t->group == g) {
-      t->group = NULL;
-      t->gstate = GROUP_NONE;
-      t->gqueued = 0;
+    if (t != NULL && task_group(t) == g) {
+      M(t)->group = NULL;
+      M(t)->state = GROUP_NONE;
+      M(t)->queued = 0;
     }
     lua_pop(L, 1);
   }
@@ -289,8 +301,8 @@ static const luaL_Reg group_methods[] = {
 /* core.group_of(task) -> the group userdata the task belongs to, or nil. */
 static int l_group_of(lua_State *L) {
   struct task *t = task_check(L, 1);
-  if (t->group == NULL) return 0;
-  lua_getiuservalue(L, 1, TUV_GROUP);
+  if (task_group(t) == NULL) return 0;
+  task_get_xvalue(L, t, 1, XUV_GROUP);
   return 1;
 }
 

@@ -19,6 +19,7 @@
 #include "task.h"
 #include "trap.h"
 #include "waitq.h"
+#include "timer.h"
 #include "errors.h"
 
 /* Tasks resumed per prepare callback before libev polls again (at least one
@@ -75,16 +76,9 @@ static void idle_stop(struct kernel *k) {
   if (ev_is_active(&k->idle)) ev_idle_stop(k->loop, &k->idle);
 }
 
+/* Makes t ready. Never allocates: spawn reserved a place in the ring for
+ * every live task (task.c), and a task is in it at most once. */
 void kernel_schedule(struct kernel *k, struct task *t) {
-  if (k->ready_len == k->ready_cap) {
-    size_t cap = k->ready_cap ? k->ready_cap * 2 : 256;
-    struct task **ring = malloc(cap * sizeof *ring);
-    if (ring == NULL) abort(); /* cannot grow the ready queue: nothing sane left */
-    for (size_t i = 0; i < k->ready_len; i++)
-      ring[i] = k->ready[(k->ready_head + i) % k->ready_cap];
-    free(k->ready);
-    k->ready = ring; k->ready_cap = cap; k->ready_head = 0;
-  }
   k->ready[(k->ready_head + k->ready_len) % k->ready_cap] = t;
   k->ready_len++;
   t->state = TASK_READY;
@@ -174,6 +168,24 @@ static void kernel_grace_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 
 /* SIGINT cancels the main task and starts its grace period; during a
  * shutdown, or a second time, it ends the grace period at once. */
+/* Starts watching SIGINT for k if it may and no other kernel of this Lua
+ * state does (libev lets one loop at a time watch a signal, and aborts
+ * otherwise); -> 1 when started (then sigint_stop must follow). */
+static int sigint_start(struct kernel *k) {
+  struct curio_ctx *ctx = k->ctx;
+  if (!k->use_sigint || ctx->sigint_owner != NULL) return 0;
+  ctx->sigint_owner = k;
+  ev_signal_start(k->loop, &k->sigint);
+  ev_unref(k->loop);
+  return 1;
+}
+
+static void sigint_stop(struct kernel *k) {
+  ev_ref(k->loop);
+  ev_signal_stop(k->loop, &k->sigint);
+  k->ctx->sigint_owner = NULL;
+}
+
 static void kernel_sigint_cb(struct ev_loop *loop, ev_signal *w, int revents) {
   struct kernel *k = (struct kernel *)((char *)w - offsetof(struct kernel, sigint));
   (void)revents;
@@ -303,6 +315,7 @@ struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, in
   ev_idle_init(&k->idle, kernel_idle_cb);
   ev_signal_init(&k->sigint, kernel_sigint_cb, SIGINT);
   ev_init(&k->grace, kernel_grace_cb);
+  timer_init(&k->timers);
   k->shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
   ev_prepare_start(k->loop, &k->prepare);
   ev_unref(k->loop);
@@ -314,6 +327,22 @@ static int main_is_done(struct kernel *k) { return k->main_done; }
 static int all_tasks_done(struct kernel *k) { return k->ntasks == 0; }
 
 static void kernel_free(struct kernel *k, lua_State *L);
+
+/* Calls fn for every live task, in the order of their slots in the live
+ * table (fn must not end tasks or spawn). */
+static void kernel_each_task(lua_State *L, struct kernel *k,
+                             void (*fn)(lua_State *, struct kernel *, struct task *)) {
+  luaL_checkstack(L, 4, "kernel");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, k->live_ref);
+  int live = lua_gettop(L);
+  for (int slot = 1; slot <= k->next_slot; slot++) {
+    lua_rawgeti(L, live, slot);
+    struct task *t = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (t != NULL) fn(L, k, t);
+  }
+  lua_settop(L, live - 1);
+}
 
 /* Reports on stderr a task that did not end within the grace period. */
 static void kernel_report_stuck(lua_State *L, struct kernel *k, struct task *t) {
@@ -335,6 +364,11 @@ static void kernel_report_stuck(lua_State *L, struct kernel *k, struct task *t) 
   lua_pop(L, 3);
 }
 
+static void cancel(lua_State *L, struct kernel *k, struct task *t) {
+  (void)L; (void)k;
+  task_cancel(t);
+}
+
 /* Cancels every task (their cleanup runs; a task holding cancellation
  * back gets it when it lets it through), runs the loop until they have
  * ended, and frees the kernel: k:close() and curio_detach(). Rules:
@@ -345,15 +379,14 @@ void kernel_shutdown(lua_State *L, struct kernel *k) {
   luaL_checkstack(L, 8, "shutdown");
   k->shutting_down = 1;
   k->grace_over = 0;
-  for (struct task *t = k->all_head; t != NULL; t = t->all_next) task_cancel(t);
+  kernel_each_task(L, k, cancel);
   if (k->ntasks > 0) {
-    int sigint = k->use_sigint && !ev_is_active(&k->sigint);
-    if (sigint) { ev_signal_start(k->loop, &k->sigint); ev_unref(k->loop); }
+    int sigint = sigint_start(k);
     grace_start(k);
     kernel_drive(L, k, all_tasks_done);
     grace_stop(k);
-    if (sigint) { ev_ref(k->loop); ev_signal_stop(k->loop, &k->sigint); }
-    for (struct task *t = k->all_head; t != NULL; t = t->all_next) kernel_report_stuck(L, k, t);
+    if (sigint) sigint_stop(k);
+    kernel_each_task(L, k, kernel_report_stuck);
   }
   kernel_free(k, L);
 }
@@ -374,27 +407,22 @@ static int l_kernel_run(lua_State *L) {
   k->main_done = 0;
   k->interrupted = 0;
   k->grace_over = 0;
-  if (k->use_sigint) { ev_signal_start(k->loop, &k->sigint); ev_unref(k->loop); }
+  int sigint = sigint_start(k);
   stuck = !kernel_drive(L, k, main_is_done);
   grace_stop(k);
   k->grace_over = 0;
-  if (k->use_sigint) { ev_ref(k->loop); ev_signal_stop(k->loop, &k->sigint); }
+  if (sigint) sigint_stop(k);
   interrupted = k->interrupted;
   k->main = NULL;
   if (interrupted) return errors_raise(L, "KeyboardInterrupt", "interrupted (SIGINT)");
   if (stuck)
     return errors_raise(L, "CurioError",
                         "Kernel.run: deadlock: the main task waits and nothing can wake it");
-  int task_idx = lua_gettop(L);
   if (t->failed) {
-    lua_getiuservalue(L, task_idx, TUV_ERROR);
+    task_push_error(L, t);
     return lua_error(L);
   }
-  luaL_checkstack(L, t->nresults, "too many results");
-  int base = lua_gettop(t->co) - t->nresults;
-  for (int i = 1; i <= t->nresults; i++) lua_pushvalue(t->co, base + i);
-  lua_xmove(t->co, L, t->nresults);
-  return t->nresults;
+  return task_push_results(L, t);
 }
 
 /* Reports on stderr every crash that nobody retrieved. */
@@ -407,21 +435,18 @@ static void kernel_report_crashes(lua_State *L, struct kernel *k) {
 
 /* Frees what the kernel holds; tasks still live are abandoned (their
  * records stay valid for Lua with k == NULL). Works from __gc. */
+static void abandon(lua_State *L, struct kernel *k, struct task *t) {
+  (void)L;
+  if (t->ext != NULL && ev_is_active(&t->ext->io)) ev_io_stop(k->loop, &t->ext->io);
+  if (t->wq != NULL) waitq_unlink(t);
+  task_free_deadlines(t);
+  t->k = NULL;
+  t->slot = 0; /* the live table goes below */
+}
+
 static void kernel_free(struct kernel *k, lua_State *L) {
-  while (k->all_head != NULL) {
-    struct task *t = k->all_head;
-    if (ev_is_active(&t->timer)) ev_timer_stop(k->loop, &t->timer);
-    if (ev_is_active(&t->io)) ev_io_stop(k->loop, &t->io);
-    if (t->wq != NULL) waitq_unlink(t);
-    free(t->deadlines);
-    t->deadlines = NULL;
-    t->ndeadlines = t->cap_deadlines = 0;
-    k->all_head = t->all_next;
-    t->all_prev = t->all_next = NULL;
-    t->k = NULL;
-    t->slot = 0; /* the live table goes below */
-  }
-  k->all_tail = NULL;
+  timer_free(k);
+  kernel_each_task(L, k, abandon);
   kernel_report_crashes(L, k);
   idle_stop(k);
   if (ev_is_active(&k->prepare)) { ev_ref(k->loop); ev_prepare_stop(k->loop, &k->prepare); }

@@ -12,6 +12,7 @@
 #include <ev.h>
 #include <lua.h>
 #include <lauxlib.h>
+#include "timer.h"
 
 #define KERNEL_MT "curio.Kernel"
 #define FIFO_MT "curio.Queue"
@@ -25,6 +26,7 @@ enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_COUNT };
 
 struct curio_ctx {
   struct kernel *running;
+  struct kernel *sigint_owner; /* the kernel watching SIGINT, or NULL */
   const void *mt[MT_COUNT]; /* metatables, to check userdata by identity */
   int mt_ref[MT_COUNT];     /* their registry refs, held for the state's life */
 };
@@ -40,12 +42,12 @@ struct kernel {
   ev_prepare prepare;
   ev_idle idle;
   ev_signal sigint;
+  struct timer_heap timers; /* every task's deadline, one ev_timer (timer.c) */
   ev_timer grace;          /* shutdown_timeout: the cleanup's grace period */
   int (*drive_done)(struct kernel *); /* kernel_drive's goal, for prepare */
   struct task **ready;
   size_t ready_head, ready_len, ready_cap;
   struct task *current;
-  struct task *all_head, *all_tail;
   struct task *crash_head;
   struct task *main;
   lua_Integer next_id;

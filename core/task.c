@@ -2,8 +2,13 @@
  *
  * Lifetime: a live task is anchored in its kernel's live table (t->slot),
  * put there by task_spawn and taken out by task_finish (or kernel_free).
- * Afterwards only Lua references keep the userdata; its results stay on the
- * dead coroutine's stack, its error in the TUV_ERROR user value.
+ * Afterwards only Lua references keep the userdata; its results, or its
+ * error, stay on the dead coroutine's stack.
+ *
+ * Memory: a task is its coroutine plus this userdata (about 200 bytes with
+ * its two user values); what few tasks need (fields, timeout blocks, group
+ * membership, crash report, a carried value) is in the ext userdata, made
+ * on first use. A server holds a task per connection, so this matters.
  */
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +18,7 @@
 #include "task.h"
 #include "group.h"
 #include "kernel.h"
+#include "timer.h"
 #include "trap.h"
 #include "waitq.h"
 #include "errors.h"
@@ -34,6 +40,97 @@ void task_push(lua_State *L, struct task *t) {
   lua_remove(L, -2);
 }
 
+/* Room for the scheduler's per-task arrays, made at spawn where an error
+ * can be raised, so that waking and ending a task never allocate: the
+ * ready ring holds each live task at most once, and the free-slot stack
+ * each slot at most once. */
+static void reserve(lua_State *L, struct kernel *k) {
+  if (k->ready_cap < k->ntasks + 1) {
+    size_t cap = k->ready_cap ? k->ready_cap * 2 : 256;
+    struct task **ring = malloc(cap * sizeof *ring);
+    if (ring == NULL) luaL_error(L, "spawn: not enough memory");
+    for (size_t i = 0; i < k->ready_len; i++)
+      ring[i] = k->ready[(k->ready_head + i) % k->ready_cap];
+    free(k->ready);
+    k->ready = ring; k->ready_cap = cap; k->ready_head = 0;
+  }
+  if (k->nfree == 0 && k->next_slot + 1 > k->cap_free) {
+    int cap = k->cap_free ? k->cap_free * 2 : 256;
+    int *grown = realloc(k->free_slots, (size_t)cap * sizeof *grown);
+    if (grown == NULL) luaL_error(L, "spawn: not enough memory");
+    k->free_slots = grown;
+    k->cap_free = cap;
+  }
+}
+
+/* t's ext record, made on first use (raises when out of memory); idx is
+ * the task userdata's stack index, or 0 when it is not on the stack (then
+ * the task must be live: it is found in the kernel's live table). */
+struct task_ext *task_ext(lua_State *L, struct task *t, int idx) {
+  if (t->ext != NULL) return t->ext;
+  luaL_checkstack(L, 3, "task_ext");
+  if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
+  struct task_ext *x = lua_newuserdatauv(L, sizeof *x, XUV_COUNT);
+  memset(x, 0, sizeof *x);
+  lua_setiuservalue(L, -2, TUV_EXT);
+  lua_pop(L, 1);
+  t->ext = x; /* (only after it is anchored: the allocation may raise) */
+  return x;
+}
+
+/* Pushes ext user value `which` of t (nil when t has no ext); -> its type. */
+int task_get_xvalue(lua_State *L, struct task *t, int idx, int which) {
+  if (t->ext == NULL) { lua_pushnil(L); return LUA_TNIL; }
+  if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
+  lua_getiuservalue(L, -1, TUV_EXT);
+  int type = lua_getiuservalue(L, -1, which);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  return type;
+}
+
+/* Pops the value on top into ext user value `which` of t (a nil into a
+ * task without ext makes none); idx: as for task_ext, and not negative. */
+void task_set_xvalue(lua_State *L, struct task *t, int idx, int which) {
+  if (t->ext == NULL && lua_isnil(L, -1)) { lua_pop(L, 1); return; }
+  task_ext(L, t, idx);
+  if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
+  lua_getiuservalue(L, -1, TUV_EXT);
+  lua_rotate(L, -3, -1); /* value on top: ext, task... */
+  lua_setiuservalue(L, -2, which);
+  lua_pop(L, 2);
+}
+
+/* Pushes the error of a failed task (at index 1 of its dead coroutine). */
+void task_push_error(lua_State *L, struct task *t) {
+  lua_pushvalue(t->co, 1);
+  lua_xmove(t->co, L, 1);
+}
+
+/* Pushes the results of a task that returned (they stay on its dead
+ * coroutine, copied there first: both stacks need the room). */
+int task_push_results(lua_State *L, struct task *t) {
+  int n = t->nresults;
+  luaL_checkstack(L, n, "too many results");
+  if (!lua_checkstack(t->co, n)) luaL_error(L, "too many results");
+  int base = lua_gettop(t->co) - n;
+  for (int i = 1; i <= n; i++) lua_pushvalue(t->co, base + i);
+  lua_xmove(t->co, L, n);
+  return n;
+}
+
+struct group *task_group(const struct task *t) {
+  return t->ext != NULL ? t->ext->member.group : NULL;
+}
+
+/* Frees the timeout blocks of a task that ended (or whose kernel closed). */
+void task_free_deadlines(struct task *t) {
+  if (t->ext == NULL) return;
+  free(t->ext->deadlines);
+  t->ext->deadlines = NULL;
+  t->ext->ndeadlines = t->ext->cap_deadlines = 0;
+}
+
 /* Anchors the task userdata on top of L in the kernel's live table. */
 static void anchor(lua_State *L, struct kernel *k, struct task *t) {
   t->slot = k->nfree > 0 ? k->free_slots[--k->nfree] : ++k->next_slot;
@@ -48,14 +145,7 @@ void task_unanchor(lua_State *L, struct kernel *k, struct task *t) {
   int slot = t->slot;
   if (slot == 0) return;
   t->slot = 0;
-  if (k->nfree == k->cap_free) {
-    int cap = k->cap_free ? k->cap_free * 2 : 64;
-    int *grown = realloc(k->free_slots, (size_t)cap * sizeof *grown);
-    if (grown == NULL) abort(); /* no memory for an int: nothing sane left */
-    k->free_slots = grown;
-    k->cap_free = cap;
-  }
-  k->free_slots[k->nfree++] = slot;
+  k->free_slots[k->nfree++] = slot; /* (room reserved at spawn) */
   lua_rawgeti(L, LUA_REGISTRYINDEX, k->live_ref);
   lua_pushnil(L);
   lua_rawseti(L, -2, slot);
@@ -69,6 +159,7 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   if (k->shutting_down)
     errors_raise(L, "CurioError", "spawn: the kernel is shutting down (no new tasks)");
   luaL_checkstack(L, nargs + 8, "spawn: too many arguments"); /* the copies below */
+  reserve(L, k);
   lua_State *co = lua_newthread(L);
   struct task *t = lua_newuserdatauv(L, sizeof *t, TUV_COUNT);
   memset(t, 0, sizeof *t);
@@ -85,27 +176,24 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   t->id = k->next_id++;
   t->timeout = HUGE_VAL;
   t->nargs = nargs;
-  trap_init_watchers(t);
-  t->all_prev = k->all_tail;
-  if (k->all_tail) k->all_tail->all_next = t; else k->all_head = t;
-  k->all_tail = t;
   k->ntasks++;
   kernel_schedule(k, t);
   return t;
 }
 
 static void crash_unlink(struct task *t) {
-  struct kernel *k = t->crash_k;
+  struct task_ext *x = t->ext;
+  struct kernel *k = x != NULL ? x->crash_k : NULL;
   if (k == NULL) return;
-  if (t->crash_prev) t->crash_prev->crash_next = t->crash_next; else k->crash_head = t->crash_next;
-  if (t->crash_next) t->crash_next->crash_prev = t->crash_prev;
-  t->crash_prev = t->crash_next = NULL;
-  t->crash_k = NULL;
+  if (x->crash_prev) x->crash_prev->ext->crash_next = x->crash_next; else k->crash_head = x->crash_next;
+  if (x->crash_next) x->crash_next->ext->crash_prev = x->crash_prev;
+  x->crash_prev = x->crash_next = NULL;
+  x->crash_k = NULL;
 }
 
 static void crash_print(struct task *t) {
-  if (t->report != NULL && !t->reported && !t->retrieved) {
-    fputs(t->report, stderr);
+  if (t->ext != NULL && t->ext->report != NULL && !t->reported && !t->retrieved) {
+    fputs(t->ext->report, stderr);
     fflush(stderr);
   }
   t->reported = 1;
@@ -123,10 +211,12 @@ void task_report_crash(struct task *t) {
   crash_unlink(t);
 }
 
-/* Builds the crash report text, protected: args task, error, thread. */
+/* Builds the crash report, protected (it allocates): args task, error,
+ * thread. The text goes to the task's ext record (malloc; freed by __gc). */
 static int task_build_report(lua_State *L) {
   struct task *t = lua_touserdata(L, 1);
   lua_State *co = lua_tothread(L, 3);
+  struct task_ext *x = task_ext(L, t, 1);
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   lua_pushfstring(L, "Task crash: task %I failed: ", (LUAI_UACINT)t->id);
@@ -139,42 +229,41 @@ static int task_build_report(lua_State *L) {
   }
   luaL_addchar(&b, '\n');
   luaL_pushresult(&b);
-  return 1;
+  size_t len;
+  const char *text = lua_tolstring(L, -1, &len);
+  free(x->report);
+  x->report = malloc(len + 1);
+  if (x->report) memcpy(x->report, text, len + 1);
+  return 0;
 }
 
+/* Records the error on top of t's dead coroutine: it ends up alone at
+ * index 1 there, after the task's pending <close> variables have run. */
 static void task_record_error(struct kernel *k, struct task *t) {
   lua_State *L = k->L, *co = t->co;
   t->failed = 1;
   t->is_cancel_error = (unsigned char)errors_is_cancel(co, -1);
-  luaL_checkstack(L, 5, "task_finish");
+  luaL_checkstack(L, 6, "task_finish");
   task_push(L, t);
-  ctx_setmetatable(L, k->ctx, MT_TASK_GC);
+  ctx_setmetatable(L, k->ctx, MT_TASK_GC); /* __gc reports it if nobody did */
   lua_pushvalue(co, -1);
-  lua_xmove(co, L, 1);
-  lua_pushvalue(L, -1);
-  lua_setiuservalue(L, -3, TUV_ERROR);
+  lua_xmove(co, L, 1);                     /* task, error */
   if (!t->is_cancel_error && k->debug != 0) {
     lua_pushcfunction(L, task_build_report);
-    lua_pushlightuserdata(L, t);
+    lua_pushvalue(L, -3);
     lua_pushvalue(L, -3);
     lua_pushthread(co);
     lua_xmove(co, L, 1);
-    if (lua_pcall(L, 3, 1, 0) == LUA_OK) {
-      size_t len;
-      const char *text = lua_tolstring(L, -1, &len);
-      t->report = malloc(len + 1);
-      if (t->report) memcpy(t->report, text, len + 1);
-    }
-    lua_pop(L, 1);
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_pop(L, 1); /* no report, then */
     if (k->debug == 1 && !t->retrieved) crash_print(t);
-    else if (!t->retrieved) {
-      t->crash_k = k;
-      t->crash_next = k->crash_head;
-      if (k->crash_head) k->crash_head->crash_prev = t;
+    else if (!t->retrieved && t->ext != NULL) {
+      struct task_ext *x = t->ext;
+      x->crash_k = k;
+      x->crash_next = k->crash_head;
+      if (k->crash_head) k->crash_head->ext->crash_prev = t;
       k->crash_head = t;
     }
   }
-  lua_pop(L, 2);
   /* The task's pending <close> variables run now, with the task still
    * current so that current_task() is right (they cannot block here). */
   struct task *outer = k->current;
@@ -186,6 +275,8 @@ static void task_record_error(struct kernel *k, struct task *t) {
 #endif
   k->current = outer;
   lua_settop(co, 0);
+  lua_xmove(L, co, 1); /* the error, at index 1 of the dead coroutine */
+  lua_pop(L, 1);
 }
 
 /* Ends a task after its coroutine returned or failed: records the outcome,
@@ -195,18 +286,13 @@ void task_finish(struct kernel *k, struct task *t, int status) {
   t->state = TASK_DONE;
   t->wait = WAIT_NONE;
   if (t->wq != NULL) waitq_unlink(t); /* (a reservation it never took) */
-  if (ev_is_active(&t->timer)) ev_timer_stop(k->loop, &t->timer);
-  if (ev_is_active(&t->io)) ev_io_stop(k->loop, &t->io);
+  timer_remove(k, t);
+  if (t->ext != NULL && ev_is_active(&t->ext->io)) ev_io_stop(k->loop, &t->ext->io);
   if (status == LUA_OK) t->nresults = lua_gettop(t->co);
   else task_record_error(k, t);
-  free(t->deadlines);
-  t->deadlines = NULL;
-  t->ndeadlines = t->cap_deadlines = 0;
+  task_free_deadlines(t);
   for (struct task *j; (j = waitq_pop(&t->joiners)) != NULL;) trap_wake(j, WAKE_OK);
-  if (t->group != NULL) group_task_done(L, t);
-  if (t->all_prev) t->all_prev->all_next = t->all_next; else k->all_head = t->all_next;
-  if (t->all_next) t->all_next->all_prev = t->all_prev; else k->all_tail = t->all_prev;
-  t->all_prev = t->all_next = NULL;
+  if (task_group(t) != NULL) group_task_done(L, t);
   k->ntasks--;
   if (t == k->main) k->main_done = 1;
   t->k = NULL;
@@ -219,7 +305,7 @@ void task_finish(struct kernel *k, struct task *t, int status) {
 static int task_outcome(lua_State *L, struct task *t, int idx, int wrap) {
   task_retrieve(t);
   if (t->failed) {
-    lua_getiuservalue(L, idx, TUV_ERROR);
+    task_push_error(L, t);
     if (!wrap) return lua_error(L);
     int cause = lua_gettop(L);
     const char *text;
@@ -237,11 +323,7 @@ static int task_outcome(lua_State *L, struct task *t, int idx, int wrap) {
     lua_setfield(L, -2, "task");
     return lua_error(L);
   }
-  luaL_checkstack(L, t->nresults, "too many results");
-  int base = lua_gettop(t->co) - t->nresults;
-  for (int i = 1; i <= t->nresults; i++) lua_pushvalue(t->co, base + i);
-  lua_xmove(t->co, L, t->nresults);
-  return t->nresults;
+  return task_push_results(L, t);
 }
 
 static int join_k(lua_State *L, int status, lua_KContext ctx) {
@@ -249,7 +331,7 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   trap_result(L, self, (int)ctx);
   struct task *t = lua_touserdata(L, 1); /* checked by join */
-  if (t->group != NULL) group_leave(L, 1);
+  if (task_group(t) != NULL) group_leave(L, 1);
   return task_outcome(L, t, 1, 1);
 }
 
@@ -274,7 +356,7 @@ static int l_task_join(lua_State *L) {
   struct task *t = task_check(L, 1);
   trap_current(L, "join"); /* a blocking call, even when it need not block */
   if (t->state != TASK_DONE) return task_wait_for(L, t, "join", join_k);
-  if (t->group != NULL) group_leave(L, 1); /* joined on its own: leaves its group */
+  if (task_group(t) != NULL) group_leave(L, 1); /* joined on its own: leaves its group */
   return task_outcome(L, t, 1, 1);
 }
 
@@ -319,7 +401,7 @@ static int l_task_cancel(lua_State *L) {
   }
   if (!lua_isnoneornil(L, 2)) {
     lua_pushvalue(L, 2);
-    lua_setiuservalue(L, 1, TUV_ERROR);
+    task_set_xvalue(L, t, 1, XUV_EXC);
     t->pending = PEND_EXC;
   }
   lua_pushboolean(L, task_cancel(t));
@@ -330,7 +412,7 @@ static int l_task_cancel(lua_State *L) {
 static int l_task_traceback(lua_State *L) {
   struct task *t = task_check(L, 1);
   if (t->state == TASK_DONE) {
-    lua_pushstring(L, t->report ? t->report : "");
+    lua_pushstring(L, t->ext && t->ext->report ? t->ext->report : "");
   } else if (t->state == TASK_RUNNING) {
     luaL_traceback(L, L, NULL, 1);
   } else {
@@ -359,12 +441,13 @@ static int l_task_failed(lua_State *L) {
 }
 
 
-static void push_fields(lua_State *L, int idx, int create) {
-  if (lua_getiuservalue(L, idx, TUV_FIELDS) == LUA_TTABLE || !create) return;
+/* Pushes the task's fields table (at idx), made when `create`, else nil. */
+static void push_fields(lua_State *L, struct task *t, int idx, int create) {
+  if (task_get_xvalue(L, t, idx, XUV_FIELDS) == LUA_TTABLE || !create) return;
   lua_pop(L, 1);
   lua_newtable(L);
   lua_pushvalue(L, -1);
-  lua_setiuservalue(L, idx, TUV_FIELDS);
+  task_set_xvalue(L, t, idx, XUV_FIELDS);
 }
 
 /* __index: methods (upvalue 2), then built-in fields, then user fields. */
@@ -379,12 +462,12 @@ int task_index(lua_State *L) {
   else if (strcmp(key, "cancelled") == 0) lua_pushboolean(L, t->cancelled);
   else if (strcmp(key, "daemon") == 0) lua_pushboolean(L, t->daemon);
   else if (strcmp(key, "exception") == 0) {
-    if (t->failed) lua_getiuservalue(L, 1, TUV_ERROR); else lua_pushnil(L);
+    if (t->failed && t->state == TASK_DONE) task_push_error(L, t); else lua_pushnil(L);
   } else if (strcmp(key, "state") == 0) {
     static const char *const names[] = {"READY", "RUNNING", "WAITING", "TERMINATED"};
     lua_pushstring(L, names[t->state]);
   } else {
-    push_fields(L, 1, 0);
+    push_fields(L, t, 1, 0);
     if (lua_istable(L, -1)) { lua_pushvalue(L, 2); lua_rawget(L, -2); }
     else lua_pushnil(L);
     if (lua_isnil(L, -1) && strcmp(key, "name") == 0)
@@ -394,7 +477,6 @@ int task_index(lua_State *L) {
 }
 
 static int l_task_newindex(lua_State *L) {
-  task_check(L, 1);
   const char *key = lua_tostring(L, 2);
   static const char *const readonly[] = {
     "id", "terminated", "cancelled", "daemon", "exception", "state", NULL};
@@ -402,7 +484,8 @@ static int l_task_newindex(lua_State *L) {
     if (strcmp(key, readonly[i]) == 0) return luaL_error(L, "Task.%s is read-only", key);
   if (key && strcmp(key, "name") == 0 && !lua_isstring(L, 3))
     return luaL_error(L, "bad value for Task.name (string expected, got %s)", luaL_typename(L, 3));
-  push_fields(L, 1, 1);
+  struct task *t = task_check(L, 1);
+  push_fields(L, t, 1, 1);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 3);
   lua_rawset(L, -3);
@@ -426,8 +509,10 @@ static int l_task_gc(lua_State *L) {
   struct task *t = task_check(L, 1);
   if (t->failed && !t->is_cancel_error) crash_print(t);
   crash_unlink(t);
-  free(t->report);
-  t->report = NULL;
+  if (t->ext != NULL) {
+    free(t->ext->report);
+    t->ext->report = NULL;
+  }
   return 0;
 }
 

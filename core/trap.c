@@ -21,6 +21,7 @@
 #include "kernel.h"
 #include "task.h"
 #include "waitq.h"
+#include "timer.h"
 #include "errors.h"
 
 static const char trap_sentinel_key = 'T';
@@ -60,10 +61,9 @@ void trap_raise_pending(lua_State *L, struct task *t) {
   int kind = t->pending;
   t->pending = PEND_NONE;
   if (kind == PEND_EXC) {
-    task_push(L, t);
-    lua_getiuservalue(L, -1, TUV_ERROR);
+    task_get_xvalue(L, t, 0, XUV_EXC);
     lua_pushnil(L);
-    lua_setiuservalue(L, -3, TUV_ERROR);
+    task_set_xvalue(L, t, 0, XUV_EXC);
     lua_error(L);
   }
   errors_push(L, "TaskCancelled", "task cancelled");
@@ -123,29 +123,21 @@ struct task *trap_resumed(lua_State *L) {
   return t;
 }
 
-/* Starts t's timer for clock time `when`. libev measures timers from the
- * loop time cached at its last poll; refreshing it first keeps timers armed
- * during a long batch of tasks from firing early and out of order. The
- * microsecond added covers the gap between libev's clock reading and ours,
- * so that a timer never fires before its deadline (and is never re-armed). */
-static void trap_arm(struct task *t, double when) {
-  struct ev_loop *loop = t->k->loop;
-  ev_now_update(loop);
-  double delay = when - kernel_clock() + 1e-6;
-  ev_timer_set(&t->timer, delay > 0 ? delay : 0, 0);
-  ev_timer_start(loop, &t->timer);
+/* Puts t in its kernel's timer heap for clock time `when` (rule 4). */
+static void trap_arm(lua_State *L, struct task *t, double when) {
+  if (!timer_add(t->k, t, when)) luaL_error(L, "not enough memory");
 }
 
 /* Records the wait, arms the earliest deadline, yields to the kernel. The
  * continuation k gets the stack top before the yield as its context. */
 int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k) {
-  double when = wait == WAIT_SLEEP ? t->sleep_until : HUGE_VAL;
+  double when = wait == WAIT_SLEEP ? t->clock : HUGE_VAL;
   int base = lua_gettop(L);
+  if (t->no_cancel == 0 && t->timeout < when) when = t->timeout;
+  if (when != HUGE_VAL) trap_arm(L, t, when); /* first: it may raise */
   t->state = TASK_WAITING;
   t->wait = (unsigned char)wait;
   t->wake = WAKE_OK;
-  if (t->no_cancel == 0 && t->timeout < when) when = t->timeout;
-  if (when != HUGE_VAL) trap_arm(t, when);
   trap_push_sentinel(L);
   return lua_yieldk(L, 1, (lua_KContext)base, k);
 }
@@ -155,7 +147,7 @@ int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k) {
 int trap_result(lua_State *L, struct task *t, int base) {
   switch (t->wake) {
     case WAKE_CANCEL: t->wake = WAKE_OK; trap_raise_pending(L, t); break;
-    case WAKE_TIMEOUT: t->wake = WAKE_OK; raise_timeout(L, t->wake_clock); break;
+    case WAKE_TIMEOUT: t->wake = WAKE_OK; raise_timeout(L, t->clock); break;
     default: break;
   }
   return lua_gettop(L) - base;
@@ -165,48 +157,32 @@ int trap_result(lua_State *L, struct task *t, int base) {
 void trap_wake(struct task *t, int reason) {
   struct kernel *k = t->k;
   if (t->wq != NULL) waitq_unlink(t);
-  if (ev_is_active(&t->io)) ev_io_stop(k->loop, &t->io);
-  if (ev_is_active(&t->timer)) ev_timer_stop(k->loop, &t->timer);
+  if (t->ext != NULL && ev_is_active(&t->ext->io)) ev_io_stop(k->loop, &t->ext->io);
+  timer_remove(k, t);
   t->wait = WAIT_NONE;
   t->wake = (unsigned char)reason;
   kernel_schedule(k, t);
 }
 
 int task_interrupt(struct task *t, int reason, double clock) {
-  t->wake_clock = clock;
+  t->clock = clock;
   trap_wake(t, reason);
   return 1;
 }
 
-static void trap_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
-  struct task *t = (struct task *)((char *)w - offsetof(struct task, timer));
-  double now = kernel_clock(), when;
-  (void)revents;
-  if (t->wait == WAIT_SLEEP && now >= t->sleep_until) {
+/* The timer heap's callback (timer.c): t's earliest deadline came. */
+void trap_timer_expired(struct task *t, double now) {
+  if (t->wait == WAIT_SLEEP && now >= t->clock) {
     task_interrupt(t, WAKE_OK, now);
-    return;
-  }
-  if (t->no_cancel == 0 && now >= t->timeout) {
+  } else {
     t->timeout = HUGE_VAL; /* rule 5 */
     task_interrupt(t, WAKE_TIMEOUT, now);
-    return;
   }
-  /* libev's cached time lagged behind ours: fire again for the rest */
-  when = t->wait == WAIT_SLEEP ? t->sleep_until : HUGE_VAL;
-  if (t->no_cancel == 0 && t->timeout < when) when = t->timeout;
-  (void)loop;
-  if (when != HUGE_VAL) trap_arm(t, when);
 }
 
 static void trap_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
-  struct task *t = (struct task *)((char *)w - offsetof(struct task, io));
   (void)loop; (void)revents;
-  task_interrupt(t, WAKE_OK, 0);
-}
-
-void trap_init_watchers(struct task *t) {
-  ev_init(&t->timer, trap_timer_cb);
-  ev_init(&t->io, trap_io_cb);
+  task_interrupt(w->data, WAKE_OK, 0); /* data: the waiting task */
 }
 
 /* ---- sleep ---- */
@@ -215,7 +191,7 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   struct task *t = trap_resumed(L);
   (void)status;
   trap_result(L, t, (int)ctx);
-  lua_pushnumber(L, t->wake_clock);
+  lua_pushnumber(L, t->clock);
   return 1;
 }
 
@@ -237,7 +213,7 @@ static int l_sleep(lua_State *L) {
     trap_push_sentinel(L);
     return lua_yieldk(L, 1, 0, sleep0_k);
   }
-  t->sleep_until = kernel_clock() + seconds;
+  t->clock = kernel_clock() + seconds;
   return trap_suspend(L, t, WAIT_SLEEP, sleep_k);
 }
 
@@ -257,9 +233,12 @@ static int l_wait_fd(lua_State *L) {
   int mode = luaL_checkoption(L, 2, NULL, modes);
   luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "file descriptor expected");
   struct task *t = trap_enter(L, "wait_fd");
+  struct task_ext *x = task_ext(L, t, 0);
   lua_settop(L, 0);
-  ev_io_set(&t->io, (int)fd, mode == 0 ? EV_READ : EV_WRITE);
-  ev_io_start(t->k->loop, &t->io);
+  ev_init(&x->io, trap_io_cb);
+  x->io.data = t;
+  ev_io_set(&x->io, (int)fd, mode == 0 ? EV_READ : EV_WRITE);
+  ev_io_start(t->k->loop, &x->io);
   return trap_suspend(L, t, WAIT_IO, wait_fd_k);
 }
 
@@ -273,16 +252,17 @@ static double check_deadline(lua_State *L, int idx) {
 }
 
 static void push_deadline(lua_State *L, struct task *t, double deadline) {
-  if (t->ndeadlines == t->cap_deadlines) {
-    int cap = t->cap_deadlines ? t->cap_deadlines * 2 : 4;
-    struct deadline *grown = realloc(t->deadlines, (size_t)cap * sizeof *grown);
+  struct task_ext *x = task_ext(L, t, 0);
+  if (x->ndeadlines == x->cap_deadlines) {
+    int cap = x->cap_deadlines ? x->cap_deadlines * 2 : 4;
+    struct deadline *grown = realloc(x->deadlines, (size_t)cap * sizeof *grown);
     if (grown == NULL) luaL_error(L, "not enough memory");
-    t->deadlines = grown;
-    t->cap_deadlines = cap;
+    x->deadlines = grown;
+    x->cap_deadlines = cap;
   }
-  t->deadlines[t->ndeadlines].deadline = deadline;
-  t->deadlines[t->ndeadlines].prior = t->timeout;
-  t->ndeadlines++;
+  x->deadlines[x->ndeadlines].deadline = deadline;
+  x->deadlines[x->ndeadlines].prior = t->timeout;
+  x->ndeadlines++;
   if (deadline < t->timeout) t->timeout = deadline;
 }
 
@@ -312,19 +292,21 @@ static int l_timeout_push_after(lua_State *L) {
  * one expired, 0 when none did (the timeout escaped its own block). */
 static int l_timeout_pop(lua_State *L) {
   struct task *t = trap_current(L, "timeout_after");
+  struct task_ext *x = t->ext;
   int verdict = 0;
-  if (t->ndeadlines == 0) return luaL_error(L, "timeout_pop: no timeout block to leave");
+  if (x == NULL || x->ndeadlines == 0)
+    return luaL_error(L, "timeout_pop: no timeout block to leave");
   if (!lua_isnoneornil(L, 1)) {
     double clock = luaL_checknumber(L, 1);
-    for (int i = 0; i < t->ndeadlines; i++) {
-      if (t->deadlines[i].deadline <= clock) {
-        verdict = i == t->ndeadlines - 1 ? 1 : 2;
+    for (int i = 0; i < x->ndeadlines; i++) {
+      if (x->deadlines[i].deadline <= clock) {
+        verdict = i == x->ndeadlines - 1 ? 1 : 2;
         break;
       }
     }
   }
-  t->ndeadlines--;
-  t->timeout = t->deadlines[t->ndeadlines].prior;
+  x->ndeadlines--;
+  t->timeout = x->deadlines[x->ndeadlines].prior;
   lua_pushinteger(L, verdict);
   return 1;
 }
@@ -353,15 +335,12 @@ static int l_check_cancellation(lua_State *L) {
     return 0;
   }
   if (t->pending == PEND_CANCEL) {
-    task_push(L, t);
     errors_push(L, "TaskCancelled", "task cancelled");
-    lua_setiuservalue(L, -2, TUV_ERROR);
+    task_set_xvalue(L, t, 0, XUV_EXC);
     t->pending = PEND_EXC;
-    lua_pop(L, 1);
   }
   if (t->pending == PEND_EXC) {
-    task_push(L, t);
-    lua_getiuservalue(L, -1, TUV_ERROR);
+    task_get_xvalue(L, t, 0, XUV_EXC);
     return 1;
   }
   if (t->timeout != HUGE_VAL && now >= t->timeout) {

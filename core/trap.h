@@ -20,7 +20,6 @@ void trap_raise_pending(lua_State *L, struct task *t);
 int trap_is_due(struct task *t);
 void trap_raise_due(lua_State *L, struct task *t);
 void trap_push_sentinel(lua_State *L);
-void trap_init_watchers(struct task *t);
 int trap_is_sentinel(lua_State *L, int idx);
 extern const luaL_Reg trap_functions[];
 

@@ -78,10 +78,8 @@ static int l_waitq_new(lua_State *L) {
  * none); the caller then calls trap_suspend with waitq_wait_k. */
 void waitq_enqueue(lua_State *L, struct waitq *q, struct task *t, int carry_idx) {
   if (carry_idx != 0) {
-    task_push(L, t);
     lua_pushvalue(L, carry_idx);
-    lua_setiuservalue(L, -2, TUV_CARRY);
-    lua_pop(L, 1);
+    task_set_xvalue(L, t, 0, XUV_CARRY);
     t->has_carry = 1;
   }
   waitq_append(q, t);
@@ -91,11 +89,9 @@ void waitq_enqueue(lua_State *L, struct waitq *q, struct task *t, int carry_idx)
 void waitq_push_carry(lua_State *L, struct task *t) {
   if (!t->has_carry) { lua_pushnil(L); return; }
   t->has_carry = 0;
-  task_push(L, t);
-  lua_getiuservalue(L, -1, TUV_CARRY);
+  task_get_xvalue(L, t, 0, XUV_CARRY);
   lua_pushnil(L);
-  lua_setiuservalue(L, -3, TUV_CARRY);
-  lua_remove(L, -2);
+  task_set_xvalue(L, t, 0, XUV_CARRY);
 }
 
 int waitq_wait_k(lua_State *L, int status, lua_KContext ctx) {
@@ -103,10 +99,8 @@ int waitq_wait_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   if (t->has_carry) {
     t->has_carry = 0;
-    task_push(L, t);
     lua_pushnil(L);
-    lua_setiuservalue(L, -2, TUV_CARRY);
-    lua_pop(L, 1);
+    task_set_xvalue(L, t, 0, XUV_CARRY);
   }
   return trap_result(L, t, (int)ctx);
 }

@@ -148,6 +148,22 @@ describe("the kernel at its edges", function()
     assert.is_truthy(out:find("group\t300\t300", 1, true))
   end)
 
+  it("hands back thousands of results, by join, result and run, more than once", function()
+    local out = run([[
+      local big = {}
+      for i = 1, 5000 do big[i] = i end
+      local function many() curio.sleep(0) return table.unpack(big) end
+      print("run", select("#", curio.run(many)))
+      curio.run(function()
+        local t = curio.spawn(many)
+        print("join", select("#", t:join()), select("#", t:join()), select(5000, t:result()))
+      end)
+      print("OK")
+    ]])
+    assert.is_truthy(out:find("run\t5000", 1, true))
+    assert.is_truthy(out:find("join\t5000\t5000\t5000", 1, true))
+  end)
+
   it("makes a curio.coroutine.wrap generator that raised dead", function()
     local out = run([[
       curio.run(function()

@@ -16,7 +16,7 @@
 /* The task whose active thread is L (the resumer), or NULL. */
 static struct task *resumer_task(lua_State *L) {
   struct kernel *k = kernel_ctx(L)->running;
-  if (k == NULL || k->current == NULL || k->current->active != L) return NULL;
+  if (k == NULL || k->current == NULL || task_active(k->current) != L) return NULL;
   return k->current;
 }
 
@@ -26,13 +26,20 @@ static int resume_k(lua_State *L, int status, lua_KContext ctx);
  * wrap != 0: return results or raise, as coroutine.wrap does. */
 static int resume_loop(lua_State *L, lua_State *co, int nargs, int wrap) {
   struct task *t = resumer_task(L);
+  struct task_ext *x = NULL;
   lua_State *prev = NULL;
-  int nres = 0, status;
+  int nres = 0, status, prev_nested = 0;
   /* A resume made where L cannot yield (a sort comparator, say) leaves the
-   * coroutine unable to block: its traps see active == NULL and refuse. */
-  if (t != NULL) { prev = t->active; t->active = lua_isyieldable(L) ? co : NULL; }
+   * coroutine unable to block: its traps see no active thread and refuse. */
+  if (t != NULL) {
+    x = task_ext(L, t, 0);
+    prev = x->active;
+    prev_nested = x->nested;
+    x->active = lua_isyieldable(L) ? co : NULL;
+    x->nested = 1;
+  }
   status = lua_resume(co, L, nargs, &nres);
-  if (t != NULL) t->active = prev;
+  if (x != NULL) { x->active = prev; x->nested = prev_nested; }
   if (status == LUA_YIELD && nres == 1 && trap_is_sentinel(co, -1)) {
     lua_pop(co, 1);
     lua_settop(L, 1);

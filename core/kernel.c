@@ -454,9 +454,7 @@ static void kernel_free(struct kernel *k, lua_State *L) {
   k->loop = NULL;
   luaL_unref(L, LUA_REGISTRYINDEX, k->live_ref);
   k->live_ref = LUA_NOREF;
-  free(k->free_slots);
-  k->free_slots = NULL;
-  k->nfree = k->cap_free = k->next_slot = 0;
+  k->free_slot = k->next_slot = 0;
   free(k->ready);
   k->ready = NULL;
   k->ready_len = k->ready_cap = 0;

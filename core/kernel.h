@@ -37,8 +37,8 @@ struct kernel {
   lua_State *L;            /* thread driving the loop now */
   struct curio_ctx *ctx;
   int live_ref;            /* registry ref to the table anchoring live tasks */
-  int *free_slots;         /* free indices of that table (a stack) */
-  int nfree, cap_free, next_slot;
+  int free_slot;           /* first free index of that table (task.c), or 0 */
+  int next_slot;           /* highest index used so far */
   ev_prepare prepare;
   ev_idle idle;
   ev_signal sigint;

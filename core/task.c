@@ -40,26 +40,19 @@ void task_push(lua_State *L, struct task *t) {
   lua_remove(L, -2);
 }
 
-/* Room for the scheduler's per-task arrays, made at spawn where an error
- * can be raised, so that waking and ending a task never allocate: the
- * ready ring holds each live task at most once, and the free-slot stack
- * each slot at most once. */
+/* Room in the ready ring, made at spawn where an error can be raised, so
+ * that waking a task never allocates: the ring holds each live task at most
+ * once. */
 static void reserve(lua_State *L, struct kernel *k) {
   if (k->ready_cap < k->ntasks + 1) {
-    size_t cap = k->ready_cap ? k->ready_cap * 2 : 256;
-    struct task **ring = malloc(cap * sizeof *ring);
+    size_t old = k->ready_cap, cap = old ? old * 2 : 256;
+    struct task **ring = realloc(k->ready, cap * sizeof *ring);
     if (ring == NULL) luaL_error(L, "spawn: not enough memory");
-    for (size_t i = 0; i < k->ready_len; i++)
-      ring[i] = k->ready[(k->ready_head + i) % k->ready_cap];
-    free(k->ready);
-    k->ready = ring; k->ready_cap = cap; k->ready_head = 0;
-  }
-  if (k->nfree == 0 && k->next_slot + 1 > k->cap_free) {
-    int cap = k->cap_free ? k->cap_free * 2 : 256;
-    int *grown = realloc(k->free_slots, (size_t)cap * sizeof *grown);
-    if (grown == NULL) luaL_error(L, "spawn: not enough memory");
-    k->free_slots = grown;
-    k->cap_free = cap;
+    /* the wrapped-around part [0, head) moves after the old end */
+    size_t wrapped = k->ready_head + k->ready_len > old ? k->ready_head + k->ready_len - old : 0;
+    for (size_t i = 0; i < wrapped; i++) ring[old + i] = ring[i];
+    k->ready = ring;
+    k->ready_cap = cap;
   }
 }
 
@@ -72,7 +65,9 @@ struct task_ext *task_ext(lua_State *L, struct task *t, int idx) {
   if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
   struct task_ext *x = lua_newuserdatauv(L, sizeof *x, XUV_COUNT);
   memset(x, 0, sizeof *x);
-  lua_setiuservalue(L, -2, TUV_EXT);
+  lua_getiuservalue(L, -2, TUV_ANCHOR); /* the coroutine moves into ext */
+  lua_setiuservalue(L, -2, XUV_THREAD);
+  lua_setiuservalue(L, -2, TUV_ANCHOR);
   lua_pop(L, 1);
   t->ext = x; /* (only after it is anchored: the allocation may raise) */
   return x;
@@ -81,8 +76,9 @@ struct task_ext *task_ext(lua_State *L, struct task *t, int idx) {
 /* Pushes ext user value `which` of t (nil when t has no ext); -> its type. */
 int task_get_xvalue(lua_State *L, struct task *t, int idx, int which) {
   if (t->ext == NULL) { lua_pushnil(L); return LUA_TNIL; }
+  luaL_checkstack(L, 3, "task");
   if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
-  lua_getiuservalue(L, -1, TUV_EXT);
+  lua_getiuservalue(L, -1, TUV_ANCHOR);
   int type = lua_getiuservalue(L, -1, which);
   lua_replace(L, -3);
   lua_pop(L, 1);
@@ -94,8 +90,9 @@ int task_get_xvalue(lua_State *L, struct task *t, int idx, int which) {
 void task_set_xvalue(lua_State *L, struct task *t, int idx, int which) {
   if (t->ext == NULL && lua_isnil(L, -1)) { lua_pop(L, 1); return; }
   task_ext(L, t, idx);
+  luaL_checkstack(L, 3, "task");
   if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
-  lua_getiuservalue(L, -1, TUV_EXT);
+  lua_getiuservalue(L, -1, TUV_ANCHOR);
   lua_rotate(L, -3, -1); /* value on top: ext, task... */
   lua_setiuservalue(L, -2, which);
   lua_pop(L, 2);
@@ -131,10 +128,21 @@ void task_free_deadlines(struct task *t) {
   t->ext->ndeadlines = t->ext->cap_deadlines = 0;
 }
 
-/* Anchors the task userdata on top of L in the kernel's live table. */
+/* Anchors the task userdata on top of L in the kernel's live table. Free
+ * slots of that table form a list through it, as luaL_ref's do: a free
+ * slot holds the integer index of the next one (0: none), the first is
+ * k->free_slot. Freeing a slot stores an integer where a task was, which
+ * never allocates. */
 static void anchor(lua_State *L, struct kernel *k, struct task *t) {
-  t->slot = k->nfree > 0 ? k->free_slots[--k->nfree] : ++k->next_slot;
   lua_rawgeti(L, LUA_REGISTRYINDEX, k->live_ref);
+  if (k->free_slot != 0) {
+    t->slot = k->free_slot;
+    lua_rawgeti(L, -1, t->slot);
+    k->free_slot = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+  } else {
+    t->slot = ++k->next_slot;
+  }
   lua_pushvalue(L, -2);
   lua_rawseti(L, -2, t->slot);
   lua_pop(L, 1);
@@ -145,11 +153,11 @@ void task_unanchor(lua_State *L, struct kernel *k, struct task *t) {
   int slot = t->slot;
   if (slot == 0) return;
   t->slot = 0;
-  k->free_slots[k->nfree++] = slot; /* (room reserved at spawn) */
   lua_rawgeti(L, LUA_REGISTRYINDEX, k->live_ref);
-  lua_pushnil(L);
+  lua_pushinteger(L, k->free_slot);
   lua_rawseti(L, -2, slot);
   lua_pop(L, 1);
+  k->free_slot = slot;
 }
 
 /* Creates a task running the function at `fn` with the `nargs` values above
@@ -165,14 +173,13 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   memset(t, 0, sizeof *t);
   ctx_setmetatable(L, k->ctx, MT_TASK);
   lua_rotate(L, -2, 1);
-  lua_setiuservalue(L, -2, TUV_THREAD);
+  lua_setiuservalue(L, -2, TUV_ANCHOR);
   if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "spawn: too many arguments");
   for (int i = 0; i <= nargs; i++) lua_pushvalue(L, fn + i);
   lua_xmove(L, co, nargs + 1);
   anchor(L, k, t);
   t->k = k;
   t->co = co;
-  t->active = co;
   t->id = k->next_id++;
   t->timeout = HUGE_VAL;
   t->nargs = nargs;
@@ -388,7 +395,7 @@ int task_cancel(struct task *t) {
     if (t->pending == PEND_NONE) t->pending = PEND_CANCEL;
   }
   if (t->no_cancel == 0 && t->state == TASK_WAITING && t->pending != PEND_NONE)
-    task_interrupt(t, WAKE_CANCEL, 0);
+    task_interrupt(t, WAKE_CANCEL);
   return issued;
 }
 

@@ -19,16 +19,15 @@ enum task_wait { WAIT_NONE, WAIT_YIELD, WAIT_SLEEP, WAIT_QUEUE, WAIT_IO };
 enum task_wake { WAKE_OK, WAKE_CANCEL, WAKE_TIMEOUT };
 enum task_pending { PEND_NONE, PEND_CANCEL, PEND_EXC };
 
-/* Task user values (lua_newuserdatauv). */
-enum {
-  TUV_THREAD = 1, /* the coroutine; once done, its error at stack index 1 */
-  TUV_EXT,        /* the task's ext userdata (struct task_ext), made lazily */
-  TUV_COUNT = TUV_EXT
-};
+/* The task userdata has one user value: its coroutine (once done, with its
+ * results or, at index 1, its error), or once it has one its ext userdata,
+ * which then holds the coroutine. */
+enum { TUV_ANCHOR = 1, TUV_COUNT = 1 };
 
 /* User values of the ext userdata. */
 enum {
-  XUV_FIELDS = 1, /* table of name and user fields */
+  XUV_THREAD = 1, /* the coroutine */
+  XUV_FIELDS,     /* table of name and user fields */
   XUV_GROUP,      /* the group (core/group.c) the task belongs to */
   XUV_CARRY,      /* value carried by a waiting task (waitq:wait(carry)) */
   XUV_EXC,        /* pending cancellation object (task:cancel{exc=}) */
@@ -58,32 +57,42 @@ struct task_ext {
   struct kernel *crash_k;               /* kernel whose crash list holds us */
   char *report;                         /* crash report (malloc; freed by __gc) */
   struct task_member member;
+  lua_State *active;                    /* when nested: see task_active */
+  int nested;                           /* inside a curio.coroutine resume */
 };
 
-/* The task record, grouped by who may touch what (as uv.h's fields). */
+/* The task record, grouped by who may touch what (as uv.h's fields). It
+ * is kept at 96 bytes, so that with its userdata header and one user value
+ * a task costs 160 bytes of malloc beside its coroutine. */
 struct task {
   /* Read by every file. */
   struct kernel *k;        /* NULL once done or once the kernel is closed */
   lua_State *co;           /* the task's coroutine */
-  lua_State *active;       /* thread allowed to trap: co, a curio.coroutine, NULL */
-  struct task_ext *ext;    /* or NULL (TUV_EXT holds it) */
+  struct task_ext *ext;    /* or NULL; then TUV_ANCHOR is the coroutine */
   lua_Integer id;
-  unsigned char state;     /* enum task_state */
-  unsigned char daemon, cancelled, failed;
   /* The scheduler's (kernel.c, task.c, trap.c, timer.c). */
-  unsigned char wait, wake, pending, no_cancel;
-  unsigned char retrieved, reported, is_cancel_error, has_carry;
+  double timeout;          /* effective deadline, HUGE_VAL when none */
   int slot;                /* index in the kernel's live table, 0 once done */
   unsigned timer_slot;     /* index in the kernel's timer heap + 1, or 0 */
-  int nargs;               /* values pushed on co for the next resume */
-  int nresults;            /* results on co's stack once done */
-  double timeout;          /* effective deadline, HUGE_VAL when none */
-  double clock;            /* sleep's deadline; after a wake, the clock then */
+  union {
+    int nargs;             /* while live: values pushed on co for the next resume */
+    int nresults;          /* once done: results on co's stack */
+  };
+  unsigned state : 2;      /* enum task_state */
+  unsigned wait : 3, wake : 2, pending : 2;
+  unsigned daemon : 1, cancelled : 1, failed : 1, no_cancel : 1;
+  unsigned retrieved : 1, reported : 1, is_cancel_error : 1, has_carry : 1;
   /* The wait queue this task waits in, and its own joiners (waitq.c). */
   struct waitq *wq;
   struct task *wq_prev, *wq_next;
   struct waitq joiners;
 };
+
+/* The thread allowed to trap: the task's coroutine, the curio.coroutine
+ * it is resuming (coro.c), or NULL where it cannot yield. */
+static inline lua_State *task_active(const struct task *t) {
+  return t->ext != NULL && t->ext->nested ? t->ext->active : t->co;
+}
 
 struct task_ext *task_ext(lua_State *L, struct task *t, int idx);
 int task_get_xvalue(lua_State *L, struct task *t, int idx, int which);

@@ -74,9 +74,9 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   double now = kernel_clock();
   (void)loop; (void)revents;
   while (h->count > 0 && h->nodes[0].at <= now) {
-    struct task *t = h->nodes[0].t;
-    timer_remove(k, t);
-    trap_timer_expired(t, now);
+    struct timer_node node = h->nodes[0];
+    timer_remove(k, node.t);
+    trap_timer_expired(node.t, node.at, now);
   }
   rearm(k);
 }

@@ -26,6 +26,6 @@ void timer_remove(struct kernel *k, struct task *t);
 void timer_free(struct kernel *k);
 
 /* Called by the heap for a task whose time came (trap.c). */
-void trap_timer_expired(struct task *t, double now);
+void trap_timer_expired(struct task *t, double at, double now);
 
 #endif

@@ -72,16 +72,17 @@ void trap_raise_pending(lua_State *L, struct task *t) {
 
 /* Rule 1 for the task running on L; returns it. Rule 0: a trap that
  * cannot yield (Lua is inside a C call it cannot yield across, or a
- * curio.coroutine was resumed from such a place: t->active is NULL) raises
+ * curio.coroutine was resumed from such a place: task_active is NULL) raises
  * here, before anything is recorded, so the task and kernel stay intact. */
 struct task *trap_enter(lua_State *L, const char *fname) {
   struct task *t = trap_current(L, fname);
-  if (t->active == NULL || (L == t->active && !lua_isyieldable(L)))
+  lua_State *active = task_active(t);
+  if (active == NULL || (L == active && !lua_isyieldable(L)))
     errors_raise(L, "CurioError",
                  "%s: cannot block here (Lua cannot yield across this call: a __gc or "
                  "metamethod, a table.sort comparator, a string.gsub callback, a require, "
                  "or a <close> handler run after an error)", fname);
-  if (L != t->active)
+  if (L != active)
     errors_raise(L, "CurioError",
                  "%s: blocking call inside a coroutine that curio does not drive "
                  "(create or resume it with curio.coroutine)", fname);
@@ -117,7 +118,7 @@ void trap_raise_due(lua_State *L, struct task *t) {
 struct task *trap_resumed(lua_State *L) {
   struct kernel *k = kernel_ctx(L)->running;
   struct task *t = k != NULL ? k->current : NULL;
-  if (t == NULL || t->active != L)
+  if (t == NULL || task_active(t) != L)
     errors_raise(L, "CurioError",
                  "cannot resume a curio task's coroutine: only its kernel may resume it");
   return t;
@@ -128,10 +129,7 @@ static void trap_arm(lua_State *L, struct task *t, double when) {
   if (!timer_add(t->k, t, when)) luaL_error(L, "not enough memory");
 }
 
-/* Records the wait, arms the earliest deadline, yields to the kernel. The
- * continuation k gets the stack top before the yield as its context. */
-int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k) {
-  double when = wait == WAIT_SLEEP ? t->clock : HUGE_VAL;
+static int suspend(lua_State *L, struct task *t, int wait, double when, lua_KFunction k) {
   int base = lua_gettop(L);
   if (t->no_cancel == 0 && t->timeout < when) when = t->timeout;
   if (when != HUGE_VAL) trap_arm(L, t, when); /* first: it may raise */
@@ -142,12 +140,24 @@ int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k) {
   return lua_yieldk(L, 1, (lua_KContext)base, k);
 }
 
+/* Records the wait, arms the earliest deadline, yields to the kernel. The
+ * continuation k gets the stack top before the yield as its context. */
+int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k) {
+  return suspend(L, t, wait, HUGE_VAL, k);
+}
+
+/* As trap_suspend, for a sleep until clock time `until` (WAIT_SLEEP). */
+int trap_suspend_until(lua_State *L, struct task *t, double until, lua_KFunction k) {
+  return suspend(L, t, WAIT_SLEEP, until, k);
+}
+
 /* In a continuation: raises what interrupted the wait, or returns how many
- * values the waker handed over (they are on top of the stack). */
+ * values the waker handed over (they are on top of the stack; a timer hands
+ * over the clock when it fired). */
 int trap_result(lua_State *L, struct task *t, int base) {
   switch (t->wake) {
     case WAKE_CANCEL: t->wake = WAKE_OK; trap_raise_pending(L, t); break;
-    case WAKE_TIMEOUT: t->wake = WAKE_OK; raise_timeout(L, t->clock); break;
+    case WAKE_TIMEOUT: t->wake = WAKE_OK; raise_timeout(L, lua_tonumber(L, -1)); break;
     default: break;
   }
   return lua_gettop(L) - base;
@@ -164,25 +174,27 @@ void trap_wake(struct task *t, int reason) {
   kernel_schedule(k, t);
 }
 
-int task_interrupt(struct task *t, int reason, double clock) {
-  t->clock = clock;
+int task_interrupt(struct task *t, int reason) {
   trap_wake(t, reason);
   return 1;
 }
 
-/* The timer heap's callback (timer.c): t's earliest deadline came. */
-void trap_timer_expired(struct task *t, double now) {
-  if (t->wait == WAIT_SLEEP && now >= t->clock) {
-    task_interrupt(t, WAKE_OK, now);
-  } else {
-    t->timeout = HUGE_VAL; /* rule 5 */
-    task_interrupt(t, WAKE_TIMEOUT, now);
-  }
+/* The timer heap's callback (timer.c): t's earliest deadline, `at`, came.
+ * The clock goes to the task as the value of its wake-up (sleep returns it,
+ * a timeout carries it); the waiting trap's frame has room for it. */
+void trap_timer_expired(struct task *t, double at, double now) {
+  /* (`at` is the sleep's end or the timeout, whichever came first when the
+   * task suspended; a tie counts as the timeout) */
+  int timed_out = t->wait != WAIT_SLEEP || (t->no_cancel == 0 && t->timeout <= at);
+  lua_pushnumber(t->co, now);
+  t->nargs = 1;
+  if (timed_out) t->timeout = HUGE_VAL; /* rule 5 */
+  trap_wake(t, timed_out ? WAKE_TIMEOUT : WAKE_OK);
 }
 
 static void trap_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
   (void)loop; (void)revents;
-  task_interrupt(w->data, WAKE_OK, 0); /* data: the waiting task */
+  task_interrupt(w->data, WAKE_OK); /* data: the waiting task */
 }
 
 /* ---- sleep ---- */
@@ -190,8 +202,7 @@ static void trap_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
   struct task *t = trap_resumed(L);
   (void)status;
-  trap_result(L, t, (int)ctx);
-  lua_pushnumber(L, t->clock);
+  if (trap_result(L, t, (int)ctx) == 0) lua_pushnumber(L, kernel_clock());
   return 1;
 }
 
@@ -213,8 +224,7 @@ static int l_sleep(lua_State *L) {
     trap_push_sentinel(L);
     return lua_yieldk(L, 1, 0, sleep0_k);
   }
-  t->clock = kernel_clock() + seconds;
-  return trap_suspend(L, t, WAIT_SLEEP, sleep_k);
+  return trap_suspend_until(L, t, kernel_clock() + seconds, sleep_k);
 }
 
 /* ---- fd waits ---- */

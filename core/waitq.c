@@ -20,23 +20,34 @@
 #include "trap.h"
 
 void waitq_init(struct waitq *q) {
-  q->head = q->tail = NULL;
+  q->head = NULL;
   q->count = 0;
 }
 
 void waitq_append(struct waitq *q, struct task *t) {
+  struct task *head = q->head;
   t->wq = q;
-  t->wq_next = NULL;
-  t->wq_prev = q->tail;
-  if (q->tail) q->tail->wq_next = t; else q->head = t;
-  q->tail = t;
+  if (head == NULL) {
+    t->wq_prev = t->wq_next = t;
+    q->head = t;
+  } else { /* before the head: at the tail */
+    t->wq_next = head;
+    t->wq_prev = head->wq_prev;
+    head->wq_prev->wq_next = t;
+    head->wq_prev = t;
+  }
   q->count++;
 }
 
 void waitq_unlink(struct task *t) {
   struct waitq *q = t->wq;
-  if (t->wq_prev) t->wq_prev->wq_next = t->wq_next; else q->head = t->wq_next;
-  if (t->wq_next) t->wq_next->wq_prev = t->wq_prev; else q->tail = t->wq_prev;
+  if (t->wq_next == t) {
+    q->head = NULL;
+  } else {
+    t->wq_prev->wq_next = t->wq_next;
+    t->wq_next->wq_prev = t->wq_prev;
+    if (q->head == t) q->head = t->wq_next;
+  }
   t->wq_prev = t->wq_next = NULL;
   t->wq = NULL;
   q->count--;

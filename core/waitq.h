@@ -9,9 +9,10 @@
 
 struct task;
 
-/* FIFO of waiting tasks, linked through task->wq_prev/wq_next. */
+/* FIFO of waiting tasks, a circular list through task->wq_prev/wq_next
+ * (the tail is head->wq_prev): 16 bytes, as every task holds one. */
 struct waitq {
-  struct task *head, *tail;
+  struct task *head;
   lua_Integer count;
 };
 

@@ -173,14 +173,15 @@ describe("SIGINT", function()
       local curio = require "curio"
       local ok, err = pcall(curio.run, function()
         io.stdout:write("ready\n"); io.stdout:flush()
+        ]] .. util.ready_code .. [[
+
         local _, e = pcall(curio.sleep, 10)
         io.stdout:write("main cleanup ", tostring(curio.TaskCancelled:matches(e)), "\n")
       end)
       io.stdout:write(tostring(curio.KeyboardInterrupt:matches(err)), "\n")
     ]])
     f:close()
-    local status, stdout = util.sh(util.env .. " " .. util.lua .. " " .. script ..
-      " & pid=$!; sleep 0.3; kill -INT $pid; wait $pid")
+    local status, stdout = util.interrupt(util.env .. " " .. util.lua .. " " .. script)
     os.remove(script)
     assert.are.equal(0, status)
     assert.are.same({ "ready", "main cleanup true", "true" }, util.lines(stdout))
@@ -239,10 +240,12 @@ describe("the curio program", function()
     local path = script([[
       local curio = require "curio"
       io.stdout:write("ready\n"); io.stdout:flush()
+      ]] .. util.ready_code .. [[
+
       local ok = pcall(curio.sleep, 10)
       io.stdout:write("cleanup ", tostring(ok), "\n")
     ]])
-    local status, stdout = util.sh(util.bin .. " " .. path .. " & pid=$!; sleep 0.3; kill -INT $pid; wait $pid")
+    local status, stdout = util.interrupt(util.bin .. " " .. path)
     os.remove(path)
     assert.are.equal(130, status)
     assert.are.same({ "ready", "cleanup false" }, util.lines(stdout))

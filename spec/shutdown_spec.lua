@@ -199,24 +199,26 @@ describe("shutdown", function()
     f:write([[
       local curio = require "curio"
       io.stdout:setvbuf("no")
+      ]] .. util.ready_code .. [[
+
       local ok = pcall(curio.sleep, 10)
       curio.sleep(0.1)
       print("cleanup done", ok)
     ]])
     f:close()
-    local status, stdout = util.sh(util.env .. " timeout -s KILL 10 " .. util.bin .. " " .. path ..
-      " & pid=$!; sleep 0.3; kill -INT $pid; wait $pid")
+    local status, stdout = util.interrupt(util.env .. " " .. util.bin .. " " .. path)
     os.remove(path)
     assert.are.equal(130, status)
     assert.is_truthy(stdout:find("cleanup done\tfalse", 1, true))
   end)
 
   it("gives a main task stuck after SIGINT its grace period, then reports it", function()
-    local status, stdout, stderr = util.sh(util.env .. " timeout -s KILL 10 " .. util.lua ..
+    local status, stdout, stderr = util.interrupt(util.env .. " " .. util.lua ..
       " -e 'local curio = require \"curio\"; io.stdout:setvbuf(\"no\");" ..
       " local k = curio.Kernel({ shutdown_timeout = 0.2 });" ..
-      " print(pcall(k.run, k, function() pcall(curio.sleep, 10); curio.Event():wait() end));" ..
-      " k:close(); print(\"closed\")' & pid=$!; sleep 0.3; kill -INT $pid; wait $pid")
+      " print(pcall(k.run, k, function() " .. util.ready_code:gsub("'", "\"") ..
+      " pcall(curio.sleep, 10); curio.Event():wait() end));" ..
+      " k:close(); print(\"closed\")'")
     assert.are.equal(0, status)
     assert.is_truthy(stdout:find("KeyboardInterrupt", 1, true))
     assert.is_truthy(stdout:find("closed", 1, true))

@@ -39,6 +39,22 @@ function util.lua_code(code, seconds)
   return status, stdout, stderr
 end
 
+-- Runs a shell command in the background with READY=<path> in its
+-- environment, sends it SIGINT once it has created that file (scripts do
+-- it when they are inside the kernel: util.ready_code), and waits for it.
+function util.interrupt(command)
+  local ready = os.tmpname()
+  os.remove(ready)
+  local status, stdout, stderr = util.sh(("READY=%s %s & pid=$!; i=0; " ..
+    "while [ ! -e %s ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; " ..
+    "sleep 0.05; kill -INT $pid; wait $pid"):format(ready, command, ready))
+  os.remove(ready)
+  return status, stdout, stderr
+end
+
+-- Lua code that creates the READY file of util.interrupt.
+util.ready_code = "local r = os.getenv('READY') if r then io.open(r, 'w'):close() end"
+
 -- Number of open file descriptors of this process.
 function util.fd_count()
   return require("curio.core").open_fds()

@@ -12,9 +12,11 @@
  * 3. put() with getters waiting reserves an item for the first one and
  *    wakes it (the getter joins `takers`, whose count is the number of
  *    reserved items). The woken getter takes an item when it runs; if it
- *    was cancelled (or timed out) meanwhile, it passes its reservation to
- *    the next waiting getter and raises, so the item stays for the next
- *    getter. A getter that never runs again (its kernel closed under it)
+ *    was cancelled meanwhile, it passes its reservation to the next waiting
+ *    getter and raises, so the item stays for the next getter. (A timeout
+ *    that expired meanwhile comes at its next blocking call: passing on
+ *    for timeouts could bounce an item between getters whose time ran out
+ *    before they ran, while it sits in the queue.) A getter that never runs again (its kernel closed under it)
  *    leaves `takers`, which frees its reservation. A getter cancelled
  *    while still waiting leaves with nothing.
  * 4. A putter blocked on a full queue carries its item. A getter that makes
@@ -200,9 +202,9 @@ static int get_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   trap_result(L, t, (int)ctx); /* raises if it was cancelled while waiting */
   if (t->wq == &q->takers) waitq_unlink(t);
-  if (trap_is_due(t)) { /* cancelled after it was woken: pass the item on */
+  if (t->no_cancel == 0 && t->pending != PEND_NONE) { /* cancelled since: pass it on */
     reserve_for_getter(q);
-    trap_raise_due(L, t);
+    trap_raise_pending(L, t);
   }
   lua_settop(L, 1);
   if (q->size == 0) { /* cannot happen (rule 3); wait again rather than fail */

@@ -90,14 +90,7 @@ struct task *trap_enter(lua_State *L, const char *fname) {
   return t;
 }
 
-/* 1 when t has a cancellation or an expired timeout to receive now. */
-int trap_is_due(struct task *t) {
-  if (t->no_cancel != 0) return 0;
-  return t->pending != PEND_NONE || (t->timeout != HUGE_VAL && kernel_clock() >= t->timeout);
-}
-
-/* Rule 1 alone: raises t's pending cancellation or expired timeout, if any
- * (a woken task that gives back what it was reserved calls it too). */
+/* Rule 1 alone: raises t's pending cancellation or expired timeout, if any. */
 void trap_raise_due(lua_State *L, struct task *t) {
   if (t->no_cancel != 0) return;
   if (t->pending != PEND_NONE) trap_raise_pending(L, t);
@@ -331,6 +324,14 @@ static int l_set_cancellable(lua_State *L) {
   return 1;
 }
 
+/* core.cancel_pending() -> true when a cancellation (not a timeout) would
+ * be raised at the task's next blocking call now. */
+static int l_cancel_pending(lua_State *L) {
+  struct task *t = trap_current(L, "cancel_pending");
+  lua_pushboolean(L, t->no_cancel == 0 && t->pending != PEND_NONE);
+  return 1;
+}
+
 /* curio.check_cancellation(): raises a pending cancellation where allowed;
  * where not, returns it (nil if none) without consuming it. */
 static int l_check_cancellation(lua_State *L) {
@@ -369,5 +370,6 @@ const luaL_Reg trap_functions[] = {
   {"timeout_pop", l_timeout_pop},
   {"set_cancellable", l_set_cancellable},
   {"check_cancellation", l_check_cancellation},
+  {"cancel_pending", l_cancel_pending},
   {NULL, NULL}
 };

@@ -18,7 +18,6 @@ int trap_result(lua_State *L, struct task *t, int base);
 void trap_wake(struct task *t, int reason);
 int task_interrupt(struct task *t, int reason);
 void trap_raise_pending(lua_State *L, struct task *t);
-int trap_is_due(struct task *t);
 void trap_raise_due(lua_State *L, struct task *t);
 void trap_push_sentinel(lua_State *L);
 int trap_is_sentinel(lua_State *L, int idx);

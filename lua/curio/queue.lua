@@ -10,9 +10,9 @@
 --     only while the queue is full. Both wait in FIFO order.
 --  3. put() with getters waiting reserves an item for the first one and
 --     wakes it; the woken getter takes an item when it runs, but if it was
---     cancelled (or timed out) meanwhile it passes its reservation to the
---     next waiting getter and raises, so the item stays for the next
---     getter. A getter cancelled or timed out while waiting leaves the wait
+--     cancelled meanwhile it passes its reservation to the next waiting
+--     getter and raises, so the item stays for the next getter (a timeout
+--     expired meanwhile comes at its next blocking call, as in core/queue.c). A getter cancelled or timed out while waiting leaves the wait
 --     queue with nothing reserved.
 --  4. A putter blocked on a full queue carries its item (waitq:wait(carry)).
 --     A getter that makes room moves the first putter's item into the queue
@@ -36,7 +36,7 @@ local huge = math.huge
 local queue = {}
 
 local check_task = check.task
-local check_cancellation = core.check_cancellation
+local check_cancellation, cancel_pending = core.check_cancellation, core.cancel_pending
 
 -- The maxsize argument of a constructor (called by it: depth 2) -> integer.
 local function check_maxsize(maxsize, fname)
@@ -84,13 +84,6 @@ local function reserve_for_getter(self)
   end
 end
 
-local function pass_on(self, ok, err)
-  if not ok then
-    reserve_for_getter(self)
-    error(err, 0)
-  end
-end
-
 -- Accepts value: into the queue, reserved for a waiting getter (rule 3),
 -- or the caller waits carrying it while the queue is full (rule 4).
 local function put_value(self, value)
@@ -108,7 +101,10 @@ local function get_value(self)
   if self._size <= self._reserved then
     self._getters:wait() -- raises if cancelled while waiting (nothing reserved)
     self._reserved = self._reserved - 1 -- a put reserved one for us
-    pass_on(self, pcall(check_cancellation)) -- cancelled since: give it back
+    if cancel_pending() then -- cancelled since: pass the item on, and raise
+      reserve_for_getter(self)
+      check_cancellation()
+    end
   end
   local value = self:_pop()
   if #self._putters > 0 then

@@ -97,6 +97,13 @@ static struct task *ready_pop(struct kernel *k) {
 static void kernel_step(struct kernel *k, struct task *t) {
   lua_State *co = t->co;
   int nargs = t->nargs, nres = 0, status;
+  if (co == NULL && (co = task_start(k->L, t)) == NULL) {
+    /* No memory for the coroutine of a task that is starting. There is no
+     * Lua error to raise here (a libev callback), and the task has no
+     * stack to record one on: nothing sane is left to do. */
+    fputs("curio: not enough memory to start a task\n", stderr);
+    abort();
+  }
   t->nargs = 0;
   t->state = TASK_RUNNING;
   k->current = t;

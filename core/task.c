@@ -65,8 +65,8 @@ struct task_ext *task_ext(lua_State *L, struct task *t, int idx) {
   if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
   struct task_ext *x = lua_newuserdatauv(L, sizeof *x, XUV_COUNT);
   memset(x, 0, sizeof *x);
-  lua_getiuservalue(L, -2, TUV_ANCHOR); /* the coroutine moves into ext */
-  lua_setiuservalue(L, -2, XUV_THREAD);
+  lua_getiuservalue(L, -2, TUV_ANCHOR); /* the anchor moves into ext */
+  lua_setiuservalue(L, -2, XUV_ANCHOR);
   lua_setiuservalue(L, -2, TUV_ANCHOR);
   lua_pop(L, 1);
   t->ext = x; /* (only after it is anchored: the allocation may raise) */
@@ -98,6 +98,61 @@ void task_set_xvalue(lua_State *L, struct task *t, int idx, int which) {
   lua_pop(L, 2);
 }
 
+/* Pushes t's anchor value (its function, coroutine or nil). */
+static void push_anchor(lua_State *L, int tidx) {
+  lua_getiuservalue(L, tidx, TUV_ANCHOR);
+  if (lua_type(L, -1) == LUA_TUSERDATA) { /* the ext record */
+    lua_getiuservalue(L, -1, XUV_ANCHOR);
+    lua_remove(L, -2);
+  }
+}
+
+/* Sets t's anchor value to the value on top (popped). */
+static void set_anchor(lua_State *L, struct task *t, int tidx) {
+  if (t->ext != NULL) {
+    lua_getiuservalue(L, tidx, TUV_ANCHOR);
+    lua_insert(L, -2);
+    lua_setiuservalue(L, -2, XUV_ANCHOR);
+    lua_pop(L, 1);
+  } else {
+    lua_setiuservalue(L, tidx, TUV_ANCHOR);
+  }
+}
+
+/* Makes the coroutine of a task that has none yet (protected: arg task). */
+static int make_thread(lua_State *L) {
+  struct task *t = lua_touserdata(L, 1);
+  lua_State *co = lua_newthread(L);
+  push_anchor(L, 1);     /* the function */
+  lua_xmove(L, co, 1);
+  set_anchor(L, t, 1);   /* the coroutine */
+  t->co = co;
+  return 0;
+}
+
+/* Gives a task spawned without arguments its coroutine as it first runs
+ * (kernel_step), so that a task spawned costs its 160 bytes until then:
+ * a program that spawns 100,000 tasks before they run touches a sixth of
+ * the memory. Returns NULL when Lua has no memory left for it. */
+lua_State *task_start(lua_State *L, struct task *t) {
+  if (!lua_checkstack(L, 3)) return NULL;
+  lua_pushcfunction(L, make_thread);
+  task_push(L, t);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) { lua_pop(L, 1); return NULL; }
+  return t->co;
+}
+
+/* Drops the coroutine of a task that returned nothing: nothing is left on
+ * it, and collecting it early lets a program that spawns many short tasks
+ * reuse their memory (no allocation: a nil goes where the coroutine was). */
+static void drop_thread(lua_State *L, struct task *t) {
+  task_push(L, t);
+  lua_pushnil(L);
+  set_anchor(L, t, lua_gettop(L) - 1);
+  lua_pop(L, 1);
+  t->co = NULL;
+}
+
 /* Pushes the error of a failed task (at index 1 of its dead coroutine). */
 void task_push_error(lua_State *L, struct task *t) {
   lua_pushvalue(t->co, 1);
@@ -108,6 +163,7 @@ void task_push_error(lua_State *L, struct task *t) {
  * coroutine, copied there first: both stacks need the room). */
 int task_push_results(lua_State *L, struct task *t) {
   int n = t->nresults;
+  if (n == 0) return 0; /* (t->co may be gone) */
   luaL_checkstack(L, n, "too many results");
   if (!lua_checkstack(t->co, n)) luaL_error(L, "too many results");
   int base = lua_gettop(t->co) - n;
@@ -168,15 +224,20 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
     errors_raise(L, "CurioError", "spawn: the kernel is shutting down (no new tasks)");
   luaL_checkstack(L, nargs + 8, "spawn: too many arguments"); /* the copies below */
   reserve(L, k);
-  lua_State *co = lua_newthread(L);
+  lua_State *co = nargs > 0 ? lua_newthread(L) : NULL; /* else: task_start */
   struct task *t = lua_newuserdatauv(L, sizeof *t, TUV_COUNT);
   memset(t, 0, sizeof *t);
   ctx_setmetatable(L, k->ctx, MT_TASK);
-  lua_rotate(L, -2, 1);
-  lua_setiuservalue(L, -2, TUV_ANCHOR);
-  if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "spawn: too many arguments");
-  for (int i = 0; i <= nargs; i++) lua_pushvalue(L, fn + i);
-  lua_xmove(L, co, nargs + 1);
+  if (co != NULL) {
+    lua_rotate(L, -2, 1);
+    lua_setiuservalue(L, -2, TUV_ANCHOR);
+    if (!lua_checkstack(co, nargs + 1)) luaL_error(L, "spawn: too many arguments");
+    for (int i = 0; i <= nargs; i++) lua_pushvalue(L, fn + i);
+    lua_xmove(L, co, nargs + 1);
+  } else {
+    lua_pushvalue(L, fn);
+    lua_setiuservalue(L, -2, TUV_ANCHOR);
+  }
   anchor(L, k, t);
   t->k = k;
   t->co = co;
@@ -297,6 +358,7 @@ void task_finish(struct kernel *k, struct task *t, int status) {
   if (t->ext != NULL && ev_is_active(&t->ext->io)) ev_io_stop(k->loop, &t->ext->io);
   if (status == LUA_OK) t->nresults = lua_gettop(t->co);
   else task_record_error(k, t);
+  if (status == LUA_OK && t->nresults == 0) drop_thread(L, t);
   task_free_deadlines(t);
   for (struct task *j; (j = waitq_pop(&t->joiners)) != NULL;) trap_wake(j, WAKE_OK);
   if (task_group(t) != NULL) group_task_done(L, t);
@@ -422,8 +484,10 @@ static int l_task_traceback(lua_State *L) {
     lua_pushstring(L, t->ext && t->ext->report ? t->ext->report : "");
   } else if (t->state == TASK_RUNNING) {
     luaL_traceback(L, L, NULL, 1);
-  } else {
+  } else if (t->co != NULL) {
     luaL_traceback(L, t->co, NULL, 0);
+  } else {
+    lua_pushliteral(L, "stack traceback:\n\t(not started yet)");
   }
   return 1;
 }

@@ -19,14 +19,16 @@ enum task_wait { WAIT_NONE, WAIT_YIELD, WAIT_SLEEP, WAIT_QUEUE, WAIT_IO };
 enum task_wake { WAKE_OK, WAKE_CANCEL, WAKE_TIMEOUT };
 enum task_pending { PEND_NONE, PEND_CANCEL, PEND_EXC };
 
-/* The task userdata has one user value: its coroutine (once done, with its
- * results or, at index 1, its error), or once it has one its ext userdata,
- * which then holds the coroutine. */
+/* The task userdata has one user value, the anchor: its function until it
+ * first runs (a task spawned without arguments gets its coroutine only
+ * then), then its coroutine (once done, with its results or, at index 1,
+ * its error; nil once a task that returned nothing is done: t->co NULL);
+ * or, once it has one, its ext userdata, which then holds that value. */
 enum { TUV_ANCHOR = 1, TUV_COUNT = 1 };
 
 /* User values of the ext userdata. */
 enum {
-  XUV_THREAD = 1, /* the coroutine */
+  XUV_ANCHOR = 1, /* what TUV_ANCHOR would hold */
   XUV_FIELDS,     /* table of name and user fields */
   XUV_GROUP,      /* the group (core/group.c) the task belongs to */
   XUV_CARRY,      /* value carried by a waiting task (waitq:wait(carry)) */
@@ -67,7 +69,7 @@ struct task_ext {
 struct task {
   /* Read by every file. */
   struct kernel *k;        /* NULL once done or once the kernel is closed */
-  lua_State *co;           /* the task's coroutine */
+  lua_State *co;           /* the task's coroutine, or NULL (see TUV_ANCHOR) */
   struct task_ext *ext;    /* or NULL; then TUV_ANCHOR is the coroutine */
   lua_Integer id;
   /* The scheduler's (kernel.c, task.c, trap.c, timer.c). */
@@ -98,6 +100,7 @@ struct task_ext *task_ext(lua_State *L, struct task *t, int idx);
 int task_get_xvalue(lua_State *L, struct task *t, int idx, int which);
 void task_set_xvalue(lua_State *L, struct task *t, int idx, int which);
 void task_push_error(lua_State *L, struct task *t);
+lua_State *task_start(lua_State *L, struct task *t);
 int task_push_results(lua_State *L, struct task *t);
 struct group *task_group(const struct task *t);
 struct task *task_check(lua_State *L, int idx);

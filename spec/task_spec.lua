@@ -241,6 +241,52 @@ describe("tasks", function()
   end)
 end)
 
+-- Tasks spawned without arguments get their coroutine when they first run,
+-- and a task that returned nothing lets its coroutine go: neither shows.
+describe("tasks many at once", function()
+  it("behave the same before they first run: fields, name, cancel, traceback", function()
+    local trace = util.traced(function(record)
+      local t = curio.spawn(function() record("ran as", curio.current_task().name) return end)
+      t.name = "early"
+      record("before", t.state, t.terminated, t:traceback():match("not started") ~= nil)
+      local c = curio.spawn(function() curio.sleep(1) end)
+      c:cancel({ blocking = false })
+      t:join()
+      c:wait()
+      record("after", t.state, t.name, t:result() == nil, curio.TaskCancelled:matches(c.exception))
+      record("join again", select("#", t:join()), select("#", t:result()))
+    end)
+    assert.are.same({ "before READY false true", "ran as early",
+                      "after TERMINATED early true true", "join again 0 0" }, trace)
+  end)
+
+  it("keep a coroutine captured inside a task that ended dead", function()
+    local co
+    curio.run(function()
+      curio.spawn(function() co = coroutine.running() end):join()
+    end)
+    assert.are.equal("dead", coroutine.status(co))
+    local ok, err = coroutine.resume(co)
+    assert.is_false(ok)
+    assert.are.equal("cannot resume dead coroutine", err)
+  end)
+
+  it("spawn 20,000 at once and join them all, every one exactly once", function()
+    local count, sum = curio.run(function()
+      local tasks, ran, total = {}, 0, 0
+      for i = 1, 20000 do
+        tasks[i] = curio.spawn(function() ran = ran + 1 end)
+      end
+      for i = 1, 20000, 2 do tasks[i]:join() end
+      for i = 2, 20000, 2 do tasks[i]:wait() end
+      for i = 1, 20000 do total = total + (tasks[i].terminated and 1 or 0) end
+      return ran, total
+    end)
+    assert.are.equal(20000, count)
+    assert.are.equal(20000, sum)
+  end)
+end)
+
 describe("curio.coroutine", function()
   it("lets a generator block while yielding values to its consumer", function()
     local trace = {}

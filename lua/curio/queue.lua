@@ -12,8 +12,9 @@
 --     wakes it; the woken getter takes an item when it runs, but if it was
 --     cancelled meanwhile it passes its reservation to the next waiting
 --     getter and raises, so the item stays for the next getter (a timeout
---     expired meanwhile comes at its next blocking call, as in core/queue.c). A getter cancelled or timed out while waiting leaves the wait
---     queue with nothing reserved.
+--     expired meanwhile comes at its next blocking call, as in core/queue.c).
+--     A getter cancelled or timed out while waiting leaves the wait queue
+--     with nothing reserved.
 --  4. A putter blocked on a full queue carries its item (waitq:wait(carry)).
 --     A getter that makes room moves the first putter's item into the queue
 --     itself and wakes that putter, whose put() has then succeeded. A

@@ -50,6 +50,28 @@ end)
 local k = curio.Kernel()
 k:run(function() curio.spawn(function() curio.sleep(10) end) end)
 k:close()
+-- shutdown with cleanups that block, one stuck past the grace period
+do
+  local k2 <close> = curio.Kernel({ shutdown_timeout = 0.05 })
+  k2:run(function()
+    curio.spawn(function() pcall(curio.sleep, 10); curio.sleep(0.001) end)
+    curio.spawn(function() pcall(curio.sleep, 10); curio.Event():wait() end).name = "stuck"
+    local q = curio.Queue()
+    curio.spawn(function() return q:get() end)
+    curio.sleep(0)
+    q:put("reserved") -- the getter is woken, not yet run, when the kernel closes
+  end)
+end
+-- many tasks, most never given a coroutine of their own before they run
+curio.run(function()
+  local tasks = {}
+  for i = 1, 500 do tasks[i] = curio.spawn(function() end) end
+  for i = 1, 500, 3 do tasks[i].name = "t" .. i end
+  for i = 1, 500 do tasks[i]:join() end
+  local t = curio.spawn(function() return curio.timeout_after(1, curio.sleep, 0) end)
+  t:join()
+  results[#results + 1] = #tasks
+end)
 collectgarbage()
 local printed = {}
 for i = 1, #results do printed[i] = tostring(results[i]) end

@@ -70,10 +70,10 @@ task.coroutine = {
   resume = core.co_resume,
   wrap = core.co_wrap,
   yield = coroutine.yield,
-  status = coroutine.status,
+  status = core.co_status,
   running = coroutine.running,
   isyieldable = coroutine.isyieldable,
-  close = coroutine.close,
+  close = core.co_close,
 }
 
 return task

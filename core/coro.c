@@ -16,6 +16,7 @@
  * know parked coroutines (a weak set in the registry) and treat them as
  * running ones: resume and close refuse, status says "normal". */
 #include <lauxlib.h>
+#include "coro.h"
 #include "kernel.h"
 #include "task.h"
 #include "trap.h"
@@ -57,7 +58,7 @@ static int is_parked(lua_State *L, int idx) {
 
 /* The task whose active thread is L (the resumer), or NULL. */
 static struct task *resumer_task(lua_State *L) {
-  struct kernel *k = kernel_ctx(L)->running;
+  struct kernel *k = ctx_get(L)->running;
   if (k == NULL || k->current == NULL || task_active(k->current) != L) return NULL;
   return k->current;
 }

@@ -18,7 +18,7 @@
 #include "kernel.h"
 #include "task.h"
 #include "trap.h"
-#include "waitq.h"
+#include "wait.h"
 #include "timer.h"
 #include "errors.h"
 
@@ -35,33 +35,6 @@ double kernel_clock(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-struct curio_ctx *kernel_ctx(lua_State *L) {
-  return (struct curio_ctx *)lua_touserdata(L, lua_upvalueindex(1));
-}
-
-/* Userdata checks compare the metatable by identity (luaL_checkudata
- * looks its name up in the registry, a string compare on every call, which
- * showed in profiles of the queue hot path). Functions calling these have
- * the context as upvalue 1. */
-void *ctx_testudata(lua_State *L, int idx, int type) {
-  void *p = lua_touserdata(L, idx);
-  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
-  const void *mt = lua_topointer(L, -1);
-  lua_pop(L, 1);
-  return mt == kernel_ctx(L)->mt[type] ? p : NULL;
-}
-
-void *ctx_checkudata(lua_State *L, int idx, int type, const char *tname) {
-  void *p = ctx_testudata(L, idx, type);
-  if (p == NULL) luaL_typeerror(L, idx, tname);
-  return p;
-}
-
-void ctx_setmetatable(lua_State *L, struct curio_ctx *ctx, int type) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->mt_ref[type]);
-  lua_setmetatable(L, -2);
 }
 
 /* The prepare and signal watchers do not keep the loop alive; task waits
@@ -323,6 +296,7 @@ struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, in
   ev_signal_init(&k->sigint, kernel_sigint_cb, SIGINT);
   ev_init(&k->grace, kernel_grace_cb);
   timer_init(&k->timers);
+  list_init(&k->crashes);
   k->shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
   ev_prepare_start(k->loop, &k->prepare);
   ev_unref(k->loop);
@@ -401,7 +375,7 @@ void kernel_shutdown(lua_State *L, struct kernel *k) {
 /* k:run(fn, ...) -> fn's results, or raises its error. */
 static int l_kernel_run(lua_State *L) {
   struct kernel *k = kernel_check(L, 1);
-  struct curio_ctx *ctx = kernel_ctx(L);
+  struct curio_ctx *ctx = ctx_get(L);
   int nargs = lua_gettop(L) - 2, stuck, interrupted;
   errors_checkfunction(L, 2, "run");
   if (ctx->running != NULL)
@@ -434,9 +408,8 @@ static int l_kernel_run(lua_State *L) {
 
 /* Reports on stderr every crash that nobody retrieved. */
 static void kernel_report_crashes(lua_State *L, struct kernel *k) {
-  while (k->crash_head != NULL) {
-    task_report_crash(k->crash_head); /* prints, unlinks */
-  }
+  for (struct list *node; (node = list_first(&k->crashes)) != NULL;)
+    task_report_crash(LIST_ENTRY(node, struct task_ext, crash_node)->crash_task);
   (void)L;
 }
 
@@ -444,8 +417,8 @@ static void kernel_report_crashes(lua_State *L, struct kernel *k) {
  * records stay valid for Lua with k == NULL). Works from __gc. */
 static void abandon(lua_State *L, struct kernel *k, struct task *t) {
   (void)L;
-  if (t->ext != NULL && ev_is_active(&t->ext->io)) ev_io_stop(k->loop, &t->ext->io);
-  if (t->wq != NULL) waitq_unlink(t);
+  (void)k;
+  wait_undo(t);
   task_free_deadlines(t);
   t->k = NULL;
   t->slot = 0; /* the live table goes below */
@@ -472,7 +445,7 @@ static void kernel_free(struct kernel *k, lua_State *L) {
 /* k:close(): cancels every task left, runs their cleanup, releases all. */
 static int l_kernel_close(lua_State *L) {
   struct kernel *k = ctx_checkudata(L, 1, MT_KERNEL, "Kernel");
-  struct curio_ctx *ctx = kernel_ctx(L);
+  struct curio_ctx *ctx = ctx_get(L);
   if (k->closed) return 0;
   if (ctx->running == k || k->driving || k->shutting_down)
     return errors_raise(L, "CurioError", "Kernel.close: cannot close a running kernel");

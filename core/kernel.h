@@ -1,4 +1,4 @@
-/* core/kernel.h: the kernel and the per-Lua-state context.
+/* core/kernel.h: the kernel.
  *
  * A kernel is a set of watchers on a libev loop that it may or may not own.
  * Its ev_prepare watcher runs ready tasks; its ev_idle watcher, active only
@@ -13,23 +13,12 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include "timer.h"
+#include "module.h"
+#include "list.h"
 
 #define KERNEL_MT "curio.Kernel"
-#define FIFO_MT "curio.Queue"
 
 struct task;
-struct kernel;
-
-/* Per-Lua-state context, upvalue 1 of every core function. `running` is
- * the kernel whose task is executing now (NULL outside tasks). */
-enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_COUNT };
-
-struct curio_ctx {
-  struct kernel *running;
-  struct kernel *sigint_owner; /* the kernel watching SIGINT, or NULL */
-  const void *mt[MT_COUNT]; /* metatables, to check userdata by identity */
-  int mt_ref[MT_COUNT];     /* their registry refs, held for the state's life */
-};
 
 struct kernel {
   struct ev_loop *loop;
@@ -48,7 +37,7 @@ struct kernel {
   struct task **ready;
   size_t ready_head, ready_len, ready_cap;
   struct task *current;
-  struct task *crash_head;
+  struct list crashes;     /* tasks whose crash nobody retrieved (task_ext) */
   struct task *main;
   lua_Integer next_id;
   size_t ntasks;
@@ -62,22 +51,11 @@ struct kernel {
 };
 
 double kernel_clock(void);
-struct curio_ctx *kernel_ctx(lua_State *L);
-void *ctx_testudata(lua_State *L, int idx, int type);
-void *ctx_checkudata(lua_State *L, int idx, int type, const char *tname);
-void ctx_setmetatable(lua_State *L, struct curio_ctx *ctx, int type);
-void ctx_register(lua_State *L, int ctx, int type); /* module.c */
 void kernel_schedule(struct kernel *k, struct task *t);
 int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *));
 struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, int owns_loop);
 void kernel_shutdown(lua_State *L, struct kernel *k);
 extern const luaL_Reg kernel_methods[];
 extern const luaL_Reg kernel_functions[];
-
-/* queue.c */
-void queue_open(lua_State *L, int ctx);
-
-/* coro.c */
-extern const luaL_Reg coro_functions[];
 
 #endif

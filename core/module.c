@@ -1,15 +1,62 @@
-/* core/module.c: luaopen_curio_core, the method tables and metatables.
- * Every function gets the per-state context (struct curio_ctx) as upvalue 1. */
+/* core/module.c: luaopen_curio_core, the per-state context, the one
+ * userdata check and the one metatable builder (liolib.c's createmeta).
+ * Every function gets the context (struct curio_ctx) as upvalue 1. */
 #include <string.h>
 #include <lauxlib.h>
+#include "module.h"
 #include "kernel.h"
 #include "group.h"
+#include "queue.h"
+#include "coro.h"
 #include "task.h"
 #include "trap.h"
-#include "waitq.h"
+#include "lwaitq.h"
 #include "errors.h"
 
-static void add_functions(lua_State *L, const luaL_Reg *fns, int ctx) {
+struct curio_ctx *ctx_get(lua_State *L) {
+  return (struct curio_ctx *)lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* Tags of the tagged types: their addresses mark a userdata's type. */
+static const char tags[MT_COUNT];
+
+const void *ctx_tag(int type) {
+  return &tags[type];
+}
+
+/* The userdata at idx if it is of `type`, else NULL. A type with one
+ * metatable is checked by that metatable's identity (luaL_checkudata
+ * compares names, a string lookup on every call, which showed in profiles
+ * of the queue hot path); a tagged type by its first field. Functions
+ * calling this have the context as upvalue 1. */
+void *ctx_testudata(lua_State *L, int idx, int type) {
+  void *p = lua_touserdata(L, idx);
+  if (p == NULL) return NULL;
+  if (type >= MT_IDENTITY_COUNT) {
+    if (lua_rawlen(L, idx) < sizeof(struct udata_tag)) return NULL;
+    return ((struct udata_tag *)p)->tag == &tags[type] ? p : NULL;
+  }
+  if (!lua_getmetatable(L, idx)) return NULL;
+  const void *mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return mt == ctx_get(L)->mt[type] ? p : NULL;
+}
+
+void *ctx_checkudata(lua_State *L, int idx, int type, const char *tname) {
+  void *p = ctx_testudata(L, idx, type);
+  if (p == NULL) luaL_typeerror(L, idx, tname);
+  return p;
+}
+
+/* Sets the metatable of the userdata on top to that of `type`. */
+void ctx_setmetatable(lua_State *L, struct curio_ctx *ctx, int type) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->mt_ref[type]);
+  lua_setmetatable(L, -2);
+}
+
+/* Sets each function of fns into the table on top, as a closure over the
+ * context at index ctx. */
+void module_functions(lua_State *L, const luaL_Reg *fns, int ctx) {
   for (; fns->name != NULL; fns++) {
     lua_pushvalue(L, ctx);
     lua_pushcclosure(L, fns->func, 1);
@@ -17,24 +64,50 @@ static void add_functions(lua_State *L, const luaL_Reg *fns, int ctx) {
   }
 }
 
-/* Records the metatable on top as the context's `type`. */
-void ctx_register(lua_State *L, int ctx, int type) {
-  struct curio_ctx *c = lua_touserdata(L, ctx);
-  c->mt[type] = lua_topointer(L, -1);
-  lua_pushvalue(L, -1);
-  c->mt_ref[type] = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-/* Builds metatable `name` (methods as its __index) for context `type`. */
-static void new_type(lua_State *L, const char *name, int type, const luaL_Reg *methods, int ctx) {
+/* Builds the metatable `name` (luaL_newmetatable): the entries of methods
+ * named "__..." are its metamethods, the others go to the table that is
+ * its __index; "__metatable" locks it. With type >= 0 (a type checked by
+ * identity) the context records it. Leaves the stack as it was. */
+void module_newtype(lua_State *L, const char *name, const luaL_Reg *methods, int ctx, int type) {
+  ctx = lua_absindex(L, ctx);
   luaL_newmetatable(L, name);
-  ctx_register(L, ctx, type);
-  add_functions(L, methods, ctx);
-  lua_pushvalue(L, -1);
+  lua_newtable(L);
+  for (const luaL_Reg *m = methods; m->name != NULL; m++) {
+    lua_pushvalue(L, ctx);
+    lua_pushcclosure(L, m->func, 1);
+    lua_setfield(L, strncmp(m->name, "__", 2) == 0 ? -3 : -2, m->name);
+  }
   lua_setfield(L, -2, "__index");
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
+  if (type >= 0) {
+    struct curio_ctx *c = lua_touserdata(L, ctx);
+    c->mt[type] = lua_topointer(L, -1);
+    lua_pushvalue(L, -1);
+    c->mt_ref[type] = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   lua_pop(L, 1);
+}
+
+/* The Task types: methods in a table that Lua extends (core.task_methods),
+ * found first by __index (task_index), then the task's fields; the second
+ * metatable adds __gc, for tasks that failed (task.c). Pushes the methods. */
+static void task_types(lua_State *L, int ctx) {
+  module_newtype(L, TASK_MT, task_meta, ctx, MT_TASK);
+  module_newtype(L, TASK_GC_MT, task_meta, ctx, MT_TASK_GC);
+  luaL_getmetatable(L, TASK_GC_MT);
+  module_functions(L, task_gc_meta, ctx);
+  lua_pop(L, 1);
+  lua_newtable(L);
+  module_functions(L, task_methods, ctx);
+  for (int i = 0; i < 2; i++) {
+    luaL_getmetatable(L, i == 0 ? TASK_MT : TASK_GC_MT);
+    lua_pushvalue(L, ctx);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, task_index, 2);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+  }
 }
 
 int luaopen_curio_core(lua_State *L) {
@@ -42,46 +115,20 @@ int luaopen_curio_core(lua_State *L) {
   memset(ctx, 0, sizeof *ctx);
   int ctx_idx = lua_gettop(L);
 
-  new_type(L, KERNEL_MT, MT_KERNEL, kernel_methods, ctx_idx);
-  new_type(L, WAITQ_MT, MT_WAITQ, waitq_methods, ctx_idx);
-
-  /* Task: C methods in a table that Lua extends (core.task_methods);
-   * __index looks there first, then at the task's fields. */
-  luaL_newmetatable(L, TASK_MT);
-  ctx_register(L, ctx_idx, MT_TASK);
-  add_functions(L, task_meta, ctx_idx);
-  lua_newtable(L);
-  add_functions(L, task_methods, ctx_idx);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__methods");
-  lua_pushvalue(L, ctx_idx);
-  lua_pushvalue(L, -2);
-  lua_pushcclosure(L, task_index, 2);
-  lua_setfield(L, -3, "__index");
-  lua_pushliteral(L, "locked");
-  lua_setfield(L, -3, "__metatable");
+  module_newtype(L, KERNEL_MT, kernel_methods, ctx_idx, MT_KERNEL);
+  module_newtype(L, WAITQ_MT, lwaitq_methods, ctx_idx, MT_WAITQ);
+  task_types(L, ctx_idx);
   int methods_idx = lua_gettop(L);
-  /* the same metatable plus __gc, given to tasks that failed */
-  luaL_newmetatable(L, TASK_GC_MT);
-  ctx_register(L, ctx_idx, MT_TASK_GC);
-  lua_pushnil(L);
-  while (lua_next(L, methods_idx - 1) != 0) {
-    lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, -4);
-  }
-  add_functions(L, task_gc_meta, ctx_idx);
-  lua_pop(L, 1);
 
   lua_newtable(L);
-  add_functions(L, kernel_functions, ctx_idx);
-  add_functions(L, task_functions, ctx_idx);
-  add_functions(L, trap_functions, ctx_idx);
-  add_functions(L, waitq_functions, ctx_idx);
-  add_functions(L, coro_functions, ctx_idx);
+  module_functions(L, kernel_functions, ctx_idx);
+  module_functions(L, task_functions, ctx_idx);
+  module_functions(L, trap_functions, ctx_idx);
+  module_functions(L, lwaitq_functions, ctx_idx);
+  module_functions(L, coro_functions, ctx_idx);
+  module_functions(L, errors_functions, ctx_idx);
   queue_open(L, ctx_idx);
   group_open(L, ctx_idx);
-  add_functions(L, errors_functions, ctx_idx);
   lua_pushvalue(L, methods_idx);
   lua_setfield(L, -2, "task_methods");
   return 1;

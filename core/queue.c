@@ -29,14 +29,16 @@
  * is table index ((head + i) & (cap - 1)) + 1. */
 #include <string.h>
 #include <lauxlib.h>
+#include "queue.h"
 #include "kernel.h"
 #include "task.h"
 #include "trap.h"
 #include "waitq.h"
+#include "wait.h"
 #include "errors.h"
 
 struct fifo {
-  const char *magic;                     /* &fifo_marker: see fifo_check */
+  struct udata_tag tag;                  /* see fifo_check */
   struct curio_ctx *ctx;                 /* the module's context */
   struct waitq getters, putters, joiners;
   struct waitq takers;                   /* woken getters, one reserved item each */
@@ -44,21 +46,14 @@ struct fifo {
   int lifo;
 };
 
-static const char fifo_marker = 'Q'; /* its address marks our queues */
-
 static const char *fifo_name(const struct fifo *q) {
   return q->lifo ? "LifoQueue" : "Queue";
 }
 
-/* A queue is a full userdata of our size whose first field is the address
- * of fifo_marker: Lua code cannot forge one, and two API calls are cheaper
- * than a metatable lookup on every put and get (queues have several
- * metatables, one per maxsize). */
+/* A queue is tagged (module.h), not checked by its metatable: queues have
+ * several metatables, one per maxsize. */
 static struct fifo *fifo_check(lua_State *L) {
-  struct fifo *q = lua_touserdata(L, 1);
-  if (q == NULL || lua_rawlen(L, 1) != sizeof *q || q->magic != &fifo_marker)
-    luaL_typeerror(L, 1, "Queue");
-  return q;
+  return ctx_checkudata(L, 1, MT_FIFO, "Queue");
 }
 
 /* Stores the value on top of the stack; the items table is at tidx. */
@@ -130,8 +125,8 @@ static int l_fifo_new(lua_State *L) {
   int lifo = lua_toboolean(L, 2);
   struct fifo *q = lua_newuserdatauv(L, sizeof *q, 1);
   memset(q, 0, sizeof *q);
-  q->magic = &fifo_marker;
-  q->ctx = kernel_ctx(L);
+  q->tag.tag = ctx_tag(MT_FIFO);
+  q->ctx = ctx_get(L);
   waitq_init(&q->getters);
   waitq_init(&q->putters);
   waitq_init(&q->joiners);
@@ -147,7 +142,7 @@ static int l_fifo_new(lua_State *L) {
 }
 
 static int put_k(lua_State *L, int status, lua_KContext ctx) {
-  return waitq_wait_k(L, status, ctx) * 0;
+  return trap_wait_k(L, status, ctx) * 0;
 }
 
 /* Rule 3: reserves an item for the first waiting getter, if any, and
@@ -156,7 +151,8 @@ static void reserve_for_getter(struct fifo *q) {
   struct task *getter = waitq_pop(&q->getters);
   if (getter == NULL) return;
   trap_wake(getter, WAKE_OK);
-  waitq_append(&q->takers, getter);
+  waitq_append(&q->takers, getter); /* its wait record, until it runs */
+  getter->wait = WAIT_RESERVED;
 }
 
 /* q:put(item): rules 1 to 4. */
@@ -174,7 +170,8 @@ static int l_fifo_put(lua_State *L) {
   }
   struct task *t = trap_enter(L, q->lifo ? "LifoQueue.put" : "Queue.put");
   lua_settop(L, 2);
-  waitq_enqueue(L, &q->putters, t, 2);
+  trap_carry(L, t, 2);
+  waitq_append(&q->putters, t);
   lua_settop(L, 1);
   return trap_suspend(L, t, WAIT_QUEUE, put_k);
 }
@@ -185,12 +182,12 @@ static int fifo_take(lua_State *L, struct fifo *q) {
   lua_getiuservalue(L, 1, 1);
   int items = lua_gettop(L);
   fifo_pop(L, q, items);
-  if (q->putters.head != NULL) {
-    struct task *putter = waitq_pop(&q->putters);
-    waitq_push_carry(L, putter);
+  struct task *putter = waitq_pop(&q->putters);
+  if (putter != NULL) {
+    trap_push_carry(L, putter);
     fifo_push(L, q, items);
     q->unfinished++;
-    waitq_hand_over(L, putter, 0);
+    trap_hand_over(L, putter, 0);
   }
   return 1;
 }
@@ -201,7 +198,7 @@ static int get_k(lua_State *L, int status, lua_KContext ctx) {
   struct fifo *q = lua_touserdata(L, 1);
   (void)status;
   trap_result(L, t, (int)ctx); /* raises if it was cancelled while waiting */
-  if (t->wq == &q->takers) waitq_unlink(t);
+  if (t->wait == WAIT_RESERVED) wait_undo(t); /* (leaves takers) */
   if (t->no_cancel == 0 && t->pending != PEND_NONE) { /* cancelled since: pass it on */
     reserve_for_getter(q);
     trap_raise_pending(L, t);
@@ -251,12 +248,12 @@ static int l_fifo_task_done(lua_State *L) {
     return errors_raise(L, "CurioError", "%s.task_done: called more times than there were items",
                         fifo_name(q));
   if (--q->unfinished == 0)
-    while (q->joiners.head != NULL) waitq_hand_over(L, waitq_pop(&q->joiners), 0);
+    for (struct task *j; (j = waitq_pop(&q->joiners)) != NULL;) trap_hand_over(L, j, 0);
   return 0;
 }
 
 static int join_k(lua_State *L, int status, lua_KContext ctx) {
-  return waitq_wait_k(L, status, ctx) * 0;
+  return trap_wait_k(L, status, ctx) * 0;
 }
 
 /* q:join(): waits until every item put has had its task_done(). */
@@ -298,6 +295,8 @@ static const luaL_Reg fifo_methods[] = {
   {"full", l_fifo_full},
   {"task_done", l_fifo_task_done},
   {"join", l_fifo_join},
+  {"__tostring", l_fifo_tostring},
+  {"__gc", l_fifo_gc},
   {NULL, NULL}
 };
 
@@ -305,21 +304,7 @@ static const luaL_Reg fifo_methods[] = {
  * per-maxsize metatables); called by luaopen_curio_core with the module
  * table on top and the context at ctx. */
 void queue_open(lua_State *L, int ctx) {
-  luaL_newmetatable(L, FIFO_MT);
-  lua_newtable(L);
-  for (const luaL_Reg *f = fifo_methods; f->name != NULL; f++) {
-    lua_pushvalue(L, ctx);
-    lua_pushcclosure(L, f->func, 1);
-    lua_setfield(L, -2, f->name);
-  }
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_fifo_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, l_fifo_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushliteral(L, "locked");
-  lua_setfield(L, -2, "__metatable");
-  lua_pop(L, 1);
+  module_newtype(L, FIFO_MT, fifo_methods, ctx, -1);
   lua_pushvalue(L, ctx);
   for (int i = 0; i < 2; i++) { /* the caches, weak-valued */
     lua_newtable(L);

@@ -16,11 +16,10 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "task.h"
-#include "group.h"
 #include "kernel.h"
 #include "timer.h"
 #include "trap.h"
-#include "waitq.h"
+#include "wait.h"
 #include "errors.h"
 
 /* A task userdata has TASK_MT, or TASK_GC_MT once it failed: only those
@@ -54,134 +53,6 @@ static void reserve(lua_State *L, struct kernel *k) {
     k->ready = ring;
     k->ready_cap = cap;
   }
-}
-
-/* t's ext record, made on first use (raises when out of memory); idx is
- * the task userdata's stack index, or 0 when it is not on the stack (then
- * the task must be live: it is found in the kernel's live table). */
-struct task_ext *task_ext(lua_State *L, struct task *t, int idx) {
-  if (t->ext != NULL) return t->ext;
-  luaL_checkstack(L, 3, "task_ext");
-  if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
-  struct task_ext *x = lua_newuserdatauv(L, sizeof *x, XUV_COUNT);
-  memset(x, 0, sizeof *x);
-  lua_getiuservalue(L, -2, TUV_ANCHOR); /* the anchor moves into ext */
-  lua_setiuservalue(L, -2, XUV_ANCHOR);
-  lua_setiuservalue(L, -2, TUV_ANCHOR);
-  lua_pop(L, 1);
-  t->ext = x; /* (only after it is anchored: the allocation may raise) */
-  return x;
-}
-
-/* Pushes ext user value `which` of t (nil when t has no ext); -> its type. */
-int task_get_xvalue(lua_State *L, struct task *t, int idx, int which) {
-  if (t->ext == NULL) { lua_pushnil(L); return LUA_TNIL; }
-  luaL_checkstack(L, 3, "task");
-  if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
-  lua_getiuservalue(L, -1, TUV_ANCHOR);
-  int type = lua_getiuservalue(L, -1, which);
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-  return type;
-}
-
-/* Pops the value on top into ext user value `which` of t (a nil into a
- * task without ext makes none); idx: as for task_ext, and not negative. */
-void task_set_xvalue(lua_State *L, struct task *t, int idx, int which) {
-  if (t->ext == NULL && lua_isnil(L, -1)) { lua_pop(L, 1); return; }
-  task_ext(L, t, idx);
-  luaL_checkstack(L, 3, "task");
-  if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
-  lua_getiuservalue(L, -1, TUV_ANCHOR);
-  lua_rotate(L, -3, -1); /* value on top: ext, task... */
-  lua_setiuservalue(L, -2, which);
-  lua_pop(L, 2);
-}
-
-/* Pushes t's anchor value (its function, coroutine or nil). */
-static void push_anchor(lua_State *L, int tidx) {
-  lua_getiuservalue(L, tidx, TUV_ANCHOR);
-  if (lua_type(L, -1) == LUA_TUSERDATA) { /* the ext record */
-    lua_getiuservalue(L, -1, XUV_ANCHOR);
-    lua_remove(L, -2);
-  }
-}
-
-/* Sets t's anchor value to the value on top (popped). */
-static void set_anchor(lua_State *L, struct task *t, int tidx) {
-  if (t->ext != NULL) {
-    lua_getiuservalue(L, tidx, TUV_ANCHOR);
-    lua_insert(L, -2);
-    lua_setiuservalue(L, -2, XUV_ANCHOR);
-    lua_pop(L, 1);
-  } else {
-    lua_setiuservalue(L, tidx, TUV_ANCHOR);
-  }
-}
-
-/* Makes the coroutine of a task that has none yet (protected: arg task). */
-static int make_thread(lua_State *L) {
-  struct task *t = lua_touserdata(L, 1);
-  lua_State *co = lua_newthread(L);
-  push_anchor(L, 1);     /* the function */
-  lua_xmove(L, co, 1);
-  set_anchor(L, t, 1);   /* the coroutine */
-  t->co = co;
-  return 0;
-}
-
-/* Gives a task spawned without arguments its coroutine as it first runs
- * (kernel_step), so that a task spawned costs its 160 bytes until then:
- * a program that spawns 100,000 tasks before they run touches a sixth of
- * the memory. Returns NULL when Lua has no memory left for it. */
-lua_State *task_start(lua_State *L, struct task *t) {
-  if (!lua_checkstack(L, 3)) return NULL;
-  lua_pushcfunction(L, make_thread);
-  task_push(L, t);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) { lua_pop(L, 1); return NULL; }
-  return t->co;
-}
-
-/* Drops the coroutine of a task that returned nothing: nothing is left on
- * it, and collecting it early lets a program that spawns many short tasks
- * reuse their memory (no allocation: a nil goes where the coroutine was). */
-static void drop_thread(lua_State *L, struct task *t) {
-  task_push(L, t);
-  lua_pushnil(L);
-  set_anchor(L, t, lua_gettop(L) - 1);
-  lua_pop(L, 1);
-  t->co = NULL;
-}
-
-/* Pushes the error of a failed task (at index 1 of its dead coroutine). */
-void task_push_error(lua_State *L, struct task *t) {
-  lua_pushvalue(t->co, 1);
-  lua_xmove(t->co, L, 1);
-}
-
-/* Pushes the results of a task that returned (they stay on its dead
- * coroutine, copied there first: both stacks need the room). */
-int task_push_results(lua_State *L, struct task *t) {
-  int n = t->nresults;
-  if (n == 0) return 0; /* (t->co may be gone) */
-  luaL_checkstack(L, n, "too many results");
-  if (!lua_checkstack(t->co, n)) luaL_error(L, "too many results");
-  int base = lua_gettop(t->co) - n;
-  for (int i = 1; i <= n; i++) lua_pushvalue(t->co, base + i);
-  lua_xmove(t->co, L, n);
-  return n;
-}
-
-struct group *task_group(const struct task *t) {
-  return t->ext != NULL ? t->ext->member.group : NULL;
-}
-
-/* Frees the timeout blocks of a task that ended (or whose kernel closed). */
-void task_free_deadlines(struct task *t) {
-  if (t->ext == NULL) return;
-  free(t->ext->deadlines);
-  t->ext->deadlines = NULL;
-  t->ext->ndeadlines = t->ext->cap_deadlines = 0;
 }
 
 /* Anchors the task userdata on top of L in the kernel's live table. Free
@@ -227,6 +98,8 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   lua_State *co = nargs > 0 ? lua_newthread(L) : NULL; /* else: task_start */
   struct task *t = lua_newuserdatauv(L, sizeof *t, TUV_COUNT);
   memset(t, 0, sizeof *t);
+  list_init(&t->node);
+  list_init(&t->joiners);
   ctx_setmetatable(L, k->ctx, MT_TASK);
   if (co != NULL) {
     lua_rotate(L, -2, 1);
@@ -250,13 +123,7 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
 }
 
 static void crash_unlink(struct task *t) {
-  struct task_ext *x = t->ext;
-  struct kernel *k = x != NULL ? x->crash_k : NULL;
-  if (k == NULL) return;
-  if (x->crash_prev) x->crash_prev->ext->crash_next = x->crash_next; else k->crash_head = x->crash_next;
-  if (x->crash_next) x->crash_next->ext->crash_prev = x->crash_prev;
-  x->crash_prev = x->crash_next = NULL;
-  x->crash_k = NULL;
+  if (t->ext != NULL) list_remove(&t->ext->crash_node);
 }
 
 static void crash_print(struct task *t) {
@@ -324,13 +191,7 @@ static void task_record_error(struct kernel *k, struct task *t) {
     lua_xmove(co, L, 1);
     if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_pop(L, 1); /* no report, then */
     if (k->debug == 1 && !t->retrieved) crash_print(t);
-    else if (!t->retrieved && t->ext != NULL) {
-      struct task_ext *x = t->ext;
-      x->crash_k = k;
-      x->crash_next = k->crash_head;
-      if (k->crash_head) k->crash_head->ext->crash_prev = t;
-      k->crash_head = t;
-    }
+    else if (!t->retrieved && t->ext != NULL) list_insert_tail(&k->crashes, &t->ext->crash_node);
   }
   /* The task's pending <close> variables run now, with the task still
    * current so that current_task() is right (they cannot block here). */
@@ -348,20 +209,21 @@ static void task_record_error(struct kernel *k, struct task *t) {
 }
 
 /* Ends a task after its coroutine returned or failed: records the outcome,
- * wakes joiners, tells its group, drops the kernel's ref (last). */
+ * wakes joiners, tells its end hook, drops the kernel's ref (last). */
 void task_finish(struct kernel *k, struct task *t, int status) {
   lua_State *L = k->L;
   t->state = TASK_DONE;
   t->wait = WAIT_NONE;
-  if (t->wq != NULL) waitq_unlink(t); /* (a reservation it never took) */
+  wait_undo(t); /* (a reservation it never took) */
   timer_remove(k, t);
   if (t->ext != NULL && ev_is_active(&t->ext->io)) ev_io_stop(k->loop, &t->ext->io);
   if (status == LUA_OK) t->nresults = lua_gettop(t->co);
   else task_record_error(k, t);
-  if (status == LUA_OK && t->nresults == 0) drop_thread(L, t);
+  if (status == LUA_OK && t->nresults == 0) task_drop_thread(L, t);
   task_free_deadlines(t);
-  for (struct task *j; (j = waitq_pop(&t->joiners)) != NULL;) trap_wake(j, WAKE_OK);
-  if (task_group(t) != NULL) group_task_done(L, t);
+  for (struct list *j; (j = list_first(&t->joiners)) != NULL;)
+    trap_wake(LIST_ENTRY(j, struct task, node), WAKE_OK);
+  if (t->ext != NULL && t->ext->on_event != NULL) t->ext->on_event(L, t, 0, TASK_ENDED);
   k->ntasks--;
   if (t == k->main) k->main_done = 1;
   t->k = NULL;
@@ -400,7 +262,7 @@ static int join_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   trap_result(L, self, (int)ctx);
   struct task *t = lua_touserdata(L, 1); /* checked by join */
-  if (task_group(t) != NULL) group_leave(L, 1);
+  if (t->ext != NULL && t->ext->on_event != NULL) t->ext->on_event(L, t, 1, TASK_JOINED);
   return task_outcome(L, t, 1, 1);
 }
 
@@ -416,8 +278,9 @@ static int task_wait_for(lua_State *L, struct task *t, const char *fname, lua_KF
   struct task *self = trap_enter(L, fname);
   if (self == t) return errors_raise(L, "CurioError", "%s: a task cannot wait for itself", fname);
   lua_settop(L, 1);
-  waitq_append(&t->joiners, self);
-  return trap_suspend(L, self, WAIT_QUEUE, k);
+  list_insert_tail(&t->joiners, &self->node); /* its wait record (wait.c) */
+  self->wait_obj = t;
+  return trap_suspend(L, self, WAIT_JOIN, k);
 }
 
 /* task:join() -> the task's results; TaskError if it failed. */
@@ -425,7 +288,7 @@ static int l_task_join(lua_State *L) {
   struct task *t = task_check(L, 1);
   trap_current(L, "join"); /* a blocking call, even when it need not block */
   if (t->state != TASK_DONE) return task_wait_for(L, t, "join", join_k);
-  if (task_group(t) != NULL) group_leave(L, 1); /* joined on its own: leaves its group */
+  if (t->ext != NULL && t->ext->on_event != NULL) t->ext->on_event(L, t, 1, TASK_JOINED); /* joined on its own: leaves its group */
   return task_outcome(L, t, 1, 1);
 }
 
@@ -620,7 +483,7 @@ static int l_spawn(lua_State *L) { return spawn(L, "spawn", 0); }
 static int l_spawn_daemon(lua_State *L) { return spawn(L, "spawn_daemon", 1); }
 
 static int l_current_task(lua_State *L) {
-  struct kernel *k = kernel_ctx(L)->running;
+  struct kernel *k = ctx_get(L)->running;
   if (k == NULL || k->current == NULL) return 0;
   task_push(L, k->current);
   return 1;

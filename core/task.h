@@ -6,16 +6,25 @@
 #include <ev.h>
 #include <lua.h>
 #include <lauxlib.h>
-#include "waitq.h"
+#include "list.h"
 
 #define TASK_MT "curio.Task"
 #define TASK_GC_MT "curio.Task.gc"
 
 struct kernel;
-struct group;
 
 enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE };
-enum task_wait { WAIT_NONE, WAIT_YIELD, WAIT_SLEEP, WAIT_QUEUE, WAIT_IO };
+/* Kinds of wait: each has its undo in wait.c's table (rules in wait.c). */
+enum task_wait {
+  WAIT_NONE, WAIT_YIELD, WAIT_SLEEP, /* nothing to undo but the timer */
+  WAIT_QUEUE,    /* in a struct waitq (waitq.c): wait_obj is the waitq */
+  WAIT_RESERVED, /* woken with an item set aside, still listed (queue.c) */
+  WAIT_JOIN,     /* in another task's joiners: wait_obj is that task */
+  WAIT_IO,       /* an fd watcher in the task's ext record (trap.c) */
+  WAIT_KINDS
+};
+/* What a task's end hook (ext->on_event) is told. */
+enum task_event { TASK_ENDED, TASK_JOINED };
 enum task_wake { WAKE_OK, WAKE_CANCEL, WAKE_TIMEOUT };
 enum task_pending { PEND_NONE, PEND_CANCEL, PEND_EXC };
 
@@ -30,7 +39,7 @@ enum { TUV_ANCHOR = 1, TUV_COUNT = 1 };
 enum {
   XUV_ANCHOR = 1, /* what TUV_ANCHOR would hold */
   XUV_FIELDS,     /* table of name and user fields */
-  XUV_GROUP,      /* the group (core/group.c) the task belongs to */
+  XUV_GROUP,      /* what the end hook's owner keeps alive (group.c: the group) */
   XUV_CARRY,      /* value carried by a waiting task (waitq:wait(carry)) */
   XUV_EXC,        /* pending cancellation object (task:cancel{exc=}) */
   XUV_COUNT = XUV_EXC
@@ -40,27 +49,22 @@ struct deadline {
   double deadline, prior; /* this block's deadline; effective one before */
 };
 
-/* A task's membership of a task group (group.c's, rules there). */
-struct task_member {
-  struct group *group;     /* NULL: in no group (XUV_GROUP holds it) */
-  struct task *next, *prev; /* the group's done list */
-  lua_Integer slot;        /* index in the group's member list */
-  unsigned mark;           /* group.c's members() pass */
-  unsigned char state, queued;
-};
-
 /* What few tasks need, in a userdata of its own made on first use
  * (task_ext): a task that only runs, sleeps and waits never has one. */
 struct task_ext {
   struct deadline *deadlines;           /* timeout blocks (malloc) */
   int ndeadlines, cap_deadlines;
   ev_io io;                             /* core.wait_fd */
-  struct task *crash_prev, *crash_next; /* kernel's unreported crashes */
-  struct kernel *crash_k;               /* kernel whose crash list holds us */
+  struct list crash_node;               /* in its kernel's unreported crashes */
+  struct task *crash_task;              /* the task this record belongs to */
   char *report;                         /* crash report (malloc; freed by __gc) */
-  struct task_member member;
   lua_State *active;                    /* when nested: see task_active */
   int nested;                           /* inside a curio.coroutine resume */
+  /* The end hook: one owner (a task group) hears of the task's end and of
+   * a join made on it, and keeps its record in hook_space (whose Lua
+   * values go in XUV_GROUP). The scheduler knows nothing more of it. */
+  void (*on_event)(lua_State *L, struct task *t, int tidx, int event);
+  void *hook_space[6];
 };
 
 /* The task record, grouped by who may touch what (as uv.h's fields). It
@@ -81,13 +85,15 @@ struct task {
     int nresults;          /* once done: results on co's stack */
   };
   unsigned state : 2;      /* enum task_state */
-  unsigned wait : 3, wake : 2, pending : 2;
+  unsigned wait : 4, wake : 2, pending : 2;
   unsigned daemon : 1, cancelled : 1, failed : 1, no_cancel : 1;
   unsigned retrieved : 1, reported : 1, is_cancel_error : 1, has_carry : 1;
-  /* The wait queue this task waits in, and its own joiners (waitq.c). */
-  struct waitq *wq;
-  struct task *wq_prev, *wq_next;
-  struct waitq joiners;
+  /* Its wait record (wait.c): its kind is `wait`, what it waits in is
+   * wait_obj, and `node` links it there; `joiners` lists the tasks waiting
+   * for it to end. */
+  void *wait_obj;
+  struct list node;
+  struct list joiners;
 };
 
 /* The thread allowed to trap: the task's coroutine, the curio.coroutine
@@ -101,8 +107,8 @@ int task_get_xvalue(lua_State *L, struct task *t, int idx, int which);
 void task_set_xvalue(lua_State *L, struct task *t, int idx, int which);
 void task_push_error(lua_State *L, struct task *t);
 lua_State *task_start(lua_State *L, struct task *t);
+void task_drop_thread(lua_State *L, struct task *t);
 int task_push_results(lua_State *L, struct task *t);
-struct group *task_group(const struct task *t);
 struct task *task_check(lua_State *L, int idx);
 struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs);
 void task_push(lua_State *L, struct task *t);

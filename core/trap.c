@@ -21,6 +21,7 @@
 #include "kernel.h"
 #include "task.h"
 #include "waitq.h"
+#include "wait.h"
 #include "timer.h"
 #include "errors.h"
 
@@ -36,7 +37,7 @@ int trap_is_sentinel(lua_State *L, int idx) {
 
 /* The running task, or a CurioError naming fname. */
 struct task *trap_current(lua_State *L, const char *fname) {
-  return trap_current_in(L, kernel_ctx(L), fname);
+  return trap_current_in(L, ctx_get(L), fname);
 }
 
 /* As trap_current, for callers that hold the context already. */
@@ -109,7 +110,7 @@ void trap_raise_due(lua_State *L, struct task *t) {
  * is refused here, which ends that coroutine with the error: the kernel then
  * finds it dead and the task fails, but nothing it holds is corrupted. */
 struct task *trap_resumed(lua_State *L) {
-  struct kernel *k = kernel_ctx(L)->running;
+  struct kernel *k = ctx_get(L)->running;
   struct task *t = k != NULL ? k->current : NULL;
   if (t == NULL || task_active(t) != L)
     errors_raise(L, "CurioError",
@@ -156,15 +157,55 @@ int trap_result(lua_State *L, struct task *t, int base) {
   return lua_gettop(L) - base;
 }
 
-/* Rule 2: undo the wait and make the task ready. */
+/* Rule 2: undo the wait (its record, wait.c, and its deadline) and make
+ * the task ready. */
 void trap_wake(struct task *t, int reason) {
   struct kernel *k = t->k;
-  if (t->wq != NULL) waitq_unlink(t);
-  if (t->ext != NULL && ev_is_active(&t->ext->io)) ev_io_stop(k->loop, &t->ext->io);
+  wait_undo(t);
   timer_remove(k, t);
-  t->wait = WAIT_NONE;
   t->wake = (unsigned char)reason;
   kernel_schedule(k, t);
+}
+
+/* Gives the value at vidx (0: none) to the waiting task t as the result of
+ * its wait, and wakes it. (A trap's frame keeps room for one value.) */
+void trap_hand_over(lua_State *L, struct task *t, int vidx) {
+  if (vidx != 0 && lua_checkstack(t->co, 1)) {
+    lua_pushvalue(L, vidx);
+    lua_xmove(L, t->co, 1);
+    t->nargs = 1;
+  }
+  trap_wake(t, WAKE_OK);
+}
+
+/* The value at idx rides with the task t while it waits (a blocked
+ * putter's item): whoever wakes it takes it with trap_push_carry. */
+void trap_carry(lua_State *L, struct task *t, int idx) {
+  lua_pushvalue(L, idx);
+  task_set_xvalue(L, t, 0, XUV_CARRY);
+  t->has_carry = 1;
+}
+
+/* Pushes what the waiting task t carried (nil if nothing) and forgets it. */
+void trap_push_carry(lua_State *L, struct task *t) {
+  if (!t->has_carry) { lua_pushnil(L); return; }
+  t->has_carry = 0;
+  task_get_xvalue(L, t, 0, XUV_CARRY);
+  lua_pushnil(L);
+  task_set_xvalue(L, t, 0, XUV_CARRY);
+}
+
+/* The continuation of a wait in a waitq: drops a carry nobody took (the
+ * wait was interrupted), then raises or returns what was handed over. */
+int trap_wait_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = trap_resumed(L);
+  (void)status;
+  if (t->has_carry) {
+    t->has_carry = 0;
+    lua_pushnil(L);
+    task_set_xvalue(L, t, 0, XUV_CARRY);
+  }
+  return trap_result(L, t, (int)ctx);
 }
 
 int task_interrupt(struct task *t, int reason) {
@@ -183,6 +224,11 @@ void trap_timer_expired(struct task *t, double at, double now) {
   t->nargs = 1;
   if (timed_out) t->timeout = HUGE_VAL; /* rule 5 */
   trap_wake(t, timed_out ? WAKE_TIMEOUT : WAKE_OK);
+}
+
+/* The undo of a WAIT_IO wait (wait.c). */
+void trap_io_undo(struct task *t) {
+  if (t->k != NULL && ev_is_active(&t->ext->io)) ev_io_stop(t->k->loop, &t->ext->io);
 }
 
 static void trap_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -242,6 +288,7 @@ static int l_wait_fd(lua_State *L) {
   x->io.data = t;
   ev_io_set(&x->io, (int)fd, mode == 0 ? EV_READ : EV_WRITE);
   ev_io_start(t->k->loop, &x->io);
+  t->wait_obj = &x->io;
   return trap_suspend(L, t, WAIT_IO, wait_fd_k);
 }
 

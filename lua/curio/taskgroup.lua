@@ -30,7 +30,7 @@ local task_retrieve, task_cancel, task_failed = core.task_retrieve, core.task_ca
 local group_spawn, new_group, core_group_of = core.group_spawn, core.group, core.group_of
 local disable_cancellation = task.disable_cancellation
 
-local RUNNING = 1 -- core group states: 0 none, 1 RUNNING, 2 DONE, 3 daemon
+-- (core group states, by name: "none", "running", "done", "daemon")
 
 -- The TaskGroup of each core group: one entry per group, none per task.
 local groups = setmetatable({}, { __mode = "k" })
@@ -43,7 +43,6 @@ end
 local taskgroup = {}
 
 local TaskGroup = { __name = "curio.TaskGroup" }
-local methods = {} -- TaskGroup's methods, copied into each group (filled at the end)
 
 local is_task = core.is_task
 
@@ -99,7 +98,7 @@ end
 
 -- Takes t out of the group (rule 3).
 local function discard(self, t)
-  if self._core:leave(t) == 3 then
+  if self._core:leave(t) == "daemon" then
     self._daemons[t] = nil
     self._ndaemons = self._ndaemons - 1
   end
@@ -175,21 +174,22 @@ local function new(opts)
     _sorted = true,   -- members were added in id order (spawned, or into an empty group)
   }, TaskGroup)
   groups[self._core] = self
-  for name, method in pairs(methods) do self[name] = method end -- no __index call per g:spawn
   if tasks ~= nil then
     for _, t in ipairs(tasks) do add(self, t, t.daemon) end
   end
   return self
 end
 
--- g:spawn(fn, ...) -> a new task in the group.
--- (C, core/group.c: 100,000 spawns into a group pass here.)
-TaskGroup.spawn = core.group_spawn_member
+-- g:spawn(fn, ...) -> a new task in the group (the group's bookkeeping is
+-- C, core/group.c, which refuses once the group is joined).
+function TaskGroup:spawn(fn, ...)
+  if type(fn) ~= "function" then check_fn(fn, 1, "spawn") end -- (inline: the hot path)
+  return group_spawn(self._core, false, fn, ...)
+end
 
 -- g:spawn_daemon(fn, ...) -> a new daemon task, cancelled at join.
 function TaskGroup:spawn_daemon(fn, ...)
   if type(fn) ~= "function" then check_fn(fn, 1, "spawn_daemon") end -- (inline: the hot path)
-  if self._joined then check_open(self, "spawn_daemon") end
   local t = group_spawn(self._core, true, fn, ...)
   add_daemon(self, t)
   return t
@@ -250,7 +250,7 @@ local function running_members(self)
   local list = core_group:members()
   for i = 1, #list do
     local t = list[i]
-    if core_group:state(t) == RUNNING and not t.terminated then victims[#victims + 1] = t end
+    if core_group:state(t) == "running" and not t.terminated then victims[#victims + 1] = t end
   end
   return victims
 end
@@ -316,6 +316,7 @@ function TaskGroup:join()
   end
   cancel_all(victims)
   self._joined = true
+  self._core:close()
   raise_if(ok, err)
 end
 
@@ -389,10 +390,6 @@ function taskgroup.TaskGroup(opts, fn)
   if fn == nil then return g end
   check_task("TaskGroup")
   return finish(g, pcall(fn, g))
-end
-
-for name, value in pairs(TaskGroup) do
-  if type(value) == "function" and name:sub(1, 2) ~= "__" then methods[name] = value end
 end
 
 return taskgroup

@@ -1,0 +1,41 @@
+/* core/module.h: the module's per-Lua-state context, the one way to check
+ * a userdata's type and the one way to build a type's metatable. */
+#ifndef CURIO_MODULE_H
+#define CURIO_MODULE_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+struct kernel;
+
+/* Userdata types. The first ones have one metatable each, registered in
+ * the context and checked by identity; a group and a queue (whose queues
+ * have a metatable per maxsize) start with a tag instead (struct
+ * udata_tag), checked the same way through ctx_testudata. */
+enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_IDENTITY_COUNT = MT_KERNEL + 1,
+       MT_GROUP = MT_IDENTITY_COUNT, MT_FIFO, MT_COUNT };
+
+/* The first field of a tagged userdata: ctx_tag(type). */
+struct udata_tag {
+  const void *tag;
+};
+
+/* Per-Lua-state context, upvalue 1 of every core function. `running` is
+ * the kernel whose task is executing now (NULL outside tasks). */
+struct curio_ctx {
+  struct kernel *running;
+  struct kernel *sigint_owner;       /* the kernel watching SIGINT, or NULL */
+  const void *mt[MT_IDENTITY_COUNT]; /* metatables, to check userdata by identity */
+  int mt_ref[MT_IDENTITY_COUNT];     /* their registry refs, held for the state's life */
+};
+
+struct curio_ctx *ctx_get(lua_State *L);
+const void *ctx_tag(int type);
+void *ctx_testudata(lua_State *L, int idx, int type);
+void *ctx_checkudata(lua_State *L, int idx, int type, const char *tname);
+void ctx_setmetatable(lua_State *L, struct curio_ctx *ctx, int type);
+
+void module_functions(lua_State *L, const luaL_Reg *fns, int ctx);
+void module_newtype(lua_State *L, const char *name, const luaL_Reg *methods, int ctx, int type);
+
+#endif

@@ -22,6 +22,10 @@
 #include "wait.h"
 #include "errors.h"
 
+/* A task spawned without arguments while at least this many are ready
+ * gets its coroutine only when it starts (task_spawn). */
+#define TASK_LAZY_READY 64
+
 /* A task userdata has TASK_MT, or TASK_GC_MT once it failed: only those
  * need a finalizer (to report an unretrieved crash and free its text), and
  * objects without one are much cheaper for Lua's collector. */
@@ -75,15 +79,14 @@ static void anchor(lua_State *L, struct kernel *k, struct task *t) {
   lua_pop(L, 1);
 }
 
-/* Drops the anchor (the task may be collected after this). */
-void task_unanchor(lua_State *L, struct kernel *k, struct task *t) {
+/* Drops the anchor (the task may be collected after this); the live table
+ * is at index live. */
+static void unanchor(lua_State *L, struct kernel *k, struct task *t, int live) {
   int slot = t->slot;
   if (slot == 0) return;
   t->slot = 0;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, k->live_ref);
   lua_pushinteger(L, k->free_slot);
-  lua_rawseti(L, -2, slot);
-  lua_pop(L, 1);
+  lua_rawseti(L, live, slot);
   k->free_slot = slot;
 }
 
@@ -95,7 +98,11 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
     errors_raise(L, "CurioError", "spawn: the kernel is shutting down (no new tasks)");
   luaL_checkstack(L, nargs + 8, "spawn: too many arguments"); /* the copies below */
   reserve(L, k);
-  lua_State *co = nargs > 0 ? lua_newthread(L) : NULL; /* else: task_start */
+  /* A task spawned without arguments while many are ready (a burst of
+   * spawns) gets its coroutine when it starts (task_make_thread); when few
+   * are, making it now is cheaper (no protected call later). */
+  int lazy = nargs == 0 && k->ready_len >= TASK_LAZY_READY;
+  lua_State *co = lazy ? NULL : lua_newthread(L);
   struct task *t = lua_newuserdatauv(L, sizeof *t, TUV_COUNT);
   memset(t, 0, sizeof *t);
   list_init(&t->node);
@@ -174,12 +181,12 @@ static int task_build_report(lua_State *L) {
 
 /* Records the error on top of t's dead coroutine: it ends up alone at
  * index 1 there, after the task's pending <close> variables have run. */
-static void task_record_error(struct kernel *k, struct task *t) {
+static void task_record_error(struct kernel *k, struct task *t, int tidx) {
   lua_State *L = k->L, *co = t->co;
   t->failed = 1;
   t->is_cancel_error = (unsigned char)errors_is_cancel(co, -1);
   luaL_checkstack(L, 6, "task_finish");
-  task_push(L, t);
+  lua_pushvalue(L, tidx);
   ctx_setmetatable(L, k->ctx, MT_TASK_GC); /* __gc reports it if nobody did */
   lua_pushvalue(co, -1);
   lua_xmove(co, L, 1);                     /* task, error */
@@ -213,21 +220,24 @@ static void task_record_error(struct kernel *k, struct task *t) {
 void task_finish(struct kernel *k, struct task *t, int status) {
   lua_State *L = k->L;
   t->state = TASK_DONE;
-  t->wait = WAIT_NONE;
   wait_undo(t); /* (a reservation it never took) */
   timer_remove(k, t);
-  if (t->ext != NULL && ev_is_active(&t->ext->io)) ev_io_stop(k->loop, &t->ext->io);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, k->live_ref); /* (room: the resume left it) */
+  int live = lua_gettop(L);
+  lua_rawgeti(L, live, t->slot);
+  int tidx = live + 1;
   if (status == LUA_OK) t->nresults = lua_gettop(t->co);
-  else task_record_error(k, t);
-  if (status == LUA_OK && t->nresults == 0) task_drop_thread(L, t);
+  else task_record_error(k, t, tidx);
+  if (status == LUA_OK && t->nresults == 0) task_drop_thread(L, t, tidx);
   task_free_deadlines(t);
   for (struct list *j; (j = list_first(&t->joiners)) != NULL;)
     trap_wake(LIST_ENTRY(j, struct task, node), WAKE_OK);
-  if (t->ext != NULL && t->ext->on_event != NULL) t->ext->on_event(L, t, 0, TASK_ENDED);
+  if (t->ext != NULL && t->ext->on_event != NULL) t->ext->on_event(L, t, tidx, TASK_ENDED);
   k->ntasks--;
   if (t == k->main) k->main_done = 1;
   t->k = NULL;
-  task_unanchor(L, k, t);
+  unanchor(L, k, t, live);
+  lua_settop(L, live - 1);
 }
 
 /* ---- methods ---- */

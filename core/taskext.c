@@ -73,37 +73,30 @@ static void set_anchor(lua_State *L, struct task *t, int tidx) {
   }
 }
 
-/* Makes the coroutine of a task that has none yet (protected: arg task). */
-static int make_thread(lua_State *L) {
-  struct task *t = lua_touserdata(L, 1);
-  lua_State *co = lua_newthread(L);
-  push_anchor(L, 1);     /* the function */
-  lua_xmove(L, co, 1);
-  set_anchor(L, t, 1);   /* the coroutine */
-  t->co = co;
-  return 0;
-}
-
 /* Gives a task spawned without arguments its coroutine as it first runs
- * (kernel_step), so that a task spawned costs its 160 bytes until then:
- * a program that spawns 100,000 tasks before they run touches a sixth of
- * the memory. Returns NULL when Lua has no memory left for it. */
-lua_State *task_start(lua_State *L, struct task *t) {
-  if (!lua_checkstack(L, 3)) return NULL;
-  lua_pushcfunction(L, make_thread);
+ * (the kernel calls this, protected, for a batch of starting tasks), so
+ * that a task spawned costs its 160 bytes until then: a program that
+ * spawns 100,000 tasks before they run touches a sixth of the memory, and
+ * tasks that come and go reuse the memory of those that ended. Raises
+ * when out of memory. */
+void task_make_thread(lua_State *L, struct task *t) {
+  luaL_checkstack(L, 4, "task");
   task_push(L, t);
-  if (lua_pcall(L, 1, 0, 0) != LUA_OK) { lua_pop(L, 1); return NULL; }
-  return t->co;
+  int tidx = lua_gettop(L);
+  lua_State *co = lua_newthread(L);
+  push_anchor(L, tidx); /* the function */
+  lua_xmove(L, co, 1);
+  set_anchor(L, t, tidx); /* the coroutine */
+  lua_pop(L, 1);
+  t->co = co;
 }
 
 /* Drops the coroutine of a task that returned nothing: nothing is left on
  * it, and collecting it early lets a program that spawns many short tasks
  * reuse their memory (no allocation: a nil goes where the coroutine was). */
-void task_drop_thread(lua_State *L, struct task *t) {
-  task_push(L, t);
+void task_drop_thread(lua_State *L, struct task *t, int tidx) {
   lua_pushnil(L);
-  set_anchor(L, t, lua_gettop(L) - 1);
-  lua_pop(L, 1);
+  set_anchor(L, t, tidx);
   t->co = NULL;
 }
 

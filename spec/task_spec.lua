@@ -246,6 +246,7 @@ end)
 describe("tasks many at once", function()
   it("behave the same before they first run: fields, name, cancel, traceback", function()
     local trace = util.traced(function(record)
+      for _ = 1, 100 do curio.spawn(function() end) end -- (a burst: the next start lazily)
       local t = curio.spawn(function() record("ran as", curio.current_task().name) return end)
       t.name = "early"
       record("before", t.state, t.terminated, t:traceback():match("not started") ~= nil)

@@ -176,6 +176,9 @@ static int l_group_add(lua_State *L) {
   struct task *t = task_check(L, 2);
   if (g->joined) return errors_raise(L, "CurioError", "TaskGroup.add_task: task group already joined");
   if (group_of(t) != NULL) return errors_raise(L, "CurioError", "task already in a task group");
+  struct kernel *k = ctx_get(L)->running;
+  if (t->k != NULL && k != NULL && t->k != k)
+    return errors_raise(L, "CurioError", "TaskGroup.add_task: the task belongs to another kernel");
   join_group(L, 1, t, 2, lua_toboolean(L, 3));
   return 0;
 }

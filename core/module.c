@@ -13,10 +13,6 @@
 #include "lwaitq.h"
 #include "errors.h"
 
-struct curio_ctx *ctx_get(lua_State *L) {
-  return (struct curio_ctx *)lua_touserdata(L, lua_upvalueindex(1));
-}
-
 /* Tags of the tagged types: their addresses mark a userdata's type. */
 static const char tags[MT_COUNT];
 

@@ -29,7 +29,11 @@ struct curio_ctx {
   int mt_ref[MT_IDENTITY_COUNT];     /* their registry refs, held for the state's life */
 };
 
-struct curio_ctx *ctx_get(lua_State *L);
+/* The context of the running C function (upvalue 1 of every one). */
+static inline struct curio_ctx *ctx_get(lua_State *L) {
+  return (struct curio_ctx *)lua_touserdata(L, lua_upvalueindex(1));
+}
+
 const void *ctx_tag(int type);
 void *ctx_testudata(lua_State *L, int idx, int type);
 void *ctx_checkudata(lua_State *L, int idx, int type, const char *tname);

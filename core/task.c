@@ -287,6 +287,8 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
 static int task_wait_for(lua_State *L, struct task *t, const char *fname, lua_KFunction k) {
   struct task *self = trap_enter(L, fname);
   if (self == t) return errors_raise(L, "CurioError", "%s: a task cannot wait for itself", fname);
+  if (t->k != self->k) /* it would never be run while we wait */
+    return errors_raise(L, "CurioError", "%s: the task belongs to another kernel", fname);
   lua_settop(L, 1);
   list_insert_tail(&t->joiners, &self->node); /* its wait record (wait.c) */
   self->wait_obj = t;

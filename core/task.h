@@ -84,10 +84,11 @@ struct task {
     int nargs;             /* while live: values pushed on co for the next resume */
     int nresults;          /* once done: results on co's stack */
   };
-  unsigned state : 2;      /* enum task_state */
-  unsigned wait : 4, wake : 2, pending : 2;
-  unsigned daemon : 1, cancelled : 1, failed : 1, no_cancel : 1;
-  unsigned retrieved : 1, reported : 1, is_cancel_error : 1, has_carry : 1;
+  unsigned char state;     /* enum task_state (bytes: set on every switch) */
+  unsigned char wait;      /* enum task_wait */
+  unsigned short wake : 2, pending : 2;
+  unsigned short daemon : 1, cancelled : 1, failed : 1, no_cancel : 1;
+  unsigned short retrieved : 1, reported : 1, is_cancel_error : 1, has_carry : 1;
   /* Its wait record (wait.c): its kind is `wait`, what it waits in is
    * wait_obj, and `node` links it there; `joiners` lists the tasks waiting
    * for it to end. */

@@ -36,14 +36,8 @@ int trap_is_sentinel(lua_State *L, int idx) {
 }
 
 /* The running task, or a CurioError naming fname. */
-struct task *trap_current(lua_State *L, const char *fname) {
-  return trap_current_in(L, ctx_get(L), fname);
-}
-
-/* As trap_current, for callers that hold the context already. */
-struct task *trap_current_in(lua_State *L, struct curio_ctx *ctx, const char *fname) {
-  struct kernel *k = ctx->running;
-  if (k != NULL && k->current != NULL) return k->current;
+/* (trap_current and trap_current_in are inline, trap.h) */
+struct task *trap_not_in_task(lua_State *L, const char *fname) {
   errors_raise(L, "CurioError", "%s: not inside a curio task", fname);
   return NULL;
 }
@@ -87,7 +81,8 @@ struct task *trap_enter(lua_State *L, const char *fname) {
     errors_raise(L, "CurioError",
                  "%s: blocking call inside a coroutine that curio does not drive "
                  "(create or resume it with curio.coroutine)", fname);
-  trap_raise_due(L, t);
+  if (t->no_cancel == 0 && (t->pending != PEND_NONE || t->timeout != HUGE_VAL))
+    trap_raise_due(L, t);
   return t;
 }
 
@@ -104,18 +99,11 @@ void trap_raise_due(lua_State *L, struct task *t) {
   }
 }
 
-/* In a continuation: the task whose wait ended. A task's coroutine is
- * resumed only by its kernel (or, nested, by the curio.coroutine resume that
- * drives it); anything else (coroutine.resume on a captured coroutine.running())
- * is refused here, which ends that coroutine with the error: the kernel then
- * finds it dead and the task fails, but nothing it holds is corrupted. */
-struct task *trap_resumed(lua_State *L) {
-  struct kernel *k = ctx_get(L)->running;
-  struct task *t = k != NULL ? k->current : NULL;
-  if (t == NULL || task_active(t) != L)
-    errors_raise(L, "CurioError",
-                 "cannot resume a curio task's coroutine: only its kernel may resume it");
-  return t;
+/* trap_resumed's refusal (trap.h). */
+struct task *trap_foreign_resume(lua_State *L) {
+  errors_raise(L, "CurioError",
+               "cannot resume a curio task's coroutine: only its kernel may resume it");
+  return NULL;
 }
 
 /* Puts t in its kernel's timer heap for clock time `when` (rule 4). */
@@ -294,11 +282,18 @@ static int l_wait_fd(lua_State *L) {
 
 /* ---- timeouts (the nesting rules are in lua/curio/time.lua) ---- */
 
-static double check_deadline(lua_State *L, int idx) {
+static double check_deadline(lua_State *L, int idx, const char *fname) {
   if (lua_isnoneornil(L, idx)) return HUGE_VAL;
-  lua_Number d = errors_checknumber(L, idx, "timeout_at");
-  if (d != d) errors_argerror(L, idx, "timeout_at", "number expected, got NaN");
+  lua_Number d = errors_checknumber(L, idx, fname);
+  if (d != d) errors_argerror(L, idx, fname, "number expected, got NaN");
   return d;
+}
+
+/* The name of the Lua function a timeout helper serves (argument 2, from
+ * time.lua), for its errors. */
+static const char *block_name(lua_State *L, const char *def) {
+  const char *name = lua_tostring(L, 2);
+  return name != NULL ? name : def;
 }
 
 static void push_deadline(lua_State *L, struct task *t, double deadline) {
@@ -316,21 +311,23 @@ static void push_deadline(lua_State *L, struct task *t, double deadline) {
   if (deadline < t->timeout) t->timeout = deadline;
 }
 
-/* core.timeout_push(deadline|nil): enters a timeout block. */
+/* core.timeout_push(deadline|nil, fname): enters a timeout block. */
 static int l_timeout_push(lua_State *L) {
-  double deadline = check_deadline(L, 1);
-  push_deadline(L, trap_current(L, "timeout_at"), deadline);
+  const char *fname = block_name(L, "timeout_at");
+  double deadline = check_deadline(L, 1, fname);
+  push_deadline(L, trap_current(L, fname), deadline);
   return 0;
 }
 
-/* core.timeout_push_after(seconds|nil) -> deadline|nil */
+/* core.timeout_push_after(seconds|nil, fname) -> deadline|nil */
 static int l_timeout_push_after(lua_State *L) {
+  const char *fname = block_name(L, "timeout_after");
   double deadline = HUGE_VAL;
   if (!lua_isnoneornil(L, 1)) {
-    lua_Number seconds = errors_checkseconds(L, 1, "timeout_after");
+    lua_Number seconds = errors_checkseconds(L, 1, fname);
     deadline = kernel_clock() + seconds;
   }
-  push_deadline(L, trap_current(L, "timeout_after"), deadline);
+  push_deadline(L, trap_current(L, fname), deadline);
   if (deadline == HUGE_VAL) return 0;
   lua_pushnumber(L, deadline);
   return 1;

@@ -4,14 +4,39 @@
 
 #include <lua.h>
 #include <lauxlib.h>
+#include "kernel.h"
+#include "task.h"
 
 struct task;
 struct curio_ctx;
 
 struct task *trap_enter(lua_State *L, const char *fname);
-struct task *trap_resumed(lua_State *L);
-struct task *trap_current(lua_State *L, const char *fname);
-struct task *trap_current_in(lua_State *L, struct curio_ctx *ctx, const char *fname);
+struct task *trap_not_in_task(lua_State *L, const char *fname);
+struct task *trap_foreign_resume(lua_State *L);
+
+/* The running task (ctx: the module's context), or a CurioError naming
+ * fname ("not inside a curio task"). */
+static inline struct task *trap_current_in(lua_State *L, struct curio_ctx *ctx, const char *fname) {
+  struct kernel *k = ctx->running;
+  if (k != NULL && k->current != NULL) return k->current;
+  return trap_not_in_task(L, fname);
+}
+
+static inline struct task *trap_current(lua_State *L, const char *fname) {
+  return trap_current_in(L, ctx_get(L), fname);
+}
+
+/* In a continuation: the task whose wait ended. A task's coroutine is
+ * resumed only by its kernel (or, nested, by the curio.coroutine resume that
+ * drives it); anything else (coroutine.resume on a captured coroutine.running())
+ * is refused, which ends that coroutine with the error: the kernel then
+ * finds it dead and the task fails, but nothing it holds is corrupted. */
+static inline struct task *trap_resumed(lua_State *L) {
+  struct kernel *k = ctx_get(L)->running;
+  struct task *t = k != NULL ? k->current : NULL;
+  if (t == NULL || task_active(t) != L) return trap_foreign_resume(L);
+  return t;
+}
 int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k);
 int trap_suspend_until(lua_State *L, struct task *t, double until, lua_KFunction k);
 int trap_result(lua_State *L, struct task *t, int base);

@@ -63,38 +63,44 @@ end
 
 -- curio.timeout_after(seconds, fn, ...) -> fn's results, or TaskTimeout.
 function time.timeout_after(seconds, fn, ...)
-  check.seconds(seconds, 1, "timeout_after")
-  check.fn(fn, 2, "timeout_after")
-  check.task("timeout_after")
-  local deadline = timeout_push_after(seconds)
+  -- (checks inline, the hot path; the error points at the caller's line)
+  if seconds ~= nil and not (type(seconds) == "number" and seconds >= 0) then
+    check.seconds(seconds, 1, "timeout_after")
+  end
+  if type(fn) ~= "function" then check.fn(fn, 2, "timeout_after") end
+  local deadline = timeout_push_after(seconds, "timeout_after") -- (checks the task)
   return leave(false, seconds, deadline, pcall(fn, ...))
 end
 
 -- curio.ignore_after(seconds, fn, ...) -> fn's results, or nil, curio.TIMEOUT.
 function time.ignore_after(seconds, fn, ...)
-  check.seconds(seconds, 1, "ignore_after")
-  check.fn(fn, 2, "ignore_after")
-  check.task("ignore_after")
-  local deadline = timeout_push_after(seconds)
+  -- (checks inline, the hot path; the error points at the caller's line)
+  if seconds ~= nil and not (type(seconds) == "number" and seconds >= 0) then
+    check.seconds(seconds, 1, "ignore_after")
+  end
+  if type(fn) ~= "function" then check.fn(fn, 2, "ignore_after") end
+  local deadline = timeout_push_after(seconds, "ignore_after") -- (checks the task)
   return leave(true, seconds, deadline, pcall(fn, ...))
 end
 
 -- curio.timeout_at(deadline, fn, ...): as timeout_after, at a clock time.
 function time.timeout_at(deadline, fn, ...)
-  check.deadline(deadline, 1, "timeout_at")
-  check.fn(fn, 2, "timeout_at")
-  check.task("timeout_at")
-  timeout_push(deadline)
+  if deadline ~= nil and not (type(deadline) == "number" and deadline == deadline) then
+    check.deadline(deadline, 1, "timeout_at")
+  end
+  if type(fn) ~= "function" then check.fn(fn, 2, "timeout_at") end
+  timeout_push(deadline, "timeout_at") -- (checks the task)
   local seconds = deadline and deadline - core.clock()
   return leave(false, seconds, deadline, pcall(fn, ...))
 end
 
 -- curio.ignore_at(deadline, fn, ...): as ignore_after, at a clock time.
 function time.ignore_at(deadline, fn, ...)
-  check.deadline(deadline, 1, "ignore_at")
-  check.fn(fn, 2, "ignore_at")
-  check.task("ignore_at")
-  timeout_push(deadline)
+  if deadline ~= nil and not (type(deadline) == "number" and deadline == deadline) then
+    check.deadline(deadline, 1, "ignore_at")
+  end
+  if type(fn) ~= "function" then check.fn(fn, 2, "ignore_at") end
+  timeout_push(deadline, "ignore_at") -- (checks the task)
   local seconds = deadline and deadline - core.clock()
   return leave(true, seconds, deadline, pcall(fn, ...))
 end

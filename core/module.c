@@ -14,34 +14,11 @@
 #include "errors.h"
 
 /* Tags of the tagged types: their addresses mark a userdata's type. */
-static const char tags[MT_COUNT];
+const char ctx_tags[MT_COUNT];
 
-const void *ctx_tag(int type) {
-  return &tags[type];
-}
-
-/* The userdata at idx if it is of `type`, else NULL. A type with one
- * metatable is checked by that metatable's identity (luaL_checkudata
- * compares names, a string lookup on every call, which showed in profiles
- * of the queue hot path); a tagged type by its first field. Functions
- * calling this have the context as upvalue 1. */
-void *ctx_testudata(lua_State *L, int idx, int type) {
-  void *p = lua_touserdata(L, idx);
-  if (p == NULL) return NULL;
-  if (type >= MT_IDENTITY_COUNT) {
-    if (lua_rawlen(L, idx) < sizeof(struct udata_tag)) return NULL;
-    return ((struct udata_tag *)p)->tag == &tags[type] ? p : NULL;
-  }
-  if (!lua_getmetatable(L, idx)) return NULL;
-  const void *mt = lua_topointer(L, -1);
-  lua_pop(L, 1);
-  return mt == ctx_get(L)->mt[type] ? p : NULL;
-}
-
-void *ctx_checkudata(lua_State *L, int idx, int type, const char *tname) {
-  void *p = ctx_testudata(L, idx, type);
-  if (p == NULL) luaL_typeerror(L, idx, tname);
-  return p;
+void *ctx_typeerror(lua_State *L, int idx, const char *tname) {
+  luaL_typeerror(L, idx, tname);
+  return NULL;
 }
 
 /* Sets the metatable of the userdata on top to that of `type`. */

@@ -43,9 +43,9 @@ void task_push(lua_State *L, struct task *t) {
   lua_remove(L, -2);
 }
 
-/* Room in the ready ring, made at spawn where an error can be raised, so
- * that waking a task never allocates: the ring holds each live task at most
- * once. */
+/* Room in the ready ring and the timer heap, made at spawn where an error
+ * can be raised, so that blocking and waking a task never allocate: each
+ * holds a live task at most once. */
 static void reserve(lua_State *L, struct kernel *k) {
   if (k->ready_cap < k->ntasks + 1) {
     size_t old = k->ready_cap, cap = old ? old * 2 : 256;
@@ -57,6 +57,7 @@ static void reserve(lua_State *L, struct kernel *k) {
     k->ready = ring;
     k->ready_cap = cap;
   }
+  if (!timer_reserve(k, k->ntasks + 1)) luaL_error(L, "spawn: not enough memory");
 }
 
 /* Anchors the task userdata on top of L in the kernel's live table. Free

@@ -54,7 +54,6 @@ struct deadline {
 struct task_ext {
   struct deadline *deadlines;           /* timeout blocks (malloc) */
   int ndeadlines, cap_deadlines;
-  ev_io io;                             /* core.wait_fd */
   struct list crash_node;               /* in its kernel's unreported crashes */
   struct task *crash_task;              /* the task this record belongs to */
   char *report;                         /* crash report (malloc; freed by __gc) */

@@ -7,8 +7,9 @@
  * and libev 16 more per active timer.
  *
  * Rules:
- * 1. Adding may grow the heap (it happens in a trap, where an error can be
- *    raised); removing and firing never allocate.
+ * 1. Only timer_reserve allocates (at spawn, where an error can be raised:
+ *    the heap then has room for every live task, each being in it at most
+ *    once); adding, removing and firing never allocate.
  * 2. The watcher is re-armed only when the earliest deadline moves earlier;
  *    one that fires early (the earliest node was removed meanwhile) finds
  *    nothing due and re-arms for the new earliest. It is stopped when the
@@ -88,21 +89,26 @@ void timer_init(struct timer_heap *h) {
   ev_init(&h->watcher, timer_cb);
 }
 
-/* Puts t in the heap for clock time `at` (t must not be in it). Returns 0
- * when out of memory (nothing changed). */
-int timer_add(struct kernel *k, struct task *t, double at) {
+/* Makes room for `count` tasks in the heap; 0 when out of memory. */
+int timer_reserve(struct kernel *k, size_t count) {
   struct timer_heap *h = &k->timers;
-  if (h->count == h->cap) {
-    size_t cap = h->cap ? h->cap * 2 : 64;
-    struct timer_node *grown = realloc(h->nodes, cap * sizeof *grown);
-    if (grown == NULL) return 0;
-    h->nodes = grown;
-    h->cap = cap;
-  }
+  if (h->cap >= count) return 1;
+  size_t cap = h->cap ? h->cap : 64;
+  while (cap < count) cap *= 2;
+  struct timer_node *grown = realloc(h->nodes, cap * sizeof *grown);
+  if (grown == NULL) return 0;
+  h->nodes = grown;
+  h->cap = cap;
+  return 1;
+}
+
+/* Puts t in the heap for clock time `at` (t must not be in it; there is
+ * room, rule 1). */
+void timer_add(struct kernel *k, struct task *t, double at) {
+  struct timer_heap *h = &k->timers;
   h->nodes[h->count] = (struct timer_node){ at, t };
   sift_up(h, h->count++);
   rearm(k);
-  return 1;
 }
 
 /* Takes t out of the heap if it is there. */

@@ -21,7 +21,8 @@ struct timer_heap {
 };
 
 void timer_init(struct timer_heap *h);
-int timer_add(struct kernel *k, struct task *t, double at);
+int timer_reserve(struct kernel *k, size_t count);
+void timer_add(struct kernel *k, struct task *t, double at);
 void timer_remove(struct kernel *k, struct task *t);
 void timer_free(struct kernel *k);
 

@@ -107,14 +107,14 @@ struct task *trap_foreign_resume(lua_State *L) {
 }
 
 /* Puts t in its kernel's timer heap for clock time `when` (rule 4). */
-static void trap_arm(lua_State *L, struct task *t, double when) {
-  if (!timer_add(t->k, t, when)) luaL_error(L, "not enough memory");
+static void trap_arm(struct task *t, double when) {
+  timer_add(t->k, t, when); /* (never fails: room reserved at spawn) */
 }
 
 static int suspend(lua_State *L, struct task *t, int wait, double when, lua_KFunction k) {
   int base = lua_gettop(L);
   if (t->no_cancel == 0 && t->timeout < when) when = t->timeout;
-  if (when != HUGE_VAL) trap_arm(L, t, when); /* first: it may raise */
+  if (when != HUGE_VAL) trap_arm(t, when);
   t->state = TASK_WAITING;
   t->wait = (unsigned char)wait;
   t->wake = WAKE_OK;
@@ -216,7 +216,8 @@ void trap_timer_expired(struct task *t, double at, double now) {
 
 /* The undo of a WAIT_IO wait (wait.c). */
 void trap_io_undo(struct task *t) {
-  if (t->k != NULL && ev_is_active(&t->ext->io)) ev_io_stop(t->k->loop, &t->ext->io);
+  ev_io *w = t->wait_obj;
+  if (t->k != NULL && ev_is_active(w)) ev_io_stop(t->k->loop, w);
 }
 
 static void trap_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
@@ -270,13 +271,16 @@ static int l_wait_fd(lua_State *L) {
   int mode = luaL_checkoption(L, 2, NULL, modes);
   luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "file descriptor expected");
   struct task *t = trap_enter(L, "wait_fd");
-  struct task_ext *x = task_ext(L, t, 0);
   lua_settop(L, 0);
-  ev_init(&x->io, trap_io_cb);
-  x->io.data = t;
-  ev_io_set(&x->io, (int)fd, mode == 0 ? EV_READ : EV_WRITE);
-  ev_io_start(t->k->loop, &x->io);
-  t->wait_obj = &x->io;
+  /* The watcher lives in this frame while the task waits (the io wings
+   * will own one per object instead). trap_suspend cannot fail once the
+   * watcher runs: the timer heap has room for every task (task.c). */
+  ev_io *w = lua_newuserdatauv(L, sizeof *w, 0);
+  ev_init(w, trap_io_cb);
+  w->data = t;
+  ev_io_set(w, (int)fd, mode == 0 ? EV_READ : EV_WRITE);
+  ev_io_start(t->k->loop, w);
+  t->wait_obj = w;
   return trap_suspend(L, t, WAIT_IO, wait_fd_k);
 }
 

@@ -1,0 +1,26 @@
+/* core/codec.h: Lua values to bytes and back (rules in codec.c). Knows
+ * nothing of the kernel: worker threads and worker processes use it. */
+#ifndef CURIO_CODEC_H
+#define CURIO_CODEC_H
+
+#include <stddef.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+/* What the decoder accepts: functions (Lua bytecode, C function pointers)
+ * only from a sender in this process that is trusted (a worker thread). */
+enum { CODEC_VALUES = 0, CODEC_FUNCTIONS = 1 };
+
+/* Encodes the n values from stack index first (left there) and pushes the
+ * bytes as a string; raises an error naming the value's path when one cannot
+ * cross ("cannot transfer argument #2 .conn (userdata)"). `what` names the
+ * values ("argument", "result"). */
+void codec_encode(lua_State *L, int first, int n, const char *what);
+
+/* Decodes data, pushing its values; returns how many. Raises an error on
+ * malformed or truncated input. */
+int codec_decode(lua_State *L, const char *data, size_t len, int flags);
+
+extern const luaL_Reg codec_functions[];
+
+#endif

@@ -95,8 +95,8 @@ describe("the value codec", function()
     assert.are.equal("cannot transfer argument #1 .a[3] (thread)",
                      message({ a = { [3] = coroutine.create(print) } }))
     assert.is_truthy(message(setmetatable({}, { __index = print }), string.gmatch("", "")):find("#2 %(function"))
-    local deep, cur = {}, nil
-    cur = deep
+    local deep = {}
+    local cur = deep
     for _ = 1, 300 do cur[1] = {}; cur = cur[1] end
     assert.is_truthy(message(deep):find("nested too deeply", 1, true))
   end)

@@ -10,24 +10,24 @@ BINDIR   ?= $(PREFIX)/bin
 INCDIR   ?= $(PREFIX)/include
 CFLAGS   ?= -O2 -g
 XCFLAGS  := -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC) $(CFLAGS)
-LDLIBS   := -lev -lm
+LDLIBS   := -lev -lm -lpthread
 BUILD    ?= build
 BUSTED   ?= $(LUA) /usr/bin/busted
 LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
 
 CORE_SRC := core/kernel.c core/task.c core/taskext.c core/trap.c core/timer.c core/wait.c core/waitq.c core/lwaitq.c \
-            core/coro.c core/queue.c core/group.c core/codec.c \
+            core/coro.c core/queue.c core/group.c core/codec.c core/threads.c \
             core/errors.c core/host.c core/module.c
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
 LUA_SRC  := $(wildcard lua/curio/*.lua)
 SPECS    ?= spec
 
-.PHONY: all deps test check lint bench install uninstall clean run help
+.PHONY: all deps test check tsan lint bench install uninstall clean run help
 
 all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(BUILD)/bin/host_loop
 
 help:
-	@echo "make deps | all | run | test | check | lint | bench | install PREFIX=... | clean"
+	@echo "make deps | all | run | test | check | tsan | lint | bench | install PREFIX=... | clean"
 
 deps:
 	sh tools/deps.sh
@@ -76,6 +76,16 @@ check:
 	$(LUAENV) valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(LUA) spec/support/memcheck.lua
 
+# The thread specs on a ThreadSanitizer build (worker threads, the pool's
+# queues and the async hand-back).
+TSAN_RT := $(shell $(CC) -print-file-name=libtsan.so)
+TSAN_SPECS ?= spec/thread_spec.lua spec/codec_spec.lua
+tsan:
+	$(MAKE) BUILD=build-tsan CFLAGS="-O1 -g -fsanitize=thread" all
+	LD_PRELOAD="$(TSAN_RT)" TSAN_OPTIONS="halt_on_error=1 report_signal_unsafe=0" \
+	  LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./build-tsan/?.so;;' \
+	  $(BUSTED) $(BUSTED_FLAGS) $(TSAN_SPECS)
+
 lint:
 	luacheck -q lua spec examples bench tools
 	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
@@ -97,4 +107,4 @@ uninstall:
 	  $(DESTDIR)$(INCDIR)/curio.h
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan

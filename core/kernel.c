@@ -322,6 +322,7 @@ struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, in
   ev_init(&k->grace, kernel_grace_cb);
   timer_init(&k->timers);
   list_init(&k->crashes);
+  list_init(&k->hooks);
   k->shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
   ev_prepare_start(k->loop, &k->prepare);
   ev_unref(k->loop);
@@ -333,6 +334,20 @@ static int main_is_done(struct kernel *k) { return k->main_done; }
 static int all_tasks_done(struct kernel *k) { return k->ntasks == 0; }
 
 static void kernel_free(struct kernel *k, lua_State *L);
+
+void kernel_add_hook(struct kernel *k, struct kernel_hook *hook) {
+  list_insert_tail(&k->hooks, &hook->node);
+}
+
+/* The hook whose close function is `close`, or NULL. */
+struct kernel_hook *kernel_find_hook(struct kernel *k,
+                                     void (*close)(lua_State *, struct kernel *, struct kernel_hook *)) {
+  for (struct list *n = k->hooks.next; n != &k->hooks; n = n->next) {
+    struct kernel_hook *hook = LIST_ENTRY(n, struct kernel_hook, node);
+    if (hook->close == close) return hook;
+  }
+  return NULL;
+}
 
 /* Calls fn for every live task, in the order of their slots in the live
  * table (fn must not end tasks or spawn). */
@@ -452,6 +467,11 @@ static void abandon(lua_State *L, struct kernel *k, struct task *t) {
 static void kernel_free(struct kernel *k, lua_State *L) {
   timer_free(k);
   kernel_each_task(L, k, abandon);
+  for (struct list *node; (node = list_first(&k->hooks)) != NULL;) {
+    struct kernel_hook *hook = LIST_ENTRY(node, struct kernel_hook, node);
+    list_remove(node);
+    hook->close(L, k, hook);
+  }
   kernel_report_crashes(L, k);
   idle_stop(k);
   if (ev_is_active(&k->prepare)) { ev_ref(k->loop); ev_prepare_stop(k->loop, &k->prepare); }

@@ -19,6 +19,15 @@
 #define KERNEL_MT "curio.Kernel"
 
 struct task;
+struct kernel;
+
+/* A feature's hook on its kernel (a thread pool, say): the scheduler knows
+ * only this. `close` runs when the kernel is freed, after its tasks were
+ * abandoned and before its loop goes. */
+struct kernel_hook {
+  struct list node;
+  void (*close)(lua_State *L, struct kernel *k, struct kernel_hook *hook);
+};
 
 struct kernel {
   struct ev_loop *loop;
@@ -38,6 +47,7 @@ struct kernel {
   size_t ready_head, ready_len, ready_cap;
   struct task *current;
   struct list crashes;     /* tasks whose crash nobody retrieved (task_ext) */
+  struct list hooks;       /* struct kernel_hook, in the order added */
   struct task *main;
   lua_Integer next_id;
   size_t ntasks;
@@ -55,6 +65,9 @@ void kernel_schedule(struct kernel *k, struct task *t);
 int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *));
 struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, int owns_loop);
 void kernel_shutdown(lua_State *L, struct kernel *k);
+void kernel_add_hook(struct kernel *k, struct kernel_hook *hook);
+struct kernel_hook *kernel_find_hook(struct kernel *k,
+                                     void (*close)(lua_State *, struct kernel *, struct kernel_hook *));
 extern const luaL_Reg kernel_methods[];
 extern const luaL_Reg kernel_functions[];
 

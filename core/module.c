@@ -13,6 +13,7 @@
 #include "lwaitq.h"
 #include "errors.h"
 #include "codec.h"
+#include "threads.h"
 
 /* Tags of the tagged types: their addresses mark a userdata's type. */
 const char ctx_tags[MT_COUNT];
@@ -102,6 +103,7 @@ int luaopen_curio_core(lua_State *L) {
   module_functions(L, coro_functions, ctx_idx);
   module_functions(L, errors_functions, ctx_idx);
   module_functions(L, codec_functions, ctx_idx);
+  module_functions(L, threads_functions, ctx_idx);
   queue_open(L, ctx_idx);
   group_open(L, ctx_idx);
   lua_pushvalue(L, methods_idx);

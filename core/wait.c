@@ -17,6 +17,7 @@
 #include "task.h"
 #include "waitq.h"
 #include "trap.h"
+#include "threads.h"
 
 static void undo_join(struct task *t) {
   list_remove(&t->node);
@@ -30,6 +31,7 @@ static const struct wait_kind kinds[WAIT_KINDS] = {
   [WAIT_RESERVED] = {"woken with an item reserved", waitq_unlink},
   [WAIT_JOIN] = {"join", undo_join},
   [WAIT_IO] = {"file descriptor", trap_io_undo},
+  [WAIT_THREAD] = {"run_in_thread", threads_job_undo},
 };
 
 /* Rule 2: undoes t's wait, whatever its kind; harmless when there is none. */

@@ -41,6 +41,10 @@ describe("How-To recipe", function()
     check("timeout.lua", { "Timed out", "Timed out", "finished" })
   end)
 
+  it("'How do you perform a blocking operation?' runs it in a thread while tasks go on", function()
+    check("blocking.lua", { "slept 0.3", "other tasks ran meanwhile: true" })
+  end)
+
   it("'How can a timeout be applied to a block of statements?' stops the block", function()
     check("timeout_block.lua", { "completed: statement1, statement2", "timed out: true" })
   end)

@@ -62,6 +62,9 @@ curio.BoundedSemaphore = sync.BoundedSemaphore
 curio.Condition = sync.Condition
 curio.TaskGroup = taskgroup.TaskGroup
 
+-- 7. threads
+curio.run_in_thread = core.run_in_thread
+
 -- 6. queues
 curio.Queue = queue.Queue
 curio.LifoQueue = queue.LifoQueue

@@ -62,6 +62,21 @@ do
     q:put("reserved") -- the getter is woken, not yet run, when the kernel closes
   end)
 end
+-- worker threads: results, an error, a call cancelled while it runs
+do
+  local k3 = curio.Kernel({ threads = 2 })
+  k3:run(function()
+    local t = curio.spawn(curio.run_in_thread, function()
+      local t0 = os.clock()
+      while os.clock() - t0 < 0.05 do end
+    end)
+    results[#results + 1] = curio.run_in_thread(function(a, b) return a .. b end, "th", "read")
+    pcall(curio.run_in_thread, error, "boom")
+    curio.sleep(0.01)
+    t:cancel()
+  end)
+  k3:close()
+end
 -- many tasks, most never given a coroutine of their own before they run
 curio.run(function()
   local tasks = {}

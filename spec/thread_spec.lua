@@ -1,0 +1,162 @@
+local curio = require "curio"
+local util = require "support.util"
+
+-- run_in_thread (core/threads.c): functions run in worker threads with
+-- their own Lua states; values cross by the codec.
+describe("run_in_thread", function()
+  util.check_leaks(before_each, after_each)
+
+  local function threads_of_process()
+    local n = 0
+    local f = assert(io.open("/proc/self/status"))
+    for line in f:lines() do
+      local threads = line:match("^Threads:%s*(%d+)")
+      if threads then n = tonumber(threads) end
+    end
+    f:close()
+    return n
+  end
+
+  it("returns every result, nils included, while other tasks run", function()
+    local results, ticks = curio.run(function()
+      local count = 0
+      local ticker = curio.spawn(function()
+        while true do curio.sleep(0.01) count = count + 1 end
+      end)
+      local r = table.pack(curio.run_in_thread(function(a, b)
+        local t0 = os.clock()
+        while os.clock() - t0 < 0.15 do end -- busy: the kernel must not wait for it
+        return nil, a + b, nil, { b, a }, nil
+      end, 2, 3))
+      ticker:cancel()
+      return r, count
+    end)
+    assert.are.same({ n = 5, nil, 5, nil, { 3, 2 }, nil }, results)
+    assert.is_true(ticks >= 5, "ticks: " .. ticks)
+  end)
+
+  it("carries closures with their upvalues and gives the worker its globals", function()
+    local base = 40
+    local value, kind = curio.run(function()
+      return curio.run_in_thread(function(x) return base + x, type(string.format) end, 2)
+    end)
+    assert.are.equal(42, value)
+    assert.are.equal("function", kind)
+  end)
+
+  it("requires modules with the caller's package.path", function()
+    local name = curio.run(function()
+      return curio.run_in_thread(function() return require("curio.check") ~= nil and "found" end)
+    end)
+    assert.are.equal("found", name)
+  end)
+
+  it("raises the thread's error, with its traceback, in the task", function()
+    local e1, e2 = curio.run(function()
+      local _, a = pcall(curio.run_in_thread, function() error("boom") end)
+      local _, b = pcall(curio.run_in_thread, function() error({ code = 7 }) end)
+      return a, b
+    end)
+    assert.is_true(curio.CurioError:matches(e1))
+    assert.is_truthy(e1.cause:find("boom", 1, true))
+    assert.is_truthy(e1.cause:find("stack traceback", 1, true))
+    assert.is_true(curio.CurioError:matches(e2))
+    assert.are.same({ code = 7 }, e2.cause)
+  end)
+
+  it("survives a stack overflow and a non-Lua error value in the worker", function()
+    local ok1, ok2, after = curio.run(function()
+      local function deep(n) return deep(n + 1) + 1 end
+      local a = pcall(curio.run_in_thread, deep, 1)
+      local b = pcall(curio.run_in_thread, function() error(io.stdout) end)
+      return a, b, curio.run_in_thread(function() return "still here" end)
+    end)
+    assert.is_false(ok1)
+    assert.is_false(ok2)
+    assert.are.equal("still here", after)
+  end)
+
+  it("delivers a cancellation at once; the thread's result is dropped", function()
+    local elapsed, trace = curio.run(function()
+      local trace = {}
+      local t = curio.spawn(function()
+        local ok, err = pcall(curio.run_in_thread, function()
+          local t0 = os.clock()
+          while os.clock() - t0 < 0.4 do end
+          return "late"
+        end)
+        trace[#trace + 1] = ok and "returned" or (curio.TaskCancelled:matches(err) and "cancelled")
+      end)
+      curio.sleep(0.05)
+      local t0 = curio.clock()
+      t:cancel()
+      return curio.clock() - t0, trace
+    end)
+    assert.is_true(elapsed < 0.2, "cancel took " .. elapsed)
+    assert.are.same({ "cancelled" }, trace)
+  end)
+
+  it("runs 1,000 concurrent calls on a pool of 4 and joins its threads at close", function()
+    local before = threads_of_process()
+    local k = curio.Kernel({ threads = 4 })
+    local sum, peak = k:run(function()
+      local tasks = {}
+      for i = 1, 1000 do tasks[i] = curio.spawn(curio.run_in_thread, function(x) return x * 2 end, i) end
+      local total = 0
+      for i = 1, 1000 do total = total + tasks[i]:join() end
+      return total, threads_of_process()
+    end)
+    k:close()
+    assert.are.equal(1001000, sum)
+    assert.is_true(peak - before <= 4, "threads: " .. before .. " -> " .. peak)
+    assert.are.equal(before, threads_of_process())
+  end)
+
+  it("never runs a call cancelled before a thread took it", function()
+    local k = curio.Kernel({ threads = 1 }) -- (the second call waits for the one thread)
+    local ran = k:run(function()
+      local k_marker = os.tmpname()
+      local busy = curio.spawn(curio.run_in_thread, function()
+        local t0 = os.clock()
+        while os.clock() - t0 < 0.1 do end
+      end)
+      local queued = curio.spawn(curio.run_in_thread, function(path)
+        local f = io.open(path, "w") f:write("ran") f:close()
+      end, k_marker)
+      curio.sleep(0.01)
+      queued:cancel()
+      busy:join()
+      local f = io.open(k_marker) local text = f and f:read("a") if f then f:close() end
+      os.remove(k_marker)
+      return text
+    end)
+    k:close()
+    assert.are.equal("", ran or "")
+  end)
+
+  it("refuses bad arguments, values that cannot cross, and calls outside a task", function()
+    local e1, e2 = curio.run(function()
+      return select(2, pcall(curio.run_in_thread, 5)),
+             select(2, pcall(curio.run_in_thread, print, { conn = io.stdout }))
+    end)
+    assert.is_truthy(tostring(e1):find("bad argument #1 to 'run_in_thread'", 1, true))
+    assert.is_truthy(tostring(e2):find("cannot transfer argument #2 .conn (userdata)", 1, true))
+    local e3 = util.catch(curio.run_in_thread, print)
+    assert.is_truthy(tostring(e3):find("run_in_thread: not inside a curio task", 1, true))
+    assert.is_truthy(tostring(util.catch(curio.Kernel, { threads = 0 })):find("threads", 1, true))
+  end)
+
+  it("closes a kernel whose task waits on a long call, joining the thread", function()
+    local k = curio.Kernel({ shutdown_timeout = 1 })
+    k:run(function()
+      curio.spawn(curio.run_in_thread, function()
+        local t0 = os.clock()
+        while os.clock() - t0 < 0.2 do end
+      end)
+      curio.sleep(0.01)
+    end)
+    local t0 = curio.clock()
+    k:close()
+    assert.is_true(curio.clock() - t0 < 2)
+  end)
+end)

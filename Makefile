@@ -16,7 +16,7 @@ BUSTED   ?= $(LUA) /usr/bin/busted
 LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
 
 CORE_SRC := core/kernel.c core/task.c core/taskext.c core/trap.c core/timer.c core/wait.c core/waitq.c core/lwaitq.c \
-            core/coro.c core/queue.c core/group.c core/codec.c core/threads.c \
+            core/coro.c core/queue.c core/group.c core/codec.c core/threads.c core/universal.c \
             core/errors.c core/host.c core/module.c
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
 LUA_SRC  := $(wildcard lua/curio/*.lua)
@@ -79,7 +79,7 @@ check:
 # The thread specs on a ThreadSanitizer build (worker threads, the pool's
 # queues and the async hand-back).
 TSAN_RT := $(shell $(CC) -print-file-name=libtsan.so)
-TSAN_SPECS ?= spec/thread_spec.lua spec/codec_spec.lua
+TSAN_SPECS ?= spec/thread_spec.lua spec/universal_spec.lua spec/codec_spec.lua
 tsan:
 	$(MAKE) BUILD=build-tsan CFLAGS="-O1 -g -fsanitize=thread" all
 	LD_PRELOAD="$(TSAN_RT)" TSAN_OPTIONS="halt_on_error=1 report_signal_unsafe=0" \

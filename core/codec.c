@@ -8,8 +8,10 @@
  *    and cycles kept), Lua functions (bytecode and upvalues, recursively;
  *    _ENV, or an upvalue holding the sender's globals, is rebound to the
  *    receiver's globals),
- *    and C functions without upvalues (only to the same process). Anything
- *    else raises an error naming the value's path and type.
+ *    C functions without upvalues and shared objects (Universal objects,
+ *    by reference: struct codec_shared), these two only within the same
+ *    process. Anything else raises an error naming the value's path and
+ *    type.
  * 2. The decoder trusts nothing: every length is checked against the bytes
  *    left before anything is allocated or read, nesting is bounded, and
  *    malformed or truncated input raises "malformed data". Functions are
@@ -28,7 +30,7 @@
 
 enum {
   TAG_NIL, TAG_FALSE, TAG_TRUE, TAG_INT, TAG_FLOAT, TAG_STRING, TAG_TABLE,
-  TAG_END, TAG_REF, TAG_LFUNC, TAG_GLOBALS, TAG_CFUNC
+  TAG_END, TAG_REF, TAG_LFUNC, TAG_GLOBALS, TAG_CFUNC, TAG_SHARED
 };
 
 #define CODEC_MAX_DEPTH 200
@@ -240,6 +242,23 @@ static void encode_value(struct writer *w, int idx) {
       if (!lua_checkstack(L, 8)) refuse(w, idx, "nested too deeply");
       if (lua_type(L, idx) == LUA_TTABLE) encode_table(w, idx); else encode_function(w, idx);
       break;
+    case LUA_TUSERDATA: {
+      const struct codec_shared *ops = NULL;
+      if (lua_getmetatable(L, idx)) {
+        if (lua_getfield(L, -1, CODEC_SHARED) == LUA_TLIGHTUSERDATA) ops = lua_touserdata(L, -1);
+        lua_pop(L, 2);
+      }
+      if (ops == NULL) { refuse(w, idx, NULL); return; }
+      grow(w, 17); /* (before retain: nothing may fail once it is taken) */
+      void *obj = ops->retain(L, idx);
+      uint64_t a = 0, b = 0;
+      memcpy(&a, &ops, sizeof ops);
+      memcpy(&b, &obj, sizeof obj);
+      put_byte(w, TAG_SHARED);
+      put_u64(w, a);
+      put_u64(w, b);
+      break;
+    }
     default:
       refuse(w, idx, NULL);
   }
@@ -408,6 +427,16 @@ static void decode_value(struct reader *r) {
       lua_CFunction f;
       memcpy(&f, &bits, sizeof f);
       lua_pushcfunction(L, f);
+      break;
+    }
+    case TAG_SHARED: { /* (from this process only: trusted) */
+      if (!(r->flags & CODEC_FUNCTIONS)) malformed(r, "a shared object where none may be");
+      uint64_t a = get_u64(r), b = get_u64(r);
+      const struct codec_shared *ops;
+      void *obj;
+      memcpy(&ops, &a, sizeof ops);
+      memcpy(&obj, &b, sizeof obj);
+      ops->push(L, obj);
       break;
     }
     default:

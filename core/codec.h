@@ -21,6 +21,16 @@ void codec_encode(lua_State *L, int first, int n, const char *what);
  * malformed or truncated input. */
 int codec_decode(lua_State *L, const char *data, size_t len, int flags);
 
+/* A userdata that crosses by reference (a Universal object, universal.c):
+ * its metatable's CODEC_SHARED field is a light userdata pointing to one
+ * of these. retain returns the shared object with a reference taken for
+ * the bytes; push makes a proxy for it that owns that reference. */
+struct codec_shared {
+  void *(*retain)(lua_State *L, int idx);
+  void (*push)(lua_State *L, void *obj);
+};
+#define CODEC_SHARED "__curio_shared"
+
 extern const luaL_Reg codec_functions[];
 
 #endif

@@ -14,9 +14,11 @@
 #include "errors.h"
 #include "codec.h"
 #include "threads.h"
+#include "universal.h"
 
 /* Tags of the tagged types: their addresses mark a userdata's type. */
 const char ctx_tags[MT_COUNT];
+const char ctx_registry_key = 'C';
 
 void *ctx_typeerror(lua_State *L, int idx, const char *tname) {
   luaL_typeerror(L, idx, tname);
@@ -89,6 +91,8 @@ int luaopen_curio_core(lua_State *L) {
   struct curio_ctx *ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
   memset(ctx, 0, sizeof *ctx);
   int ctx_idx = lua_gettop(L);
+  lua_pushvalue(L, ctx_idx); /* for code without the context as upvalue (universal.c) */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &ctx_registry_key);
 
   module_newtype(L, KERNEL_MT, kernel_methods, ctx_idx, MT_KERNEL);
   module_newtype(L, WAITQ_MT, lwaitq_methods, ctx_idx, MT_WAITQ);
@@ -104,6 +108,7 @@ int luaopen_curio_core(lua_State *L) {
   module_functions(L, errors_functions, ctx_idx);
   module_functions(L, codec_functions, ctx_idx);
   module_functions(L, threads_functions, ctx_idx);
+  module_functions(L, universal_functions, ctx_idx);
   queue_open(L, ctx_idx);
   group_open(L, ctx_idx);
   lua_pushvalue(L, methods_idx);

@@ -13,7 +13,7 @@ struct kernel;
  * have a metatable per maxsize) start with a tag instead (struct
  * udata_tag), checked the same way through ctx_testudata. */
 enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_IDENTITY_COUNT = MT_KERNEL + 1,
-       MT_GROUP = MT_IDENTITY_COUNT, MT_FIFO, MT_COUNT };
+       MT_GROUP = MT_IDENTITY_COUNT, MT_FIFO, MT_UNIVERSAL, MT_COUNT };
 
 /* The first field of a tagged userdata: ctx_tag(type). */
 struct udata_tag {
@@ -35,6 +35,7 @@ static inline struct curio_ctx *ctx_get(lua_State *L) {
 }
 
 extern const char ctx_tags[MT_COUNT];
+extern const char ctx_registry_key; /* the registry holds the context under its address */
 static inline const void *ctx_tag(int type) { return &ctx_tags[type]; }
 void *ctx_typeerror(lua_State *L, int idx, const char *tname);
 

@@ -22,6 +22,7 @@ enum task_wait {
   WAIT_JOIN,     /* in another task's joiners: wait_obj is that task */
   WAIT_IO,       /* an fd watcher in the trap's frame (trap.c) */
   WAIT_THREAD,   /* a job of the thread pool: wait_obj is the job (threads.c) */
+  WAIT_UNIVERSAL, /* a Universal object: wait_obj is the record (universal.c) */
   WAIT_KINDS
 };
 /* What a task's end hook (ext->on_event) is told. */

@@ -70,7 +70,13 @@ void trap_raise_pending(lua_State *L, struct task *t) {
  * curio.coroutine was resumed from such a place: task_active is NULL) raises
  * here, before anything is recorded, so the task and kernel stay intact. */
 struct task *trap_enter(lua_State *L, const char *fname) {
-  struct task *t = trap_current(L, fname);
+  return trap_enter_in(L, ctx_get(L), fname);
+}
+
+/* As trap_enter, for callers that hold the context (universal.c's methods
+ * have none as upvalue: they live in worker states too). */
+struct task *trap_enter_in(lua_State *L, struct curio_ctx *ctx, const char *fname) {
+  struct task *t = trap_current_in(L, ctx, fname);
   lua_State *active = task_active(t);
   if (active == NULL || (L == active && !lua_isyieldable(L)))
     errors_raise(L, "CurioError",

@@ -11,6 +11,7 @@ struct task;
 struct curio_ctx;
 
 struct task *trap_enter(lua_State *L, const char *fname);
+struct task *trap_enter_in(lua_State *L, struct curio_ctx *ctx, const char *fname);
 struct task *trap_not_in_task(lua_State *L, const char *fname);
 struct task *trap_foreign_resume(lua_State *L);
 
@@ -31,11 +32,15 @@ static inline struct task *trap_current(lua_State *L, const char *fname) {
  * drives it); anything else (coroutine.resume on a captured coroutine.running())
  * is refused, which ends that coroutine with the error: the kernel then
  * finds it dead and the task fails, but nothing it holds is corrupted. */
-static inline struct task *trap_resumed(lua_State *L) {
-  struct kernel *k = ctx_get(L)->running;
+static inline struct task *trap_resumed_in(lua_State *L, struct curio_ctx *ctx) {
+  struct kernel *k = ctx->running;
   struct task *t = k != NULL ? k->current : NULL;
   if (t == NULL || task_active(t) != L) return trap_foreign_resume(L);
   return t;
+}
+
+static inline struct task *trap_resumed(lua_State *L) {
+  return trap_resumed_in(L, ctx_get(L));
 }
 int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k);
 int trap_suspend_until(lua_State *L, struct task *t, double until, lua_KFunction k);

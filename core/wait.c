@@ -18,6 +18,7 @@
 #include "waitq.h"
 #include "trap.h"
 #include "threads.h"
+#include "universal.h"
 
 static void undo_join(struct task *t) {
   list_remove(&t->node);
@@ -32,6 +33,7 @@ static const struct wait_kind kinds[WAIT_KINDS] = {
   [WAIT_JOIN] = {"join", undo_join},
   [WAIT_IO] = {"file descriptor", trap_io_undo},
   [WAIT_THREAD] = {"run_in_thread", threads_job_undo},
+  [WAIT_UNIVERSAL] = {"Universal object", universal_undo},
 };
 
 /* Rule 2: undoes t's wait, whatever its kind; harmless when there is none. */

@@ -45,6 +45,17 @@ describe("How-To recipe", function()
     check("blocking.lua", { "slept 0.3", "other tasks ran meanwhile: true" })
   end)
 
+  it("'How can a task and a thread communicate?' passes items through a UniversalQueue", function()
+    local expected = {}
+    for n = 0, 9 do expected[#expected + 1] = "Consumer got\t" .. n end
+    expected[#expected + 1] = "Producer done"
+    check("thread_queue.lua", expected)
+  end)
+
+  it("'How can coroutines and threads share a common lock?' never overlaps their sections", function()
+    check("thread_lock.lua", { "critical sections never overlapped: true" })
+  end)
+
   it("'How can a timeout be applied to a block of statements?' stops the block", function()
     check("timeout_block.lua", { "completed: statement1, statement2", "timed out: true" })
   end)

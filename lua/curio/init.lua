@@ -9,6 +9,7 @@ local task = require "curio.task"
 local sync = require "curio.sync"
 local queue = require "curio.queue"
 local taskgroup = require "curio.taskgroup"
+local thread = require "curio.thread"
 
 local curio = { _VERSION = "curio 0.1.0" }
 
@@ -62,12 +63,33 @@ curio.BoundedSemaphore = sync.BoundedSemaphore
 curio.Condition = sync.Condition
 curio.TaskGroup = taskgroup.TaskGroup
 
--- 7. threads
-curio.run_in_thread = core.run_in_thread
 
 -- 6. queues
 curio.Queue = queue.Queue
 curio.LifoQueue = queue.LifoQueue
 curio.PriorityQueue = queue.PriorityQueue
+
+-- 7. threads
+curio.run_in_thread = thread.run_in_thread
+curio.UniversalQueue = thread.UniversalQueue
+curio.UniversalEvent = thread.UniversalEvent
+curio.UniversalLock = thread.UniversalLock
+curio.abide = thread.abide
+
+-- abide calls curio's own functions and methods directly
+do
+  local function methods_of(value)
+    local mt = debug.getmetatable(value)
+    local index = mt and mt.__index
+    return type(index) == "table" and index or {}
+  end
+  local sample_task = { join = true }
+  thread.register_native(curio, core, core.task_methods, methods_of(core.UniversalQueue()),
+    methods_of(core.fifo(0, false)), methods_of(core.waitq()), sample_task)
+  for _, class in ipairs({ curio.Event(), curio.Lock(), curio.RLock(), curio.Semaphore(),
+                           curio.BoundedSemaphore(), curio.Condition(), curio.PriorityQueue() }) do
+    thread.register_native(getmetatable(class))
+  end
+end
 
 return curio

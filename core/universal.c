@@ -1,0 +1,576 @@
+/* core/universal.c: UniversalQueue, UniversalEvent and UniversalLock, one
+ * object usable from tasks (which it suspends, never the kernel) and from
+ * worker threads (which it blocks).
+ *
+ * Rules:
+ * 1. The object is C memory shared by reference counting; each Lua state
+ *    holds proxies (tagged userdata) that own one reference each. It
+ *    crosses the codec by reference (struct codec_shared).
+ * 2. Every change is made under the object's lock and wakes every waiter:
+ *    threads through a condition variable, tasks through their kernel's
+ *    notifier (an ev_async and a locked list, a kernel hook). A woken
+ *    waiter retries: nothing is handed over, so a waiter cancelled after
+ *    it was woken loses nothing (an item stays in the queue).
+ * 3. A task's wait record is a userdata in its frame, linked in the
+ *    object's task waiters, then in its kernel's notified list; its undo
+ *    unlinks it from whichever holds it (lock order: object, notifier).
+ * 4. A call made in a task (of this Lua state's running kernel) suspends the
+ *    task; any other call (a worker thread, a plain program) blocks its
+ *    thread. Queue items are copied by the codec. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "universal.h"
+#include "codec.h"
+#include "kernel.h"
+#include "task.h"
+#include "trap.h"
+#include "errors.h"
+
+enum { U_QUEUE, U_EVENT, U_LOCK };
+static const char *const kind_names[] = {"UniversalQueue", "UniversalEvent", "UniversalLock"};
+
+struct uobj {
+  int kind;
+  int refs;                   /* under lock */
+  pthread_mutex_t lock;
+  pthread_cond_t changed;     /* threads waiting for any change */
+  struct list task_waiters;   /* struct uwaiter */
+  struct list items;          /* queue: struct item, oldest first */
+  lua_Integer size, maxsize, unfinished;
+  int set;                    /* event */
+  int held;                   /* lock */
+  const void *owner;          /* lock: the holding task, or thread token */
+};
+
+struct item {
+  struct list node;
+  size_t len;
+  char data[];
+};
+
+struct uwake {                /* a kernel's notifier (rule 2) */
+  struct kernel_hook hook;    /* first */
+  struct kernel *k;
+  pthread_mutex_t lock;
+  struct list notified;
+  ev_async async;
+  long waiting;               /* records out: the loop stays alive meanwhile */
+};
+
+struct uwaiter {              /* a task's wait record (rule 3) */
+  struct list node;
+  struct uobj *obj;
+  struct uwake *wake;
+  struct task *task;
+  int where;                  /* WHERE_* */
+};
+enum { WHERE_NONE, WHERE_OBJECT, WHERE_KERNEL };
+
+struct proxy {
+  struct udata_tag tag;
+  struct uobj *obj;
+};
+
+/* ---- objects and proxies ---- */
+
+static void uobj_release(struct uobj *o) {
+  pthread_mutex_lock(&o->lock);
+  int last = --o->refs == 0;
+  pthread_mutex_unlock(&o->lock);
+  if (!last) return;
+  for (struct list *n; (n = list_first(&o->items)) != NULL;) {
+    list_remove(n);
+    free(LIST_ENTRY(n, struct item, node));
+  }
+  pthread_cond_destroy(&o->changed);
+  pthread_mutex_destroy(&o->lock);
+  free(o);
+}
+
+static struct uobj *check(lua_State *L, int kind) {
+  struct proxy *p = ctx_testudata(L, 1, MT_UNIVERSAL);
+  if (p == NULL || p->obj == NULL || p->obj->kind != kind) luaL_typeerror(L, 1, kind_names[kind]);
+  return p->obj;
+}
+
+static void *shared_retain(lua_State *L, int idx) {
+  struct proxy *p = lua_touserdata(L, idx);
+  pthread_mutex_lock(&p->obj->lock);
+  p->obj->refs++;
+  pthread_mutex_unlock(&p->obj->lock);
+  return p->obj;
+}
+
+static void push_proxy(lua_State *L, void *obj);
+static const struct codec_shared shared_ops = { shared_retain, push_proxy };
+
+static int l_proxy_gc(lua_State *L) {
+  struct proxy *p = lua_touserdata(L, 1);
+  if (p->obj != NULL) { uobj_release(p->obj); p->obj = NULL; }
+  return 0;
+}
+
+static int l_proxy_tostring(lua_State *L) {
+  struct proxy *p = lua_touserdata(L, 1);
+  lua_pushfstring(L, "%s (%p)", kind_names[p->obj->kind], (void *)p->obj);
+  return 1;
+}
+
+static const luaL_Reg proxy_meta[];
+
+/* Pushes a proxy owning one reference to obj (the metatable is made in
+ * this state on first use: worker states get it through the codec). */
+static void push_proxy(lua_State *L, void *obj) {
+  struct proxy *p = lua_newuserdatauv(L, sizeof *p, 0);
+  p->tag.tag = ctx_tag(MT_UNIVERSAL);
+  p->obj = obj;
+  if (luaL_newmetatable(L, UNIVERSAL_MT)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, proxy_meta, 0);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "__index");
+    lua_getfield(L, -1, "__gc");
+    lua_setfield(L, -3, "__gc");
+    lua_getfield(L, -1, "__close");
+    lua_setfield(L, -3, "__close");
+    lua_getfield(L, -1, "__tostring");
+    lua_setfield(L, -3, "__tostring");
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, (void *)&shared_ops);
+    lua_setfield(L, -2, CODEC_SHARED);
+    lua_pushliteral(L, "locked");
+    lua_setfield(L, -2, "__metatable");
+  }
+  lua_setmetatable(L, -2);
+}
+
+static int new_object(lua_State *L, int kind, lua_Integer maxsize) {
+  struct uobj *o = calloc(1, sizeof *o);
+  if (o == NULL) return luaL_error(L, "%s: not enough memory", kind_names[kind]);
+  o->kind = kind;
+  o->refs = 1;
+  o->maxsize = maxsize;
+  pthread_mutex_init(&o->lock, NULL);
+  pthread_cond_init(&o->changed, NULL);
+  list_init(&o->task_waiters);
+  list_init(&o->items);
+  push_proxy(L, o);
+  return 1;
+}
+
+/* ---- waking (rule 2) and task waits (rule 3) ---- */
+
+/* Under o->lock: wakes every waiter of o. */
+static void wake_all(struct uobj *o) {
+  pthread_cond_broadcast(&o->changed);
+  for (struct list *n; (n = list_first(&o->task_waiters)) != NULL;) {
+    struct uwaiter *w = LIST_ENTRY(n, struct uwaiter, node);
+    list_remove(n);
+    pthread_mutex_lock(&w->wake->lock);
+    w->where = WHERE_KERNEL;
+    list_insert_tail(&w->wake->notified, n);
+    pthread_mutex_unlock(&w->wake->lock);
+    ev_async_send(w->wake->k->loop, &w->wake->async);
+  }
+}
+
+static void waiting_add(struct uwake *u, long n) {
+  long before = u->waiting;
+  u->waiting += n;
+  if (before == 0 && u->waiting > 0) ev_ref(u->k->loop);
+  else if (before > 0 && u->waiting == 0) ev_unref(u->k->loop);
+}
+
+static void wake_cb(struct ev_loop *loop, ev_async *a, int revents) {
+  struct uwake *u = (struct uwake *)((char *)a - offsetof(struct uwake, async));
+  struct list ready;
+  (void)loop; (void)revents;
+  list_init(&ready);
+  pthread_mutex_lock(&u->lock);
+  for (struct list *n; (n = list_first(&u->notified)) != NULL;) {
+    list_remove(n);
+    LIST_ENTRY(n, struct uwaiter, node)->where = WHERE_NONE;
+    list_insert_tail(&ready, n);
+  }
+  pthread_mutex_unlock(&u->lock);
+  for (struct list *n; (n = list_first(&ready)) != NULL;) {
+    list_remove(n);
+    waiting_add(u, -1);
+    trap_wake(LIST_ENTRY(n, struct uwaiter, node)->task, WAKE_OK);
+  }
+}
+
+static void wake_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
+  struct uwake *u = (struct uwake *)hook;
+  (void)L;
+  if (u->waiting == 0) ev_ref(k->loop);
+  ev_async_stop(k->loop, &u->async);
+  pthread_mutex_destroy(&u->lock);
+  free(u);
+}
+
+static struct uwake *wake_get(lua_State *L, struct kernel *k) {
+  struct kernel_hook *hook = kernel_find_hook(k, wake_close);
+  if (hook != NULL) return (struct uwake *)hook;
+  struct uwake *u = calloc(1, sizeof *u);
+  if (u == NULL) luaL_error(L, "not enough memory");
+  u->k = k;
+  pthread_mutex_init(&u->lock, NULL);
+  list_init(&u->notified);
+  ev_async_init(&u->async, wake_cb);
+  ev_async_start(k->loop, &u->async);
+  ev_unref(k->loop);
+  u->hook.close = wake_close;
+  kernel_add_hook(k, &u->hook);
+  return u;
+}
+
+/* The undo of a WAIT_UNIVERSAL wait (wait.c). */
+void universal_undo(struct task *t) {
+  struct uwaiter *w = t->wait_obj;
+  struct uobj *o = w->obj;
+  int removed = 0;
+  pthread_mutex_lock(&o->lock);
+  if (w->where == WHERE_OBJECT) { list_remove(&w->node); removed = 1; }
+  else if (w->where == WHERE_KERNEL) {
+    pthread_mutex_lock(&w->wake->lock);
+    if (w->where == WHERE_KERNEL) { list_remove(&w->node); removed = 1; }
+    pthread_mutex_unlock(&w->wake->lock);
+  }
+  w->where = WHERE_NONE;
+  pthread_mutex_unlock(&o->lock);
+  if (removed && t->k != NULL) waiting_add(w->wake, -1);
+}
+
+/* This Lua state's curio context, or NULL (a worker state without curio). */
+static struct curio_ctx *state_ctx(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_registry_key);
+  struct curio_ctx *ctx = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return ctx;
+}
+
+/* The task running on L in this Lua state's kernel, or NULL (rule 4). */
+static struct task *running_task(lua_State *L) {
+  struct curio_ctx *ctx = state_ctx(L);
+  if (ctx == NULL) return NULL;
+  struct kernel *k = ctx->running;
+  return k != NULL && k->current != NULL && task_active(k->current) == L ? k->current : NULL;
+}
+
+/* Before a call that may block: from a task, rule 1 of traps (which may
+ * raise) and its wait record made now, pushed on L (its frame), while no
+ * lock is held; NULL from a thread (rule 4). */
+static struct task *enter(lua_State *L, const char *fname, struct uwaiter **wp) {
+  struct task *t = running_task(L);
+  *wp = NULL;
+  if (t == NULL) return NULL;
+  trap_enter_in(L, state_ctx(L), fname);
+  struct uwake *u = wake_get(L, t->k);
+  struct uwaiter *w = lua_newuserdatauv(L, sizeof *w, 0);
+  memset(w, 0, sizeof *w);
+  w->task = t;
+  w->wake = u;
+  *wp = w;
+  return t;
+}
+
+/* Under o->lock: links the task's wait record and unlocks; the caller
+ * then suspends (rule 3). Allocates nothing. */
+static void task_wait(struct uwaiter *w, struct uobj *o) {
+  w->obj = o;
+  w->where = WHERE_OBJECT;
+  list_insert_tail(&o->task_waiters, &w->node);
+  pthread_mutex_unlock(&o->lock);
+  waiting_add(w->wake, 1);
+  w->task->wait_obj = w;
+}
+
+/* ---- UniversalQueue ---- */
+
+static int l_queue_new(lua_State *L) {
+  lua_Integer maxsize = luaL_optinteger(L, 1, 0);
+  luaL_argcheck(L, maxsize >= 0, 1, "non-negative maxsize expected");
+  return new_object(L, U_QUEUE, maxsize);
+}
+
+static int queue_put_k(lua_State *L, int status, lua_KContext ctx);
+
+/* q:put(item): copies item in; waits (task) or blocks (thread) while full. */
+static int l_queue_put(lua_State *L) {
+  struct uobj *o = check(L, U_QUEUE);
+  if (lua_isnoneornil(L, 2)) return luaL_error(L, "bad argument #1 to 'put' (value expected)");
+  lua_settop(L, 2);
+  codec_encode(L, 2, 1, "item"); /* index 3: the bytes */
+  size_t len;
+  const char *data = lua_tolstring(L, 3, &len);
+  struct uwaiter *w;
+  struct task *t = enter(L, "UniversalQueue.put", &w);
+  struct item *it = malloc(sizeof *it + len);
+  if (it == NULL) return luaL_error(L, "UniversalQueue.put: not enough memory");
+  it->len = len;
+  memcpy(it->data, data, len);
+  pthread_mutex_lock(&o->lock);
+  while (o->maxsize > 0 && o->size >= o->maxsize) {
+    if (t != NULL) {
+      free(it);
+      task_wait(w, o);
+      return trap_suspend(L, t, WAIT_UNIVERSAL, queue_put_k);
+    }
+    pthread_cond_wait(&o->changed, &o->lock);
+  }
+  list_insert_tail(&o->items, &it->node);
+  o->size++;
+  o->unfinished++;
+  wake_all(o);
+  pthread_mutex_unlock(&o->lock);
+  return 0;
+}
+
+static int queue_put_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = trap_resumed_in(L, state_ctx(L));
+  (void)status;
+  trap_result(L, t, (int)ctx);
+  lua_settop(L, 2); /* retry (rule 2) */
+  return l_queue_put(L);
+}
+
+static int queue_get_k(lua_State *L, int status, lua_KContext ctx);
+
+/* q:get() -> the oldest item, waiting (task) or blocking (thread) while empty. */
+static int l_queue_get(lua_State *L) {
+  struct uobj *o = check(L, U_QUEUE);
+  lua_settop(L, 1);
+  struct uwaiter *w;
+  struct task *t = enter(L, "UniversalQueue.get", &w);
+  pthread_mutex_lock(&o->lock);
+  while (o->size == 0) {
+    if (t != NULL) {
+      task_wait(w, o);
+      return trap_suspend(L, t, WAIT_UNIVERSAL, queue_get_k);
+    }
+    pthread_cond_wait(&o->changed, &o->lock);
+  }
+  struct list *n = list_first(&o->items);
+  list_remove(n);
+  o->size--;
+  wake_all(o); /* (room for putters) */
+  pthread_mutex_unlock(&o->lock);
+  struct item *it = LIST_ENTRY(n, struct item, node);
+  lua_pushlstring(L, it->data, it->len);
+  free(it);
+  size_t len;
+  const char *data = lua_tolstring(L, -1, &len);
+  return codec_decode(L, data, len, CODEC_FUNCTIONS);
+}
+
+static int queue_get_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = trap_resumed_in(L, state_ctx(L));
+  (void)status;
+  trap_result(L, t, (int)ctx);
+  lua_settop(L, 1);
+  return l_queue_get(L);
+}
+
+static int queue_join_k(lua_State *L, int status, lua_KContext ctx);
+
+static int l_queue_join(lua_State *L) {
+  struct uobj *o = check(L, U_QUEUE);
+  lua_settop(L, 1);
+  struct uwaiter *w;
+  struct task *t = enter(L, "UniversalQueue.join", &w);
+  pthread_mutex_lock(&o->lock);
+  while (o->unfinished > 0) {
+    if (t != NULL) {
+      task_wait(w, o);
+      return trap_suspend(L, t, WAIT_UNIVERSAL, queue_join_k);
+    }
+    pthread_cond_wait(&o->changed, &o->lock);
+  }
+  pthread_mutex_unlock(&o->lock);
+  return 0;
+}
+
+static int queue_join_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = trap_resumed_in(L, state_ctx(L));
+  (void)status;
+  trap_result(L, t, (int)ctx);
+  lua_settop(L, 1);
+  return l_queue_join(L);
+}
+
+static int l_queue_task_done(lua_State *L) {
+  struct uobj *o = check(L, U_QUEUE);
+  pthread_mutex_lock(&o->lock);
+  int bad = o->unfinished <= 0;
+  if (!bad && --o->unfinished == 0) wake_all(o);
+  pthread_mutex_unlock(&o->lock);
+  if (bad) return errors_raise(L, "CurioError", "UniversalQueue.task_done: called more times than there were items");
+  return 0;
+}
+
+static int queue_count(lua_State *L, int what) {
+  struct uobj *o = check(L, U_QUEUE);
+  pthread_mutex_lock(&o->lock);
+  lua_Integer size = o->size, maxsize = o->maxsize;
+  pthread_mutex_unlock(&o->lock);
+  if (what == 0) lua_pushinteger(L, size);
+  else if (what == 1) lua_pushboolean(L, size == 0);
+  else lua_pushboolean(L, maxsize > 0 && size >= maxsize);
+  return 1;
+}
+static int l_queue_qsize(lua_State *L) { return queue_count(L, 0); }
+static int l_queue_empty(lua_State *L) { return queue_count(L, 1); }
+static int l_queue_full(lua_State *L) { return queue_count(L, 2); }
+
+/* ---- UniversalEvent ---- */
+
+static int l_event_new(lua_State *L) { return new_object(L, U_EVENT, 0); }
+
+static int l_event_set(lua_State *L) {
+  struct uobj *o = check(L, U_EVENT);
+  pthread_mutex_lock(&o->lock);
+  o->set = 1;
+  wake_all(o);
+  pthread_mutex_unlock(&o->lock);
+  return 0;
+}
+
+static int l_event_clear(lua_State *L) {
+  struct uobj *o = check(L, U_EVENT);
+  pthread_mutex_lock(&o->lock);
+  o->set = 0;
+  pthread_mutex_unlock(&o->lock);
+  return 0;
+}
+
+static int l_event_is_set(lua_State *L) {
+  struct uobj *o = check(L, U_EVENT);
+  pthread_mutex_lock(&o->lock);
+  lua_pushboolean(L, o->set);
+  pthread_mutex_unlock(&o->lock);
+  return 1;
+}
+
+static int event_wait_k(lua_State *L, int status, lua_KContext ctx);
+
+static int l_event_wait(lua_State *L) {
+  struct uobj *o = check(L, U_EVENT);
+  lua_settop(L, 1);
+  struct uwaiter *w;
+  struct task *t = enter(L, "UniversalEvent.wait", &w);
+  pthread_mutex_lock(&o->lock);
+  while (!o->set) {
+    if (t != NULL) {
+      task_wait(w, o);
+      return trap_suspend(L, t, WAIT_UNIVERSAL, event_wait_k);
+    }
+    pthread_cond_wait(&o->changed, &o->lock);
+  }
+  pthread_mutex_unlock(&o->lock);
+  return 0;
+}
+
+static int event_wait_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = trap_resumed_in(L, state_ctx(L));
+  (void)status;
+  trap_result(L, t, (int)ctx);
+  lua_settop(L, 1);
+  return l_event_wait(L);
+}
+
+/* ---- UniversalLock ---- */
+
+static int l_lock_new(lua_State *L) { return new_object(L, U_LOCK, 0); }
+
+/* Who holds a lock: the task, or the thread (its pthread_self, an address
+ * on Linux, which no task record can share). */
+static const void *holder(struct task *t) {
+  if (t != NULL) return t;
+  return (const void *)(uintptr_t)pthread_self();
+}
+
+static int lock_acquire_k(lua_State *L, int status, lua_KContext ctx);
+
+/* lock:acquire() -> the lock (a <close> guard), waiting or blocking. */
+static int l_lock_acquire(lua_State *L) {
+  struct uobj *o = check(L, U_LOCK);
+  lua_settop(L, 1);
+  struct uwaiter *w;
+  struct task *t = enter(L, "UniversalLock.acquire", &w);
+  pthread_mutex_lock(&o->lock);
+  while (o->held) {
+    if (t != NULL) {
+      task_wait(w, o);
+      return trap_suspend(L, t, WAIT_UNIVERSAL, lock_acquire_k);
+    }
+    pthread_cond_wait(&o->changed, &o->lock);
+  }
+  o->held = 1;
+  o->owner = holder(t);
+  pthread_mutex_unlock(&o->lock);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int lock_acquire_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = trap_resumed_in(L, state_ctx(L));
+  (void)status;
+  trap_result(L, t, (int)ctx);
+  lua_settop(L, 1);
+  return l_lock_acquire(L);
+}
+
+static int lock_release(lua_State *L, int check_owner) {
+  struct uobj *o = check(L, U_LOCK);
+  struct task *t = running_task(L);
+  pthread_mutex_lock(&o->lock);
+  int err = !o->held ? 1 : (check_owner && o->owner != holder(t)) ? 2 : 0;
+  if (err == 0) {
+    o->held = 0;
+    o->owner = NULL;
+    wake_all(o);
+  }
+  pthread_mutex_unlock(&o->lock);
+  if (err == 1) return errors_raise(L, "CurioError", "UniversalLock.release: lock not acquired");
+  if (err == 2) return errors_raise(L, "CurioError", "UniversalLock.release: lock held by another task or thread");
+  return 0;
+}
+
+static int l_lock_release(lua_State *L) { return lock_release(L, 1); }
+
+/* __close of the guard: the guard lives in its holder's frame (as Lock's). */
+static int l_proxy_close(lua_State *L) {
+  struct proxy *p = lua_touserdata(L, 1);
+  if (p->obj != NULL && p->obj->kind == U_LOCK) return lock_release(L, 0);
+  return 0;
+}
+
+static int l_lock_locked(lua_State *L) {
+  struct uobj *o = check(L, U_LOCK);
+  pthread_mutex_lock(&o->lock);
+  lua_pushboolean(L, o->held);
+  pthread_mutex_unlock(&o->lock);
+  return 1;
+}
+
+static const luaL_Reg proxy_meta[] = {
+  {"put", l_queue_put}, {"get", l_queue_get}, {"join", l_queue_join},
+  {"task_done", l_queue_task_done}, {"qsize", l_queue_qsize}, {"empty", l_queue_empty},
+  {"full", l_queue_full},
+  {"set", l_event_set}, {"clear", l_event_clear}, {"is_set", l_event_is_set},
+  {"wait", l_event_wait},
+  {"acquire", l_lock_acquire}, {"release", l_lock_release}, {"locked", l_lock_locked},
+  {"__gc", l_proxy_gc}, {"__close", l_proxy_close}, {"__tostring", l_proxy_tostring},
+  {NULL, NULL}
+};
+
+const luaL_Reg universal_functions[] = {
+  {"UniversalQueue", l_queue_new},
+  {"UniversalEvent", l_event_new},
+  {"UniversalLock", l_lock_new},
+  {NULL, NULL}
+};

@@ -1,0 +1,15 @@
+/* core/universal.h: UniversalQueue, UniversalEvent, UniversalLock (rules in
+ * universal.c). */
+#ifndef CURIO_UNIVERSAL_H
+#define CURIO_UNIVERSAL_H
+
+#include <lauxlib.h>
+
+#define UNIVERSAL_MT "curio.Universal"
+
+struct task;
+
+void universal_undo(struct task *t); /* the undo of WAIT_UNIVERSAL (wait.c) */
+extern const luaL_Reg universal_functions[];
+
+#endif

@@ -31,7 +31,7 @@ export LUA_CPATH="./build/?.so;${LUA_CPATH:-;}"
 benches=(spawn_join:100000 spawn_many:100000 switch:1000000 timeout_after:100000
   sleepers:100000 sleepers_1m:1000000 queue_bounded:1000000
   queue_unbounded:1000000 lock_handoff:1000000 event_waiters:10000
-  taskgroup:100000)
+  taskgroup:100000 thread_roundtrip:10000 thread_parallel:10000 codec:100)
 
 # An entry that runs another benchmark's programs (at its own N), their
 # `bench=` lines relabelled with the entry's name.
@@ -47,6 +47,8 @@ left_out() {
   case $1:$2 in
     sleepers_1m:curio-py) echo "not run at 1M (its ready-queue assert is quadratic: hours)" ;;
     sleepers_1m:trio) echo "not run at 1M (about 140 s and 5 GB)" ;;
+    codec:curio-lua | codec:cjson) ;;
+    codec:*) echo "no codec peer (the codec's peer is lua-cjson)" ;;
   esac
 }
 
@@ -110,6 +112,19 @@ for entry in "${benches[@]}"; do
   run "$b" uvloop "bench/peers/asyncio_$p.py" "$py" "bench/peers/asyncio_$p.py" "$n" --uvloop
   run "$b" trio "bench/peers/trio_$p.py" "$py" "bench/peers/trio_$p.py" "$n"
   run "$b" cqueues "bench/peers/cqueues_$p.lua" "$lua" "bench/peers/cqueues_$p.lua" "$n"
+  # peers of only some benchmarks, run where they have a program: luv
+  # (libuv's threadpool at 64 threads, the size of curio-lua's pool; luv
+  # reads it once, at load), lua-cjson, Node.js
+  if [ -f "bench/peers/luv_$p.lua" ]; then
+    run "$b" luv "bench/peers/luv_$p.lua" \
+      env UV_THREADPOOL_SIZE=64 "$lua" "bench/peers/luv_$p.lua" "$n"
+  fi
+  if [ -f "bench/peers/cjson_$p.lua" ]; then
+    run "$b" cjson "bench/peers/cjson_$p.lua" "$lua" "bench/peers/cjson_$p.lua" "$n"
+  fi
+  if [ -f "bench/peers/node_$p.js" ]; then
+    run "$b" node "bench/peers/node_$p.js" node "bench/peers/node_$p.js" "$n"
+  fi
   # plain Lua's floor for this benchmark, where there is one (sleepers: memory)
   if [ -f "bench/peers/raw_$p.lua" ]; then
     run "$b" lua5.4-floor "bench/peers/raw_$p.lua" "$lua" "bench/peers/raw_$p.lua" "$n"

@@ -22,7 +22,7 @@ CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
 LUA_SRC  := $(wildcard lua/curio/*.lua)
 SPECS    ?= spec
 
-.PHONY: all deps test check tsan lint bench install uninstall clean run help
+.PHONY: all deps test check tsan fuzz lint bench install uninstall clean run help
 
 all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(BUILD)/bin/host_loop
 
@@ -85,6 +85,17 @@ tsan:
 	LD_PRELOAD="$(TSAN_RT)" TSAN_OPTIONS="halt_on_error=1 report_signal_unsafe=0" \
 	  LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./build-tsan/?.so;;' \
 	  $(BUSTED) $(BUSTED_FLAGS) $(TSAN_SPECS)
+
+# libFuzzer on the codec's decoder (Debian's clang), for FUZZ_SECONDS; what
+# it finds goes to tests/fuzz/regressions/, which spec/codec_spec.lua runs.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p $(BUILD)/bin $(BUILD)/fuzz-corpus tests/fuzz/regressions
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA_INC) -Icore \
+	  -o $(BUILD)/bin/fuzz_decode tests/fuzz_decode.c core/codec.c $(LUA_LIB)
+	cp tests/fuzz/corpus/* $(BUILD)/fuzz-corpus/
+	$(BUILD)/bin/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=tests/fuzz/regressions/ \
+	  $(BUILD)/fuzz-corpus
 
 lint:
 	luacheck -q lua spec examples bench tools

@@ -118,4 +118,22 @@ describe("the value codec", function()
       assert.is_false((pcall(decode, bad)))
     end
   end)
+
+  it("decodes the fuzzer's corpus and regression inputs without crashing", function()
+    local count = 0
+    for _, dir in ipairs({ "tests/fuzz/corpus", "tests/fuzz/regressions" }) do
+      local p = io.popen("ls " .. dir .. " 2>/dev/null")
+      for name in p:lines() do
+        if name ~= "README" then
+          local f = assert(io.open(dir .. "/" .. name, "rb"))
+          local data = f:read("a")
+          f:close()
+          pcall(decode, data)
+          count = count + 1
+        end
+      end
+      p:close()
+    end
+    assert.is_true(count >= 6)
+  end)
 end)

@@ -15,6 +15,7 @@
 #include "codec.h"
 #include "threads.h"
 #include "universal.h"
+#include "fileio.h"
 
 /* Tags of the tagged types: their addresses mark a userdata's type. */
 const char ctx_tags[MT_COUNT];
@@ -96,6 +97,7 @@ int luaopen_curio_core(lua_State *L) {
 
   module_newtype(L, KERNEL_MT, kernel_methods, ctx_idx, MT_KERNEL);
   module_newtype(L, WAITQ_MT, lwaitq_methods, ctx_idx, MT_WAITQ);
+  module_newtype(L, FD_MT, fileio_handle_methods, ctx_idx, MT_FD);
   task_types(L, ctx_idx);
   int methods_idx = lua_gettop(L);
 
@@ -109,6 +111,8 @@ int luaopen_curio_core(lua_State *L) {
   module_functions(L, codec_functions, ctx_idx);
   module_functions(L, threads_functions, ctx_idx);
   module_functions(L, universal_functions, ctx_idx);
+  module_functions(L, fileio_functions, ctx_idx);
+  fileio_open(L);
   queue_open(L, ctx_idx);
   group_open(L, ctx_idx);
   lua_pushvalue(L, methods_idx);

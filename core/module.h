@@ -12,7 +12,7 @@ struct kernel;
  * the context and checked by identity; a group and a queue (whose queues
  * have a metatable per maxsize) start with a tag instead (struct
  * udata_tag), checked the same way through ctx_testudata. */
-enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_IDENTITY_COUNT = MT_KERNEL + 1,
+enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_FD, MT_IDENTITY_COUNT = MT_FD + 1,
        MT_GROUP = MT_IDENTITY_COUNT, MT_FIFO, MT_UNIVERSAL, MT_COUNT };
 
 /* The first field of a tagged userdata: ctx_tag(type). */

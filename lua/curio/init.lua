@@ -10,6 +10,7 @@ local sync = require "curio.sync"
 local queue = require "curio.queue"
 local taskgroup = require "curio.taskgroup"
 local thread = require "curio.thread"
+local io_ = require "curio.io"
 
 local curio = { _VERSION = "curio 0.1.0" }
 
@@ -75,6 +76,10 @@ curio.UniversalQueue = thread.UniversalQueue
 curio.UniversalEvent = thread.UniversalEvent
 curio.UniversalLock = thread.UniversalLock
 curio.abide = thread.abide
+
+-- 10. files (sockets and streams to come)
+curio.aopen = io_.aopen
+curio.Stream = io_.Stream
 
 -- abide calls curio's own functions and methods directly
 do

@@ -1,0 +1,219 @@
+-- curio.io: the one stream (API.md section 10) and curio.aopen.
+--
+-- A Stream reads and writes through a small source, a table of functions:
+--   source.read(n)     -> up to n bytes, "" at the end (may block the task)
+--   source.write(data) -> writes all of data (may block the task)
+--   source.close()     source.fileno() -> number
+-- File streams (aopen) have a source whose reads and writes run in worker
+-- threads (core/fileio.c's fd_read and fd_write through run_in_thread);
+-- socket and pipe streams will have sources of their own.
+--
+-- Rules:
+--  1. Reads are buffered: a source read asks for a whole chunk (64 KiB), so
+--     that lines() over a big file costs a thread round trip per chunk, not
+--     per line.
+--  2. Writes go through to the source at once (flush has nothing to do).
+--  3. A closed stream raises CurioError ("I/O operation on a closed
+--     stream") from every method but close, which may be called again.
+--  4. Errors from the system are OSError with errno, code and strerror.
+
+local core = require "curio.core"
+local errors = require "curio.errors"
+local check = require "curio.check"
+
+local CurioError, OSError, IncompleteRead = errors.CurioError, errors.OSError, errors.IncompleteRead
+
+local io_ = {}
+
+local CHUNK = 65536
+
+local Stream = { __name = "curio.Stream" }
+Stream.__index = Stream
+
+-- curio.io.Stream(source) -> a stream over source (see above).
+function io_.Stream(source)
+  return setmetatable({ _source = source, _buffer = "", _pos = 1, _eof = false, _closed = false },
+                      Stream)
+end
+
+local function check_open(self, fname)
+  if self._closed then
+    error(CurioError(fname .. ": I/O operation on a closed stream"), 3)
+  end
+end
+
+-- The buffer is self._buffer from self._pos on (taking moves _pos, not
+-- bytes: a chunk of many lines is cut once per line, not copied).
+local function buffered(self)
+  return #self._buffer - self._pos + 1
+end
+
+-- Reads one more chunk into the buffer; false at the end.
+local function fill(self)
+  if self._eof then return false end
+  local data = self._source.read(CHUNK)
+  if data == "" then self._eof = true return false end
+  self._buffer = self._buffer:sub(self._pos) .. data
+  self._pos = 1
+  return true
+end
+
+local function take(self, n)
+  local pos = self._pos
+  local out = self._buffer:sub(pos, pos + n - 1)
+  self._pos = pos + #out
+  return out
+end
+
+-- stream:read(maxbytes) -> up to maxbytes bytes ("" at the end); without
+-- maxbytes (or -1), everything to the end.
+function Stream:read(maxbytes)
+  check_open(self, "read")
+  check.task("read")
+  if maxbytes == nil or maxbytes == -1 then
+    while fill(self) do end
+    return take(self, buffered(self))
+  end
+  maxbytes = check.count(maxbytes, 1, "read", nil)
+  if buffered(self) == 0 then fill(self) end
+  return take(self, maxbytes)
+end
+
+-- stream:read_exactly(n) -> n bytes; IncompleteRead (with .partial) when
+-- the end comes first.
+function Stream:read_exactly(n)
+  check_open(self, "read_exactly")
+  n = check.count(n, 1, "read_exactly", nil)
+  check.task("read_exactly")
+  while buffered(self) < n and fill(self) do end
+  if buffered(self) < n then
+    local partial = take(self, buffered(self))
+    error(IncompleteRead(("read_exactly: %d bytes expected, %d read"):format(n, #partial),
+                         { partial = partial, expected = n }), 2)
+  end
+  return take(self, n)
+end
+
+-- stream:readline(maxbytes?) -> the next line with its "\n" ("" at the end).
+function Stream:readline(maxbytes)
+  check_open(self, "readline")
+  if maxbytes ~= nil then maxbytes = check.count(maxbytes, 1, "readline", nil) end
+  check.task("readline")
+  local from = self._pos
+  while true do
+    local at = self._buffer:find("\n", from, true)
+    if at then
+      local len = at - self._pos + 1
+      return take(self, maxbytes and math.min(len, maxbytes) or len)
+    end
+    if maxbytes and buffered(self) >= maxbytes then return take(self, maxbytes) end
+    local seen = buffered(self)
+    if not fill(self) then return take(self, buffered(self)) end
+    from = self._pos + seen
+  end
+end
+
+-- stream:readlines() -> list of every line left.
+function Stream:readlines()
+  check_open(self, "readlines")
+  check.task("readlines")
+  local lines = {}
+  while true do
+    local line = self:readline()
+    if line == "" then return lines end
+    lines[#lines + 1] = line
+  end
+end
+
+-- for line in stream:lines() do ... end (each line keeps its "\n").
+function Stream:lines()
+  check_open(self, "lines")
+  return function()
+    local line = self:readline()
+    if line ~= "" then return line end
+    return nil
+  end
+end
+
+-- stream:write(data) -> number of bytes written (rule 2).
+function Stream:write(data)
+  check_open(self, "write")
+  if type(data) ~= "string" then
+    check.arg_error(1, "write", "string expected, got " .. (data == nil and "no value" or type(data)))
+  end
+  check.task("write")
+  self._source.write(data)
+  return #data
+end
+
+-- stream:writelines(list): writes every string of list, in one go.
+function Stream:writelines(list)
+  check_open(self, "writelines")
+  check.table(list, 1, "writelines")
+  return self:write(table.concat(list))
+end
+
+function Stream:flush()
+  check_open(self, "flush")
+end
+
+function Stream:fileno()
+  check_open(self, "fileno")
+  return self._source.fileno()
+end
+
+-- stream:close(): closes the source once (rule 3).
+function Stream:close()
+  if self._closed then return end
+  self._closed = true
+  self._buffer, self._pos = "", 1
+  self._source.close()
+end
+
+Stream.__close = Stream.close
+
+function Stream:__tostring()
+  return ("Stream (%s)"):format(self._closed and "closed" or "open")
+end
+
+---------------------------------------------------------------- aopen
+
+local run_in_thread, fd_read, fd_write = core.run_in_thread, core.fd_read, core.fd_write
+
+local function raise_os(fname, path, errno, code, message)
+  error(OSError(("%s: %s: %s"):format(fname, path, message),
+                { errno = errno, code = code, strerror = message, filename = path }), 3)
+end
+
+local function checked(fname, path, result, errno, code, message)
+  if result == nil then raise_os(fname, path, errno, code, message) end
+  return result
+end
+
+-- curio.aopen(path, mode) -> a file stream (mode as io.open's: "r", "w",
+-- "a", with "+" and "b"); the file is opened at once, its reads and writes
+-- run in worker threads.
+function io_.aopen(path, mode)
+  if type(path) ~= "string" then
+    check.arg_error(1, "aopen", "string expected, got " .. (path == nil and "no value" or type(path)))
+  end
+  local valid = type(mode) == "string" and (mode:match("^[rwa]%+?b?$") or mode:match("^[rwa]b%+$"))
+  if mode ~= nil and not valid then
+    check.arg_error(2, "aopen", "invalid mode " .. tostring(mode))
+  end
+  local handle, errno, code, message = core.fd_open(path, mode or "r")
+  if handle == nil then raise_os("aopen", path, errno, code, message) end
+  local source = {
+    read = function(n)
+      return checked("read", path, run_in_thread(fd_read, handle:fileno(), n))
+    end,
+    write = function(data)
+      return checked("write", path, run_in_thread(fd_write, handle:fileno(), data))
+    end,
+    close = function() handle:close() end,
+    fileno = function() return handle:fileno() end,
+  }
+  return io_.Stream(source)
+end
+
+return io_

@@ -31,7 +31,8 @@ export LUA_CPATH="./build/?.so;${LUA_CPATH:-;}"
 benches=(spawn_join:100000 spawn_many:100000 switch:1000000 timeout_after:100000
   sleepers:100000 sleepers_1m:1000000 queue_bounded:1000000
   queue_unbounded:1000000 lock_handoff:1000000 event_waiters:10000
-  taskgroup:100000 thread_roundtrip:10000 thread_parallel:10000 codec:100)
+  taskgroup:100000 thread_roundtrip:10000 thread_parallel:10000 codec:100
+  universal_queue:1000000)
 
 # An entry that runs another benchmark's programs (at its own N), their
 # `bench=` lines relabelled with the entry's name.

@@ -39,10 +39,13 @@ enum {
 
 struct writer {
   lua_State *L;
-  int buf;          /* stack index of the userdata holding the bytes */
+  int buf;          /* stack index of the userdata holding the bytes, once
+                     * they outgrow `small` (most values never do) */
   char *p;
   size_t len, cap;
-  int seen;         /* stack index of a table: object -> id */
+  char small[256];
+  int seen;         /* stack index of a table: object -> id (nil until the
+                     * first table or function) */
   lua_Integer nseen;
   const char *what; /* "argument", "result", ... */
   int arg;          /* which of the values is being encoded (1-based) */
@@ -52,7 +55,7 @@ struct writer {
 
 static void grow(struct writer *w, size_t more) {
   if (w->cap - w->len >= more) return;
-  size_t cap = w->cap ? w->cap : 256;
+  size_t cap = w->cap;
   while (cap - w->len < more) {
     if (cap > ((size_t)-1) / 2) luaL_error(w->L, "codec: data too large");
     cap *= 2;
@@ -140,6 +143,7 @@ static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
  * met already (then a reference was written). */
 static int seen_before(struct writer *w, int idx) {
   lua_State *L = w->L;
+  if (lua_isnil(L, w->seen)) { lua_newtable(L); lua_replace(L, w->seen); }
   lua_pushvalue(L, idx);
   if (lua_rawget(L, w->seen) == LUA_TNUMBER) {
     lua_Integer id = lua_tointeger(L, -1);
@@ -273,8 +277,10 @@ void codec_encode(lua_State *L, int first, int n, const char *what) {
   w.what = what;
   lua_pushnil(L);
   w.buf = lua_gettop(L);
-  lua_newtable(L);
+  lua_pushnil(L);
   w.seen = lua_gettop(L);
+  w.p = w.small;
+  w.cap = sizeof w.small;
   put(&w, "CL\1", 3);
   put_varint(&w, (uint64_t)n);
   for (int i = 0; i < n; i++) {
@@ -291,7 +297,8 @@ void codec_encode(lua_State *L, int first, int n, const char *what) {
 struct reader {
   lua_State *L;
   const unsigned char *p, *end;
-  int objects;      /* stack index of a table: id -> object */
+  int objects;      /* stack index of a table: id -> object (nil until the
+                     * first table or function) */
   lua_Integer nobjects;
   int flags;
   int depth;
@@ -333,6 +340,7 @@ static uint64_t get_u64(struct reader *r) {
 static void decode_value(struct reader *r);
 
 static void register_object(struct reader *r) {
+  if (lua_isnil(r->L, r->objects)) { lua_newtable(r->L); lua_replace(r->L, r->objects); }
   lua_pushvalue(r->L, -1);
   lua_rawseti(r->L, r->objects, ++r->nobjects);
 }
@@ -417,7 +425,7 @@ static void decode_value(struct reader *r) {
       break;
     case TAG_REF: {
       uint64_t id = get_varint(r);
-      if (id < 1 || id > (uint64_t)r->nobjects) malformed(r, "bad reference");
+      if (id < 1 || id > (uint64_t)r->nobjects || lua_isnil(L, r->objects)) malformed(r, "bad reference");
       lua_rawgeti(L, r->objects, (lua_Integer)id);
       break;
     }
@@ -454,7 +462,7 @@ int codec_decode(lua_State *L, const char *data, size_t len, int flags) {
   luaL_checkstack(L, 8, "codec");
   if (len < 3 || memcmp(data, "CL\1", 3) != 0) malformed(&r, "not curio data");
   r.p += 3;
-  lua_newtable(L);
+  lua_pushnil(L);
   r.objects = lua_gettop(L);
   uint64_t n = get_varint(&r);
   if (n > (uint64_t)(r.end - r.p)) malformed(&r, "bad count"); /* each value takes a byte */

@@ -30,6 +30,10 @@ end
 local rec = {}
 for line in io.lines() do
   local k, v = line:match("^([%w_]+)=(.*)$")
+  if k == "bench" and rec.bench then -- a new block with no blank line before
+    add(rec)                          -- it (two runs' outputs concatenated)
+    rec = {}
+  end
   if k then
     rec[k] = v
   elseif line:match("^%s*$") then

@@ -25,6 +25,7 @@
  * a reference to the id. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include "codec.h"
 
@@ -53,6 +54,18 @@ struct writer {
   int path[CODEC_MAX_DEPTH]; /* stack index of each key on the way down */
 };
 
+/* The bytes, once they outgrow the writer's small buffer, are malloc'd
+ * memory owned by a box userdata whose __gc frees it: an error midway
+ * leaks nothing (rule 3), and realloc can grow big buffers in place. */
+struct box { char *p; };
+
+static int box_gc(lua_State *L) {
+  struct box *b = lua_touserdata(L, 1);
+  free(b->p);
+  b->p = NULL;
+  return 0;
+}
+
 static void grow(struct writer *w, size_t more) {
   if (w->cap - w->len >= more) return;
   size_t cap = w->cap;
@@ -60,9 +73,21 @@ static void grow(struct writer *w, size_t more) {
     if (cap > ((size_t)-1) / 2) luaL_error(w->L, "codec: data too large");
     cap *= 2;
   }
-  char *p = lua_newuserdatauv(w->L, cap, 0);
-  if (w->len > 0) memcpy(p, w->p, w->len);
-  lua_replace(w->L, w->buf);
+  struct box *b = lua_touserdata(w->L, w->buf);
+  if (b == NULL) { /* first growth: make the box */
+    b = lua_newuserdatauv(w->L, sizeof *b, 0);
+    b->p = NULL;
+    if (luaL_newmetatable(w->L, "curio.codec.box")) {
+      lua_pushcfunction(w->L, box_gc);
+      lua_setfield(w->L, -2, "__gc");
+    }
+    lua_setmetatable(w->L, -2);
+    lua_replace(w->L, w->buf);
+  }
+  char *p = realloc(b->p, cap);
+  if (p == NULL) luaL_error(w->L, "codec: not enough memory");
+  if (b->p == NULL && w->len > 0) memcpy(p, w->p, w->len); /* from `small` */
+  b->p = p;
   w->p = p;
   w->cap = cap;
 }
@@ -91,9 +116,17 @@ static void put_varint(struct writer *w, uint64_t v) {
 }
 
 static void put_u64(struct writer *w, uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  put(w, &v, 8); /* (the format is little-endian) */
+#else
   unsigned char bytes[8];
   for (int i = 0; i < 8; i++) bytes[i] = (unsigned char)(v >> (8 * i));
   put(w, bytes, 8);
+#endif
+}
+
+static void patch_u32(struct writer *w, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; i++) w->p[at + (size_t)i] = (char)(unsigned char)(v >> (8 * i));
 }
 
 /* Raises "cannot transfer <what> #<arg><path> (<type>)" for the value at idx. */
@@ -163,6 +196,10 @@ static void encode_table(struct writer *w, int idx) {
   lua_State *L = w->L;
   if (seen_before(w, idx)) return;
   put_byte(w, TAG_TABLE);
+  /* size hints for the decoder's lua_createtable, patched once counted */
+  size_t at = w->len;
+  put(w, "\0\0\0\0\0\0\0\0", 8);
+  lua_Unsigned narr = lua_rawlen(L, idx), nall = 0;
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     int key = lua_gettop(L) - 1;
@@ -171,8 +208,12 @@ static void encode_table(struct writer *w, int idx) {
     encode_value(w, key + 1);
     w->depth--;
     lua_pop(L, 1);
+    nall++;
   }
   put_byte(w, TAG_END);
+  if (narr > nall) narr = nall;
+  patch_u32(w, at, narr > 0xffffffffu ? 0xffffffffu : (uint32_t)narr);
+  patch_u32(w, at + 4, nall - narr > 0xffffffffu ? 0xffffffffu : (uint32_t)(nall - narr));
 }
 
 static void encode_function(struct writer *w, int idx) {
@@ -332,8 +373,20 @@ static uint64_t get_varint(struct reader *r) {
 static uint64_t get_u64(struct reader *r) {
   need(r, 8);
   uint64_t v = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(&v, r->p, 8);
+#else
   for (int i = 0; i < 8; i++) v |= (uint64_t)r->p[i] << (8 * i);
+#endif
   r->p += 8;
+  return v;
+}
+
+static uint32_t get_u32(struct reader *r) {
+  need(r, 4);
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++) v |= (uint32_t)r->p[i] << (8 * i);
+  r->p += 4;
   return v;
 }
 
@@ -347,7 +400,11 @@ static void register_object(struct reader *r) {
 
 static void decode_table(struct reader *r) {
   lua_State *L = r->L;
-  lua_newtable(L);
+  uint32_t narr = get_u32(r), nhash = get_u32(r);
+  /* hints, not trusted: each entry takes two bytes at least */
+  size_t left = (size_t)(r->end - r->p) / 2;
+  lua_createtable(L, (int)(narr < left ? narr : left) & 0x3fffffff,
+                  (int)(nhash < left ? nhash : left) & 0x3fffffff);
   register_object(r);
   for (;;) {
     need(r, 1);

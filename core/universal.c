@@ -38,18 +38,49 @@ struct uobj {
   pthread_mutex_t lock;
   pthread_cond_t changed;     /* threads waiting for any change */
   struct list task_waiters;   /* struct uwaiter */
-  struct list items;          /* queue: struct item, oldest first */
+  char *buf;                  /* queue: items as [u32 length][bytes], from */
+  size_t rd, wr, cap;         /* rd to wr (no malloc per item) */
   lua_Integer size, maxsize, unfinished;
   int set;                    /* event */
   int held;                   /* lock */
   const void *owner;          /* lock: the holding task, or thread token */
 };
 
-struct item {
-  struct list node;
-  size_t len;
-  char data[];
-};
+/* Items are kept in one buffer: a put appends, a get takes from the front;
+ * the live part moves down when the end is reached. Under o->lock. */
+static int ring_push(struct uobj *o, const char *data, size_t len) {
+  size_t need = 4 + len;
+  if (o->wr + need > o->cap && o->rd > 0) {
+    memmove(o->buf, o->buf + o->rd, o->wr - o->rd);
+    o->wr -= o->rd;
+    o->rd = 0;
+  }
+  if (o->wr + need > o->cap) {
+    size_t cap = o->cap ? o->cap : 4096;
+    while (cap < o->wr + need) cap *= 2;
+    char *p = realloc(o->buf, cap);
+    if (p == NULL) return 0;
+    o->buf = p;
+    o->cap = cap;
+  }
+  uint32_t n = (uint32_t)len;
+  memcpy(o->buf + o->wr, &n, 4);
+  memcpy(o->buf + o->wr + 4, data, len);
+  o->wr += need;
+  return 1;
+}
+
+static size_t ring_peek(const struct uobj *o) {
+  uint32_t n;
+  memcpy(&n, o->buf + o->rd, 4);
+  return n;
+}
+
+static void ring_pop(struct uobj *o, char *into, size_t len) {
+  memcpy(into, o->buf + o->rd + 4, len);
+  o->rd += 4 + len;
+  if (o->rd == o->wr) o->rd = o->wr = 0;
+}
 
 struct uwake {                /* a kernel's notifier (rule 2) */
   struct kernel_hook hook;    /* first */
@@ -81,10 +112,7 @@ static void uobj_release(struct uobj *o) {
   int last = --o->refs == 0;
   pthread_mutex_unlock(&o->lock);
   if (!last) return;
-  for (struct list *n; (n = list_first(&o->items)) != NULL;) {
-    list_remove(n);
-    free(LIST_ENTRY(n, struct item, node));
-  }
+  free(o->buf);
   pthread_cond_destroy(&o->changed);
   pthread_mutex_destroy(&o->lock);
   free(o);
@@ -159,7 +187,6 @@ static int new_object(lua_State *L, int kind, lua_Integer maxsize) {
   pthread_mutex_init(&o->lock, NULL);
   pthread_cond_init(&o->changed, NULL);
   list_init(&o->task_waiters);
-  list_init(&o->items);
   push_proxy(L, o);
   return 1;
 }
@@ -302,7 +329,8 @@ static int l_queue_new(lua_State *L) {
 
 static int queue_put_k(lua_State *L, int status, lua_KContext ctx);
 
-/* q:put(item): copies item in; waits (task) or blocks (thread) while full. */
+/* q:put(item): copies item in; waits (task) or blocks (thread) while full.
+ * A task makes its wait record only when it has to wait. */
 static int l_queue_put(lua_State *L) {
   struct uobj *o = check(L, U_QUEUE);
   if (lua_isnoneornil(L, 2)) return luaL_error(L, "bad argument #1 to 'put' (value expected)");
@@ -310,22 +338,27 @@ static int l_queue_put(lua_State *L) {
   codec_encode(L, 2, 1, "item"); /* index 3: the bytes */
   size_t len;
   const char *data = lua_tolstring(L, 3, &len);
-  struct uwaiter *w;
-  struct task *t = enter(L, "UniversalQueue.put", &w);
-  struct item *it = malloc(sizeof *it + len);
-  if (it == NULL) return luaL_error(L, "UniversalQueue.put: not enough memory");
-  it->len = len;
-  memcpy(it->data, data, len);
+  if (len > 0xffffffffu) return luaL_error(L, "UniversalQueue.put: item too large");
+  struct task *t = running_task(L);
+  struct uwaiter *w = NULL;
   pthread_mutex_lock(&o->lock);
   while (o->maxsize > 0 && o->size >= o->maxsize) {
     if (t != NULL) {
-      free(it);
+      if (w == NULL) { /* (allocating: not under the lock) */
+        pthread_mutex_unlock(&o->lock);
+        enter(L, "UniversalQueue.put", &w);
+        pthread_mutex_lock(&o->lock);
+        continue;
+      }
       task_wait(w, o);
       return trap_suspend(L, t, WAIT_UNIVERSAL, queue_put_k);
     }
     pthread_cond_wait(&o->changed, &o->lock);
   }
-  list_insert_tail(&o->items, &it->node);
+  if (!ring_push(o, data, len)) {
+    pthread_mutex_unlock(&o->lock);
+    return luaL_error(L, "UniversalQueue.put: not enough memory");
+  }
   o->size++;
   o->unfinished++;
   wake_all(o);
@@ -343,31 +376,45 @@ static int queue_put_k(lua_State *L, int status, lua_KContext ctx) {
 
 static int queue_get_k(lua_State *L, int status, lua_KContext ctx);
 
-/* q:get() -> the oldest item, waiting (task) or blocking (thread) while empty. */
+/* q:get() -> the oldest item, waiting (task) or blocking (thread) while
+ * empty. The item is copied out under the lock into a stack buffer, or a
+ * Lua buffer made beforehand for a big one (no Lua allocation under it). */
 static int l_queue_get(lua_State *L) {
   struct uobj *o = check(L, U_QUEUE);
   lua_settop(L, 1);
-  struct uwaiter *w;
-  struct task *t = enter(L, "UniversalQueue.get", &w);
+  struct task *t = running_task(L);
+  struct uwaiter *w = NULL;
+  char small[512], *big = NULL;
+  size_t big_cap = 0;
+  if (t != NULL) trap_enter_in(L, state_ctx(L), "UniversalQueue.get");
   pthread_mutex_lock(&o->lock);
-  while (o->size == 0) {
-    if (t != NULL) {
+  for (;;) {
+    if (o->size == 0) {
+      if (t == NULL) { pthread_cond_wait(&o->changed, &o->lock); continue; }
+      if (w == NULL) {
+        pthread_mutex_unlock(&o->lock);
+        enter(L, "UniversalQueue.get", &w);
+        pthread_mutex_lock(&o->lock);
+        continue;
+      }
       task_wait(w, o);
       return trap_suspend(L, t, WAIT_UNIVERSAL, queue_get_k);
     }
-    pthread_cond_wait(&o->changed, &o->lock);
+    size_t len = ring_peek(o);
+    char *into = len <= sizeof small ? small : (len <= big_cap ? big : NULL);
+    if (into == NULL) {
+      pthread_mutex_unlock(&o->lock);
+      big = lua_newuserdatauv(L, len, 0);
+      big_cap = len;
+      pthread_mutex_lock(&o->lock);
+      continue;
+    }
+    ring_pop(o, into, len);
+    o->size--;
+    wake_all(o); /* (room for putters) */
+    pthread_mutex_unlock(&o->lock);
+    return codec_decode(L, into, len, CODEC_FUNCTIONS);
   }
-  struct list *n = list_first(&o->items);
-  list_remove(n);
-  o->size--;
-  wake_all(o); /* (room for putters) */
-  pthread_mutex_unlock(&o->lock);
-  struct item *it = LIST_ENTRY(n, struct item, node);
-  lua_pushlstring(L, it->data, it->len);
-  free(it);
-  size_t len;
-  const char *data = lua_tolstring(L, -1, &len);
-  return codec_decode(L, data, len, CODEC_FUNCTIONS);
 }
 
 static int queue_get_k(lua_State *L, int status, lua_KContext ctx) {

@@ -401,6 +401,8 @@ static int l_queue_get(lua_State *L) {
       return trap_suspend(L, t, WAIT_UNIVERSAL, queue_get_k);
     }
     size_t len = ring_peek(o);
+    /* (the buffer's address is taken, not its contents read) */
+    // cppcheck-suppress legacyUninitvar
     char *into = len <= sizeof small ? small : (len <= big_cap ? big : NULL);
     if (into == NULL) {
       pthread_mutex_unlock(&o->lock);

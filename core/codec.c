@@ -530,6 +530,80 @@ int codec_decode(lua_State *L, const char *data, size_t len, int flags) {
   return (int)n;
 }
 
+/* ---- releasing what undecoded bytes hold ---- */
+
+struct walker { const unsigned char *p, *end; };
+
+static int walk_take(struct walker *k, size_t n) {
+  if ((size_t)(k->end - k->p) < n) return 0;
+  k->p += n;
+  return 1;
+}
+
+static int walk_varint(struct walker *k, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && k->p < k->end; shift += 7) {
+    int c = *k->p++;
+    *v |= (uint64_t)(c & 0x7f) << shift;
+    if (!(c & 0x80)) return 1;
+  }
+  return 0;
+}
+
+static int walk_value(struct walker *k, int depth) {
+  if (k->p >= k->end || depth > CODEC_MAX_DEPTH) return 0;
+  int tag = *k->p++;
+  uint64_t n;
+  switch (tag) {
+    case TAG_NIL: case TAG_FALSE: case TAG_TRUE: return 1;
+    case TAG_INT: case TAG_FLOAT: case TAG_CFUNC: return walk_take(k, 8);
+    case TAG_STRING: return walk_varint(k, &n) && n <= (uint64_t)(k->end - k->p) && walk_take(k, (size_t)n);
+    case TAG_REF: return walk_varint(k, &n);
+    case TAG_TABLE:
+      if (!walk_take(k, 8)) return 0;
+      for (;;) {
+        if (k->p >= k->end) return 0;
+        if (*k->p == TAG_END) { k->p++; return 1; }
+        if (!walk_value(k, depth + 1) || !walk_value(k, depth + 1)) return 0;
+      }
+    case TAG_LFUNC: {
+      if ((size_t)(k->end - k->p) < 8) return 0;
+      uint64_t len = 0;
+      for (int i = 0; i < 8; i++) len |= (uint64_t)k->p[i] << (8 * i);
+      k->p += 8;
+      if (len > (uint64_t)(k->end - k->p) || !walk_take(k, (size_t)len) || k->p >= k->end) return 0;
+      int nups = *k->p++;
+      for (int i = 0; i < nups; i++) {
+        if (k->p >= k->end) return 0;
+        if (*k->p == TAG_GLOBALS) { k->p++; continue; }
+        if (!walk_value(k, depth + 1)) return 0;
+      }
+      return 1;
+    }
+    case TAG_SHARED: {
+      if ((size_t)(k->end - k->p) < 16) return 0;
+      const struct codec_shared *ops;
+      void *obj;
+      memcpy(&ops, k->p, sizeof ops);
+      memcpy(&obj, k->p + 8, sizeof obj);
+      k->p += 16;
+      if (ops->release != NULL) ops->release(obj);
+      return 1;
+    }
+    default: return 0;
+  }
+}
+
+void codec_release(const char *data, size_t len) {
+  struct walker k = { (const unsigned char *)data, (const unsigned char *)data + len };
+  uint64_t n;
+  if (len < 3 || memcmp(data, "CL\1", 3) != 0) return;
+  k.p += 3;
+  if (!walk_varint(&k, &n)) return;
+  for (uint64_t i = 0; i < n; i++)
+    if (!walk_value(&k, 0)) return;
+}
+
 /* core.encode(...) -> string (tests, benchmarks). */
 static int l_encode(lua_State *L) {
   codec_encode(L, 1, lua_gettop(L), "argument");

@@ -28,8 +28,14 @@ int codec_decode(lua_State *L, const char *data, size_t len, int flags);
 struct codec_shared {
   void *(*retain)(lua_State *L, int idx);
   void (*push)(lua_State *L, void *obj);
+  void (*release)(void *obj);
 };
 #define CODEC_SHARED "__curio_shared"
+
+/* Drops the references that bytes never decoded hold (a job dropped
+ * before it ran, items of a queue freed): calls release for every shared
+ * object in data. Needs no Lua state; stops at malformed data. */
+void codec_release(const char *data, size_t len);
 
 extern const luaL_Reg codec_functions[];
 

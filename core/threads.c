@@ -61,6 +61,13 @@ static void job_free(struct job *j) {
   free(j);
 }
 
+/* Frees a job whose bytes nobody will decode (dropped unrun, or its task
+ * left): the shared objects in them are released first. */
+static void job_drop(struct job *j) {
+  if (j->data != NULL) codec_release(j->data, j->len);
+  job_free(j);
+}
+
 /* ---- the worker side ---- */
 
 /* The message handler of a job's function: a string error gets the
@@ -190,7 +197,7 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents) {
     struct task *t = j->task;
     if (t != NULL) j->state = JOB_DELIVERED;
     pthread_mutex_unlock(&p->lock);
-    if (t == NULL) { job_free(j); continue; } /* orphaned (rule 4) */
+    if (t == NULL) { job_drop(j); continue; } /* orphaned (rule 4) */
     trap_wake(t, WAKE_OK);
   }
 }
@@ -210,7 +217,7 @@ void threads_job_undo(struct task *t) {
   pthread_mutex_unlock(&p->lock);
   if (unrun) {
     if (p->k != NULL) outstanding_add(p, -1);
-    job_free(j);
+    job_drop(j);
   }
 }
 
@@ -223,14 +230,14 @@ static void pool_close(lua_State *L, struct kernel *k, struct kernel_hook *hook)
   /* jobs nobody took: their tasks were abandoned with the kernel */
   for (struct list *n; (n = list_first(&p->pending)) != NULL;) {
     list_remove(n);
-    job_free(LIST_ENTRY(n, struct job, node));
+    job_drop(LIST_ENTRY(n, struct job, node));
   }
   pthread_cond_broadcast(&p->work);
   pthread_mutex_unlock(&p->lock);
   for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
   for (struct list *n; (n = list_first(&p->done)) != NULL;) {
     list_remove(n);
-    job_free(LIST_ENTRY(n, struct job, node));
+    job_drop(LIST_ENTRY(n, struct job, node));
   }
   if (p->outstanding == 0) ev_ref(k->loop); /* undo the start's unref */
   ev_async_stop(k->loop, &p->async);

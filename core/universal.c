@@ -112,6 +112,12 @@ static void uobj_release(struct uobj *o) {
   int last = --o->refs == 0;
   pthread_mutex_unlock(&o->lock);
   if (!last) return;
+  for (size_t at = o->rd; at < o->wr;) { /* items never taken: what they hold */
+    uint32_t n;
+    memcpy(&n, o->buf + at, 4);
+    codec_release(o->buf + at + 4, n);
+    at += 4 + n;
+  }
   free(o->buf);
   pthread_cond_destroy(&o->changed);
   pthread_mutex_destroy(&o->lock);
@@ -136,7 +142,9 @@ static void *shared_retain(lua_State *L, int idx) {
 }
 
 static void push_proxy(lua_State *L, void *obj);
-static const struct codec_shared shared_ops = { shared_retain, push_proxy };
+static void uobj_release(struct uobj *o);
+static void shared_release(void *obj) { uobj_release(obj); }
+static const struct codec_shared shared_ops = { shared_retain, push_proxy, shared_release };
 
 static int l_proxy_gc(lua_State *L) {
   struct proxy *p = lua_touserdata(L, 1);

@@ -74,6 +74,25 @@ do
     pcall(curio.run_in_thread, error, "boom")
     curio.sleep(0.01)
     t:cancel()
+    -- Universal objects in bytes never decoded: a call dropped before a
+    -- thread took it, items of a queue freed untaken, an orphaned result
+    local q, inner = curio.UniversalQueue(), curio.UniversalQueue()
+    q:put({ inner, curio.UniversalEvent() })
+    local busy = curio.spawn(curio.run_in_thread, function()
+      local t0 = os.clock()
+      while os.clock() - t0 < 0.05 do end
+    end)
+    local busy2 = curio.spawn(curio.run_in_thread, function()
+      local t0 = os.clock()
+      while os.clock() - t0 < 0.05 do end
+    end)
+    local dropped = curio.spawn(curio.run_in_thread, function(x) return x end, curio.UniversalLock())
+    local orphan = curio.spawn(curio.run_in_thread, function() return curio_none end)
+    curio.sleep(0.01)
+    dropped:cancel()
+    orphan:cancel()
+    busy:join()
+    busy2:join()
   end)
   k3:close()
 end

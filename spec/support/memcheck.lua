@@ -87,7 +87,7 @@ do
       while os.clock() - t0 < 0.05 do end
     end)
     local dropped = curio.spawn(curio.run_in_thread, function(x) return x end, curio.UniversalLock())
-    local orphan = curio.spawn(curio.run_in_thread, function() return curio_none end)
+    local orphan = curio.spawn(curio.run_in_thread, function(e) return e end, curio.UniversalEvent())
     curio.sleep(0.01)
     dropped:cancel()
     orphan:cancel()

@@ -467,7 +467,8 @@ static void abandon(lua_State *L, struct kernel *k, struct task *t) {
 static void kernel_free(struct kernel *k, lua_State *L) {
   timer_free(k);
   kernel_each_task(L, k, abandon);
-  for (struct list *node; (node = list_first(&k->hooks)) != NULL;) {
+  while (!list_empty(&k->hooks)) { /* last added first: later hooks use earlier ones */
+    struct list *node = k->hooks.prev;
     struct kernel_hook *hook = LIST_ENTRY(node, struct kernel_hook, node);
     list_remove(node);
     hook->close(L, k, hook);

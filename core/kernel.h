@@ -23,7 +23,7 @@ struct kernel;
 
 /* A feature's hook on its kernel (a thread pool, say): the scheduler knows
  * only this. `close` runs when the kernel is freed, after its tasks were
- * abandoned and before its loop goes. */
+ * abandoned and before its loop goes; the last hook added closes first. */
 struct kernel_hook {
   struct list node;
   void (*close)(lua_State *L, struct kernel *k, struct kernel_hook *hook);

@@ -9,10 +9,9 @@
  * 2. A job carries bytes (the codec, codec.c) both ways: the function and
  *    its arguments in, the results or the error out. A worker thread never
  *    touches the kernel's Lua state or its tasks.
- * 3. A finished job goes to the done list under the lock and the thread
- *    calls ev_async_send; the kernel's callback takes the whole list under
- *    the lock and wakes the tasks outside it. The async watcher keeps the
- *    loop alive only while jobs are out.
+ * 3. A finished job is posted to its kernel's inbox (notify.c), which
+ *    fires it in the kernel's thread: it wakes its task, or is dropped if
+ *    the task left. The inbox keeps the loop alive while jobs are out.
  * 4. The waiting task's wait record points at its job (WAIT_THREAD).
  *    Cancelled before a thread took it, the job is dropped unrun; while it
  *    runs, it is orphaned: the thread finishes it and the kernel frees it.
@@ -28,13 +27,16 @@
 #include "task.h"
 #include "trap.h"
 #include "errors.h"
+#include "notify.h"
 
 enum job_state { JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_DELIVERED };
 
 struct pool;
 
 struct job {
-  struct list node;      /* in pool->pending or pool->done */
+  struct list node;      /* in pool->pending while no thread took it */
+  struct list out;       /* in pool->out until it is fired or dropped */
+  struct notify_node done; /* posted to the kernel's inbox when finished */
   struct pool *pool;
   struct task *task;     /* the waiting task; NULL once it left (rule 4) */
   int state;             /* enum job_state, under the pool's lock */
@@ -48,11 +50,11 @@ struct pool {
   struct kernel *k;
   pthread_mutex_t lock;
   pthread_cond_t work;
-  struct list pending, done;
+  struct list pending;   /* under the lock */
+  struct list out;       /* every job not yet fired or dropped (kernel thread) */
   int nthreads, idle, max, stopping;
   pthread_t *threads;
-  ev_async async;
-  long outstanding;      /* jobs given to threads, not yet taken back */
+  struct notifier *inbox;
   char *path, *cpath;    /* package.path and cpath for the workers */
 };
 
@@ -62,8 +64,10 @@ static void job_free(struct job *j) {
 }
 
 /* Frees a job whose bytes nobody will decode (dropped unrun, or its task
- * left): the shared objects in them are released first. */
+ * left): the shared objects in them are released first. Kernel thread. */
 static void job_drop(struct job *j) {
+  list_remove(&j->out);
+  notifier_hold(j->pool->inbox, -1);
   if (j->data != NULL) codec_release(j->data, j->len);
   job_free(j);
 }
@@ -158,9 +162,8 @@ static void *worker_main(void *arg) {
     else { free(j->data); j->data = NULL; j->len = 0; j->failed = 1; }
     pthread_mutex_lock(&p->lock);
     j->state = JOB_DONE;
-    list_insert_tail(&p->done, &j->node);
     pthread_mutex_unlock(&p->lock);
-    ev_async_send(p->k->loop, &p->async); /* (thread-safe) */
+    notifier_post(p->inbox, &j->done);
     pthread_mutex_lock(&p->lock);
   }
   pthread_mutex_unlock(&p->lock);
@@ -170,36 +173,18 @@ static void *worker_main(void *arg) {
 
 /* ---- the kernel side ---- */
 
-static void outstanding_add(struct pool *p, long n) {
-  long before = p->outstanding;
-  p->outstanding += n;
-  if (before == 0 && p->outstanding > 0) ev_ref(p->k->loop);
-  else if (before > 0 && p->outstanding == 0) ev_unref(p->k->loop);
-}
-
-static void async_cb(struct ev_loop *loop, ev_async *w, int revents) {
-  struct pool *p = (struct pool *)((char *)w - offsetof(struct pool, async));
-  struct list done;
-  (void)loop; (void)revents;
-  list_init(&done);
+/* A finished job, in the kernel's thread (rule 3). */
+static void job_fire(struct notify_node *n) {
+  struct job *j = (struct job *)((char *)n - offsetof(struct job, done));
+  struct pool *p = j->pool;
   pthread_mutex_lock(&p->lock);
-  while (!list_empty(&p->done)) {
-    struct list *node = list_first(&p->done);
-    list_remove(node);
-    list_insert_tail(&done, node);
-  }
+  struct task *t = j->task;
+  if (t != NULL) j->state = JOB_DELIVERED;
   pthread_mutex_unlock(&p->lock);
-  for (struct list *node; (node = list_first(&done)) != NULL;) {
-    list_remove(node);
-    struct job *j = LIST_ENTRY(node, struct job, node);
-    outstanding_add(p, -1);
-    pthread_mutex_lock(&p->lock);
-    struct task *t = j->task;
-    if (t != NULL) j->state = JOB_DELIVERED;
-    pthread_mutex_unlock(&p->lock);
-    if (t == NULL) { job_drop(j); continue; } /* orphaned (rule 4) */
-    trap_wake(t, WAKE_OK);
-  }
+  if (t == NULL) { job_drop(j); return; } /* orphaned (rule 4) */
+  list_remove(&j->out);
+  notifier_hold(p->inbox, -1);
+  trap_wake(t, WAKE_OK);
 }
 
 /* The undo of a WAIT_THREAD wait: the task leaves its job (rule 4). */
@@ -215,32 +200,26 @@ void threads_job_undo(struct task *t) {
   if (unrun) list_remove(&j->node);
   j->task = NULL;
   pthread_mutex_unlock(&p->lock);
-  if (unrun) {
-    if (p->k != NULL) outstanding_add(p, -1);
-    job_drop(j);
-  }
+  if (unrun) job_drop(j); /* (else it fires later, and is dropped then) */
 }
 
-/* Kernel hook: stops the threads, joins them, frees the jobs left. */
+/* Kernel hook: stops the threads, joins them, drops the jobs left (their
+ * tasks were abandoned with the kernel). Closes before the inbox (added
+ * after it). */
 static void pool_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
   struct pool *p = (struct pool *)hook;
-  (void)L;
+  (void)L; (void)k;
   pthread_mutex_lock(&p->lock);
   p->stopping = 1;
-  /* jobs nobody took: their tasks were abandoned with the kernel */
-  for (struct list *n; (n = list_first(&p->pending)) != NULL;) {
-    list_remove(n);
-    job_drop(LIST_ENTRY(n, struct job, node));
-  }
+  for (struct list *n; (n = list_first(&p->pending)) != NULL;) list_remove(n);
   pthread_cond_broadcast(&p->work);
   pthread_mutex_unlock(&p->lock);
   for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
-  for (struct list *n; (n = list_first(&p->done)) != NULL;) {
-    list_remove(n);
-    job_drop(LIST_ENTRY(n, struct job, node));
+  for (struct list *n; (n = list_first(&p->out)) != NULL;) {
+    struct job *j = LIST_ENTRY(n, struct job, out);
+    notifier_take_back(p->inbox, &j->done);
+    job_drop(j);
   }
-  if (p->outstanding == 0) ev_ref(k->loop); /* undo the start's unref */
-  ev_async_stop(k->loop, &p->async);
   pthread_cond_destroy(&p->work);
   pthread_mutex_destroy(&p->lock);
   free(p->threads);
@@ -266,6 +245,7 @@ static char *package_field(lua_State *L, const char *name) {
 static struct pool *pool_get(lua_State *L, struct kernel *k) {
   struct kernel_hook *hook = kernel_find_hook(k, pool_close);
   if (hook != NULL) return (struct pool *)hook;
+  struct notifier *inbox = notifier_get(L, k); /* (before: it closes after the pool) */
   struct pool *p = calloc(1, sizeof *p);
   pthread_t *threads = calloc((size_t)k->threads, sizeof *threads);
   if (p == NULL || threads == NULL) {
@@ -275,15 +255,13 @@ static struct pool *pool_get(lua_State *L, struct kernel *k) {
   p->k = k;
   p->max = k->threads;
   p->threads = threads;
+  p->inbox = inbox;
   list_init(&p->pending);
-  list_init(&p->done);
+  list_init(&p->out);
   pthread_mutex_init(&p->lock, NULL);
   pthread_cond_init(&p->work, NULL);
   p->path = package_field(L, "path");
   p->cpath = package_field(L, "cpath");
-  ev_async_init(&p->async, async_cb);
-  ev_async_start(k->loop, &p->async);
-  ev_unref(k->loop); /* rule 3: alive only while jobs are out */
   p->hook.close = pool_close;
   kernel_add_hook(k, &p->hook);
   return p;
@@ -337,6 +315,7 @@ static int l_run_in_thread(lua_State *L) {
   j->pool = p;
   j->task = t;
   j->state = JOB_PENDING;
+  j->done.fire = job_fire;
   pthread_mutex_lock(&p->lock);
   list_insert_tail(&p->pending, &j->node);
   int start = p->idle == 0 && p->nthreads < p->max;
@@ -349,7 +328,8 @@ static int l_run_in_thread(lua_State *L) {
     job_free(j);
     return errors_raise(L, "CurioError", "run_in_thread: cannot start a worker thread");
   }
-  outstanding_add(p, 1);
+  list_insert_tail(&p->out, &j->out);
+  notifier_hold(p->inbox, 1);
   lua_settop(L, 0);
   lua_pushlightuserdata(L, j);
   t->wait_obj = j;

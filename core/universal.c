@@ -8,12 +8,12 @@
  *    crosses the codec by reference (struct codec_shared).
  * 2. Every change is made under the object's lock and wakes every waiter:
  *    threads through a condition variable, tasks through their kernel's
- *    notifier (an ev_async and a locked list, a kernel hook). A woken
- *    waiter retries: nothing is handed over, so a waiter cancelled after
- *    it was woken loses nothing (an item stays in the queue).
+ *    inbox (notify.c). A woken waiter retries: nothing is handed over, so
+ *    a waiter cancelled after it was woken loses nothing (an item stays in
+ *    the queue).
  * 3. A task's wait record is a userdata in its frame, linked in the
- *    object's task waiters, then in its kernel's notified list; its undo
- *    unlinks it from whichever holds it (lock order: object, notifier).
+ *    object's task waiters, then posted to its kernel's inbox; its undo
+ *    takes it back from whichever holds it (lock order: object, inbox).
  * 4. A call made in a task (of this Lua state's running kernel) suspends the
  *    task; any other call (a worker thread, a plain program) blocks its
  *    thread. Queue items are copied by the codec. */
@@ -28,6 +28,7 @@
 #include "task.h"
 #include "trap.h"
 #include "errors.h"
+#include "notify.h"
 
 enum { U_QUEUE, U_EVENT, U_LOCK };
 static const char *const kind_names[] = {"UniversalQueue", "UniversalEvent", "UniversalLock"};
@@ -82,23 +83,14 @@ static void ring_pop(struct uobj *o, char *into, size_t len) {
   if (o->rd == o->wr) o->rd = o->wr = 0;
 }
 
-struct uwake {                /* a kernel's notifier (rule 2) */
-  struct kernel_hook hook;    /* first */
-  struct kernel *k;
-  pthread_mutex_t lock;
-  struct list notified;
-  ev_async async;
-  long waiting;               /* records out: the loop stays alive meanwhile */
-};
-
 struct uwaiter {              /* a task's wait record (rule 3) */
-  struct list node;
+  struct list node;           /* in obj->task_waiters while linked */
+  struct notify_node notified;
   struct uobj *obj;
-  struct uwake *wake;
+  struct notifier *inbox;
   struct task *task;
-  int where;                  /* WHERE_* */
+  int linked;                 /* under obj->lock */
 };
-enum { WHERE_NONE, WHERE_OBJECT, WHERE_KERNEL };
 
 struct proxy {
   struct udata_tag tag;
@@ -207,80 +199,30 @@ static void wake_all(struct uobj *o) {
   for (struct list *n; (n = list_first(&o->task_waiters)) != NULL;) {
     struct uwaiter *w = LIST_ENTRY(n, struct uwaiter, node);
     list_remove(n);
-    pthread_mutex_lock(&w->wake->lock);
-    w->where = WHERE_KERNEL;
-    list_insert_tail(&w->wake->notified, n);
-    pthread_mutex_unlock(&w->wake->lock);
-    ev_async_send(w->wake->k->loop, &w->wake->async);
+    w->linked = 0;
+    notifier_post(w->inbox, &w->notified);
   }
 }
 
-static void waiting_add(struct uwake *u, long n) {
-  long before = u->waiting;
-  u->waiting += n;
-  if (before == 0 && u->waiting > 0) ev_ref(u->k->loop);
-  else if (before > 0 && u->waiting == 0) ev_unref(u->k->loop);
-}
-
-static void wake_cb(struct ev_loop *loop, ev_async *a, int revents) {
-  struct uwake *u = (struct uwake *)((char *)a - offsetof(struct uwake, async));
-  struct list ready;
-  (void)loop; (void)revents;
-  list_init(&ready);
-  pthread_mutex_lock(&u->lock);
-  for (struct list *n; (n = list_first(&u->notified)) != NULL;) {
-    list_remove(n);
-    LIST_ENTRY(n, struct uwaiter, node)->where = WHERE_NONE;
-    list_insert_tail(&ready, n);
-  }
-  pthread_mutex_unlock(&u->lock);
-  for (struct list *n; (n = list_first(&ready)) != NULL;) {
-    list_remove(n);
-    waiting_add(u, -1);
-    trap_wake(LIST_ENTRY(n, struct uwaiter, node)->task, WAKE_OK);
-  }
-}
-
-static void wake_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
-  struct uwake *u = (struct uwake *)hook;
-  (void)L;
-  if (u->waiting == 0) ev_ref(k->loop);
-  ev_async_stop(k->loop, &u->async);
-  pthread_mutex_destroy(&u->lock);
-  free(u);
-}
-
-static struct uwake *wake_get(lua_State *L, struct kernel *k) {
-  struct kernel_hook *hook = kernel_find_hook(k, wake_close);
-  if (hook != NULL) return (struct uwake *)hook;
-  struct uwake *u = calloc(1, sizeof *u);
-  if (u == NULL) luaL_error(L, "not enough memory");
-  u->k = k;
-  pthread_mutex_init(&u->lock, NULL);
-  list_init(&u->notified);
-  ev_async_init(&u->async, wake_cb);
-  ev_async_start(k->loop, &u->async);
-  ev_unref(k->loop);
-  u->hook.close = wake_close;
-  kernel_add_hook(k, &u->hook);
-  return u;
+/* A woken task's record, fired in its kernel's thread. */
+static void waiter_fire(struct notify_node *n) {
+  struct uwaiter *w = (struct uwaiter *)((char *)n - offsetof(struct uwaiter, notified));
+  notifier_hold(w->inbox, -1);
+  trap_wake(w->task, WAKE_OK);
 }
 
 /* The undo of a WAIT_UNIVERSAL wait (wait.c). */
 void universal_undo(struct task *t) {
   struct uwaiter *w = t->wait_obj;
   struct uobj *o = w->obj;
-  int removed = 0;
   pthread_mutex_lock(&o->lock);
-  if (w->where == WHERE_OBJECT) { list_remove(&w->node); removed = 1; }
-  else if (w->where == WHERE_KERNEL) {
-    pthread_mutex_lock(&w->wake->lock);
-    if (w->where == WHERE_KERNEL) { list_remove(&w->node); removed = 1; }
-    pthread_mutex_unlock(&w->wake->lock);
-  }
-  w->where = WHERE_NONE;
+  int removed = w->linked;
+  if (removed) { list_remove(&w->node); w->linked = 0; }
   pthread_mutex_unlock(&o->lock);
-  if (removed && t->k != NULL) waiting_add(w->wake, -1);
+  /* not linked: posted already (under o's lock, so before we took it), or
+   * fired; only this thread fires, so taking it back cannot race */
+  if (!removed) removed = notifier_take_back(w->inbox, &w->notified);
+  if (removed) notifier_hold(w->inbox, -1);
 }
 
 /* This Lua state's curio context, or NULL (a worker state without curio). */
@@ -307,11 +249,12 @@ static struct task *enter(lua_State *L, const char *fname, struct uwaiter **wp) 
   *wp = NULL;
   if (t == NULL) return NULL;
   trap_enter_in(L, state_ctx(L), fname);
-  struct uwake *u = wake_get(L, t->k);
+  struct notifier *inbox = notifier_get(L, t->k);
   struct uwaiter *w = lua_newuserdatauv(L, sizeof *w, 0);
   memset(w, 0, sizeof *w);
   w->task = t;
-  w->wake = u;
+  w->inbox = inbox;
+  w->notified.fire = waiter_fire;
   *wp = w;
   return t;
 }
@@ -320,10 +263,10 @@ static struct task *enter(lua_State *L, const char *fname, struct uwaiter **wp) 
  * then suspends (rule 3). Allocates nothing. */
 static void task_wait(struct uwaiter *w, struct uobj *o) {
   w->obj = o;
-  w->where = WHERE_OBJECT;
+  w->linked = 1;
   list_insert_tail(&o->task_waiters, &w->node);
   pthread_mutex_unlock(&o->lock);
-  waiting_add(w->wake, 1);
+  notifier_hold(w->inbox, 1);
   w->task->wait_obj = w;
 }
 

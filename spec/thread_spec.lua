@@ -19,19 +19,24 @@ describe("run_in_thread", function()
 
   it("returns every result, nils included, while other tasks run", function()
     local results, ticks = curio.run(function()
-      local count = 0
+      local count, five = 0, curio.UniversalEvent()
       local ticker = curio.spawn(function()
-        while true do curio.sleep(0.01) count = count + 1 end
+        while true do
+          curio.sleep(0.005)
+          count = count + 1
+          if count == 5 then five:set() end
+        end
       end)
-      local r = table.pack(curio.run_in_thread(function(a, b)
+      -- busy until the kernel has ticked five times: it must not wait for us
+      local r = table.pack(curio.run_in_thread(function(a, b, ev)
         local t0 = os.clock()
-        while os.clock() - t0 < 0.15 do end -- busy: the kernel must not wait for it
-        return nil, a + b, nil, { b, a }, nil
-      end, 2, 3))
+        while not ev:is_set() and os.clock() - t0 < 5 do end
+        return nil, a + b, nil, { b, a }, ev:is_set()
+      end, 2, 3, five))
       ticker:cancel()
       return r, count
     end)
-    assert.are.same({ n = 5, nil, 5, nil, { 3, 2 }, nil }, results)
+    assert.are.same({ n = 5, nil, 5, nil, { 3, 2 }, true }, results)
     assert.is_true(ticks >= 5, "ticks: " .. ticks)
   end)
 
@@ -116,15 +121,14 @@ describe("run_in_thread", function()
     local k = curio.Kernel({ threads = 1 }) -- (the second call waits for the one thread)
     local ran = k:run(function()
       local k_marker = os.tmpname()
-      local busy = curio.spawn(curio.run_in_thread, function()
-        local t0 = os.clock()
-        while os.clock() - t0 < 0.1 do end
-      end)
+      local gate = curio.UniversalEvent()
+      local busy = curio.spawn(curio.run_in_thread, function(ev) ev:wait() end, gate)
       local queued = curio.spawn(curio.run_in_thread, function(path)
         local f = io.open(path, "w") f:write("ran") f:close()
       end, k_marker)
       curio.sleep(0.01)
-      queued:cancel()
+      queued:cancel() -- the one thread is still held at the gate
+      gate:set()
       busy:join()
       local f = io.open(k_marker) local text = f and f:read("a") if f then f:close() end
       os.remove(k_marker)

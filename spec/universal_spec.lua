@@ -111,6 +111,40 @@ describe("Universal objects", function()
     assert.are.same({ "ticks 3 cancelled true", "left 1 kept" }, trace)
   end)
 
+  it("outlives a kernel that closed while tasks waited on it, and serves the next", function()
+    local q, ev, lock = curio.UniversalQueue(), curio.UniversalEvent(), curio.UniversalLock()
+    local first = curio.run(function()
+      lock:acquire()
+      local waiters = {
+        curio.spawn(function() return q:get() end),
+        curio.spawn(function() return ev:wait() end),
+        curio.spawn(function() lock:acquire() return "got lock" end),
+      }
+      curio.sleep(0.01)
+      lock:release() -- wakes the lock's waiter, which the closing kernel cancels
+      q:put("before")
+      return #waiters
+    end)
+    assert.are.equal(3, first)
+    assert.are.same({ false, 1, "before" }, { lock:locked(), q:qsize(), q:get() })
+    -- nothing the closed kernel's waiters left behind may take these
+    q:put("after")
+    ev:set()
+    local trace = util.traced(function(record)
+      record("item", q:get(), q:qsize())
+      ev:wait()
+      record("event", ev:is_set())
+      local took = curio.spawn(function()
+        return curio.run_in_thread(function(l) l:acquire() l:release() return "thread" end, lock)
+      end)
+      lock:acquire()
+      record("locked", lock:locked())
+      lock:release()
+      record("then", took:join())
+    end)
+    assert.are.same({ "item after 0", "event true", "locked true", "then thread" }, trace)
+  end)
+
   it("refuses bad arguments and wrong objects", function()
     assert.is_truthy(tostring(util.catch(curio.UniversalQueue, -1)):find("UniversalQueue", 1, true))
     local q, ev = curio.UniversalQueue(), curio.UniversalEvent()

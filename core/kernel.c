@@ -365,6 +365,22 @@ static void kernel_each_task(lua_State *L, struct kernel *k,
   lua_settop(L, live - 1);
 }
 
+/* The live task of k whose coroutine (or the curio.coroutine it drives) is
+ * co, or NULL; a linear search, for trap_foreign_resume's error path. */
+struct task *kernel_task_on(lua_State *L, struct kernel *k, lua_State *co) {
+  struct task *found = NULL;
+  luaL_checkstack(L, 2, "kernel");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, k->live_ref);
+  for (int slot = 1; slot <= k->next_slot && found == NULL; slot++) {
+    lua_rawgeti(L, -1, slot);
+    struct task *t = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (t != NULL && t->k == k && task_active(t) == co) found = t;
+  }
+  lua_pop(L, 1);
+  return found;
+}
+
 /* Reports on stderr a task that did not end within the grace period. */
 static void kernel_report_stuck(lua_State *L, struct kernel *k, struct task *t) {
   luaL_Buffer b;

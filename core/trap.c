@@ -106,7 +106,9 @@ void trap_raise_due(lua_State *L, struct task *t) {
 }
 
 /* trap_resumed's refusal (trap.h). */
-struct task *trap_foreign_resume(lua_State *L) {
+struct task *trap_foreign_resume(lua_State *L, struct curio_ctx *ctx) {
+  struct task *victim = ctx->running != NULL ? kernel_task_on(L, ctx->running, L) : NULL;
+  if (victim != NULL && victim->state == TASK_WAITING) trap_wake(victim, WAKE_OK);
   errors_raise(L, "CurioError",
                "cannot resume a curio task's coroutine: only its kernel may resume it");
   return NULL;

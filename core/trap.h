@@ -13,7 +13,7 @@ struct curio_ctx;
 struct task *trap_enter(lua_State *L, const char *fname);
 struct task *trap_enter_in(lua_State *L, struct curio_ctx *ctx, const char *fname);
 struct task *trap_not_in_task(lua_State *L, const char *fname);
-struct task *trap_foreign_resume(lua_State *L);
+struct task *trap_foreign_resume(lua_State *L, struct curio_ctx *ctx);
 
 /* The running task (ctx: the module's context), or a CurioError naming
  * fname ("not inside a curio task"). */
@@ -30,12 +30,13 @@ static inline struct task *trap_current(lua_State *L, const char *fname) {
 /* In a continuation: the task whose wait ended. A task's coroutine is
  * resumed only by its kernel (or, nested, by the curio.coroutine resume that
  * drives it); anything else (coroutine.resume on a captured coroutine.running())
- * is refused, which ends that coroutine with the error: the kernel then
- * finds it dead and the task fails, but nothing it holds is corrupted. */
+ * is refused, which ends that coroutine with the error. A task of the
+ * running kernel is first taken out of what it waits in (so that no lock or
+ * item is handed to it), and its kernel then finds it dead: the task fails. */
 static inline struct task *trap_resumed_in(lua_State *L, struct curio_ctx *ctx) {
   struct kernel *k = ctx->running;
   struct task *t = k != NULL ? k->current : NULL;
-  if (t == NULL || task_active(t) != L) return trap_foreign_resume(L);
+  if (t == NULL || task_active(t) != L) return trap_foreign_resume(L, ctx);
   return t;
 }
 

@@ -236,6 +236,40 @@ describe("the kernel at its edges", function()
     assert.is_truthy(out:find("inside\tfalse\ttrue\tfalse\ttrue\tfalse", 1, true))
   end)
 
+  it("takes a task resumed from outside out of its wait, so nothing is handed to it", function()
+    local out = run([[
+      for _, kind in ipairs({ "lock", "queue", "universal", "thread" }) do
+        local r = curio.run(function()
+          local lock, q, uq = curio.Lock(), curio.Queue(), curio.UniversalQueue()
+          local gate = curio.UniversalEvent()
+          lock:acquire()
+          local co
+          local victim = curio.spawn(function()
+            co = coroutine.running()
+            if kind == "lock" then lock:acquire()
+            elseif kind == "queue" then q:get()
+            elseif kind == "universal" then uq:get()
+            else curio.run_in_thread(function(g) g:wait() end, gate) end
+          end)
+          curio.sleep(0.01)
+          local ok = coroutine.resume(co)
+          gate:set()
+          local next_in = curio.spawn(function() lock:acquire() return "next" end)
+          lock:release()
+          q:put("q") uq:put("u")
+          local failed = not pcall(victim.join, victim)
+          return table.concat({ kind, tostring(ok), tostring(failed), next_in:join(),
+                                tostring(lock:locked()), q:qsize(), uq:qsize() }, " ")
+        end)
+        print(r)
+      end
+      print("OK")
+    ]])
+    for _, kind in ipairs({ "lock", "queue", "universal", "thread" }) do
+      assert.is_truthy(out:find(kind .. " false true next true 1 1", 1, true), out)
+    end
+  end)
+
   it("does what k:close() does for a Kernel in a <close> variable", function()
     local trace = {}
     do

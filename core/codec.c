@@ -129,13 +129,20 @@ static void patch_u32(struct writer *w, size_t at, uint32_t v) {
   for (int i = 0; i < 4; i++) w->p[at + (size_t)i] = (char)(unsigned char)(v >> (8 * i));
 }
 
-/* Raises "cannot transfer <what> #<arg><path> (<type>)" for the value at idx. */
+/* Raises "cannot transfer <what> #<arg><path> (<type>)" for the value at
+ * idx; a what of "fname: what" puts the function's name first. */
 static int refuse(struct writer *w, int idx, const char *why) {
   lua_State *L = w->L;
   luaL_Buffer b;
   const char *tname = luaL_typename(L, idx);
+  const char *what = w->what, *colon = strstr(what, ": ");
   luaL_buffinit(L, &b);
-  lua_pushfstring(L, "cannot transfer %s #%d%s", w->what, w->arg, w->depth > 0 ? " " : "");
+  if (colon != NULL) {
+    lua_pushlstring(L, what, (size_t)(colon - what) + 2);
+    luaL_addvalue(&b);
+    what = colon + 2;
+  }
+  lua_pushfstring(L, "cannot transfer %s #%d%s", what, w->arg, w->depth > 0 ? " " : "");
   luaL_addvalue(&b);
   for (int i = 0; i < w->depth; i++) {
     int k = w->path[i];

@@ -238,12 +238,18 @@ static struct kernel *kernel_check(lua_State *L, int idx) {
   return k;
 }
 
+/* A pool size: a whole number from 1 to KERNEL_MAX_POOL (a float such as
+ * 1e3 counts when it is whole). */
+#define KERNEL_MAX_POOL 4096
 static int opt_int_field(lua_State *L, int idx, const char *name, int def) {
   int result = def;
   if (lua_getfield(L, idx, name) != LUA_TNIL) {
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1)
-      return luaL_error(L, "bad argument #1 to 'Kernel' (option '%s' must be a positive integer)", name);
-    result = (int)lua_tointeger(L, -1);
+    int isint;
+    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    if (!isint || lua_type(L, -1) != LUA_TNUMBER || v < 1 || v > KERNEL_MAX_POOL)
+      return luaL_error(L, "bad argument #1 to 'Kernel' (option '%s' must be a whole number "
+                        "from 1 to %d)", name, KERNEL_MAX_POOL);
+    result = (int)v;
   }
   lua_pop(L, 1);
   return result;

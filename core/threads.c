@@ -95,7 +95,7 @@ static int run_job(lua_State *L) {
     codec_encode(L, lua_gettop(L), 1, "error");
     return 1;
   }
-  codec_encode(L, 2, lua_gettop(L) - 1, "result");
+  codec_encode(L, 2, lua_gettop(L) - 1, "run_in_thread: result");
   return 1;
 }
 
@@ -300,7 +300,7 @@ static int l_run_in_thread(lua_State *L) {
   errors_checkfunction(L, 1, "run_in_thread");
   struct task *t = trap_enter(L, "run_in_thread");
   struct pool *p = pool_get(L, t->k);
-  codec_encode(L, 1, lua_gettop(L), "argument");
+  codec_encode(L, 1, lua_gettop(L), "run_in_thread: argument");
   size_t len;
   const char *data = lua_tolstring(L, -1, &len);
   struct job *j = calloc(1, sizeof *j);

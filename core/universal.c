@@ -286,7 +286,7 @@ static int l_queue_put(lua_State *L) {
   struct uobj *o = check(L, U_QUEUE);
   if (lua_isnoneornil(L, 2)) return luaL_error(L, "bad argument #1 to 'put' (value expected)");
   lua_settop(L, 2);
-  codec_encode(L, 2, 1, "item"); /* index 3: the bytes */
+  codec_encode(L, 2, 1, "UniversalQueue.put: item"); /* index 3: the bytes */
   size_t len;
   const char *data = lua_tolstring(L, 3, &len);
   if (len > 0xffffffffu) return luaL_error(L, "UniversalQueue.put: item too large");

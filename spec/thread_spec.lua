@@ -144,10 +144,17 @@ describe("run_in_thread", function()
              select(2, pcall(curio.run_in_thread, print, { conn = io.stdout }))
     end)
     assert.is_truthy(tostring(e1):find("bad argument #1 to 'run_in_thread'", 1, true))
-    assert.is_truthy(tostring(e2):find("cannot transfer argument #2 .conn (userdata)", 1, true))
+    assert.is_truthy(tostring(e2):find("run_in_thread: cannot transfer argument #2 .conn (userdata)", 1, true))
     local e3 = util.catch(curio.run_in_thread, print)
     assert.is_truthy(tostring(e3):find("run_in_thread: not inside a curio task", 1, true))
     assert.is_truthy(tostring(util.catch(curio.Kernel, { threads = 0 })):find("threads", 1, true))
+    for _, bad in ipairs({ 2 ^ 40, 1.5, "4" }) do
+      assert.is_truthy(tostring(util.catch(curio.Kernel, { threads = bad })):find(
+        "option 'threads' must be a whole number from 1 to 4096", 1, true))
+    end
+    local k = curio.Kernel({ threads = 1e3 }) -- a whole float counts
+    assert.are.equal(7, k:run(curio.run_in_thread, function() return 7 end))
+    k:close()
   end)
 
   it("closes a kernel whose task waits on a long call, joining the thread", function()

@@ -12,6 +12,7 @@ describe("shutdown", function()
   -- shared objects; each appends its name to trace when it completes.
   local function cleanups(trace)
     local ev, lock, q = curio.Event(), curio.Lock(), curio.Queue()
+    local uq, uev = curio.UniversalQueue(), curio.UniversalEvent()
     local helper
     return {
       sleep = function() curio.sleep(0.01) end,
@@ -28,19 +29,29 @@ describe("shutdown", function()
         assert(q:get() == "item")
       end,
       join = function() helper:join() end,
+      thread = function() assert(curio.run_in_thread(function(a) return a * 2 end, 21) == 42) end,
+      universal_queue = function() assert(uq:get() == "from a thread") end,
+      universal_event = function() uev:wait() end,
+      file = function()
+        local f = curio.aopen("spec/shutdown_spec.lua")
+        assert(f:readline():find("curio", 1, true))
+        f:close()
+      end,
       prepare = function()
         helper = curio.spawn_daemon(function()
           pcall(curio.sleep, 10) -- cancelled at shutdown too
           curio.sleep(0.005)
           ev:set()
           q:put("item")
+          curio.run_in_thread(function(uqueue, uevent) uqueue:put("from a thread") uevent:set() end, uq, uev)
           return "helped"
         end)
       end,
     }, trace
   end
 
-  local kinds = { "sleep", "timeout_after", "ignore_after", "event", "lock", "queue", "join" }
+  local kinds = { "sleep", "timeout_after", "ignore_after", "event", "lock", "queue", "join",
+                  "thread", "universal_queue", "universal_event", "file" }
 
   -- Main task body: starts one task per kind whose cleanup blocks that way.
   local function start_all(trace)

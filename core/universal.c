@@ -270,6 +270,29 @@ static void task_wait(struct uwaiter *w, struct uobj *o) {
   w->task->wait_obj = w;
 }
 
+static int retry_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Links w (task_wait, which releases o->lock) and suspends the task; when
+ * it is woken, `retry` runs again with the method's first nargs arguments
+ * (a woken waiter retries: rule 2). The frame keeps w alive meanwhile. */
+static int wait_then_retry(lua_State *L, struct task *t, struct uwaiter *w, struct uobj *o,
+                           lua_CFunction retry, int nargs) {
+  task_wait(w, o);
+  lua_pushcfunction(L, retry);
+  lua_pushinteger(L, nargs);
+  return trap_suspend(L, t, WAIT_UNIVERSAL, retry_k);
+}
+
+static int retry_k(lua_State *L, int status, lua_KContext ctx) {
+  int base = (int)ctx;
+  struct task *t = trap_resumed_in(L, state_ctx(L));
+  (void)status;
+  trap_result(L, t, base);
+  lua_CFunction retry = lua_tocfunction(L, base - 1);
+  lua_settop(L, (int)lua_tointeger(L, base));
+  return retry(L);
+}
+
 /* ---- UniversalQueue ---- */
 
 static int l_queue_new(lua_State *L) {
@@ -277,8 +300,6 @@ static int l_queue_new(lua_State *L) {
   luaL_argcheck(L, maxsize >= 0, 1, "non-negative maxsize expected");
   return new_object(L, U_QUEUE, maxsize);
 }
-
-static int queue_put_k(lua_State *L, int status, lua_KContext ctx);
 
 /* q:put(item): copies item in; waits (task) or blocks (thread) while full.
  * A task makes its wait record only when it has to wait. */
@@ -301,8 +322,7 @@ static int l_queue_put(lua_State *L) {
         pthread_mutex_lock(&o->lock);
         continue;
       }
-      task_wait(w, o);
-      return trap_suspend(L, t, WAIT_UNIVERSAL, queue_put_k);
+      return wait_then_retry(L, t, w, o, l_queue_put, 2);
     }
     pthread_cond_wait(&o->changed, &o->lock);
   }
@@ -316,16 +336,6 @@ static int l_queue_put(lua_State *L) {
   pthread_mutex_unlock(&o->lock);
   return 0;
 }
-
-static int queue_put_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = trap_resumed_in(L, state_ctx(L));
-  (void)status;
-  trap_result(L, t, (int)ctx);
-  lua_settop(L, 2); /* retry (rule 2) */
-  return l_queue_put(L);
-}
-
-static int queue_get_k(lua_State *L, int status, lua_KContext ctx);
 
 /* q:get() -> the oldest item, waiting (task) or blocking (thread) while
  * empty. The item is copied out under the lock into a stack buffer, or a
@@ -348,8 +358,7 @@ static int l_queue_get(lua_State *L) {
         pthread_mutex_lock(&o->lock);
         continue;
       }
-      task_wait(w, o);
-      return trap_suspend(L, t, WAIT_UNIVERSAL, queue_get_k);
+      return wait_then_retry(L, t, w, o, l_queue_get, 1);
     }
     size_t len = ring_peek(o);
     /* (the buffer's address is taken, not its contents read) */
@@ -370,16 +379,6 @@ static int l_queue_get(lua_State *L) {
   }
 }
 
-static int queue_get_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = trap_resumed_in(L, state_ctx(L));
-  (void)status;
-  trap_result(L, t, (int)ctx);
-  lua_settop(L, 1);
-  return l_queue_get(L);
-}
-
-static int queue_join_k(lua_State *L, int status, lua_KContext ctx);
-
 static int l_queue_join(lua_State *L) {
   struct uobj *o = check(L, U_QUEUE);
   lua_settop(L, 1);
@@ -388,21 +387,12 @@ static int l_queue_join(lua_State *L) {
   pthread_mutex_lock(&o->lock);
   while (o->unfinished > 0) {
     if (t != NULL) {
-      task_wait(w, o);
-      return trap_suspend(L, t, WAIT_UNIVERSAL, queue_join_k);
+      return wait_then_retry(L, t, w, o, l_queue_join, 1);
     }
     pthread_cond_wait(&o->changed, &o->lock);
   }
   pthread_mutex_unlock(&o->lock);
   return 0;
-}
-
-static int queue_join_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = trap_resumed_in(L, state_ctx(L));
-  (void)status;
-  trap_result(L, t, (int)ctx);
-  lua_settop(L, 1);
-  return l_queue_join(L);
 }
 
 static int l_queue_task_done(lua_State *L) {
@@ -458,8 +448,6 @@ static int l_event_is_set(lua_State *L) {
   return 1;
 }
 
-static int event_wait_k(lua_State *L, int status, lua_KContext ctx);
-
 static int l_event_wait(lua_State *L) {
   struct uobj *o = check(L, U_EVENT);
   lua_settop(L, 1);
@@ -468,21 +456,12 @@ static int l_event_wait(lua_State *L) {
   pthread_mutex_lock(&o->lock);
   while (!o->set) {
     if (t != NULL) {
-      task_wait(w, o);
-      return trap_suspend(L, t, WAIT_UNIVERSAL, event_wait_k);
+      return wait_then_retry(L, t, w, o, l_event_wait, 1);
     }
     pthread_cond_wait(&o->changed, &o->lock);
   }
   pthread_mutex_unlock(&o->lock);
   return 0;
-}
-
-static int event_wait_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = trap_resumed_in(L, state_ctx(L));
-  (void)status;
-  trap_result(L, t, (int)ctx);
-  lua_settop(L, 1);
-  return l_event_wait(L);
 }
 
 /* ---- UniversalLock ---- */
@@ -496,8 +475,6 @@ static const void *holder(struct task *t) {
   return (const void *)(uintptr_t)pthread_self();
 }
 
-static int lock_acquire_k(lua_State *L, int status, lua_KContext ctx);
-
 /* lock:acquire() -> the lock (a <close> guard), waiting or blocking. */
 static int l_lock_acquire(lua_State *L) {
   struct uobj *o = check(L, U_LOCK);
@@ -507,8 +484,7 @@ static int l_lock_acquire(lua_State *L) {
   pthread_mutex_lock(&o->lock);
   while (o->held) {
     if (t != NULL) {
-      task_wait(w, o);
-      return trap_suspend(L, t, WAIT_UNIVERSAL, lock_acquire_k);
+      return wait_then_retry(L, t, w, o, l_lock_acquire, 1);
     }
     pthread_cond_wait(&o->changed, &o->lock);
   }
@@ -517,14 +493,6 @@ static int l_lock_acquire(lua_State *L) {
   pthread_mutex_unlock(&o->lock);
   lua_settop(L, 1);
   return 1;
-}
-
-static int lock_acquire_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = trap_resumed_in(L, state_ctx(L));
-  (void)status;
-  trap_result(L, t, (int)ctx);
-  lua_settop(L, 1);
-  return l_lock_acquire(L);
 }
 
 static int lock_release(lua_State *L, int check_owner) {

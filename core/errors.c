@@ -3,7 +3,9 @@
  * lua/curio/errors.lua registers its class table with set_errors(); C looks
  * classes up there by name and calls them, Class(message). Before that
  * registration (curio.core used alone) errors are plain strings. */
+#include <errno.h>
 #include <stdarg.h>
+#include <string.h>
 #include <lauxlib.h>
 #include "errors.h"
 
@@ -94,4 +96,61 @@ lua_Number errors_checkseconds(lua_State *L, int arg, const char *fname) {
   lua_Number n = errors_checknumber(L, arg, fname);
   if (!(n >= 0)) errors_argerror(L, arg, fname, "non-negative number expected");
   return n;
+}
+
+/* ---- system errors ---- */
+
+static const struct { int code; const char *name; } errno_names[] = {
+  {ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EEXIST, "EEXIST"}, {EISDIR, "EISDIR"},
+  {ENOTDIR, "ENOTDIR"}, {EBADF, "EBADF"}, {ENOSPC, "ENOSPC"}, {EINVAL, "EINVAL"},
+  {EMFILE, "EMFILE"}, {ENFILE, "ENFILE"}, {EROFS, "EROFS"}, {EPERM, "EPERM"},
+  {EIO, "EIO"}, {EPIPE, "EPIPE"}, {EAGAIN, "EAGAIN"}, {EINTR, "EINTR"},
+  {ECONNRESET, "ECONNRESET"}, {ECONNREFUSED, "ECONNREFUSED"}, {ETIMEDOUT, "ETIMEDOUT"},
+  {ECONNABORTED, "ECONNABORTED"}, {EADDRINUSE, "EADDRINUSE"}, {EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+  {ENOTCONN, "ENOTCONN"}, {EISCONN, "EISCONN"}, {ENETUNREACH, "ENETUNREACH"},
+  {EHOSTUNREACH, "EHOSTUNREACH"}, {EAFNOSUPPORT, "EAFNOSUPPORT"}, {ENOTSOCK, "ENOTSOCK"},
+  {EMSGSIZE, "EMSGSIZE"}, {ENAMETOOLONG, "ENAMETOOLONG"}, {ENOPROTOOPT, "ENOPROTOOPT"},
+  {EOPNOTSUPP, "EOPNOTSUPP"}, {EDESTADDRREQ, "EDESTADDRREQ"}, {ENOMEM, "ENOMEM"},
+  {ENOBUFS, "ENOBUFS"}, {ECHILD, "ECHILD"}, {ESRCH, "ESRCH"}, {ENOEXEC, "ENOEXEC"},
+  {E2BIG, "E2BIG"}, {ETXTBSY, "ETXTBSY"}, {ELOOP, "ELOOP"}, {EALREADY, "EALREADY"},
+  {EINPROGRESS, "EINPROGRESS"}, {ENETDOWN, "ENETDOWN"}, {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+};
+
+/* The symbolic name of errno value err ("E?" when unknown). */
+const char *errors_errno_name(int err) {
+  for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
+    if (errno_names[i].code == err) return errno_names[i].name;
+  return "E?";
+}
+
+/* The OSError class curio (Python) gives err. */
+static const char *os_class(int err) {
+  switch (err) {
+    case EPIPE: return "BrokenPipeError";
+    case ECONNRESET: case ECONNABORTED: return "ConnectionResetError";
+    case ECONNREFUSED: return "ConnectionRefusedError";
+    case ETIMEDOUT: return "TimeoutError";
+    default: return "OSError";
+  }
+}
+
+/* Pushes the OSError (or subclass) for errno err: "fname: strerror", with
+ * fields errno, code and strerror. */
+void errors_push_os(lua_State *L, const char *fname, int err) {
+  const char *text = strerror(err);
+  lua_pushfstring(L, "%s: %s", fname, text);
+  errors_push(L, os_class(err), lua_tostring(L, -1));
+  lua_remove(L, -2);
+  if (!lua_istable(L, -1)) return;
+  lua_pushinteger(L, err);
+  lua_setfield(L, -2, "errno");
+  lua_pushstring(L, errors_errno_name(err));
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, text);
+  lua_setfield(L, -2, "strerror");
+}
+
+int errors_raise_os(lua_State *L, const char *fname, int err) {
+  errors_push_os(L, fname, err);
+  return lua_error(L);
 }

@@ -13,6 +13,9 @@ int errors_typeerror(lua_State *L, int arg, const char *fname, const char *tname
 void errors_checkfunction(lua_State *L, int arg, const char *fname);
 lua_Number errors_checknumber(lua_State *L, int arg, const char *fname);
 lua_Number errors_checkseconds(lua_State *L, int arg, const char *fname);
+const char *errors_errno_name(int err);
+void errors_push_os(lua_State *L, const char *fname, int err);
+int errors_raise_os(lua_State *L, const char *fname, int err);
 extern const luaL_Reg errors_functions[];
 
 #endif

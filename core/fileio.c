@@ -18,26 +18,17 @@
 #include <lauxlib.h>
 #include "fileio.h"
 #include "module.h"
+#include "errors.h"
 
 struct fd_handle {
   int fd;
 };
 
-static const struct { int code; const char *name; } errno_names[] = {
-  {ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EEXIST, "EEXIST"}, {EISDIR, "EISDIR"},
-  {ENOTDIR, "ENOTDIR"}, {EBADF, "EBADF"}, {ENOSPC, "ENOSPC"}, {EINVAL, "EINVAL"},
-  {EMFILE, "EMFILE"}, {ENFILE, "ENFILE"}, {EROFS, "EROFS"}, {EPERM, "EPERM"},
-  {EIO, "EIO"}, {EPIPE, "EPIPE"}, {EAGAIN, "EAGAIN"}, {EINTR, "EINTR"},
-};
-
 /* Pushes nil, errno, its code name and message: 4 results. */
 static int fail(lua_State *L, int err) {
-  const char *name = "E?";
-  for (size_t i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
-    if (errno_names[i].code == err) name = errno_names[i].name;
   lua_pushnil(L);
   lua_pushinteger(L, err);
-  lua_pushstring(L, name);
+  lua_pushstring(L, errors_errno_name(err));
   lua_pushstring(L, strerror(err));
   return 4;
 }

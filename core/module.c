@@ -16,6 +16,8 @@
 #include "threads.h"
 #include "universal.h"
 #include "fileio.h"
+#include "io.h"
+#include "socket.h"
 
 /* Tags of the tagged types: their addresses mark a userdata's type. */
 const char ctx_tags[MT_COUNT];
@@ -113,6 +115,8 @@ int luaopen_curio_core(lua_State *L) {
   module_functions(L, universal_functions, ctx_idx);
   module_functions(L, fileio_functions, ctx_idx);
   fileio_open(L);
+  module_functions(L, io_functions, ctx_idx);
+  socket_open(L, ctx_idx);
   queue_open(L, ctx_idx);
   group_open(L, ctx_idx);
   lua_pushvalue(L, methods_idx);

@@ -12,7 +12,7 @@ struct kernel;
  * the context and checked by identity; a group and a queue (whose queues
  * have a metatable per maxsize) start with a tag instead (struct
  * udata_tag), checked the same way through ctx_testudata. */
-enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_FD, MT_IDENTITY_COUNT = MT_FD + 1,
+enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_FD, MT_SOCKET, MT_IDENTITY_COUNT = MT_SOCKET + 1,
        MT_GROUP = MT_IDENTITY_COUNT, MT_FIFO, MT_UNIVERSAL, MT_COUNT };
 
 /* The first field of a tagged userdata: ctx_tag(type). */
@@ -27,6 +27,7 @@ struct curio_ctx {
   struct kernel *sigint_owner;       /* the kernel watching SIGINT, or NULL */
   const void *mt[MT_IDENTITY_COUNT]; /* metatables, to check userdata by identity */
   int mt_ref[MT_IDENTITY_COUNT];     /* their registry refs, held for the state's life */
+  char *scratch;                     /* io.c's read buffer, made on first use */
 };
 
 /* The context of the running C function (upvalue 1 of every one). */

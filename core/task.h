@@ -20,7 +20,7 @@ enum task_wait {
   WAIT_QUEUE,    /* in a struct waitq (waitq.c): wait_obj is the waitq */
   WAIT_RESERVED, /* woken with an item set aside, still listed (queue.c) */
   WAIT_JOIN,     /* in another task's joiners: wait_obj is that task */
-  WAIT_IO,       /* an fd watcher in the trap's frame (trap.c) */
+  WAIT_IO,       /* a descriptor: wait_obj is its ev_io (io.c) */
   WAIT_THREAD,   /* a job of the thread pool: wait_obj is the job (threads.c) */
   WAIT_UNIVERSAL, /* a Universal object: wait_obj is the record (universal.c) */
   WAIT_KINDS

@@ -42,26 +42,35 @@ struct task *trap_not_in_task(lua_State *L, const char *fname) {
   return NULL;
 }
 
-static int raise_timeout(lua_State *L, double clock) {
+static void push_timeout(lua_State *L, double clock) {
   errors_push(L, "TaskTimeout", "timed out");
   if (lua_istable(L, -1)) {
     lua_pushnumber(L, clock);
     lua_setfield(L, -2, "clock");
   }
+}
+
+static int raise_timeout(lua_State *L, double clock) {
+  push_timeout(L, clock);
   return lua_error(L);
 }
 
-/* Raises the task's pending cancellation, consuming it. */
-void trap_raise_pending(lua_State *L, struct task *t) {
+/* Pushes the task's pending cancellation, consuming it. */
+static void push_pending(lua_State *L, struct task *t) {
   int kind = t->pending;
   t->pending = PEND_NONE;
   if (kind == PEND_EXC) {
     task_get_xvalue(L, t, 0, XUV_EXC);
     lua_pushnil(L);
     task_set_xvalue(L, t, 0, XUV_EXC);
-    lua_error(L);
+    return;
   }
   errors_push(L, "TaskCancelled", "task cancelled");
+}
+
+/* Raises the task's pending cancellation, consuming it. */
+void trap_raise_pending(lua_State *L, struct task *t) {
+  push_pending(L, t);
   lua_error(L);
 }
 
@@ -76,6 +85,15 @@ struct task *trap_enter(lua_State *L, const char *fname) {
 /* As trap_enter, for callers that hold the context (universal.c's methods
  * have none as upvalue: they live in worker states too). */
 struct task *trap_enter_in(lua_State *L, struct curio_ctx *ctx, const char *fname) {
+  struct task *t = trap_enter_quiet(L, ctx, fname);
+  if (t->no_cancel == 0 && (t->pending != PEND_NONE || t->timeout != HUGE_VAL))
+    trap_raise_due(L, t);
+  return t;
+}
+
+/* Rule 0 alone (the task may block here), without rule 1: for a trap that
+ * raises what is due itself (trap_push_due). */
+struct task *trap_enter_quiet(lua_State *L, struct curio_ctx *ctx, const char *fname) {
   struct task *t = trap_current_in(L, ctx, fname);
   lua_State *active = task_active(t);
   if (active == NULL || (L == active && !lua_isyieldable(L)))
@@ -87,22 +105,32 @@ struct task *trap_enter_in(lua_State *L, struct curio_ctx *ctx, const char *fnam
     errors_raise(L, "CurioError",
                  "%s: blocking call inside a coroutine that curio does not drive "
                  "(create or resume it with curio.coroutine)", fname);
-  if (t->no_cancel == 0 && (t->pending != PEND_NONE || t->timeout != HUGE_VAL))
-    trap_raise_due(L, t);
   return t;
 }
 
 /* Rule 1 alone: raises t's pending cancellation or expired timeout, if any. */
 void trap_raise_due(lua_State *L, struct task *t) {
-  if (t->no_cancel != 0) return;
-  if (t->pending != PEND_NONE) trap_raise_pending(L, t);
+  if (trap_push_due(L, t)) lua_error(L);
+}
+
+/* Rule 1, for a caller that adds to the error (sendall's bytes_sent): pushes
+ * t's pending cancellation or expired timeout, consuming it, and returns 1;
+ * returns 0 when nothing is due. */
+int trap_push_due(lua_State *L, struct task *t) {
+  if (t->no_cancel != 0) return 0;
+  if (t->pending != PEND_NONE) {
+    push_pending(L, t);
+    return 1;
+  }
   if (t->timeout != HUGE_VAL) {
     double now = kernel_clock();
     if (now >= t->timeout) {
       t->timeout = HUGE_VAL;
-      raise_timeout(L, now);
+      push_timeout(L, now);
+      return 1;
     }
   }
+  return 0;
 }
 
 /* trap_resumed's refusal (trap.h). */
@@ -145,12 +173,20 @@ int trap_suspend_until(lua_State *L, struct task *t, double until, lua_KFunction
  * values the waker handed over (they are on top of the stack; a timer hands
  * over the clock when it fired). */
 int trap_result(lua_State *L, struct task *t, int base) {
-  switch (t->wake) {
-    case WAKE_CANCEL: t->wake = WAKE_OK; trap_raise_pending(L, t); break;
-    case WAKE_TIMEOUT: t->wake = WAKE_OK; raise_timeout(L, lua_tonumber(L, -1)); break;
-    default: break;
-  }
+  if (trap_push_interrupt(L, t)) lua_error(L);
   return lua_gettop(L) - base;
+}
+
+/* In a continuation: when the wait was interrupted (cancelled or timed
+ * out), pushes the error trap_result would raise, consuming it, and
+ * returns 1 (the caller may add to it, as sendall adds bytes_sent); else 0. */
+int trap_push_interrupt(lua_State *L, struct task *t) {
+  int wake = t->wake;
+  if (wake == WAKE_OK) return 0;
+  t->wake = WAKE_OK;
+  if (wake == WAKE_CANCEL) push_pending(L, t);
+  else push_timeout(L, lua_tonumber(L, -1));
+  return 1;
 }
 
 /* Rule 2: undo the wait (its record, wait.c, and its deadline) and make
@@ -222,17 +258,6 @@ void trap_timer_expired(struct task *t, double at, double now) {
   trap_wake(t, timed_out ? WAKE_TIMEOUT : WAKE_OK);
 }
 
-/* The undo of a WAIT_IO wait (wait.c). */
-void trap_io_undo(struct task *t) {
-  ev_io *w = t->wait_obj;
-  if (t->k != NULL && ev_is_active(w)) ev_io_stop(t->k->loop, w);
-}
-
-static void trap_io_cb(struct ev_loop *loop, ev_io *w, int revents) {
-  (void)loop; (void)revents;
-  task_interrupt(w->data, WAKE_OK); /* data: the waiting task */
-}
-
 /* ---- sleep ---- */
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
@@ -261,35 +286,6 @@ static int l_sleep(lua_State *L) {
     return lua_yieldk(L, 1, 0, sleep0_k);
   }
   return trap_suspend_until(L, t, kernel_clock() + seconds, sleep_k);
-}
-
-/* ---- fd waits ---- */
-
-static int wait_fd_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = trap_resumed(L);
-  (void)status;
-  trap_result(L, t, (int)ctx);
-  return 0;
-}
-
-/* core.wait_fd(fd, "r"|"w"): waits until fd is readable or writable. */
-static int l_wait_fd(lua_State *L) {
-  lua_Integer fd = luaL_checkinteger(L, 1);
-  static const char *const modes[] = {"r", "w", NULL};
-  int mode = luaL_checkoption(L, 2, NULL, modes);
-  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "file descriptor expected");
-  struct task *t = trap_enter(L, "wait_fd");
-  lua_settop(L, 0);
-  /* The watcher lives in this frame while the task waits (the io wings
-   * will own one per object instead). trap_suspend cannot fail once the
-   * watcher runs: the timer heap has room for every task (task.c). */
-  ev_io *w = lua_newuserdatauv(L, sizeof *w, 0);
-  ev_init(w, trap_io_cb);
-  w->data = t;
-  ev_io_set(w, (int)fd, mode == 0 ? EV_READ : EV_WRITE);
-  ev_io_start(t->k->loop, w);
-  t->wait_obj = w;
-  return trap_suspend(L, t, WAIT_IO, wait_fd_k);
 }
 
 /* ---- timeouts (the nesting rules are in lua/curio/time.lua) ---- */
@@ -420,7 +416,6 @@ static int l_check_cancellation(lua_State *L) {
 
 const luaL_Reg trap_functions[] = {
   {"sleep", l_sleep},
-  {"wait_fd", l_wait_fd},
   {"timeout_push", l_timeout_push},
   {"timeout_push_after", l_timeout_push_after},
   {"timeout_pop", l_timeout_pop},

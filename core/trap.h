@@ -12,6 +12,7 @@ struct curio_ctx;
 
 struct task *trap_enter(lua_State *L, const char *fname);
 struct task *trap_enter_in(lua_State *L, struct curio_ctx *ctx, const char *fname);
+struct task *trap_enter_quiet(lua_State *L, struct curio_ctx *ctx, const char *fname);
 struct task *trap_not_in_task(lua_State *L, const char *fname);
 struct task *trap_foreign_resume(lua_State *L, struct curio_ctx *ctx);
 
@@ -51,10 +52,11 @@ void trap_hand_over(lua_State *L, struct task *t, int vidx);
 void trap_carry(lua_State *L, struct task *t, int idx);
 void trap_push_carry(lua_State *L, struct task *t);
 int trap_wait_k(lua_State *L, int status, lua_KContext ctx);
-void trap_io_undo(struct task *t);
+int trap_push_interrupt(lua_State *L, struct task *t);
 int task_interrupt(struct task *t, int reason);
 void trap_raise_pending(lua_State *L, struct task *t);
 void trap_raise_due(lua_State *L, struct task *t);
+int trap_push_due(lua_State *L, struct task *t);
 void trap_push_sentinel(lua_State *L);
 int trap_is_sentinel(lua_State *L, int idx);
 extern const luaL_Reg trap_functions[];

@@ -19,6 +19,7 @@
 #include "trap.h"
 #include "threads.h"
 #include "universal.h"
+#include "io.h"
 
 static void undo_join(struct task *t) {
   list_remove(&t->node);
@@ -31,7 +32,7 @@ static const struct wait_kind kinds[WAIT_KINDS] = {
   [WAIT_QUEUE] = {"wait queue", waitq_unlink},
   [WAIT_RESERVED] = {"woken with an item reserved", waitq_unlink},
   [WAIT_JOIN] = {"join", undo_join},
-  [WAIT_IO] = {"file descriptor", trap_io_undo},
+  [WAIT_IO] = {"file descriptor", io_undo},
   [WAIT_THREAD] = {"run_in_thread", threads_job_undo},
   [WAIT_UNIVERSAL] = {"Universal object", universal_undo},
 };

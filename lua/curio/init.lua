@@ -11,6 +11,7 @@ local queue = require "curio.queue"
 local taskgroup = require "curio.taskgroup"
 local thread = require "curio.thread"
 local io_ = require "curio.io"
+local network = require "curio.network"
 
 local curio = { _VERSION = "curio 0.1.0" }
 
@@ -77,7 +78,14 @@ curio.UniversalEvent = thread.UniversalEvent
 curio.UniversalLock = thread.UniversalLock
 curio.abide = thread.abide
 
--- 10. files (sockets and streams to come)
+-- 10. sockets, streams and servers
+curio.socket = network.socket
+curio.tcp_server = network.tcp_server
+curio.tcp_server_socket = network.tcp_server_socket
+curio.run_server = network.run_server
+curio.unix_server = network.unix_server
+curio.open_connection = network.open_connection
+curio.open_unix_connection = network.open_unix_connection
 curio.aopen = io_.aopen
 curio.Stream = io_.Stream
 

@@ -6,12 +6,14 @@
 --   source.close()     source.fileno() -> number
 -- File streams (aopen) have a source whose reads and writes run in worker
 -- threads (core/fileio.c's fd_read and fd_write through run_in_thread);
--- socket and pipe streams will have sources of their own.
+-- socket streams (sock:as_stream(), lua/curio/network.lua) read with recv
+-- and write with sendall; pipe streams will have sources of their own.
 --
 -- Rules:
 --  1. Reads are buffered: a source read asks for a whole chunk (64 KiB), so
 --     that lines() over a big file costs a thread round trip per chunk, not
---     per line.
+--     per line. A read of a chunk or more with nothing buffered goes
+--     straight to the source (no copy: an echo server's read(100000)).
 --  2. Writes go through to the source at once (flush has nothing to do).
 --  3. A closed stream raises CurioError ("I/O operation on a closed
 --     stream") from every method but close, which may be called again.
@@ -75,7 +77,14 @@ function Stream:read(maxbytes)
     return take(self, buffered(self))
   end
   maxbytes = check.count(maxbytes, 1, "read", nil)
-  if buffered(self) == 0 then fill(self) end
+  if buffered(self) == 0 then
+    if maxbytes >= CHUNK and not self._eof then -- rule 1: a big read goes straight through
+      local data = self._source.read(maxbytes)
+      if data == "" then self._eof = true end
+      return data
+    end
+    fill(self)
+  end
   return take(self, maxbytes)
 end
 

@@ -1,0 +1,17 @@
+-- The How-To's TCP echo server, on a stream (client:as_stream()):
+--   lua5.4 examples/echo_stream_server.lua [host [port]]   (default: all interfaces, 25000)
+local curio = require "curio"
+
+local function echo_client(client, addr)
+  print("Connection from", addr)
+  local s = client:as_stream()
+  while true do
+    local data = s:read(100000)
+    if data == "" then break end
+    s:write(data)
+  end
+  print("Connection closed")
+end
+
+local host, port = arg[1] or "", tonumber(arg[2] or 25000)
+curio.run(curio.tcp_server, host, port, echo_client)

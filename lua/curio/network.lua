@@ -1,0 +1,284 @@
+-- curio.network: servers, connections, name resolution and socket streams
+-- (API.md section 10). The sockets themselves are C (core/socket.c); this
+-- module is policy.
+--
+-- Rules:
+--  1. Host names are resolved in a worker thread (getaddrinfo blocks);
+--     numeric hosts never leave the task. open_connection tries every
+--     resolved address in turn and raises the last failure.
+--  2. run_server runs each connection's handler in a task of its own and
+--     closes the client socket when the handler ends, however it ends. A
+--     failing handler is reported on stderr and the server goes on.
+--     Cancelling the server cancels the handlers still running, waits for
+--     them and closes the listening socket.
+--  3. accept failing for lack of descriptors or memory (EMFILE, ENFILE,
+--     ENOBUFS, ENOMEM) is reported once and retried after a pause: the
+--     server neither spins nor dies, and serves again once descriptors
+--     are freed.
+--  4. TCP sockets from tcp_server and open_connection have TCP_NODELAY.
+
+local core = require "curio.core"
+local errors = require "curio.errors"
+local check = require "curio.check"
+local io_ = require "curio.io"
+
+local CancelledError, OSError = errors.CancelledError, errors.OSError
+local spawn, sleep, current_task = core.spawn, core.sleep, core.current_task
+local task_cancel, run_in_thread = core.task_cancel, core.run_in_thread
+local new_socket, address, is_numeric = core.socket, core.address, core.is_numeric_host
+local methods = core.socket_methods
+
+local network = {}
+
+local function is_socket(value)
+  return type(value) == "userdata" and methods.closed ~= nil and pcall(methods.closed, value)
+end
+
+local function check_port(port, n, fname)
+  if math.type(port) ~= "integer" then
+    if type(port) == "number" then
+      check.arg_error(n, fname, "port must be an integer", 2)
+    end
+    check.arg_error(n, fname, "integer port expected, got " .. (port == nil and "no value" or type(port)), 2)
+  end
+  if port < 0 or port > 65535 then check.arg_error(n, fname, "port out of range 0-65535", 2) end
+end
+
+local function check_host(host, n, fname)
+  if host ~= nil and type(host) ~= "string" then
+    check.arg_error(n, fname, "string host expected, got " .. type(host), 2)
+  end
+end
+
+local function check_opts(opts, n, fname, known)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then check.arg_error(n, fname, "table expected, got " .. type(opts), 2) end
+  for key in pairs(opts) do
+    if not known[key] then check.arg_error(n, fname, "unknown option '" .. tostring(key) .. "'", 2) end
+  end
+  return opts
+end
+
+local function check_family(family, n, fname)
+  if family ~= nil and family ~= "inet" and family ~= "inet6" then
+    check.arg_error(n, fname, "opts.family must be \"inet\" or \"inet6\"", 2)
+  end
+end
+
+-- The address list for host:port, rule 1: {{family, host, port}, ...}.
+local function resolve(fname, host, port, family, passive)
+  if host == nil or host == "" or is_numeric(host, "inet") then
+    if family == "inet6" and (host == nil or host == "") then return { { "inet6", "", port } } end
+    if host ~= nil and host ~= "" or family ~= "inet6" then
+      return { { family or "inet", host or "", port } }
+    end
+  end
+  if is_numeric(host, "inet6") then return { { "inet6", host, port } } end
+  local list, message = run_in_thread(core.getaddrinfo, host, port, family, "stream", passive)
+  if list == nil or #list == 0 then
+    error(OSError(("%s: cannot resolve '%s': %s"):format(fname, host, message or "no address"),
+                  { code = "EAI", strerror = message, host = host }), 3)
+  end
+  return list
+end
+
+---------------------------------------------------------------- streams
+
+-- sock:as_stream() -> a Stream (curio.io) reading and writing the socket;
+-- closing the stream closes the socket.
+function methods.as_stream(sock)
+  if not is_socket(sock) then check.arg_error(1, "as_stream", "Socket expected") end
+  local recv, sendall = methods.recv, methods.sendall
+  return io_.Stream({
+    read = function(n) return recv(sock, n) end,
+    write = function(data) return sendall(sock, data) end,
+    close = function() sock:close() end,
+    fileno = function() return sock:fileno() end,
+  })
+end
+
+-- sock:connect(addr) and sock:bind(addr) also take host names (rule 1).
+local c_connect, c_bind = methods.connect, methods.bind
+
+local function named(sock, addr, fname)
+  if type(addr) ~= "table" then return addr end
+  local host = addr[1] or addr.host
+  if type(host) ~= "string" then return addr end
+  local family = sock:family()
+  if family == "unix" or is_numeric(host, family) then return addr end
+  check.task(fname, 2)
+  local list = resolve(fname, host, addr[2] or addr.port, family, fname == "bind")
+  return address(list[1][2], list[1][3])
+end
+
+function methods.connect(sock, addr)
+  return c_connect(sock, named(sock, addr, "connect"))
+end
+
+function methods.bind(sock, addr)
+  return c_bind(sock, named(sock, addr, "bind"))
+end
+
+---------------------------------------------------------------- servers
+
+local server_opts = { backlog = true, reuse_address = true, reuse_port = true, family = true }
+
+local function listen_on(sock, addr, opts)
+  local ok, err = pcall(function()
+    if opts.reuse_address ~= false then sock:setsockopt("SO_REUSEADDR", true) end
+    if opts.reuse_port then sock:setsockopt("SO_REUSEPORT", true) end
+    c_bind(sock, addr)
+    sock:listen(opts.backlog or 128)
+  end)
+  if not ok then
+    sock:close()
+    error(err, 0)
+  end
+  return sock
+end
+
+-- curio.tcp_server_socket(host, port, opts) -> a listening Socket.
+function network.tcp_server_socket(host, port, opts)
+  check_host(host, 1, "tcp_server_socket")
+  check_port(port, 2, "tcp_server_socket")
+  opts = check_opts(opts, 3, "tcp_server_socket", server_opts)
+  check_family(opts.family, 3, "tcp_server_socket")
+  if opts.backlog ~= nil then check.count(opts.backlog, 3, "tcp_server_socket") end
+  local family = opts.family
+  if family == nil and host and host:find(":", 1, true) then family = "inet6" end
+  local first = resolve("tcp_server_socket", host, port, family, true)[1]
+  local sock = new_socket(first[1], "stream")
+  return listen_on(sock, address(first[2], first[3]), opts)
+end
+
+local report_failure
+
+-- A handler's error, with its traceback when it is not a cancellation.
+local function with_traceback(err)
+  if CancelledError:matches(err) then return err end
+  return debug.traceback(tostring(err), 2)
+end
+
+-- A connection's task (rule 2).
+local function serve_client(handler, client, addr, active)
+  local me = current_task()
+  active[me] = true
+  local ok, err = xpcall(handler, with_traceback, client, addr)
+  active[me] = nil
+  client:close()
+  if not ok then
+    if CancelledError:matches(err) then error(err, 0) end
+    report_failure(err, addr)
+  end
+end
+
+function report_failure(err, addr)
+  io.stderr:write(("curio: server handler for %s failed: %s\n"):format(tostring(addr), tostring(err)))
+end
+
+local out_of_resources = { EMFILE = true, ENFILE = true, ENOBUFS = true, ENOMEM = true }
+
+-- Cancels every handler still running and waits for them (rule 2).
+local function stop_handlers(active)
+  local victims = {}
+  for t in pairs(active) do victims[#victims + 1] = t end
+  for _, t in ipairs(victims) do task_cancel(t) end
+  local function wait_all()
+    for _, t in ipairs(victims) do t:wait() end
+  end
+  require("curio.task").disable_cancellation(wait_all)
+end
+
+-- curio.run_server(sock, handler): accepts on the listening sock until
+-- cancelled, handler(client, addr) in a task per connection.
+function network.run_server(sock, handler)
+  if not is_socket(sock) then check.arg_error(1, "run_server", "Socket expected") end
+  check.fn(handler, 2, "run_server")
+  check.task("run_server")
+  local nodelay = sock:family() ~= "unix"
+  local active, warned = {}, false
+  local ok, err = pcall(function()
+    while true do
+      local ok_accept, client, addr = pcall(sock.accept, sock)
+      if ok_accept then
+        if nodelay then pcall(client.setsockopt, client, "TCP_NODELAY", true) end
+        spawn(serve_client, handler, client, addr, active)
+      elseif OSError:matches(client) and out_of_resources[client.code] then
+        if not warned then
+          io.stderr:write("curio: run_server: accept failed (" .. client.code .. "), retrying\n")
+          warned = true
+        end
+        sleep(0.05)
+      else
+        error(client, 0)
+      end
+    end
+  end)
+  stop_handlers(active)
+  sock:close()
+  error(err, 0)
+end
+
+-- curio.tcp_server(host, port, handler, opts): serves until cancelled.
+function network.tcp_server(host, port, handler, opts)
+  check_host(host, 1, "tcp_server")
+  check_port(port, 2, "tcp_server")
+  check.fn(handler, 3, "tcp_server")
+  check_opts(opts, 4, "tcp_server", server_opts)
+  check.task("tcp_server")
+  return network.run_server(network.tcp_server_socket(host, port, opts), handler)
+end
+
+-- curio.unix_server(path, handler, opts): as tcp_server, on a unix socket.
+function network.unix_server(path, handler, opts)
+  if type(path) ~= "string" then check.arg_error(1, "unix_server", "path string expected") end
+  check.fn(handler, 2, "unix_server")
+  opts = check_opts(opts, 3, "unix_server", { backlog = true })
+  check.task("unix_server")
+  local sock = new_socket("unix", "stream")
+  return network.run_server(listen_on(sock, path, { reuse_address = false, backlog = opts.backlog }),
+                            handler)
+end
+
+---------------------------------------------------------------- clients
+
+-- curio.open_connection(host, port, opts) -> a connected Socket (rule 1).
+function network.open_connection(host, port, opts)
+  if type(host) ~= "string" then
+    check.arg_error(1, "open_connection", "string host expected, got " .. (host == nil and "no value" or type(host)))
+  end
+  check_port(port, 2, "open_connection")
+  opts = check_opts(opts, 3, "open_connection", { family = true })
+  check_family(opts.family, 3, "open_connection")
+  check.task("open_connection")
+  local last
+  for _, entry in ipairs(resolve("open_connection", host, port, opts.family, false)) do
+    local sock = new_socket(entry[1], "stream")
+    local ok, err = pcall(c_connect, sock, address(entry[2], entry[3]))
+    if ok then
+      sock:setsockopt("TCP_NODELAY", true)
+      return sock
+    end
+    sock:close()
+    if CancelledError:matches(err) then error(err, 0) end
+    last = err
+  end
+  error(last, 0)
+end
+
+-- curio.open_unix_connection(path) -> a connected unix Socket.
+function network.open_unix_connection(path)
+  if type(path) ~= "string" then check.arg_error(1, "open_unix_connection", "path string expected") end
+  check.task("open_unix_connection")
+  local sock = new_socket("unix", "stream")
+  local ok, err = pcall(c_connect, sock, path)
+  if not ok then
+    sock:close()
+    error(err, 0)
+  end
+  return sock
+end
+
+network.socket = new_socket
+
+return network

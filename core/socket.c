@@ -318,15 +318,27 @@ static struct task *in_task(lua_State *L, const char *fname) {
   return trap_current(L, fname);
 }
 
-/* Suspends the running task until s is ready in direction w (io.c);
- * raises ReadResourceBusy/WriteResourceBusy when another task waits there. */
+static void push_busy(lua_State *L, int writing, const char *fname) {
+  lua_pushfstring(L, "%s: another task is already %s this socket", fname,
+                  writing ? "writing to" : "reading from");
+  errors_push(L, writing ? "WriteResourceBusy" : "ReadResourceBusy", lua_tostring(L, -1));
+  lua_remove(L, -2);
+}
+
+/* A task waits to read (write) s: a second reader (writer) is refused at
+ * once, even when it would not wait, so that two tasks' data never
+ * interleave (curio's ReadResourceBusy, WriteResourceBusy). */
+static void check_idle(lua_State *L, struct sock *s, int writing, const char *fname) {
+  if ((writing ? s->io.wr.data : s->io.rd.data) != NULL) {
+    push_busy(L, writing, fname);
+    lua_error(L);
+  }
+}
+
+/* Suspends the running task until s is ready in direction w (io.c). */
 static int wait_ready(lua_State *L, struct sock *s, int writing, const char *fname, lua_KFunction k) {
   struct task *t = trap_enter(L, fname);
-  ev_io *w = writing ? &s->io.wr : &s->io.rd;
-  if (w->data != NULL)
-    errors_raise(L, writing ? "WriteResourceBusy" : "ReadResourceBusy",
-                 "%s: another task is already %s this socket", fname, writing ? "writing to" : "reading from");
-  return io_wait(L, t, w, k);
+  return io_wait(L, t, writing ? &s->io.wr : &s->io.rd, k);
 }
 
 /* In a continuation: the socket at 1, after raising what ended the wait
@@ -380,6 +392,7 @@ static int sock_recv(lua_State *L) {
   struct sock *s = check_open(L, "recv");
   check_size(L, 2, "recv");
   in_task(L, "recv");
+  check_idle(L, s, 0, "recv");
   lua_settop(L, 2);
   return do_recv(L, s);
 }
@@ -409,6 +422,7 @@ static int sock_send(lua_State *L) {
   struct sock *s = check_open(L, "send");
   check_data(L, 2, "send", NULL);
   in_task(L, "send");
+  check_idle(L, s, 1, "send");
   lua_settop(L, 2);
   return do_send(L, s);
 }
@@ -441,10 +455,6 @@ static int do_sendall(lua_State *L, struct sock *s) {
     lua_replace(L, 3);
     struct task *t = trap_enter_quiet(L, ctx_get(L), "sendall");
     if (trap_push_due(L, t)) return raise_sent(L, (lua_Integer)done);
-    if (s->io.wr.data != NULL) {
-      errors_push(L, "WriteResourceBusy", "sendall: another task is already writing to this socket");
-      return raise_sent(L, (lua_Integer)done);
-    }
     return io_wait(L, t, &s->io.wr, sendall_k);
   }
   return 0;
@@ -470,6 +480,7 @@ static int sock_sendall(lua_State *L) {
   struct sock *s = check_open(L, "sendall");
   check_data(L, 2, "sendall", NULL);
   in_task(L, "sendall");
+  check_idle(L, s, 1, "sendall");
   lua_settop(L, 2);
   lua_pushinteger(L, 0);
   return do_sendall(L, s);
@@ -509,6 +520,7 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
 static int sock_accept(lua_State *L) {
   struct sock *s = check_open(L, "accept");
   in_task(L, "accept");
+  check_idle(L, s, 0, "accept");
   lua_settop(L, 1);
   return do_accept(L, s);
 }
@@ -531,6 +543,7 @@ static int sock_connect(lua_State *L) {
   struct sockaddr_storage ss;
   socklen_t len = get_address(L, 2, s->family, &ss, "connect");
   in_task(L, "connect");
+  check_idle(L, s, 1, "connect");
   lua_settop(L, 1);
   if (connect(s->io.fd, (struct sockaddr *)&ss, len) == 0) return 0;
   if (errno != EINPROGRESS && errno != EINTR && !is_again(errno)) raise_os(L, "connect", errno);
@@ -573,6 +586,7 @@ static int sock_recvfrom(lua_State *L) {
   struct sock *s = check_open(L, "recvfrom");
   check_size(L, 2, "recvfrom");
   in_task(L, "recvfrom");
+  check_idle(L, s, 0, "recvfrom");
   lua_settop(L, 2);
   return do_recvfrom(L, s);
 }
@@ -605,6 +619,7 @@ static int sock_sendto(lua_State *L) {
   struct sockaddr_storage ss;
   get_address(L, 3, s->family, &ss, "sendto"); /* checked before blocking */
   in_task(L, "sendto");
+  check_idle(L, s, 1, "sendto");
   lua_settop(L, 3);
   return do_sendto(L, s);
 }

@@ -1,0 +1,124 @@
+local curio = require "curio"
+local util = require "support.util"
+
+-- Socket streams (sock:as_stream()): the one Stream of lua/curio/io.lua
+-- over a socket, read with recv and written with sendall.
+
+-- A connected TCP pair on the loopback.
+local function pair()
+  local listener <close> = curio.tcp_server_socket("127.0.0.1", 0)
+  local accepted = curio.spawn(function() return listener:accept() end)
+  local client = curio.open_connection("127.0.0.1", listener:getsockname().port)
+  return client, accepted:join()
+end
+
+-- Writes text to sock one byte at a time (each byte its own segment).
+local function dribble(sock, text)
+  for i = 1, #text do
+    sock:sendall(text:sub(i, i))
+    if i % 7 == 0 then curio.sleep(0.001) end
+  end
+end
+
+describe("socket streams", function()
+  util.check_leaks(before_each, after_each)
+
+  it("reads lines and exact counts across arbitrary chunk boundaries", function()
+    local trace = util.traced(function(record)
+      local a, b = pair()
+      local writer = curio.spawn(function()
+        dribble(a, "first line\nsecond\n0123456789tail")
+        a:close()
+      end)
+      local s <close> = b:as_stream()
+      record("readline", s:readline())
+      record("read_exactly", s:read_exactly(3))
+      record("readline", s:readline())
+      record("read_exactly", s:read_exactly(10))
+      record("rest", s:read())
+      record("at end", s:read(10) == "", s:readline() == "")
+      writer:join()
+    end)
+    assert.are.same({ "readline first line\n", "read_exactly sec", "readline ond\n",
+                      "read_exactly 0123456789", "rest tail", "at end true true" }, trace)
+  end)
+
+  it("reads lines longer than the stream's buffer", function()
+    local lengths = curio.run(function()
+      local a, b = pair()
+      local long = ("x"):rep(300000) .. "\n"
+      local writer = curio.spawn(function()
+        a:sendall(long .. long:sub(2) .. "short\n")
+        a:close()
+      end)
+      local s <close> = b:as_stream()
+      local got = {}
+      for line in s:lines() do got[#got + 1] = #line end
+      writer:join()
+      return got
+    end)
+    assert.are.same({ 300001, 300000, 6 }, lengths)
+  end)
+
+  it("raises IncompleteRead with .partial when the end comes first", function()
+    local trace = util.traced(function(record)
+      local a, b = pair()
+      a:sendall("abc")
+      a:close()
+      local s <close> = b:as_stream()
+      local err = util.catch(s.read_exactly, s, 5)
+      record(curio.IncompleteRead:matches(err), err.partial, err.expected)
+      record("then", s:read_exactly(0) == "", s:read(5) == "")
+    end)
+    assert.are.same({ "true abc 5", "then true true" }, trace)
+  end)
+
+  it("writes, writelines and readlines; closing the stream closes the socket", function()
+    local trace = util.traced(function(record)
+      local a, b = pair()
+      local sa, sb = a:as_stream(), b:as_stream()
+      record("wrote", sa:write("one\n"))
+      sa:writelines({ "two\n", "thr", "ee\n" })
+      sa:flush()
+      record("fileno", sa:fileno() == a:fileno())
+      sa:close()
+      record("socket closed", a:closed())
+      record("lines", table.concat(sb:readlines(), "|"))
+      local err = util.catch(sa.write, sa, "x")
+      record(curio.CurioError:matches(err), err.message)
+      sb:close()
+    end)
+    assert.are.same({ "wrote 4", "fileno true", "socket closed true", "lines one\n|two\n|three\n",
+                      "true write: I/O operation on a closed stream" }, trace)
+  end)
+
+  it("big reads go straight through, small reads are buffered", function()
+    local trace = util.traced(function(record)
+      local a, b = pair()
+      local sa <close>, sb = a:as_stream(), b:as_stream()
+      a:sendall("hello world")
+      curio.sleep(0.01)
+      record(sb:read(3), sb:read(100000))
+      a:sendall(("z"):rep(70000))
+      local total = 0
+      while total < 70000 do total = total + #sb:read(100000) end
+      record(total)
+      sb:close()
+    end)
+    assert.are.same({ "hel lo world", "70000" }, trace)
+  end)
+
+  it("a stream read interrupted by a timeout loses no data", function()
+    local trace = util.traced(function(record)
+      local a, b = pair()
+      local s <close> = b:as_stream()
+      a:sendall("partial ")
+      local err = util.catch(curio.timeout_after, 0.05, s.readline, s)
+      record(curio.TaskTimeout:matches(err))
+      a:sendall("line\n")
+      record(s:readline())
+      a:close()
+    end)
+    assert.are.same({ "true", "partial line\n" }, trace)
+  end)
+end)

@@ -59,4 +59,74 @@ describe("How-To recipe", function()
   it("'How can a timeout be applied to a block of statements?' stops the block", function()
     check("timeout_block.lua", { "completed: statement1, statement2", "timed out: true" })
   end)
+
+  -- The two echo servers ("How do you write a simple TCP server?") run as
+  -- scripts on a free loopback port; 100 clients at once each send their
+  -- own bytes and check the echo.
+  local function free_port()
+    local curio = require "curio"
+    local s <close> = curio.socket()
+    s:bind({ "127.0.0.1", 0 })
+    return s:getsockname().port
+  end
+
+  local function echo_server(script)
+    local curio = require "curio"
+    local port, out = free_port(), os.tmpname()
+    local pipe = io.popen(("%s exec %s examples/%s 127.0.0.1 %d >%s 2>&1 & echo $!")
+                            :format(util.env, util.lua, script, port, out))
+    local pid = assert(tonumber(pipe:read("l")))
+    pipe:close()
+    local ok, results = pcall(curio.run, function()
+      for _ = 1, 200 do -- until it listens (at most about 4 s)
+        local up, sock = pcall(curio.open_connection, "127.0.0.1", port)
+        if up then sock:close() break end
+        curio.sleep(0.02)
+      end
+      local clients = {}
+      for i = 1, 100 do
+        clients[i] = curio.spawn(function()
+          local sock <close> = curio.open_connection("127.0.0.1", port)
+          local sent = {}
+          for round = 1, 5 do
+            local piece = ("client %d round %d;"):format(i, round):rep(i * 10)
+            sock:sendall(piece)
+            sent[#sent + 1] = piece
+          end
+          local want = table.concat(sent)
+          local got = {}
+          local n = 0
+          while n < #want do
+            local data = sock:recv(100000)
+            if data == "" then break end
+            got[#got + 1] = data
+            n = n + #data
+          end
+          return table.concat(got) == want
+        end)
+      end
+      local all = {}
+      for i = 1, 100 do all[i] = clients[i]:join() end
+      return all
+    end)
+    os.execute("sleep 0.2; kill " .. pid)
+    local f = io.open(out)
+    local printed = f and f:read("a") or ""
+    if f then f:close() end
+    os.remove(out)
+    assert(ok, results)
+    return results, printed
+  end
+
+  for _, script in ipairs({ "echo_server.lua", "echo_stream_server.lua" }) do
+    it("'How do you write a simple TCP server?' (" .. script .. ") echoes 100 clients at once", function()
+      local results, printed = echo_server(script)
+      local expected = {}
+      for i = 1, 100 do expected[i] = true end
+      assert.are.same(expected, results)
+      local _, from = printed:gsub("Connection from\t127%.0%.0%.1:%d+\n", "")
+      local _, closed = printed:gsub("Connection closed\n", "")
+      assert.are.same({ 101, 101 }, { from, closed }) -- the clients and the probe
+    end)
+  end
 end)

@@ -61,7 +61,7 @@ $(BUILD)/bin/host_loop: tests/host_loop.c $(CORE_OBJ)
 	$(CC) $(XCFLAGS) -Icore -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
 
 run: all
-	$(BUILD)/bin/curio examples/demo.lua
+	$(LUAENV) $(LUA) examples/echo_server.lua "" 25000
 
 test: all
 	$(LUAENV) $(BUSTED) $(BUSTED_FLAGS) $(SPECS)

@@ -500,7 +500,11 @@ static int do_accept(lua_State *L, struct sock *s) {
     len = sizeof ss;
     fd = accept4(s->io.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) break;
-    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+    /* errors of the new connection, not of the listener: accept(2) says
+     * to retry them on Linux */
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == ENETDOWN ||
+        errno == ENOPROTOOPT || errno == EHOSTDOWN || errno == ENONET || errno == EHOSTUNREACH ||
+        errno == EOPNOTSUPP || errno == ENETUNREACH) continue;
     if (!is_again(errno)) raise_os(L, "accept", errno);
     lua_pop(L, 1);
     return wait_ready(L, s, 0, "accept", accept_k);

@@ -162,7 +162,6 @@ end
 -- A connection's task (rule 2).
 local function serve_client(handler, client, addr, active)
   local me = current_task()
-  active[me] = true
   local ok, err = xpcall(handler, with_traceback, client, addr)
   active[me] = nil
   client:close()
@@ -202,7 +201,8 @@ function network.run_server(sock, handler)
       local ok_accept, client, addr = pcall(sock.accept, sock)
       if ok_accept then
         if nodelay then pcall(client.setsockopt, client, "TCP_NODELAY", true) end
-        spawn(serve_client, handler, client, addr, active)
+        -- listed at once: a cancellation before its first turn reaches it
+        active[spawn(serve_client, handler, client, addr, active)] = true
       elseif OSError:matches(client) and out_of_resources[client.code] then
         if not warned then
           io.stderr:write("curio: run_server: accept failed (" .. client.code .. "), retrying\n")
@@ -236,8 +236,11 @@ function network.unix_server(path, handler, opts)
   opts = check_opts(opts, 3, "unix_server", { backlog = true })
   check.task("unix_server")
   local sock = new_socket("unix", "stream")
-  return network.run_server(listen_on(sock, path, { reuse_address = false, backlog = opts.backlog }),
-                            handler)
+  listen_on(sock, path, { reuse_address = false, backlog = opts.backlog })
+  -- the socket file goes when the server does (it made it)
+  local _, err = pcall(network.run_server, sock, handler)
+  os.remove(path)
+  error(err, 0)
 end
 
 ---------------------------------------------------------------- clients

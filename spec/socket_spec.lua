@@ -406,4 +406,46 @@ describe("sockets", function()
     end)
     assert.are.same({ "hi 127.0.0.1", "true true" }, trace)
   end)
+
+  it("closing the kernel while tasks wait in accept, recv and sendall ends them; nothing leaks", function()
+    local before = util.fd_count()
+    local k = curio.Kernel()
+    local waiting, peers = {}, nil
+    k:run(function()
+      local listener = curio.tcp_server_socket("127.0.0.1", 0)
+      local a, b = pair()
+      local c, d = pair()
+      waiting[1] = curio.spawn(function() local l <close> = listener; l:accept() end)
+      waiting[2] = curio.spawn(function() local s <close> = b; s:recv(10) end)
+      waiting[3] = curio.spawn(function() local s <close> = c; s:sendall(("w"):rep(64 << 20)) end)
+      peers = { a, d }
+      curio.sleep(0.05)
+    end)
+    local states = {}
+    for i, t in ipairs(waiting) do states[i] = tostring(t.terminated) end
+    k:close()
+    for _, t in ipairs(waiting) do states[#states + 1] = tostring(t.cancelled) end
+    for _, p in ipairs(peers) do p:close() end
+    collectgarbage()
+    assert.are.same({ "false", "false", "false", "true", "true", "true" }, states)
+    assert.are.equal(before, util.fd_count())
+  end)
+
+  it("a socket serves tasks of a second kernel after the first one closed", function()
+    local a, b
+    local k1 = curio.Kernel()
+    k1:run(function()
+      a, b = pair()
+      curio.spawn(function() b:recv(10) end)
+      curio.sleep(0.01)
+    end)
+    k1:close()
+    local got = curio.run(function()
+      a:sendall("again")
+      return b:recv(10)
+    end)
+    a:close()
+    b:close()
+    assert.are.equal("again", got)
+  end)
 end)

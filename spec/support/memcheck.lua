@@ -106,6 +106,41 @@ curio.run(function()
   t:join()
   results[#results + 1] = #tasks
 end)
+-- sockets: a server, clients, streams, UDP, a kernel closed mid-wait
+curio.run(function()
+  local listener = curio.tcp_server_socket("127.0.0.1", 0)
+  local port = listener:getsockname().port
+  local server = curio.spawn(curio.run_server, listener, function(client)
+    local s = client:as_stream()
+    for line in s:lines() do s:write(line) end
+  end)
+  local total = 0
+  for _ = 1, 5 do
+    local c <close> = curio.open_connection("127.0.0.1", port)
+    local s = c:as_stream()
+    s:write("one\ntwo\n")
+    total = total + #s:readline() + #s:readline()
+  end
+  local u1, u2 = curio.socket("inet", "dgram"), curio.socket("inet", "dgram")
+  u1:bind({ "127.0.0.1", 0 })
+  u2:sendto("dgram", u1:getsockname())
+  total = total + #u1:recvfrom(100)
+  u1:close()
+  server:cancel()
+  results[#results + 1] = total
+end)
+do
+  local k = curio.Kernel()
+  local a = curio.socket()
+  k:run(function()
+    a:bind({ "127.0.0.1", 0 })
+    a:listen()
+    curio.spawn(function() a:accept() end)
+    curio.sleep(0)
+  end)
+  k:close()
+  a:close()
+end
 collectgarbage()
 local printed = {}
 for i = 1, #results do printed[i] = tostring(results[i]) end

@@ -34,8 +34,8 @@ Stream.__index = Stream
 
 -- curio.io.Stream(source) -> a stream over source (see above).
 function io_.Stream(source)
-  return setmetatable({ _source = source, _buffer = "", _pos = 1, _eof = false, _closed = false },
-                      Stream)
+  return setmetatable({ _source = source, _buffer = "", _pos = 1, _more = nil, _nmore = 0,
+                        _eof = false, _closed = false }, Stream)
 end
 
 local function check_open(self, fname)
@@ -45,9 +45,12 @@ local function check_open(self, fname)
 end
 
 -- The buffer is self._buffer from self._pos on (taking moves _pos, not
--- bytes: a chunk of many lines is cut once per line, not copied).
+-- bytes: a chunk of many lines is cut once per line, not copied), then
+-- the chunks of self._more (_nmore bytes), read while a line or a count
+-- spanned more than one chunk. They are joined once, by the take that
+-- needs them: reading n bytes across chunks costs O(n), not O(n^2).
 local function buffered(self)
-  return #self._buffer - self._pos + 1
+  return #self._buffer - self._pos + 1 + self._nmore
 end
 
 -- Reads one more chunk into the buffer; false at the end.
@@ -55,14 +58,24 @@ local function fill(self)
   if self._eof then return false end
   local data = self._source.read(CHUNK)
   if data == "" then self._eof = true return false end
-  self._buffer = self._buffer:sub(self._pos) .. data
-  self._pos = 1
+  if buffered(self) == 0 then
+    self._buffer, self._pos = data, 1
+  else
+    local more = self._more
+    if more == nil then more = {} self._more = more end
+    more[#more + 1] = data
+    self._nmore = self._nmore + #data
+  end
   return true
 end
 
 local function take(self, n)
-  local pos = self._pos
-  local out = self._buffer:sub(pos, pos + n - 1)
+  local pos, buffer = self._pos, self._buffer
+  if n > #buffer - pos + 1 and self._more ~= nil then -- spans chunks: join them once
+    buffer, pos = buffer:sub(pos) .. table.concat(self._more), 1
+    self._buffer, self._more, self._nmore = buffer, nil, 0
+  end
+  local out = buffer:sub(pos, pos + n - 1)
   self._pos = pos + #out
   return out
 end
@@ -104,21 +117,38 @@ function Stream:read_exactly(n)
 end
 
 -- stream:readline(maxbytes?) -> the next line with its "\n" ("" at the end).
+-- Each byte is searched once, however many chunks the line spans.
 function Stream:readline(maxbytes)
   check_open(self, "readline")
   if maxbytes ~= nil then maxbytes = check.count(maxbytes, 1, "readline", nil) end
   check.task("readline")
-  local from = self._pos
+  local scanned, len = -1, 0 -- -1: the first chunk is not searched yet
   while true do
-    local at = self._buffer:find("\n", from, true)
-    if at then
-      local len = at - self._pos + 1
-      return take(self, maxbytes and math.min(len, maxbytes) or len)
+    if scanned < 0 then
+      local buffer, pos = self._buffer, self._pos
+      local at = buffer:find("\n", pos, true)
+      if at then
+        len = at - pos + 1
+        return take(self, maxbytes and math.min(len, maxbytes) or len)
+      end
+      len, scanned = #buffer - pos + 1, 0
     end
-    if maxbytes and buffered(self) >= maxbytes then return take(self, maxbytes) end
-    local seen = buffered(self)
-    if not fill(self) then return take(self, buffered(self)) end
-    from = self._pos + seen
+    local more = self._more
+    if more ~= nil then
+      for i = scanned + 1, #more do
+        local chunk = more[i]
+        local at = chunk:find("\n", 1, true)
+        if at then
+          len = len + at
+          return take(self, maxbytes and math.min(len, maxbytes) or len)
+        end
+        len = len + #chunk
+      end
+      scanned = #more
+    end
+    if maxbytes and len >= maxbytes then return take(self, maxbytes) end
+    if not fill(self) then return take(self, len) end
+    if len == 0 then scanned = -1 end -- the chunk became the first one
   end
 end
 
@@ -175,7 +205,7 @@ end
 function Stream:close()
   if self._closed then return end
   self._closed = true
-  self._buffer, self._pos = "", 1
+  self._buffer, self._pos, self._more, self._nmore = "", 1, nil, 0
   self._source.close()
 end
 

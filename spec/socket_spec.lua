@@ -63,8 +63,8 @@ describe("sockets", function()
   it("sendall sends megabytes to a slow reader, and recv waits for data", function()
     local same, size = curio.run(function()
       local a, b = pair()
-      local _a <close> = a
-      local _b <close> = b
+      local _ <close> = a
+      local _ <close> = b
       local payload = ("0123456789abcdef"):rep(1024 * 1024 // 16 * 8) -- 8 MiB
       local writer = curio.spawn(function() a:sendall(payload) a:shutdown("w") end)
       local parts = {}
@@ -84,8 +84,8 @@ describe("sockets", function()
   it("a timeout in sendall carries bytes_sent and leaves the socket usable", function()
     local sent, class, rest = curio.run(function()
       local a, b = pair()
-      local _a <close> = a
-      local _b <close> = b
+      local _ <close> = a
+      local _ <close> = b
       local big = ("x"):rep(32 * 1024 * 1024)
       local err = util.catch(curio.timeout_after, 0.2, a.sendall, a, big)
       local total = 0
@@ -106,8 +106,8 @@ describe("sockets", function()
   it("a cancelled recv leaves the socket usable for the next recv", function()
     local data = curio.run(function()
       local a, b = pair()
-      local _a <close> = a
-      local _b <close> = b
+      local _ <close> = a
+      local _ <close> = b
       local reader = curio.spawn(function() return b:recv(10) end)
       curio.sleep(0.01)
       reader:cancel()
@@ -123,8 +123,8 @@ describe("sockets", function()
   it("raises ReadResourceBusy and WriteResourceBusy for a second reader or writer", function()
     local trace = util.traced(function(record)
       local a, b = pair()
-      local _a <close> = a
-      local _b <close> = b
+      local _ <close> = a
+      local _ <close> = b
       local first = curio.spawn(function() return b:recv(10) end)
       curio.sleep(0.01)
       local err = util.catch(b.recv, b, 10)
@@ -145,8 +145,8 @@ describe("sockets", function()
   it("closing a socket wakes the task waiting on it with OSError EBADF", function()
     local trace = util.traced(function(record)
       local a, b = pair()
-      local _a <close> = a
-      local _b <close> = b
+      local _ <close> = a
+      local _ <close> = b
       local reader = curio.spawn(function() return b:recv(10) end)
       curio.sleep(0.01)
       local t0 = curio.clock()
@@ -193,7 +193,7 @@ describe("sockets", function()
   it("closes sockets by <close> and when collected", function()
     local before = util.fd_count()
     do
-      local s <close> = curio.socket()
+      local _ <close> = curio.socket()
       assert.is_true(util.fd_count() > before)
     end
     assert.are.equal(before, util.fd_count())
@@ -253,8 +253,8 @@ describe("sockets", function()
     if not has_ipv6() then return pending("no IPv6 loopback here") end
     local trace = util.traced(function(record)
       local a, b = pair("inet6")
-      local _a <close> = a
-      local _b <close> = b
+      local _ <close> = a
+      local _ <close> = b
       record(tostring(b:getsockname()):match("^%[::1%]:%d+$") ~= nil, a:getpeername().host)
       a:sendall("six")
       record(b:recv(10))
@@ -383,8 +383,8 @@ describe("sockets", function()
     assert.are.equal("open_connection: not inside a curio task", err.message)
     local trace = util.traced(function(record)
       local a, b = pair()
-      local _a <close> = a
-      local _b <close> = b
+      local _ <close> = a
+      local _ <close> = b
       local ok, e = pcall(table.sort, { 1, 2, 3 }, function(x, y) b:recv(1) return x < y end)
       record(ok, curio.CurioError:matches(e), tostring(e.message):match("cannot block here") ~= nil)
       a:sendall("!")

@@ -196,7 +196,7 @@ function network.run_server(sock, handler)
   check.task("run_server")
   local nodelay = sock:family() ~= "unix"
   local active, warned = {}, false
-  local ok, err = pcall(function()
+  local _, err = pcall(function()
     while true do
       local ok_accept, client, addr = pcall(sock.accept, sock)
       if ok_accept then
@@ -248,7 +248,8 @@ end
 -- curio.open_connection(host, port, opts) -> a connected Socket (rule 1).
 function network.open_connection(host, port, opts)
   if type(host) ~= "string" then
-    check.arg_error(1, "open_connection", "string host expected, got " .. (host == nil and "no value" or type(host)))
+    check.arg_error(1, "open_connection",
+                    "string host expected, got " .. (host == nil and "no value" or type(host)))
   end
   check_port(port, 2, "open_connection")
   opts = check_opts(opts, 3, "open_connection", { family = true })

@@ -130,15 +130,15 @@ curio.run(function()
   results[#results + 1] = total
 end)
 do
-  local k = curio.Kernel()
+  local kernel = curio.Kernel()
   local a = curio.socket()
-  k:run(function()
+  kernel:run(function()
     a:bind({ "127.0.0.1", 0 })
     a:listen()
     curio.spawn(function() a:accept() end)
     curio.sleep(0)
   end)
-  k:close()
+  kernel:close()
   a:close()
 end
 collectgarbage()

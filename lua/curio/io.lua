@@ -1,9 +1,11 @@
 -- curio.io: the one stream (API.md section 10) and curio.aopen.
 --
--- A Stream reads and writes through a small source, a table of functions:
---   source.read(n)     -> up to n bytes, "" at the end (may block the task)
---   source.write(data) -> writes all of data (may block the task)
---   source.close()     source.fileno() -> number
+-- A Stream reads and writes through a small source, an object with methods
+-- (one metatable per kind of source, so that a stream costs two small
+-- tables, not a closure per method):
+--   source:read(n)     -> up to n bytes, "" at the end (may block the task)
+--   source:write(data) -> writes all of data (may block the task)
+--   source:close()     source:fileno() -> number
 -- File streams (aopen) have a source whose reads and writes run in worker
 -- threads (core/fileio.c's fd_read and fd_write through run_in_thread);
 -- socket streams (sock:as_stream(), lua/curio/network.lua) read with recv
@@ -34,7 +36,7 @@ Stream.__index = Stream
 
 -- curio.io.Stream(source) -> a stream over source (see above).
 function io_.Stream(source)
-  return setmetatable({ _source = source, _buffer = "", _pos = 1, _more = nil, _nmore = 0,
+  return setmetatable({ _source = source, _buffer = "", _pos = 1, _nmore = 0,
                         _eof = false, _closed = false }, Stream)
 end
 
@@ -56,7 +58,7 @@ end
 -- Reads one more chunk into the buffer; false at the end.
 local function fill(self)
   if self._eof then return false end
-  local data = self._source.read(CHUNK)
+  local data = self._source:read(CHUNK)
   if data == "" then self._eof = true return false end
   if buffered(self) == 0 then
     self._buffer, self._pos = data, 1
@@ -92,7 +94,7 @@ function Stream:read(maxbytes)
   maxbytes = check.count(maxbytes, 1, "read", nil)
   if buffered(self) == 0 then
     if maxbytes >= CHUNK and not self._eof then -- rule 1: a big read goes straight through
-      local data = self._source.read(maxbytes)
+      local data = self._source:read(maxbytes)
       if data == "" then self._eof = true end
       return data
     end
@@ -181,7 +183,7 @@ function Stream:write(data)
     check.arg_error(1, "write", "string expected, got " .. (data == nil and "no value" or type(data)))
   end
   check.task("write")
-  self._source.write(data)
+  self._source:write(data)
   return #data
 end
 
@@ -198,7 +200,7 @@ end
 
 function Stream:fileno()
   check_open(self, "fileno")
-  return self._source.fileno()
+  return self._source:fileno()
 end
 
 -- stream:close(): closes the source once (rule 3).
@@ -206,7 +208,7 @@ function Stream:close()
   if self._closed then return end
   self._closed = true
   self._buffer, self._pos, self._more, self._nmore = "", 1, nil, 0
-  self._source.close()
+  self._source:close()
 end
 
 Stream.__close = Stream.close
@@ -229,6 +231,21 @@ local function checked(fname, path, result, errno, code, message)
   return result
 end
 
+-- The source of a file stream: { handle = core.fd_open's handle, path }.
+local FileSource = {}
+FileSource.__index = FileSource
+
+function FileSource:read(n)
+  return checked("read", self.path, run_in_thread(fd_read, self.handle:fileno(), n))
+end
+
+function FileSource:write(data)
+  return checked("write", self.path, run_in_thread(fd_write, self.handle:fileno(), data))
+end
+
+function FileSource:close() self.handle:close() end
+function FileSource:fileno() return self.handle:fileno() end
+
 -- curio.aopen(path, mode) -> a file stream (mode as io.open's: "r", "w",
 -- "a", with "+" and "b"); the file is opened at once, its reads and writes
 -- run in worker threads.
@@ -242,17 +259,7 @@ function io_.aopen(path, mode)
   end
   local handle, errno, code, message = core.fd_open(path, mode or "r")
   if handle == nil then raise_os("aopen", path, errno, code, message) end
-  local source = {
-    read = function(n)
-      return checked("read", path, run_in_thread(fd_read, handle:fileno(), n))
-    end,
-    write = function(data)
-      return checked("write", path, run_in_thread(fd_write, handle:fileno(), data))
-    end,
-    close = function() handle:close() end,
-    fileno = function() return handle:fileno() end,
-  }
-  return io_.Stream(source)
+  return io_.Stream(setmetatable({ handle = handle, path = path }, FileSource))
 end
 
 return io_

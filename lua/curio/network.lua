@@ -84,17 +84,21 @@ end
 
 ---------------------------------------------------------------- streams
 
+-- The source of a socket stream: { socket } (curio.io's source protocol).
+local recv, sendall = methods.recv, methods.sendall
+local SocketSource = {
+  read = function(self, n) return recv(self[1], n) end,
+  write = function(self, data) return sendall(self[1], data) end,
+  close = function(self) self[1]:close() end,
+  fileno = function(self) return self[1]:fileno() end,
+}
+SocketSource.__index = SocketSource
+
 -- sock:as_stream() -> a Stream (curio.io) reading and writing the socket;
 -- closing the stream closes the socket.
 function methods.as_stream(sock)
   if not is_socket(sock) then check.arg_error(1, "as_stream", "Socket expected") end
-  local recv, sendall = methods.recv, methods.sendall
-  return io_.Stream({
-    read = function(n) return recv(sock, n) end,
-    write = function(data) return sendall(sock, data) end,
-    close = function() sock:close() end,
-    fileno = function() return sock:fileno() end,
-  })
+  return io_.Stream(setmetatable({ sock }, SocketSource))
 end
 
 -- sock:connect(addr) and sock:bind(addr) also take host names (rule 1).

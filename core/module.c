@@ -18,6 +18,7 @@
 #include "fileio.h"
 #include "io.h"
 #include "socket.h"
+#include "process.h"
 
 /* Tags of the tagged types: their addresses mark a userdata's type. */
 const char ctx_tags[MT_COUNT];
@@ -117,6 +118,7 @@ int luaopen_curio_core(lua_State *L) {
   fileio_open(L);
   module_functions(L, io_functions, ctx_idx);
   socket_open(L, ctx_idx);
+  process_open(L, ctx_idx);
   queue_open(L, ctx_idx);
   group_open(L, ctx_idx);
   lua_pushvalue(L, methods_idx);

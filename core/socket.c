@@ -26,6 +26,7 @@
  *    resolves names (in a worker thread) before calling here. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -53,7 +54,21 @@ static const int family_values[] = {AF_INET, AF_INET6, AF_UNIX};
 static const char *const type_names[] = {"stream", "dgram", NULL};
 static const int type_values[] = {SOCK_STREAM, SOCK_DGRAM};
 
+/* A pipe (a subprocess's stdin, stdout or stderr) is a Socket of family
+ * "pipe" (AF_UNSPEC here) read with read() and written with write(): the
+ * same waits, busy checks and closing, behind a stream (subprocess.lua). */
+#define FAMILY_PIPE AF_UNSPEC
+
+static ssize_t sock_read(struct sock *s, void *buf, size_t len) {
+  return s->family == FAMILY_PIPE ? read(s->io.fd, buf, len) : recv(s->io.fd, buf, len, 0);
+}
+
+static ssize_t sock_write(struct sock *s, const void *buf, size_t len) {
+  return s->family == FAMILY_PIPE ? write(s->io.fd, buf, len) : send(s->io.fd, buf, len, MSG_NOSIGNAL);
+}
+
 static const char *family_name(int family) {
+  if (family == FAMILY_PIPE) return "pipe";
   for (int i = 0; family_names[i]; i++)
     if (family_values[i] == family) return family_names[i];
   return "?";
@@ -252,6 +267,18 @@ static void set_fd(struct sock *s, int fd) {
   s->drained = 0;
 }
 
+/* core.pipe_object(fd) -> a Socket of family "pipe" owning fd, which it
+ * makes non-blocking. */
+static int l_pipe_object(lua_State *L) {
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "file descriptor expected");
+  struct sock *s = new_sock(L, FAMILY_PIPE, SOCK_STREAM);
+  int flags = fcntl((int)fd, F_GETFL);
+  if (flags < 0 || fcntl((int)fd, F_SETFL, flags | O_NONBLOCK) < 0) raise_os(L, "pipe", errno);
+  set_fd(s, (int)fd);
+  return 1;
+}
+
 /* curio.socket(family, type) -> Socket ("inet" | "inet6" | "unix",
  * "stream" | "dgram"; defaults "inet", "stream"). */
 static int l_socket(lua_State *L) {
@@ -369,7 +396,7 @@ static int do_recv(lua_State *L, struct sock *s) {
     char *buf = io_scratch(L, &size);
     size_t want = (size_t)n < size ? (size_t)n : size;
     ssize_t got;
-    do got = recv(s->io.fd, buf, want, 0); while (got < 0 && errno == EINTR);
+    do got = sock_read(s, buf, want); while (got < 0 && errno == EINTR);
     if (got >= 0) {
       if (got > 0 && (size_t)got < want && s->type == SOCK_STREAM) s->drained = 1;
       lua_pushlstring(L, buf, (size_t)got);
@@ -406,7 +433,7 @@ static int do_send(lua_State *L, struct sock *s) {
   size_t len;
   const char *data = lua_tolstring(L, 2, &len);
   ssize_t n;
-  do n = send(s->io.fd, data, len, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  do n = sock_write(s, data, len); while (n < 0 && errno == EINTR);
   if (n >= 0) { lua_pushinteger(L, n); return 1; }
   if (!is_again(errno)) raise_os(L, "send", errno);
   return wait_ready(L, s, 1, "send", send_k);
@@ -444,7 +471,7 @@ static int do_sendall(lua_State *L, struct sock *s) {
   const char *data = lua_tolstring(L, 2, &len);
   size_t done = (size_t)lua_tointeger(L, 3);
   while (done < len) {
-    ssize_t n = send(s->io.fd, data + done, len - done, MSG_NOSIGNAL);
+    ssize_t n = sock_write(s, data + done, len - done);
     if (n >= 0) { done += (size_t)n; continue; }
     if (errno == EINTR) continue;
     if (!is_again(errno)) {
@@ -832,6 +859,7 @@ static const luaL_Reg socket_methods[] = {
 static const luaL_Reg socket_functions[] = {
   {"socket", l_socket},
   {"address", l_address},
+  {"pipe_object", l_pipe_object},
   {"is_numeric_host", l_is_numeric_host},
   {NULL, NULL}
 };

@@ -87,6 +87,7 @@ curio.unix_server = network.unix_server
 curio.open_connection = network.open_connection
 curio.open_unix_connection = network.open_unix_connection
 curio.aopen = io_.aopen
+curio.subprocess = require "curio.subprocess"
 curio.Stream = io_.Stream
 
 -- abide calls curio's own functions and methods directly

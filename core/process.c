@@ -1,0 +1,366 @@
+/* core/process.c: child processes: spawning them and learning of their
+ * exit through the loop (curio.subprocess's machinery; the policy is
+ * lua/curio/subprocess.lua).
+ *
+ * Rules:
+ * 1. Children are started with posix_spawn (glibc: clone with CLONE_VM |
+ *    CLONE_VFORK, then exec), never fork: safe while worker threads run,
+ *    and cheap however big the parent is. Signal dispositions and the mask
+ *    are reset to defaults in the child. Every descriptor curio opens is
+ *    close-on-exec, so a child gets only 0, 1 and 2 (dup2'ed by the spawn's
+ *    file actions).
+ * 2. An exit is learnt from a pidfd (pidfd_open, Linux 5.3+) watched by an
+ *    ev_io: it works on any kernel's loop (libev's ev_child only on its
+ *    default loop), never polls, and never reaps a child that is not ours
+ *    (waitid(P_PIDFD) takes exactly that child). Signals go through the
+ *    pidfd too (pidfd_send_signal), so a recycled pid is never signalled.
+ * 3. A Process object reaps its child once: wait, poll or its __gc. One
+ *    collected while its child runs hands the pidfd to a process-wide list
+ *    of orphans, reaped when they are seen to have exited: at every spawn
+ *    and when a kernel closes. No zombie is left behind by curio. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <lauxlib.h>
+#include "process.h"
+#include "io.h"
+#include "kernel.h"
+#include "trap.h"
+#include "module.h"
+#include "errors.h"
+
+extern char **environ;
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define PROCESS_MT "curio.Process"
+
+struct process {
+  struct io_handle io; /* first (io.c): the pidfd */
+  pid_t pid;
+  int reaped;
+  int returncode;      /* valid once reaped: the exit status or -signal */
+};
+
+/* ---- orphans (rule 3) ---- */
+
+static pthread_mutex_t orphans_lock = PTHREAD_MUTEX_INITIALIZER;
+static int *orphans;
+static size_t norphans, orphans_cap;
+
+/* Reaps the orphans that have exited. */
+static void reap_orphans(void) {
+  pthread_mutex_lock(&orphans_lock);
+  for (size_t i = 0; i < norphans;) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int rc = waitid(P_PIDFD, (id_t)orphans[i], &si, WEXITED | WNOHANG);
+    if ((rc == 0 && si.si_pid != 0) || (rc < 0 && errno != EINTR)) {
+      close(orphans[i]);
+      orphans[i] = orphans[--norphans];
+    } else {
+      i++;
+    }
+  }
+  pthread_mutex_unlock(&orphans_lock);
+}
+
+static void add_orphan(int pidfd) {
+  pthread_mutex_lock(&orphans_lock);
+  if (norphans == orphans_cap) {
+    size_t cap = orphans_cap ? orphans_cap * 2 : 16;
+    int *grown = realloc(orphans, cap * sizeof *grown);
+    if (grown == NULL) { /* (no memory: the child stays a zombie until we exit) */
+      pthread_mutex_unlock(&orphans_lock);
+      close(pidfd);
+      return;
+    }
+    orphans = grown;
+    orphans_cap = cap;
+  }
+  orphans[norphans++] = pidfd;
+  pthread_mutex_unlock(&orphans_lock);
+}
+
+void process_reap_orphans(void) {
+  reap_orphans();
+}
+
+/* ---- reaping ---- */
+
+/* Takes the child's status if it has exited (blocking: never; the pidfd
+ * said so, or WNOHANG). Returns 1 once reaped. */
+static int try_reap(struct process *p) {
+  if (p->reaped) return 1;
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc;
+  do rc = waitid(P_PIDFD, (id_t)p->io.fd, &si, WEXITED | WNOHANG); while (rc < 0 && errno == EINTR);
+  if (rc < 0) { /* (ECHILD: someone else reaped it; report it as lost) */
+    p->reaped = 1;
+    p->returncode = 255;
+  } else if (si.si_pid == 0) {
+    return 0;
+  } else {
+    p->reaped = 1;
+    p->returncode = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
+  }
+  io_close(&p->io);
+  return 1;
+}
+
+static struct process *check_process(lua_State *L, const char *fname) {
+  struct process *p = luaL_testudata(L, 1, PROCESS_MT);
+  if (p == NULL) errors_typeerror(L, 1, fname, "Process");
+  return p;
+}
+
+/* process:poll() -> returncode | nil */
+static int process_poll(lua_State *L) {
+  struct process *p = check_process(L, "poll");
+  if (!try_reap(p)) return 0;
+  lua_pushinteger(L, p->returncode);
+  return 1;
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx);
+
+static int do_wait(lua_State *L, struct process *p) {
+  if (try_reap(p)) {
+    lua_pushinteger(L, p->returncode);
+    return 1;
+  }
+  struct task *t = trap_enter(L, "wait");
+  if (p->io.rd.data != NULL)
+    errors_raise(L, "ResourceBusy", "wait: another task is already waiting for this process");
+  return io_wait(L, t, &p->io.rd, wait_k);
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = trap_resumed(L);
+  (void)status;
+  trap_result(L, t, (int)ctx);
+  lua_settop(L, 1);
+  return do_wait(L, lua_touserdata(L, 1));
+}
+
+/* process:wait() -> returncode, waiting in the loop (rule 2). */
+static int process_wait(lua_State *L) {
+  struct process *p = check_process(L, "wait");
+  trap_current(L, "wait");
+  lua_settop(L, 1);
+  return do_wait(L, p);
+}
+
+/* process:send_signal(sig): nothing once the child is reaped. */
+static int process_send_signal(lua_State *L) {
+  struct process *p = check_process(L, "send_signal");
+  int isint;
+  lua_Integer sig = lua_tointegerx(L, 2, &isint);
+  if (!isint) errors_typeerror(L, 2, "send_signal", "signal number");
+  if (sig < 1 || sig > SIGRTMAX) errors_argerror(L, 1, "send_signal", "signal number out of range");
+  if (p->reaped || p->io.fd < 0) return 0;
+  if (syscall(SYS_pidfd_send_signal, p->io.fd, (int)sig, NULL, 0) < 0 && errno != ESRCH)
+    errors_raise_os(L, "send_signal", errno);
+  return 0;
+}
+
+static int process_index(lua_State *L) {
+  struct process *p = check_process(L, "index");
+  const char *key = lua_tostring(L, 2);
+  if (key != NULL && strcmp(key, "pid") == 0) {
+    lua_pushinteger(L, p->pid);
+    return 1;
+  }
+  if (key != NULL && strcmp(key, "returncode") == 0) {
+    if (p->reaped) lua_pushinteger(L, p->returncode);
+    else lua_pushnil(L);
+    return 1;
+  }
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+/* __gc: rule 3. */
+static int process_gc(lua_State *L) {
+  struct process *p = lua_touserdata(L, 1);
+  if (p->reaped || p->io.fd < 0) return 0;
+  if (try_reap(p)) return 0;
+  int fd = p->io.fd;
+  p->io.fd = -1;
+  add_orphan(fd);
+  return 0;
+}
+
+/* ---- spawning ---- */
+
+/* Reads the list of strings at idx into a NULL-terminated array (in a
+ * userdata left on the stack). */
+static char **string_list(lua_State *L, int idx, const char *fname, const char *what) {
+  lua_Integer n = luaL_len(L, idx);
+  if (n < 0 || n > 1000000) errors_argerror(L, 1, fname, "list too long");
+  char **list = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *list, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, idx, i) != LUA_TSTRING)
+      errors_argerror(L, 1, fname, lua_pushfstring(L, "%s #%d is not a string", what, (int)i));
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    if (strlen(s) != len) errors_argerror(L, 1, fname, lua_pushfstring(L, "%s #%d contains a zero byte", what, (int)i));
+    list[i - 1] = (char *)s; /* anchored by the table */
+    lua_pop(L, 1);
+  }
+  list[n] = NULL;
+  return list;
+}
+
+/* core.spawn_process(argv, stdin_fd, stdout_fd, stderr_fd, cwd, envlist)
+ * -> Process. argv: list of strings (argv[1] is searched in PATH unless it
+ * has a slash); each fd: -1 to inherit, else dup'ed to 0, 1, 2; envlist:
+ * nil (inherit) or a list of "NAME=value". Raises OSError (ENOENT, ...). */
+static int l_spawn_process(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  char **argv = string_list(L, 1, "Popen", "argument");
+  if (argv[0] == NULL) errors_argerror(L, 1, "Popen", "empty argument list");
+  int fds[3];
+  for (int i = 0; i < 3; i++) fds[i] = (int)luaL_optinteger(L, 2 + i, -1);
+  const char *cwd = luaL_optstring(L, 5, NULL);
+  char **envp = environ;
+  if (!lua_isnoneornil(L, 6)) {
+    luaL_checktype(L, 6, LUA_TTABLE);
+    envp = string_list(L, 6, "Popen", "environment entry");
+  }
+  reap_orphans();
+
+  struct process *p = lua_newuserdatauv(L, sizeof *p, 0);
+  io_handle_init(&p->io, -1);
+  p->pid = -1;
+  p->reaped = 1; /* (until there is a child) */
+  p->returncode = 0;
+  luaL_setmetatable(L, PROCESS_MT);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&attr);
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  for (int i = 0; i < 3; i++)
+    if (fds[i] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+  if (cwd != NULL) posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    errors_push_os(L, "Popen", rc);
+    if (lua_istable(L, -1)) {
+      lua_pushfstring(L, "Popen: %s: '%s'", strerror(rc), argv[0]);
+      lua_setfield(L, -2, "message");
+      lua_pushstring(L, argv[0]);
+      lua_setfield(L, -2, "filename");
+    }
+    return lua_error(L);
+  }
+  p->pid = pid;
+  p->reaped = 0;
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    int err = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    p->reaped = 1;
+    errors_raise(L, "OSError", "Popen: pidfd_open failed (%s): Linux 5.3 or later is needed", strerror(err));
+  }
+  fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  io_handle_init(&p->io, pidfd);
+  return 1;
+}
+
+/* core.pipe() -> read fd, write fd (both close-on-exec, blocking). */
+static int l_pipe(lua_State *L) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) errors_raise_os(L, "pipe", errno);
+  lua_pushinteger(L, fds[0]);
+  lua_pushinteger(L, fds[1]);
+  return 2;
+}
+
+/* core.close_fd(fd): closes a descriptor of core.pipe's not handed to an
+ * object. */
+static int l_close_fd(lua_State *L) {
+  close((int)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+/* core.devnull() -> a close-on-exec descriptor of /dev/null. */
+static int l_devnull(lua_State *L) {
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (fd < 0) errors_raise_os(L, "devnull", errno);
+  lua_pushinteger(L, fd);
+  return 1;
+}
+
+/* core.ignore_sigpipe(): a write to a pipe whose reader left raises
+ * BrokenPipeError instead of killing the process (as Python does at
+ * start); only when SIGPIPE still has its default action. */
+static int l_ignore_sigpipe(lua_State *L) {
+  (void)L;
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+  return 0;
+}
+
+static const luaL_Reg process_methods[] = {
+  {"wait", process_wait},
+  {"poll", process_poll},
+  {"send_signal", process_send_signal},
+  {NULL, NULL}
+};
+
+static const luaL_Reg process_functions[] = {
+  {"spawn_process", l_spawn_process},
+  {"pipe", l_pipe},
+  {"close_fd", l_close_fd},
+  {"devnull", l_devnull},
+  {"ignore_sigpipe", l_ignore_sigpipe},
+  {NULL, NULL}
+};
+
+void process_open(lua_State *L, int ctx) {
+  luaL_newmetatable(L, PROCESS_MT);
+  lua_newtable(L);
+  module_functions(L, process_methods, ctx);
+  lua_setfield(L, -2, "methods");
+  lua_pushvalue(L, ctx);
+  lua_pushcclosure(L, process_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, process_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushliteral(L, "locked");
+  lua_setfield(L, -2, "__metatable");
+  lua_pop(L, 1);
+  module_functions(L, process_functions, ctx);
+}

@@ -1,0 +1,318 @@
+-- curio.subprocess: Popen, run, check_output (API.md section 9). Spawning
+-- and exits are C (core/process.c: posix_spawn, a pidfd per child); pipes
+-- are sockets of family "pipe" (core/socket.c) behind the one Stream.
+--
+-- Rules:
+--  1. Every child has a reaper task (a daemon) waiting on its pidfd: a
+--     child that exits is reaped as soon as the loop learns of it, waited
+--     for or not, and wait() only waits for that task's news.
+--  2. A task cancelled (or timed out) in wait or communicate kills the
+--     child first, unless Popen was given keep = true.
+--  3. communicate writes stdin and reads stdout and stderr in tasks of
+--     their own, so a child that fills one pipe while we write the other
+--     never deadlocks; what was read is kept when it is interrupted
+--     (TimeoutExpired.output, .stderr).
+--  4. SIGPIPE is ignored in this process once a pipe exists (as Python
+--     does): a child that closes its stdin early gives BrokenPipeError.
+
+local core = require "curio.core"
+local errors = require "curio.errors"
+local check = require "curio.check"
+local io_ = require "curio.io"
+local sync = require "curio.sync"
+local time = require "curio.time"
+
+local CancelledError, CurioError = errors.CancelledError, errors.CurioError
+local spawn_daemon, spawn = core.spawn_daemon, core.spawn
+local pipe_object, as_stream = core.pipe_object, core.socket_methods.as_stream
+
+local subprocess = {}
+
+subprocess.PIPE = setmetatable({}, { __name = "subprocess.PIPE", __tostring = function() return "PIPE" end })
+subprocess.DEVNULL = setmetatable({}, { __tostring = function() return "DEVNULL" end })
+subprocess.STDOUT = setmetatable({}, { __tostring = function() return "STDOUT" end })
+local PIPE, DEVNULL, STDOUT = subprocess.PIPE, subprocess.DEVNULL, subprocess.STDOUT
+
+local SubprocessError = CurioError:subclass("SubprocessError")
+subprocess.SubprocessError = SubprocessError
+subprocess.CalledProcessError = SubprocessError:subclass("CalledProcessError")
+subprocess.TimeoutExpired = SubprocessError:subclass("TimeoutExpired")
+
+local SIGKILL, SIGTERM = 9, 15
+
+local popen_opts = { stdin = true, stdout = true, stderr = true, cwd = true, env = true,
+                     shell = true, keep = true }
+
+local Popen = {}
+Popen.__index = Popen
+Popen.__name = "curio.subprocess.Popen"
+
+local function describe(value)
+  return value == nil and "no value" or type(value)
+end
+
+-- The child's descriptor for one of stdin/stdout/stderr (rule: a number,
+-- PIPE, DEVNULL, STDOUT for stderr, or anything with fileno()).
+local function child_end(p, name, spec, opened, fname)
+  if spec == nil then return -1 end
+  if spec == PIPE then
+    core.ignore_sigpipe() -- rule 4
+    local r, w = core.pipe()
+    local mine, theirs = r, w
+    if name == "stdin" then mine, theirs = w, r end
+    opened[#opened + 1] = theirs
+    p[name] = as_stream(pipe_object(mine))
+    return theirs
+  end
+  if spec == DEVNULL then
+    local fd = core.devnull()
+    opened[#opened + 1] = fd
+    return fd
+  end
+  if spec == STDOUT then
+    if name ~= "stderr" then check.arg_error(2, fname, "STDOUT is only for opts.stderr", 3) end
+    return "stdout"
+  end
+  if math.type(spec) == "integer" and spec >= 0 then return spec end
+  local ok, fd = pcall(function() return spec:fileno() end)
+  if ok and math.type(fd) == "integer" then return fd end
+  check.arg_error(2, fname, ("opts.%s: PIPE, DEVNULL, a descriptor or an object with fileno() expected"):format(name), 3)
+end
+
+local function environment(env, fname)
+  if env == nil then return nil end
+  if type(env) ~= "table" then check.arg_error(2, fname, "opts.env: table expected", 3) end
+  local list = {}
+  for k, v in pairs(env) do
+    if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
+      check.arg_error(2, fname, "opts.env: string names and string values expected", 3)
+    end
+    list[#list + 1] = k .. "=" .. v
+  end
+  table.sort(list)
+  return list
+end
+
+local function reap(p)
+  p.returncode = p._process:wait()
+  p._exited:set()
+end
+
+local function popen(args, opts, fname)
+  opts = opts or {}
+  if type(opts) ~= "table" then check.arg_error(2, fname, "table expected, got " .. type(opts), 2) end
+  for key in pairs(opts) do
+    if not popen_opts[key] and fname == "Popen" then
+      check.arg_error(2, fname, "unknown option '" .. tostring(key) .. "'", 2)
+    end
+  end
+  local argv
+  if opts.shell then
+    if type(args) ~= "string" then check.arg_error(1, fname, "string command expected with opts.shell", 2) end
+    argv = { "/bin/sh", "-c", args }
+  else
+    if type(args) ~= "table" then
+      check.arg_error(1, fname, "list of strings expected, got " .. describe(args), 2)
+    end
+    argv = {}
+    for i = 1, #args do
+      if type(args[i]) ~= "string" then
+        check.arg_error(1, fname, ("argument #%d: string expected, got %s"):format(i, describe(args[i])), 2)
+      end
+      argv[i] = args[i]
+    end
+    if #argv == 0 then check.arg_error(1, fname, "empty argument list", 2) end
+  end
+  if opts.cwd ~= nil and type(opts.cwd) ~= "string" then check.arg_error(2, fname, "opts.cwd: string expected", 2) end
+  local env = environment(opts.env, fname)
+  check.task(fname, 2)
+  local p = setmetatable({ args = args, returncode = nil, _keep = opts.keep == true }, Popen)
+  local opened = {}
+  local ok, err = pcall(function()
+    local fin = child_end(p, "stdin", opts.stdin, opened, fname)
+    local fout = child_end(p, "stdout", opts.stdout, opened, fname)
+    local ferr = child_end(p, "stderr", opts.stderr, opened, fname)
+    if ferr == "stdout" then ferr = fout == -1 and 1 or fout end
+    p._process = core.spawn_process(argv, fin, fout, ferr, opts.cwd, env)
+  end)
+  for _, fd in ipairs(opened) do core.close_fd(fd) end -- the child's ends
+  if not ok then
+    for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
+      if p[name] then p[name]:close() end
+    end
+    error(err, 3)
+  end
+  p.pid = p._process.pid
+  p._exited = sync.Event()
+  p._reaper = spawn_daemon(reap, p) -- rule 1
+  return p
+end
+
+-- subprocess.Popen(args, opts) -> a started process.
+function subprocess.Popen(args, opts)
+  return popen(args, opts, "Popen")
+end
+
+-- Rule 2: runs fn; on a cancellation, kills the child first.
+local function killing_on_cancel(p, fn, ...)
+  local results = table.pack(pcall(fn, ...))
+  if not results[1] then
+    local err = results[2]
+    if CancelledError:matches(err) and not p._keep then p:kill() end
+    error(err, 0)
+  end
+  return table.unpack(results, 2, results.n)
+end
+
+local function wait_exit(p)
+  if p.returncode == nil then p._exited:wait() end
+  return p.returncode
+end
+
+-- p:wait() -> returncode
+function Popen:wait()
+  check.task("wait")
+  return killing_on_cancel(self, wait_exit, self)
+end
+
+-- p:poll() -> returncode | nil
+function Popen:poll()
+  if self.returncode == nil then
+    local rc = self._process:poll()
+    if rc ~= nil then self.returncode = rc end
+  end
+  return self.returncode
+end
+
+function Popen:send_signal(sig)
+  if math.type(sig) ~= "integer" then check.arg_error(1, "send_signal", "signal number expected") end
+  if sig < 1 or sig > 64 then check.arg_error(1, "send_signal", "signal number out of range") end
+  if self.returncode == nil then self._process:send_signal(sig) end
+end
+
+function Popen:kill() self:send_signal(SIGKILL) end
+function Popen:terminate() self:send_signal(SIGTERM) end
+
+-- Reads a stream to its end into parts (kept if interrupted: rule 3).
+local function drain(stream, parts)
+  while true do
+    local data = stream:read(65536)
+    if data == "" then break end
+    parts[#parts + 1] = data
+  end
+  stream:close()
+end
+
+local function feed(stream, input)
+  if input ~= nil and input ~= "" then stream:write(input) end
+  stream:close()
+end
+
+-- p:communicate(input) -> stdout, stderr (nil for what is not a PIPE).
+function Popen:communicate(input)
+  if input ~= nil and type(input) ~= "string" then
+    check.arg_error(1, "communicate", "string expected, got " .. type(input))
+  end
+  if not (self.stdin or self.stdout or self.stderr) then
+    error(CurioError("communicate: the process has no pipe (give stdin, stdout or stderr = PIPE)"), 2)
+  end
+  if input ~= nil and not self.stdin then
+    error(CurioError("communicate: input given but stdin is not a PIPE"), 2)
+  end
+  check.task("communicate")
+  local out, err = self.stdout and {}, self.stderr and {}
+  self._out, self._err = out, err
+  return killing_on_cancel(self, function()
+    local tasks = {}
+    if self.stdin then tasks[#tasks + 1] = spawn(feed, self.stdin, input) end
+    if out then tasks[#tasks + 1] = spawn(drain, self.stdout, out) end
+    if err then tasks[#tasks + 1] = spawn(drain, self.stderr, err) end
+    local ok, failure = pcall(function()
+      for _, t in ipairs(tasks) do
+        local done, e = pcall(t.join, t)
+        if not done then error(e.cause or e, 0) end
+      end
+    end)
+    if not ok then
+      for _, t in ipairs(tasks) do t:cancel({ blocking = false }) end
+      error(failure, 0)
+    end
+    wait_exit(self)
+    return out and table.concat(out), err and table.concat(err)
+  end)
+end
+
+-- Closes the pipes and waits (a Popen in a <close> variable).
+function Popen:__close()
+  for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
+    local s = self[name]
+    if s then s:close() end
+  end
+  if self.returncode == nil and core.current_task() then self:wait() end
+end
+
+function Popen:__tostring()
+  return ("Popen(pid=%s, returncode=%s)"):format(tostring(self.pid), tostring(self.returncode))
+end
+
+local run_opts = { input = true, capture_output = true, check = true, timeout = true }
+for k in pairs(popen_opts) do run_opts[k] = true end
+
+local function cmd_text(args)
+  return type(args) == "table" and table.concat(args, " ") or tostring(args)
+end
+
+local function run(args, opts, fname, capture_stdout)
+  if opts ~= nil and type(opts) ~= "table" then check.arg_error(2, fname, "table expected, got " .. type(opts), 2) end
+  opts = opts or {}
+  for key in pairs(opts) do
+    if not run_opts[key] then check.arg_error(2, fname, "unknown option '" .. tostring(key) .. "'", 2) end
+  end
+  local timeout = check.seconds(opts.timeout, 2, fname)
+  local popts = { stdin = opts.stdin, stdout = opts.stdout, stderr = opts.stderr, cwd = opts.cwd,
+                  env = opts.env, shell = opts.shell }
+  if opts.input ~= nil then
+    if type(opts.input) ~= "string" then check.arg_error(2, fname, "opts.input: string expected", 2) end
+    popts.stdin = PIPE
+  end
+  if opts.capture_output or capture_stdout then popts.stdout = PIPE end
+  if opts.capture_output then popts.stderr = PIPE end
+  local p = popen(args, popts, fname)
+  local ok, out, err
+  if p.stdin or p.stdout or p.stderr then
+    ok, out, err = pcall(time.timeout_after, timeout, p.communicate, p, opts.input)
+  else
+    ok, out = pcall(time.timeout_after, timeout, p.wait, p)
+  end
+  if not ok then
+    local e = out
+    p:kill()
+    if errors.TaskTimeout:matches(e) and timeout ~= nil then
+      local output = p._out and table.concat(p._out)
+      local stderr = p._err and table.concat(p._err)
+      error(subprocess.TimeoutExpired(("%s: '%s' timed out after %g seconds"):format(fname, cmd_text(args), timeout),
+        { cmd = args, timeout = timeout, output = output, stdout = output, stderr = stderr }), 3)
+    end
+    error(e, 0)
+  end
+  if not (p.stdin or p.stdout or p.stderr) then out = nil end
+  local result = { args = args, returncode = p.returncode, stdout = out, stderr = err }
+  if (opts.check or capture_stdout) and p.returncode ~= 0 then
+    error(subprocess.CalledProcessError(
+      ("%s: '%s' returned non-zero exit status %d"):format(fname, cmd_text(args), p.returncode),
+      { returncode = p.returncode, cmd = args, output = out, stdout = out, stderr = err }), 3)
+  end
+  return result
+end
+
+-- subprocess.run(args, opts) -> {args, returncode, stdout, stderr}
+function subprocess.run(args, opts)
+  return run(args, opts, "run", false)
+end
+
+-- subprocess.check_output(args, opts) -> stdout
+function subprocess.check_output(args, opts)
+  return run(args, opts, "check_output", true).stdout
+end
+
+return subprocess

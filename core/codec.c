@@ -50,6 +50,7 @@ struct writer {
   lua_Integer nseen;
   const char *what; /* "argument", "result", ... */
   int arg;          /* which of the values is being encoded (1-based) */
+  int portable;     /* for another process: no C function, no shared object */
   int depth;
   int path[CODEC_MAX_DEPTH]; /* stack index of each key on the way down */
 };
@@ -227,6 +228,7 @@ static void encode_function(struct writer *w, int idx) {
   lua_State *L = w->L;
   if (lua_iscfunction(L, idx)) {
     if (lua_getupvalue(L, idx, 1) != NULL) refuse(w, idx, "a C function with upvalues");
+    if (w->portable) refuse(w, idx, "a C function, to another process");
     lua_CFunction f = lua_tocfunction(L, idx);
     put_byte(w, TAG_CFUNC);
     uint64_t bits = 0;
@@ -301,6 +303,7 @@ static void encode_value(struct writer *w, int idx) {
         lua_pop(L, 2);
       }
       if (ops == NULL) { refuse(w, idx, NULL); return; }
+      if (w->portable) { refuse(w, idx, "a shared object, to another process"); return; }
       grow(w, 17); /* (before retain: nothing may fail once it is taken) */
       void *obj = ops->retain(L, idx);
       uint64_t a = 0, b = 0;
@@ -317,12 +320,19 @@ static void encode_value(struct writer *w, int idx) {
 }
 
 void codec_encode(lua_State *L, int first, int n, const char *what) {
+  codec_encode_to(L, first, n, what, 0);
+}
+
+/* As codec_encode; with `portable`, for another process (rule 1: C
+ * functions and shared objects are refused). */
+void codec_encode_to(lua_State *L, int first, int n, const char *what, int portable) {
   struct writer w;
   first = lua_absindex(L, first);
   luaL_checkstack(L, 8, "codec");
   memset(&w, 0, sizeof w);
   w.L = L;
   w.what = what;
+  w.portable = portable;
   lua_pushnil(L);
   w.buf = lua_gettop(L);
   lua_pushnil(L);
@@ -617,6 +627,14 @@ static int l_encode(lua_State *L) {
   return 1;
 }
 
+/* core.encode_portable(what, ...) -> string, for another process (worker
+ * processes); what names the values in errors ("run_in_process: argument"). */
+static int l_encode_portable(lua_State *L) {
+  const char *what = luaL_checkstring(L, 1);
+  codec_encode_to(L, 2, lua_gettop(L) - 1, what, 1);
+  return 1;
+}
+
 /* core.decode(s, trusted?) -> the values (functions only when trusted). */
 static int l_decode(lua_State *L) {
   size_t len;
@@ -628,6 +646,7 @@ static int l_decode(lua_State *L) {
 
 const luaL_Reg codec_functions[] = {
   {"encode", l_encode},
+  {"encode_portable", l_encode_portable},
   {"decode", l_decode},
   {NULL, NULL}
 };

@@ -16,6 +16,7 @@ enum { CODEC_VALUES = 0, CODEC_FUNCTIONS = 1 };
  * cross ("cannot transfer argument #2 .conn (userdata)"). `what` names the
  * values ("argument", "result"). */
 void codec_encode(lua_State *L, int first, int n, const char *what);
+void codec_encode_to(lua_State *L, int first, int n, const char *what, int portable);
 
 /* Decodes data, pushing its values; returns how many. Raises an error on
  * malformed or truncated input. */

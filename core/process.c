@@ -17,7 +17,11 @@
  * 3. A Process object reaps its child once: wait, poll or its __gc. One
  *    collected while its child runs hands the pidfd to a process-wide list
  *    of orphans, reaped when they are seen to have exited: at every spawn
- *    and when a kernel closes. No zombie is left behind by curio. */
+ *    and when a kernel closes. No zombie is left behind by curio.
+ * 4. A kernel lists its children not reaped yet (a kernel hook). When it
+ *    closes it reaps those that exited, kills and reaps its worker
+ *    processes (kill_on_close), and leaves the others running: their
+ *    Process objects reap them later (rule 3). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +35,7 @@
 #include <sys/wait.h>
 #include <lauxlib.h>
 #include "process.h"
+#include "list.h"
 #include "io.h"
 #include "kernel.h"
 #include "trap.h"
@@ -56,6 +61,14 @@ struct process {
   pid_t pid;
   int reaped;
   int returncode;      /* valid once reaped: the exit status or -signal */
+  int kill_on_close;   /* a worker: killed and reaped when its kernel closes */
+  struct list node;    /* in its kernel's procs while not reaped (rule 4) */
+};
+
+/* Rule 4: a kernel's children not reaped yet. */
+struct proc_hook {
+  struct kernel_hook hook;
+  struct list procs;
 };
 
 /* ---- orphans (rule 3) ---- */
@@ -122,7 +135,39 @@ static int try_reap(struct process *p) {
     p->returncode = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
   }
   io_close(&p->io);
+  if (list_linked(&p->node)) list_remove(&p->node);
   return 1;
+}
+
+static void hook_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
+  struct proc_hook *h = (struct proc_hook *)hook;
+  (void)L; (void)k;
+  while (!list_empty(&h->procs)) {
+    struct process *p = LIST_ENTRY(h->procs.next, struct process, node);
+    list_remove(&p->node);
+    if (try_reap(p) || !p->kill_on_close) continue;
+    syscall(SYS_pidfd_send_signal, p->io.fd, SIGKILL, NULL, 0);
+    siginfo_t si;
+    int rc;
+    do rc = waitid(P_PIDFD, (id_t)p->io.fd, &si, WEXITED); while (rc < 0 && errno == EINTR);
+    try_reap(p);
+  }
+  free(h);
+}
+
+/* Lists p in the running kernel's children (rule 4). */
+static void track(lua_State *L, struct process *p) {
+  struct kernel *k = ctx_get(L)->running;
+  if (k == NULL) return;
+  struct proc_hook *h = (struct proc_hook *)kernel_find_hook(k, hook_close);
+  if (h == NULL) {
+    h = malloc(sizeof *h);
+    if (h == NULL) return; /* (not listed: its Process object still reaps it) */
+    h->hook.close = hook_close;
+    list_init(&h->procs);
+    kernel_add_hook(k, &h->hook);
+  }
+  list_insert_tail(&h->procs, &p->node);
 }
 
 static struct process *check_process(lua_State *L, const char *fname) {
@@ -203,6 +248,7 @@ static int process_index(lua_State *L) {
 /* __gc: rule 3. */
 static int process_gc(lua_State *L) {
   struct process *p = lua_touserdata(L, 1);
+  if (list_linked(&p->node)) list_remove(&p->node);
   if (p->reaped || p->io.fd < 0) return 0;
   if (try_reap(p)) return 0;
   int fd = p->io.fd;
@@ -232,8 +278,8 @@ static char **string_list(lua_State *L, int idx, const char *fname, const char *
   return list;
 }
 
-/* core.spawn_process(argv, stdin_fd, stdout_fd, stderr_fd, cwd, envlist)
- * -> Process. argv: list of strings (argv[1] is searched in PATH unless it
+/* core.spawn_process(argv, stdin_fd, stdout_fd, stderr_fd, cwd, envlist,
+ * kill_on_close) -> Process. argv: list of strings (argv[1] is searched in PATH unless it
  * has a slash); each fd: -1 to inherit, else dup'ed to 0, 1, 2; envlist:
  * nil (inherit) or a list of "NAME=value". Raises OSError (ENOENT, ...). */
 static int l_spawn_process(lua_State *L) {
@@ -255,6 +301,8 @@ static int l_spawn_process(lua_State *L) {
   p->pid = -1;
   p->reaped = 1; /* (until there is a child) */
   p->returncode = 0;
+  p->kill_on_close = lua_toboolean(L, 7);
+  list_init(&p->node);
   luaL_setmetatable(L, PROCESS_MT);
 
   posix_spawn_file_actions_t fa;
@@ -296,6 +344,7 @@ static int l_spawn_process(lua_State *L) {
   }
   fcntl(pidfd, F_SETFD, FD_CLOEXEC);
   io_handle_init(&p->io, pidfd);
+  track(L, p);
   return 1;
 }
 
@@ -333,6 +382,26 @@ static int l_ignore_sigpipe(lua_State *L) {
   return 0;
 }
 
+/* core.self_exe() -> the path of this process's program (the Lua
+ * interpreter or the curio program that worker processes run). */
+static int l_self_exe(lua_State *L) {
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n < 0) return 0;
+  lua_pushlstring(L, path, (size_t)n);
+  return 1;
+}
+
+/* core.kernel_processes() -> Kernel{processes=} of the running kernel,
+ * and a light userdata naming that kernel (workers.lua's pools). */
+static int l_kernel_processes(lua_State *L) {
+  struct kernel *k = ctx_get(L)->running;
+  if (k == NULL) return 0;
+  lua_pushinteger(L, k->processes);
+  lua_pushlightuserdata(L, k);
+  return 2;
+}
+
 static const luaL_Reg process_methods[] = {
   {"wait", process_wait},
   {"poll", process_poll},
@@ -346,6 +415,8 @@ static const luaL_Reg process_functions[] = {
   {"close_fd", l_close_fd},
   {"devnull", l_devnull},
   {"ignore_sigpipe", l_ignore_sigpipe},
+  {"self_exe", l_self_exe},
+  {"kernel_processes", l_kernel_processes},
   {NULL, NULL}
 };
 

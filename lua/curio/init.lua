@@ -78,6 +78,9 @@ curio.UniversalEvent = thread.UniversalEvent
 curio.UniversalLock = thread.UniversalLock
 curio.abide = thread.abide
 
+-- 8. processes
+curio.run_in_process = require("curio.workers").run_in_process
+
 -- 10. sockets, streams and servers
 curio.socket = network.socket
 curio.tcp_server = network.tcp_server

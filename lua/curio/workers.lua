@@ -1,0 +1,177 @@
+-- curio.workers: run_in_process and its pool of worker processes (API.md
+-- section 8), and the worker's own loop (workers.serve).
+--
+-- Rules:
+--  1. A kernel's pool starts workers on demand, up to Kernel{processes=}
+--     (default: the number of CPUs), and reuses them. A worker is this
+--     program (/proc/self/exe: lua5.4 or the curio program; "lua5.4" from
+--     PATH for other hosts) running workers.serve() with the caller's
+--     package.path and package.cpath, so that it finds the same modules.
+--     It is started with posix_spawn (core/process.c): safe while worker
+--     threads run. Its kernel kills and reaps it when it closes.
+--  2. A call is one frame each way on the worker's stdin and stdout: a
+--     4-byte length, then codec bytes (core.encode_portable: no C
+--     function or shared object crosses to another process). The function
+--     goes as bytecode with its upvalues, or as a "module.function" name
+--     the worker requires. The worker's print and io.write go to stderr.
+--  3. A cancelled call kills its worker (whatever it was computing is
+--     lost) and the pool starts another on the next call. A worker that
+--     dies (a signal, os.exit) raises BrokenWorkerError in the task.
+--  4. An error in fn is raised in the task as CurioError whose .cause is
+--     the worker's error text, traceback included.
+
+local core = require "curio.core"
+
+local workers = {}
+
+---------------------------------------------------------------- the worker
+
+local function resolve(name)
+  local module, field = name:match("^(.+)%.([^.]+)$")
+  if not module then error("run_in_process: \"module.function\" expected, got '" .. name .. "'", 0) end
+  local fn = require(module)[field]
+  if type(fn) ~= "function" then error("run_in_process: " .. name .. " is not a function", 0) end
+  return fn
+end
+
+local function call(payload)
+  local request = table.pack(core.decode(payload, true))
+  local fn = request[1]
+  if type(fn) == "string" then fn = resolve(fn) end
+  return table.pack(xpcall(fn, function(e)
+    return debug.traceback(tostring(e), 2)
+  end, table.unpack(request, 2, request.n)))
+end
+
+-- The worker's loop: a request in, a reply out, until stdin ends.
+function workers.serve()
+  local input, output = io.stdin, io.stdout
+  io.output(io.stderr)
+  _G.print = function(...) -- the protocol owns stdout (rule 2)
+    local parts = table.pack(...)
+    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+    io.stderr:write(table.concat(parts, "\t"), "\n")
+  end
+  while true do
+    local header = input:read(4)
+    if header == nil or #header < 4 then os.exit(0) end
+    local payload = input:read((string.unpack(">I4", header)))
+    local ok, result = pcall(call, payload or "")
+    local reply
+    if ok and result[1] then
+      local encoded, bytes = pcall(core.encode_portable, "run_in_process: result", true,
+                                   table.unpack(result, 2, result.n))
+      reply = encoded and bytes or core.encode_portable("error", false, tostring(bytes))
+    else
+      reply = core.encode_portable("error", false, tostring(ok and result[2] or result))
+    end
+    output:write(string.pack(">s4", reply))
+    output:flush()
+  end
+end
+
+---------------------------------------------------------------- the pool
+
+local errors = require "curio.errors"
+local sync = require "curio.sync"
+local task = require "curio.task"
+
+local CurioError, BrokenWorkerError = errors.CurioError, errors.BrokenWorkerError
+local CancelledError = errors.CancelledError
+local as_stream = core.socket_methods.as_stream
+
+-- The program a worker runs (rule 1).
+local function interpreter()
+  local exe = core.self_exe()
+  local name = exe and exe:match("[^/]+$") or ""
+  if name:match("^lua") or name:match("^curio") then return exe end
+  return "lua5.4"
+end
+
+local function start_worker()
+  local in_r, in_w = core.pipe()
+  local out_r, out_w = core.pipe()
+  local code = ("package.path = %q; package.cpath = %q; require('curio.workers').serve()")
+    :format(package.path, package.cpath)
+  local ok, proc = pcall(core.spawn_process, { interpreter(), "-e", code }, in_r, out_w, -1, nil, nil, true)
+  core.close_fd(in_r)
+  core.close_fd(out_w)
+  if not ok then
+    core.close_fd(in_w)
+    core.close_fd(out_r)
+    error(proc, 0)
+  end
+  return { proc = proc, stdin = as_stream(core.pipe_object(in_w)),
+           stdout = as_stream(core.pipe_object(out_r)) }
+end
+
+local function stop_worker(w)
+  w.stdin:close()
+  w.stdout:close()
+  w.proc:send_signal(9)
+  task.disable_cancellation(function() pcall(w.proc.wait, w.proc) end)
+end
+
+-- Pools by kernel. A closed kernel killed its workers (rule 1): a pool
+-- found again under a reused address has only dead workers, which are
+-- dropped when taken.
+local pools = {}
+
+local function pool_of()
+  local size, kernel = core.kernel_processes()
+  local pool = pools[kernel]
+  if pool == nil or pool.size ~= size then
+    pool = { idle = {}, slots = sync.Semaphore(size), size = size }
+    pools[kernel] = pool
+  end
+  return pool
+end
+
+-- One round trip with worker w (rule 2); raises BrokenWorkerError when the
+-- worker is gone.
+local function exchange(w, payload)
+  w.stdin:write(string.pack(">s4", payload))
+  local ok, header = pcall(w.stdout.read_exactly, w.stdout, 4)
+  if ok then
+    ok, header = pcall(w.stdout.read_exactly, w.stdout, (string.unpack(">I4", header)))
+  end
+  if not ok then
+    if CancelledError:matches(header) then error(header, 0) end
+    error(BrokenWorkerError("run_in_process: the worker process died"), 0)
+  end
+  return header
+end
+
+local function finish(reply)
+  local results = table.pack(core.decode(reply, true))
+  if results[1] then return table.unpack(results, 2, results.n) end
+  error(CurioError("run_in_process: " .. tostring(results[2]), { cause = results[2] }), 3)
+end
+
+-- curio.run_in_process(fn, ...) -> fn's results, computed in a worker process.
+function workers.run_in_process(fn, ...)
+  if type(fn) ~= "function" and type(fn) ~= "string" then
+    error("bad argument #1 to 'run_in_process' (function or \"module.function\" expected, got "
+          .. (fn == nil and "no value" or type(fn)) .. ")", 2)
+  end
+  if core.current_task() == nil then error(CurioError("run_in_process: not inside a curio task"), 2) end
+  local payload = core.encode_portable("run_in_process: argument", fn, ...)
+  local pool = pool_of()
+  pool.slots:acquire()
+  local w = table.remove(pool.idle)
+  while w and w.proc:poll() ~= nil do w = table.remove(pool.idle) end -- died while idle
+  local ok, reply = pcall(function()
+    if w == nil then w = start_worker() end
+    return exchange(w, payload)
+  end)
+  if ok then
+    pool.idle[#pool.idle + 1] = w
+  elseif w then
+    stop_worker(w) -- rule 3
+  end
+  pool.slots:release()
+  if not ok then error(reply, 0) end
+  return finish(reply)
+end
+
+return workers

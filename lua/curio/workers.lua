@@ -112,17 +112,29 @@ local function stop_worker(w)
   task.disable_cancellation(function() pcall(w.proc.wait, w.proc) end)
 end
 
--- Pools by kernel. A closed kernel killed its workers (rule 1): a pool
--- found again under a reused address has only dead workers, which are
--- dropped when taken.
+-- Pools by kernel. Each has a guard, a daemon task that sleeps until its
+-- kernel shuts down (which cancels it): it then closes the idle workers'
+-- pipes (they exit) and forgets the pool; the kernel reaps them (rule 1).
 local pools = {}
+
+local function guard(pool, kernel)
+  pcall(core.sleep, math.huge)
+  pools[kernel] = nil
+  for _, w in ipairs(pool.idle) do
+    w.stdin:close()
+    w.stdout:close()
+    w.proc:send_signal(9)
+  end
+  pool.idle = {}
+end
 
 local function pool_of()
   local size, kernel = core.kernel_processes()
   local pool = pools[kernel]
-  if pool == nil or pool.size ~= size then
-    pool = { idle = {}, slots = sync.Semaphore(size), size = size }
+  if pool == nil then
+    pool = { idle = {}, slots = sync.Semaphore(size) }
     pools[kernel] = pool
+    core.spawn_daemon(guard, pool, kernel)
   end
   return pool
 end

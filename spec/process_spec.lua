@@ -1,0 +1,165 @@
+local curio = require "curio"
+local util = require "support.util"
+
+-- curio.run_in_process (lua/curio/workers.lua over core/process.c).
+
+local function fib(n)
+  if n <= 2 then return 1 end
+  return fib(n - 1) + fib(n - 2)
+end
+
+-- The pids of this process's children (from /proc: the kernel's own list).
+local function children()
+  local list = {}
+  local f = io.open("/proc/self/stat")
+  local me = f and f:read("a"):match("^(%d+)")
+  if f then f:close() end
+  local p = io.popen("ls /proc")
+  for name in p:lines() do
+    if name:match("^%d+$") then
+      local s = io.open("/proc/" .. name .. "/stat")
+      local stat = s and s:read("a")
+      if s then s:close() end
+      local ppid = stat and stat:match("^%d+ %b() %a (%d+)")
+      if ppid == me then list[#list + 1] = tonumber(name) end
+    end
+  end
+  p:close()
+  return list
+end
+
+local function alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local state = f:read("a"):match("^%d+ %b() (%a)")
+  f:close()
+  return state ~= "Z" and state ~= "X"
+end
+
+describe("run_in_process", function()
+  util.check_leaks(before_each, after_each)
+
+  it("returns fib's result while other tasks keep running (How-To: CPU intensive)", function()
+    local result, ticks = curio.run(function()
+      local count = 0
+      local ticker = curio.spawn(function()
+        while true do curio.sleep(0.005) count = count + 1 end
+      end)
+      local r = curio.run_in_process(fib, 27)
+      ticker:cancel()
+      return r, count
+    end)
+    assert.are.equal(196418, result)
+    assert.is_true(ticks > 0)
+  end)
+
+  it("carries values both ways: tables, upvalues, many results, \"module.function\" names", function()
+    local trace = util.traced(function(record)
+      local base = 10
+      record(curio.run_in_process(function(t) return t.a + base, #t.list, nil, "end" end,
+                                  { a = 1, list = { 1, 2, 3 } }))
+      record(curio.run_in_process("string.rep", "ab", 3, "-"))
+      local cyclic = {}
+      cyclic.self = cyclic
+      record(curio.run_in_process(function(t) return t.self == t end, cyclic))
+      record(select("#", curio.run_in_process(function() end)))
+    end)
+    assert.are.same({ "11 3 nil end", "ab-ab-ab", "true", "0" }, trace)
+  end)
+
+  it("raises fn's error with the worker's traceback, and refuses what cannot cross", function()
+    local trace = util.traced(function(record)
+      local err = util.catch(curio.run_in_process, function() error("boom") end)
+      record(curio.CurioError:matches(err), err.message:match("boom") ~= nil,
+             tostring(err.cause):match("stack traceback") ~= nil)
+      err = util.catch(curio.run_in_process, "nosuchmodule_x.fn")
+      record(curio.CurioError:matches(err), tostring(err.cause):match("nosuchmodule_x") ~= nil)
+      err = util.catch(curio.run_in_process, print, 1)
+      record(err:match("cannot transfer argument #1") ~= nil)
+      err = util.catch(curio.run_in_process, function() end, curio.socket)
+      record(err:match("cannot transfer argument #2") ~= nil)
+      err = util.catch(curio.run_in_process, function() return io.stdout end)
+      record(curio.CurioError:matches(err), tostring(err.cause):match("cannot transfer result") ~= nil)
+      record(curio.run_in_process(function() return "still serving" end))
+    end)
+    assert.are.same({ "true true true", "true true", "true", "true", "true true", "still serving" }, trace)
+  end)
+
+  it("raises BrokenWorkerError when the worker dies, and replaces it", function()
+    local trace = util.traced(function(record)
+      local err = util.catch(curio.run_in_process, function() os.exit(3) end)
+      record(curio.BrokenWorkerError:matches(err))
+      local pid = curio.run_in_process(function()
+        local f = io.open("/proc/self/stat")
+        local me = f:read("a"):match("^(%d+)")
+        f:close()
+        return tonumber(me)
+      end)
+      -- killed from outside while computing
+      local victim = curio.spawn(curio.run_in_process, function() while true do end end)
+      curio.sleep(0.3)
+      os.execute("kill -9 " .. pid .. " 2>/dev/null")
+      for _, child in ipairs(children()) do
+        if child ~= pid and alive(child) then os.execute("kill -9 " .. child) end
+      end
+      err = util.catch(victim.join, victim)
+      record(curio.BrokenWorkerError:matches(err.cause))
+      record(curio.run_in_process(function(x) return x * 2 end, 21))
+    end)
+    assert.are.same({ "true", "true", "42" }, trace)
+  end)
+
+  it("cancellation kills the worker at once and the pool serves the next call", function()
+    local trace = util.traced(function(record)
+      local t0 = curio.clock()
+      local err = util.catch(curio.timeout_after, 0.2, curio.run_in_process, function()
+        while true do end
+      end)
+      record(curio.TaskTimeout:matches(err), curio.clock() - t0 < 2)
+      record(curio.run_in_process(fib, 20))
+    end)
+    assert.are.same({ "true true", "6765" }, trace)
+  end)
+
+  it("serves 100 concurrent calls on a pool of 2", function()
+    local k = curio.Kernel({ processes = 2 })
+    local results = k:run(function()
+      local tasks = {}
+      for i = 1, 100 do
+        tasks[i] = curio.spawn(curio.run_in_process, function(x)
+          local f = io.open("/proc/self/stat")
+          local me = f:read("a"):match("^(%d+)")
+          f:close()
+          return x * x, me
+        end, i)
+      end
+      local sum, pids = 0, {}
+      for i = 1, 100 do
+        local square, pid = tasks[i]:join()
+        sum = sum + square
+        pids[pid] = true
+      end
+      local n = 0
+      for _ in pairs(pids) do n = n + 1 end
+      return { sum, n }
+    end)
+    k:close()
+    assert.are.same({ 338350, 2 }, results)
+  end)
+
+  it("leaves no worker behind when the kernel closes", function()
+    local before = #children()
+    curio.run(function()
+      curio.run_in_process(function() return 1 end)
+      assert(#children() > before)
+    end)
+    assert.are.equal(before, #children())
+  end)
+
+  it("refuses bad arguments and calls outside a task", function()
+    local err = util.catch(curio.run_in_process, function() end)
+    assert.are.equal("run_in_process: not inside a curio task", err.message)
+    err = curio.run(function() return util.catch(curio.run_in_process, 42) end)
+    assert.matches("bad argument #1 to 'run_in_process' %(function or \"module.function\" expected, got number%)", err)
+  end)
+end)

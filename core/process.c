@@ -352,6 +352,7 @@ static int l_spawn_process(lua_State *L) {
 static int l_pipe(lua_State *L) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) errors_raise_os(L, "pipe", errno);
+  fcntl(fds[0], F_SETPIPE_SZ, 1 << 20); /* fewer, bigger reads (a hint: may fail) */
   lua_pushinteger(L, fds[0]);
   lua_pushinteger(L, fds[1]);
   return 2;

@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -422,6 +423,92 @@ static int sock_recv(lua_State *L) {
   check_idle(L, s, 0, "recv");
   lua_settop(L, 2);
   return do_recv(L, s);
+}
+
+/* ---- reading to the end (subprocess pipes: check_output) ---- */
+
+/* A growing buffer owned by a userdata (core.growbuf()): read_to_end
+ * appends to it, so what was read survives an interrupted read. realloc
+ * of a big block moves no bytes (mremap), so the output is touched twice
+ * (this buffer, then the Lua string), not four times as with chunks
+ * joined by table.concat. */
+struct growbuf {
+  char *p;
+  size_t len, cap;
+};
+
+#define GROWBUF_MT "curio.growbuf"
+
+static int growbuf_gc(lua_State *L) {
+  struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
+  free(g->p);
+  g->p = NULL;
+  g->len = g->cap = 0;
+  return 0;
+}
+
+/* holder:take() -> what was read so far, emptying the holder. */
+static int growbuf_take(lua_State *L) {
+  struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
+  lua_pushlstring(L, g->p != NULL ? g->p : "", g->len);
+  growbuf_gc(L);
+  return 1;
+}
+
+static int l_growbuf(lua_State *L) {
+  struct growbuf *g = lua_newuserdatauv(L, sizeof *g, 0);
+  g->p = NULL;
+  g->len = g->cap = 0;
+  if (luaL_newmetatable(L, GROWBUF_MT)) {
+    lua_pushcfunction(L, growbuf_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_newtable(L);
+    lua_pushcfunction(L, growbuf_take);
+    lua_setfield(L, -2, "take");
+    lua_setfield(L, -2, "__index");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+static int read_to_end_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Stack: sock, holder. */
+static int do_read_to_end(lua_State *L, struct sock *s) {
+  struct growbuf *g = lua_touserdata(L, 2);
+  for (;;) {
+    if (g->cap - g->len < 65536) {
+      size_t cap = g->cap < (1 << 20) ? (1 << 20) : g->cap * 2;
+      char *p = realloc(g->p, cap);
+      if (p == NULL) return luaL_error(L, "read: not enough memory");
+      g->p = p;
+      g->cap = cap;
+    }
+    ssize_t n = sock_read(s, g->p + g->len, g->cap - g->len);
+    if (n > 0) { g->len += (size_t)n; continue; }
+    if (n == 0) {
+      lua_remove(L, 1); /* the holder is at 1 now */
+      return growbuf_take(L);
+    }
+    if (errno == EINTR) continue;
+    if (!is_again(errno)) raise_os(L, "read", errno);
+    return wait_ready(L, s, 0, "read", read_to_end_k);
+  }
+}
+
+static int read_to_end_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return do_read_to_end(L, resumed(L, ctx, "read"));
+}
+
+/* core.read_to_end(sock, holder) -> everything up to the end. */
+static int l_read_to_end(lua_State *L) {
+  struct sock *s = check_open(L, "read");
+  luaL_checkudata(L, 2, GROWBUF_MT);
+  in_task(L, "read");
+  check_idle(L, s, 0, "read");
+  lua_settop(L, 2);
+  return do_read_to_end(L, s);
 }
 
 /* ---- send, sendall ---- */
@@ -860,6 +947,8 @@ static const luaL_Reg socket_functions[] = {
   {"socket", l_socket},
   {"address", l_address},
   {"pipe_object", l_pipe_object},
+  {"growbuf", l_growbuf},
+  {"read_to_end", l_read_to_end},
   {"is_numeric_host", l_is_numeric_host},
   {NULL, NULL}
 };

@@ -82,6 +82,12 @@ local function take(self, n)
   return out
 end
 
+-- io_.take_buffered(stream) -> the bytes the stream has buffered, taken
+-- (for code that reads the source directly afterwards: subprocess pipes).
+function io_.take_buffered(self)
+  return take(self, buffered(self))
+end
+
 -- stream:read(maxbytes) -> up to maxbytes bytes ("" at the end); without
 -- maxbytes (or -1), everything to the end.
 function Stream:read(maxbytes)

@@ -193,14 +193,22 @@ end
 function Popen:kill() self:send_signal(SIGKILL) end
 function Popen:terminate() self:send_signal(SIGTERM) end
 
--- Reads a stream to its end into parts (kept if interrupted: rule 3).
+-- Reads a pipe's stream to its end into parts[1]; what was read stays in
+-- parts.holder if it is interrupted (rule 3). The pipe is read into one
+-- growing buffer (core.read_to_end), not joined from chunks.
 local function drain(stream, parts)
-  while true do
-    local data = stream:read(65536)
-    if data == "" then break end
-    parts[#parts + 1] = data
-  end
+  local holder = core.growbuf()
+  parts.holder = holder
+  parts[1] = io_.take_buffered(stream) -- anything the stream buffered first
+  parts[2] = core.read_to_end(stream._source[1], holder)
   stream:close()
+end
+
+local function drained(parts)
+  if parts == nil then return nil end
+  if parts.holder and parts[2] == nil then parts[2] = parts.holder:take() end
+  if parts[1] == "" then return parts[2] or "" end -- (no copy of a big output)
+  return table.concat(parts)
 end
 
 local function feed(stream, input)
@@ -238,7 +246,7 @@ function Popen:communicate(input)
       error(failure, 0)
     end
     wait_exit(self)
-    return out and table.concat(out), err and table.concat(err)
+    return drained(out), drained(err)
   end)
 end
 
@@ -288,8 +296,7 @@ local function run(args, opts, fname, capture_stdout)
     local e = out
     p:kill()
     if errors.TaskTimeout:matches(e) and timeout ~= nil then
-      local output = p._out and table.concat(p._out)
-      local stderr = p._err and table.concat(p._err)
+      local output, stderr = drained(p._out), drained(p._err)
       error(subprocess.TimeoutExpired(("%s: '%s' timed out after %g seconds"):format(fname, cmd_text(args), timeout),
         { cmd = args, timeout = timeout, output = output, stdout = output, stderr = stderr }), 3)
     end

@@ -148,8 +148,8 @@ static void hook_close(lua_State *L, struct kernel *k, struct kernel_hook *hook)
     if (try_reap(p) || !p->kill_on_close) continue;
     syscall(SYS_pidfd_send_signal, p->io.fd, SIGKILL, NULL, 0);
     siginfo_t si;
-    int rc;
-    do rc = waitid(P_PIDFD, (id_t)p->io.fd, &si, WEXITED); while (rc < 0 && errno == EINTR);
+    int rc; /* (WNOWAIT: try_reap takes the status) */
+    do rc = waitid(P_PIDFD, (id_t)p->io.fd, &si, WEXITED | WNOWAIT); while (rc < 0 && errno == EINTR);
     try_reap(p);
   }
   free(h);
@@ -283,6 +283,7 @@ static char **string_list(lua_State *L, int idx, const char *fname, const char *
  * has a slash); each fd: -1 to inherit, else dup'ed to 0, 1, 2; envlist:
  * nil (inherit) or a list of "NAME=value". Raises OSError (ENOENT, ...). */
 static int l_spawn_process(lua_State *L) {
+  int kill_on_close = lua_toboolean(L, 7); /* (before anything is pushed) */
   luaL_checktype(L, 1, LUA_TTABLE);
   char **argv = string_list(L, 1, "Popen", "argument");
   if (argv[0] == NULL) errors_argerror(L, 1, "Popen", "empty argument list");
@@ -301,7 +302,7 @@ static int l_spawn_process(lua_State *L) {
   p->pid = -1;
   p->reaped = 1; /* (until there is a child) */
   p->returncode = 0;
-  p->kill_on_close = lua_toboolean(L, 7);
+  p->kill_on_close = kill_on_close;
   list_init(&p->node);
   luaL_setmetatable(L, PROCESS_MT);
 
@@ -356,6 +357,15 @@ static int l_pipe(lua_State *L) {
   lua_pushinteger(L, fds[0]);
   lua_pushinteger(L, fds[1]);
   return 2;
+}
+
+/* core.set_blocking(fd): clears O_NONBLOCK on a descriptor handed to a
+ * child (programs expect blocking stdio). */
+static int l_set_blocking(lua_State *L) {
+  int fd = (int)luaL_checkinteger(L, 1);
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0 && (flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  return 0;
 }
 
 /* core.close_fd(fd): closes a descriptor of core.pipe's not handed to an
@@ -414,6 +424,7 @@ static const luaL_Reg process_functions[] = {
   {"spawn_process", l_spawn_process},
   {"pipe", l_pipe},
   {"close_fd", l_close_fd},
+  {"set_blocking", l_set_blocking},
   {"devnull", l_devnull},
   {"ignore_sigpipe", l_ignore_sigpipe},
   {"self_exe", l_self_exe},

@@ -129,4 +129,22 @@ describe("How-To recipe", function()
       assert.are.same({ 101, 101 }, { from, closed }) -- the clients and the probe
     end)
   end
+
+  it("'How do you run external commands in a subprocess?' uses check_output and its errors", function()
+    check("subprocess.lua", {
+      "arg1", "arg2", "arg3", "exit status 3, output 'partial\\n'", "timed out after 0.5 s, output 'started\\n'",
+      "returncode 1, stdout 'to stdout\\n', stderr 'to stderr\\n'",
+    })
+  end)
+
+  it("'How can you communicate with a subprocess over a pipe?' talks to cat, sort and tr", function()
+    check("subprocess_pipe.lua", {
+      "cat answered: Some data", "cat answered: More data", "at the end: ''", "cat exited with 0",
+      "sorted: apple", "sorted: fig", "sorted: pear", "tr answered: SHOUT THIS", "tr exited with 0",
+    })
+  end)
+
+  it("'How do you perform a CPU intensive operation?' runs fib in a worker process", function()
+    check("cpu.lua", { "fib(30) = 832040", "other tasks ran meanwhile: true" })
+  end)
 end)

@@ -53,7 +53,7 @@ end
 
 -- The child's descriptor for one of stdin/stdout/stderr (rule: a number,
 -- PIPE, DEVNULL, STDOUT for stderr, or anything with fileno()).
-local function child_end(p, name, spec, opened, fname)
+local function child_end(p, name, spec, opened)
   if spec == nil then return -1 end
   if spec == PIPE then
     core.ignore_sigpipe() -- rule 4
@@ -69,14 +69,31 @@ local function child_end(p, name, spec, opened, fname)
     opened[#opened + 1] = fd
     return fd
   end
-  if spec == STDOUT then
-    if name ~= "stderr" then check.arg_error(2, fname, "STDOUT is only for opts.stderr", 3) end
-    return "stdout"
+  if spec == STDOUT then return "stdout" end
+  local fd = spec
+  if math.type(spec) ~= "integer" then fd = spec:fileno() end
+  -- another Popen's pipe is non-blocking on our side: the child expects
+  -- blocking stdio (and we hand that end over: the user closes ours)
+  core.set_blocking(fd)
+  return fd
+end
+
+-- Checks opts.stdin/stdout/stderr before anything is opened.
+local function check_ends(opts, fname)
+  for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
+    local spec = opts[name]
+    if spec ~= nil and spec ~= PIPE and spec ~= DEVNULL then
+      if spec == STDOUT then
+        if name ~= "stderr" then check.arg_error(2, fname, "STDOUT is only for opts.stderr", 3) end
+      elseif not (math.type(spec) == "integer" and spec >= 0) then
+        local ok, fd = pcall(function() return spec:fileno() end)
+        if not (ok and math.type(fd) == "integer") then
+          check.arg_error(2, fname,
+            ("opts.%s: PIPE, DEVNULL, a descriptor or an object with fileno() expected"):format(name), 3)
+        end
+      end
+    end
   end
-  if math.type(spec) == "integer" and spec >= 0 then return spec end
-  local ok, fd = pcall(function() return spec:fileno() end)
-  if ok and math.type(fd) == "integer" then return fd end
-  check.arg_error(2, fname, ("opts.%s: PIPE, DEVNULL, a descriptor or an object with fileno() expected"):format(name), 3)
 end
 
 local function environment(env, fname)
@@ -123,15 +140,17 @@ local function popen(args, opts, fname)
     end
     if #argv == 0 then check.arg_error(1, fname, "empty argument list", 2) end
   end
-  if opts.cwd ~= nil and type(opts.cwd) ~= "string" then check.arg_error(2, fname, "opts.cwd: string expected", 2) end
+  if opts.cwd ~= nil and type(opts.cwd) ~= "string" then
+    check.arg_error(2, fname, "opts.cwd: string expected", 2)
+  end
   local env = environment(opts.env, fname)
-  check.task(fname, 2)
+  check_ends(opts, fname)
   local p = setmetatable({ args = args, returncode = nil, _keep = opts.keep == true }, Popen)
   local opened = {}
   local ok, err = pcall(function()
-    local fin = child_end(p, "stdin", opts.stdin, opened, fname)
-    local fout = child_end(p, "stdout", opts.stdout, opened, fname)
-    local ferr = child_end(p, "stderr", opts.stderr, opened, fname)
+    local fin = child_end(p, "stdin", opts.stdin, opened)
+    local fout = child_end(p, "stdout", opts.stdout, opened)
+    local ferr = child_end(p, "stderr", opts.stderr, opened)
     if ferr == "stdout" then ferr = fout == -1 and 1 or fout end
     p._process = core.spawn_process(argv, fin, fout, ferr, opts.cwd, env)
   end)
@@ -140,17 +159,18 @@ local function popen(args, opts, fname)
     for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
       if p[name] then p[name]:close() end
     end
-    error(err, 3)
+    error(err, 0) -- (OSError from the spawn: it names Popen)
   end
   p.pid = p._process.pid
   p._exited = sync.Event()
-  p._reaper = spawn_daemon(reap, p) -- rule 1
+  if core.current_task() then p._reaper = spawn_daemon(reap, p) end -- rule 1
   return p
 end
 
 -- subprocess.Popen(args, opts) -> a started process.
 function subprocess.Popen(args, opts)
-  return popen(args, opts, "Popen")
+  local p = popen(args, opts, "Popen") -- (not a tail call: error levels count this frame)
+  return p
 end
 
 -- Rule 2: runs fn; on a cancellation, kills the child first.
@@ -165,7 +185,11 @@ local function killing_on_cancel(p, fn, ...)
 end
 
 local function wait_exit(p)
-  if p.returncode == nil then p._exited:wait() end
+  if p.returncode == nil then
+    -- made outside a task: its reaper starts with the first wait (rule 1)
+    if p._reaper == nil then p._reaper = spawn_daemon(reap, p) end
+    p._exited:wait()
+  end
   return p.returncode
 end
 
@@ -271,12 +295,15 @@ local function cmd_text(args)
 end
 
 local function run(args, opts, fname, capture_stdout)
-  if opts ~= nil and type(opts) ~= "table" then check.arg_error(2, fname, "table expected, got " .. type(opts), 2) end
+  if opts ~= nil and type(opts) ~= "table" then
+    check.arg_error(2, fname, "table expected, got " .. type(opts), 2)
+  end
   opts = opts or {}
   for key in pairs(opts) do
     if not run_opts[key] then check.arg_error(2, fname, "unknown option '" .. tostring(key) .. "'", 2) end
   end
-  local timeout = check.seconds(opts.timeout, 2, fname)
+  local timeout = check.seconds(opts.timeout, 2, fname, 2)
+  check.task(fname, 2)
   local popts = { stdin = opts.stdin, stdout = opts.stdout, stderr = opts.stderr, cwd = opts.cwd,
                   env = opts.env, shell = opts.shell }
   if opts.input ~= nil then
@@ -297,7 +324,8 @@ local function run(args, opts, fname, capture_stdout)
     p:kill()
     if errors.TaskTimeout:matches(e) and timeout ~= nil then
       local output, stderr = drained(p._out), drained(p._err)
-      error(subprocess.TimeoutExpired(("%s: '%s' timed out after %g seconds"):format(fname, cmd_text(args), timeout),
+      local message = ("%s: '%s' timed out after %g seconds"):format(fname, cmd_text(args), timeout)
+      error(subprocess.TimeoutExpired(message,
         { cmd = args, timeout = timeout, output = output, stdout = output, stderr = stderr }), 3)
     end
     error(e, 0)
@@ -314,12 +342,14 @@ end
 
 -- subprocess.run(args, opts) -> {args, returncode, stdout, stderr}
 function subprocess.run(args, opts)
-  return run(args, opts, "run", false)
+  local result = run(args, opts, "run", false) -- (not a tail call: error levels)
+  return result
 end
 
 -- subprocess.check_output(args, opts) -> stdout
 function subprocess.check_output(args, opts)
-  return run(args, opts, "check_output", true).stdout
+  local result = run(args, opts, "check_output", true)
+  return result.stdout
 end
 
 return subprocess

@@ -1,11 +1,57 @@
-/* core/socket.h: curio.socket and the Socket type (rules in socket.c). */
+/* core/socket.h: curio.socket and the Socket type (rules in socket.c):
+ * the type and its non-blocking calls in socket.c, the calls that wait in
+ * sockio.c, addresses and name resolution in address.c. */
 #ifndef CURIO_SOCKET_H
 #define CURIO_SOCKET_H
 
+#include <sys/socket.h>
+#include <unistd.h>
 #include <lua.h>
+#include <lauxlib.h>
+#include "io.h"
 
 #define SOCKET_MT "curio.Socket"
 
+struct sock {
+  struct io_handle io; /* first (io.c) */
+  int family, type;
+  int drained;         /* rule 2 */
+};
+
+/* A pipe (a subprocess's stdin, stdout or stderr) is a Socket of family
+ * "pipe" (AF_UNSPEC here) read with read() and written with write(): the
+ * same waits, busy checks and closing, behind a stream (subprocess.lua). */
+#define FAMILY_PIPE AF_UNSPEC
+
+static inline ssize_t sock_read(struct sock *s, void *buf, size_t len) {
+  return s->family == FAMILY_PIPE ? read(s->io.fd, buf, len) : recv(s->io.fd, buf, len, 0);
+}
+
+static inline ssize_t sock_write(struct sock *s, const void *buf, size_t len) {
+  return s->family == FAMILY_PIPE ? write(s->io.fd, buf, len) : send(s->io.fd, buf, len, MSG_NOSIGNAL);
+}
+
 void socket_open(lua_State *L, int ctx);
+
+/* socket.c: checks and errors shared by the three files */
+int sock_raise_os(lua_State *L, const char *fname, int err);
+int sock_raise_closed(lua_State *L, const char *fname);
+int sock_arg_error(lua_State *L, int arg, const char *fname, const char *msg);
+int sock_type_error(lua_State *L, int arg, const char *fname, const char *tname);
+struct sock *sock_check(lua_State *L, const char *fname);
+struct sock *sock_check_open(lua_State *L, const char *fname);
+lua_Integer sock_check_size(lua_State *L, int arg, const char *fname);
+const char *sock_check_data(lua_State *L, int arg, const char *fname, size_t *len);
+struct sock *sock_new(lua_State *L, int family, int type);
+void sock_set_fd(struct sock *s, int fd);
+
+/* sockio.c: the methods that may wait, and core.read_to_end */
+extern const luaL_Reg sockio_methods[];
+extern const luaL_Reg sockio_functions[];
+
+/* address.c */
+void address_push(lua_State *L, const struct sockaddr *sa, socklen_t len);
+socklen_t address_get(lua_State *L, int arg, int family, struct sockaddr_storage *ss, const char *fname);
+void address_open(lua_State *L, int ctx);
 
 #endif

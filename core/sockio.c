@@ -1,0 +1,443 @@
+/* core/sockio.c: the Socket methods that may wait (socket.c rules 1-3):
+ * recv, send, sendall, accept, connect, recvfrom, sendto, and
+ * core.read_to_end for subprocess pipes. Each tries its system call
+ * first and waits (io.c) only on EAGAIN; its continuation tries again. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <lauxlib.h>
+#include "socket.h"
+#include "io.h"
+#include "kernel.h"
+#include "trap.h"
+#include "module.h"
+#include "errors.h"
+
+/* ---- waiting ---- */
+
+/* The task that may block in fname (rule 3: checked before trying). */
+static struct task *in_task(lua_State *L, const char *fname) {
+  return trap_current(L, fname);
+}
+
+static void push_busy(lua_State *L, int writing, const char *fname) {
+  lua_pushfstring(L, "%s: another task is already %s this socket", fname,
+                  writing ? "writing to" : "reading from");
+  errors_push(L, writing ? "WriteResourceBusy" : "ReadResourceBusy", lua_tostring(L, -1));
+  lua_remove(L, -2);
+}
+
+/* A task waits to read (write) s: a second reader (writer) is refused at
+ * once, even when it would not wait, so that two tasks' data never
+ * interleave (curio's ReadResourceBusy, WriteResourceBusy). */
+static void check_idle(lua_State *L, struct sock *s, int writing, const char *fname) {
+  if ((writing ? s->io.wr.data : s->io.rd.data) != NULL) {
+    push_busy(L, writing, fname);
+    lua_error(L);
+  }
+}
+
+/* Suspends the running task until s is ready in direction w (io.c). */
+static int wait_ready(lua_State *L, struct sock *s, int writing, const char *fname, lua_KFunction k) {
+  struct task *t = trap_enter(L, fname);
+  return io_wait(L, t, writing ? &s->io.wr : &s->io.rd, k);
+}
+
+/* In a continuation: the socket at 1, after raising what ended the wait
+ * (a cancellation, a timeout, the socket closed meanwhile). */
+static struct sock *resumed(lua_State *L, lua_KContext ctx, const char *fname) {
+  struct task *t = trap_resumed(L);
+  trap_result(L, t, (int)ctx);
+  lua_settop(L, (int)ctx);
+  struct sock *s = lua_touserdata(L, 1);
+  if (s->io.fd < 0) sock_raise_closed(L, fname);
+  return s;
+}
+
+static int is_again(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* ---- recv ---- */
+
+static int recv_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Stack: sock, maxbytes. */
+static int do_recv(lua_State *L, struct sock *s) {
+  lua_Integer n = lua_tointeger(L, 2);
+  if (n == 0) { lua_pushliteral(L, ""); return 1; }
+  if (!s->drained) {
+    size_t size;
+    char *buf = io_scratch(L, &size);
+    size_t want = (size_t)n < size ? (size_t)n : size;
+    ssize_t got;
+    do got = sock_read(s, buf, want); while (got < 0 && errno == EINTR);
+    if (got >= 0) {
+      if (got > 0 && (size_t)got < want && s->type == SOCK_STREAM) s->drained = 1;
+      lua_pushlstring(L, buf, (size_t)got);
+      return 1;
+    }
+    if (!is_again(errno)) sock_raise_os(L, "recv", errno);
+  }
+  return wait_ready(L, s, 0, "recv", recv_k);
+}
+
+static int recv_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  struct sock *s = resumed(L, ctx, "recv");
+  s->drained = 0;
+  return do_recv(L, s);
+}
+
+/* sock:recv(maxbytes) -> up to maxbytes bytes, "" at the end of the stream. */
+static int sock_recv(lua_State *L) {
+  struct sock *s = sock_check_open(L, "recv");
+  sock_check_size(L, 2, "recv");
+  in_task(L, "recv");
+  check_idle(L, s, 0, "recv");
+  lua_settop(L, 2);
+  return do_recv(L, s);
+}
+
+/* ---- reading to the end (subprocess pipes: check_output) ---- */
+
+/* A growing buffer owned by a userdata (core.growbuf()): read_to_end
+ * appends to it, so what was read survives an interrupted read. realloc
+ * of a big block moves no bytes (mremap), so the output is touched twice
+ * (this buffer, then the Lua string), not four times as with chunks
+ * joined by table.concat. */
+struct growbuf {
+  char *p;
+  size_t len, cap;
+};
+
+#define GROWBUF_MT "curio.growbuf"
+
+static int growbuf_gc(lua_State *L) {
+  struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
+  free(g->p);
+  g->p = NULL;
+  g->len = g->cap = 0;
+  return 0;
+}
+
+/* holder:take() -> what was read so far, emptying the holder. */
+static int growbuf_take(lua_State *L) {
+  struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
+  lua_pushlstring(L, g->p != NULL ? g->p : "", g->len);
+  growbuf_gc(L);
+  return 1;
+}
+
+static int l_growbuf(lua_State *L) {
+  struct growbuf *g = lua_newuserdatauv(L, sizeof *g, 0);
+  g->p = NULL;
+  g->len = g->cap = 0;
+  if (luaL_newmetatable(L, GROWBUF_MT)) {
+    lua_pushcfunction(L, growbuf_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_newtable(L);
+    lua_pushcfunction(L, growbuf_take);
+    lua_setfield(L, -2, "take");
+    lua_setfield(L, -2, "__index");
+  }
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+static int read_to_end_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Stack: sock, holder. */
+static int do_read_to_end(lua_State *L, struct sock *s) {
+  struct growbuf *g = lua_touserdata(L, 2);
+  for (;;) {
+    if (g->cap - g->len < 65536) {
+      size_t cap = g->cap < (1 << 20) ? (1 << 20) : g->cap * 2;
+      char *p = realloc(g->p, cap);
+      if (p == NULL) return luaL_error(L, "read: not enough memory");
+      g->p = p;
+      g->cap = cap;
+    }
+    ssize_t n = sock_read(s, g->p + g->len, g->cap - g->len);
+    if (n > 0) { g->len += (size_t)n; continue; }
+    if (n == 0) {
+      lua_remove(L, 1); /* the holder is at 1 now */
+      return growbuf_take(L);
+    }
+    if (errno == EINTR) continue;
+    if (!is_again(errno)) sock_raise_os(L, "read", errno);
+    return wait_ready(L, s, 0, "read", read_to_end_k);
+  }
+}
+
+static int read_to_end_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return do_read_to_end(L, resumed(L, ctx, "read"));
+}
+
+/* core.read_to_end(sock, holder) -> everything up to the end. */
+static int l_read_to_end(lua_State *L) {
+  struct sock *s = sock_check_open(L, "read");
+  luaL_checkudata(L, 2, GROWBUF_MT);
+  in_task(L, "read");
+  check_idle(L, s, 0, "read");
+  lua_settop(L, 2);
+  return do_read_to_end(L, s);
+}
+
+/* ---- send, sendall ---- */
+
+static int send_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Stack: sock, data. */
+static int do_send(lua_State *L, struct sock *s) {
+  size_t len;
+  const char *data = lua_tolstring(L, 2, &len);
+  ssize_t n;
+  do n = sock_write(s, data, len); while (n < 0 && errno == EINTR);
+  if (n >= 0) { lua_pushinteger(L, n); return 1; }
+  if (!is_again(errno)) sock_raise_os(L, "send", errno);
+  return wait_ready(L, s, 1, "send", send_k);
+}
+
+static int send_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return do_send(L, resumed(L, ctx, "send"));
+}
+
+/* sock:send(data) -> bytes sent. */
+static int sock_send(lua_State *L) {
+  struct sock *s = sock_check_open(L, "send");
+  sock_check_data(L, 2, "send", NULL);
+  in_task(L, "send");
+  check_idle(L, s, 1, "send");
+  lua_settop(L, 2);
+  return do_send(L, s);
+}
+
+/* Raises the error on top with .bytes_sent = sent. */
+static int raise_sent(lua_State *L, lua_Integer sent) {
+  if (lua_istable(L, -1)) {
+    lua_pushinteger(L, sent);
+    lua_setfield(L, -2, "bytes_sent");
+  }
+  return lua_error(L);
+}
+
+static int sendall_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Stack: sock, data, bytes sent so far. */
+static int do_sendall(lua_State *L, struct sock *s) {
+  size_t len;
+  const char *data = lua_tolstring(L, 2, &len);
+  size_t done = (size_t)lua_tointeger(L, 3);
+  while (done < len) {
+    ssize_t n = sock_write(s, data + done, len - done);
+    if (n >= 0) { done += (size_t)n; continue; }
+    if (errno == EINTR) continue;
+    if (!is_again(errno)) {
+      errors_push_os(L, "sendall", errno);
+      return raise_sent(L, (lua_Integer)done);
+    }
+    lua_pushinteger(L, (lua_Integer)done);
+    lua_replace(L, 3);
+    struct task *t = trap_enter_quiet(L, ctx_get(L), "sendall");
+    if (trap_push_due(L, t)) return raise_sent(L, (lua_Integer)done);
+    return io_wait(L, t, &s->io.wr, sendall_k);
+  }
+  return 0;
+}
+
+static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = trap_resumed(L);
+  (void)status;
+  lua_Integer done = lua_tointeger(L, 3);
+  if (trap_push_interrupt(L, t)) return raise_sent(L, done);
+  lua_settop(L, (int)ctx);
+  struct sock *s = lua_touserdata(L, 1);
+  if (s->io.fd < 0) {
+    errors_push_os(L, "sendall", EBADF);
+    return raise_sent(L, done);
+  }
+  return do_sendall(L, s);
+}
+
+/* sock:sendall(data): sends all of data; an error (a cancellation, a
+ * timeout) carries .bytes_sent. */
+static int sock_sendall(lua_State *L) {
+  struct sock *s = sock_check_open(L, "sendall");
+  sock_check_data(L, 2, "sendall", NULL);
+  in_task(L, "sendall");
+  check_idle(L, s, 1, "sendall");
+  lua_settop(L, 2);
+  lua_pushinteger(L, 0);
+  return do_sendall(L, s);
+}
+
+/* ---- accept ---- */
+
+static int accept_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Stack: sock. */
+static int do_accept(lua_State *L, struct sock *s) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  struct sock *c = sock_new(L, s->family, s->type); /* first: no fd to leak */
+  int fd;
+  for (;;) {
+    len = sizeof ss;
+    fd = accept4(s->io.fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) break;
+    /* errors of the new connection, not of the listener: accept(2) says
+     * to retry them on Linux */
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == ENETDOWN ||
+        errno == ENOPROTOOPT || errno == EHOSTDOWN || errno == ENONET || errno == EHOSTUNREACH ||
+        errno == EOPNOTSUPP || errno == ENETUNREACH) continue;
+    if (!is_again(errno)) sock_raise_os(L, "accept", errno);
+    lua_pop(L, 1);
+    return wait_ready(L, s, 0, "accept", accept_k);
+  }
+  sock_set_fd(c, fd);
+  if (s->family == AF_UNIX) lua_pushliteral(L, "");
+  else address_push(L, (struct sockaddr *)&ss, len);
+  return 2;
+}
+
+static int accept_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return do_accept(L, resumed(L, ctx, "accept"));
+}
+
+/* sock:accept() -> client Socket, its address. */
+static int sock_accept(lua_State *L) {
+  struct sock *s = sock_check_open(L, "accept");
+  in_task(L, "accept");
+  check_idle(L, s, 0, "accept");
+  lua_settop(L, 1);
+  return do_accept(L, s);
+}
+
+/* ---- connect ---- */
+
+static int connect_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  struct sock *s = resumed(L, ctx, "connect");
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if (err != 0) sock_raise_os(L, "connect", err);
+  return 0;
+}
+
+/* sock:connect(addr) */
+static int sock_connect(lua_State *L) {
+  struct sock *s = sock_check_open(L, "connect");
+  struct sockaddr_storage ss;
+  socklen_t len = address_get(L, 2, s->family, &ss, "connect");
+  in_task(L, "connect");
+  check_idle(L, s, 1, "connect");
+  lua_settop(L, 1);
+  if (connect(s->io.fd, (struct sockaddr *)&ss, len) == 0) return 0;
+  if (errno != EINPROGRESS && errno != EINTR && !is_again(errno)) sock_raise_os(L, "connect", errno);
+  return wait_ready(L, s, 1, "connect", connect_k);
+}
+
+/* ---- recvfrom, sendto ---- */
+
+static int recvfrom_k(lua_State *L, int status, lua_KContext ctx);
+
+static int do_recvfrom(lua_State *L, struct sock *s) {
+  size_t size;
+  char *buf = io_scratch(L, &size);
+  lua_Integer n = lua_tointeger(L, 2);
+  size_t want = (size_t)n < size ? (size_t)n : size;
+  struct sockaddr_storage ss;
+  socklen_t len;
+  ssize_t got;
+  do {
+    len = sizeof ss;
+    got = recvfrom(s->io.fd, buf, want, 0, (struct sockaddr *)&ss, &len);
+  } while (got < 0 && errno == EINTR);
+  if (got >= 0) {
+    lua_pushlstring(L, buf, (size_t)got);
+    if (len == 0) lua_pushnil(L);
+    else address_push(L, (struct sockaddr *)&ss, len);
+    return 2;
+  }
+  if (!is_again(errno)) sock_raise_os(L, "recvfrom", errno);
+  return wait_ready(L, s, 0, "recvfrom", recvfrom_k);
+}
+
+static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return do_recvfrom(L, resumed(L, ctx, "recvfrom"));
+}
+
+/* sock:recvfrom(maxbytes) -> data, address */
+static int sock_recvfrom(lua_State *L) {
+  struct sock *s = sock_check_open(L, "recvfrom");
+  sock_check_size(L, 2, "recvfrom");
+  in_task(L, "recvfrom");
+  check_idle(L, s, 0, "recvfrom");
+  lua_settop(L, 2);
+  return do_recvfrom(L, s);
+}
+
+static int sendto_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Stack: sock, data, address. */
+static int do_sendto(lua_State *L, struct sock *s) {
+  size_t len;
+  const char *data = lua_tolstring(L, 2, &len);
+  struct sockaddr_storage ss;
+  socklen_t alen = address_get(L, 3, s->family, &ss, "sendto");
+  ssize_t n;
+  do n = sendto(s->io.fd, data, len, MSG_NOSIGNAL, (struct sockaddr *)&ss, alen);
+  while (n < 0 && errno == EINTR);
+  if (n >= 0) { lua_pushinteger(L, n); return 1; }
+  if (!is_again(errno)) sock_raise_os(L, "sendto", errno);
+  return wait_ready(L, s, 1, "sendto", sendto_k);
+}
+
+static int sendto_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return do_sendto(L, resumed(L, ctx, "sendto"));
+}
+
+/* sock:sendto(data, addr) -> bytes sent */
+static int sock_sendto(lua_State *L) {
+  struct sock *s = sock_check_open(L, "sendto");
+  sock_check_data(L, 2, "sendto", NULL);
+  struct sockaddr_storage ss;
+  address_get(L, 3, s->family, &ss, "sendto"); /* checked before blocking */
+  in_task(L, "sendto");
+  check_idle(L, s, 1, "sendto");
+  lua_settop(L, 3);
+  return do_sendto(L, s);
+}
+
+const luaL_Reg sockio_methods[] = {
+  {"recv", sock_recv},
+  {"send", sock_send},
+  {"sendall", sock_sendall},
+  {"accept", sock_accept},
+  {"connect", sock_connect},
+  {"recvfrom", sock_recvfrom},
+  {"sendto", sock_sendto},
+  {NULL, NULL}
+};
+
+const luaL_Reg sockio_functions[] = {
+  {"growbuf", l_growbuf},
+  {"read_to_end", l_read_to_end},
+  {NULL, NULL}
+};

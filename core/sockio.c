@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/mman.h>
 #include <lauxlib.h>
 #include "socket.h"
 #include "io.h"
@@ -111,10 +112,10 @@ static int sock_recv(lua_State *L) {
 /* ---- reading to the end (subprocess pipes: check_output) ---- */
 
 /* A growing buffer owned by a userdata (core.growbuf()): read_to_end
- * appends to it, so what was read survives an interrupted read. realloc
- * of a big block moves no bytes (mremap), so the output is touched twice
- * (this buffer, then the Lua string), not four times as with chunks
- * joined by table.concat. */
+ * appends to it, so what was read survives an interrupted read. Growing
+ * it moves no bytes (mremap), so the output is touched twice (this
+ * buffer, then the Lua string), not four times as with chunks joined by
+ * table.concat. */
 struct growbuf {
   char *p;
   size_t len, cap;
@@ -124,7 +125,7 @@ struct growbuf {
 
 static int growbuf_gc(lua_State *L) {
   struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
-  free(g->p);
+  if (g->p != NULL) munmap(g->p, g->cap);
   g->p = NULL;
   g->len = g->cap = 0;
   return 0;
@@ -162,8 +163,13 @@ static int do_read_to_end(lua_State *L, struct sock *s) {
   for (;;) {
     if (g->cap - g->len < 65536) {
       size_t cap = g->cap < (1 << 20) ? (1 << 20) : g->cap * 2;
-      char *p = realloc(g->p, cap);
-      if (p == NULL) return luaL_error(L, "read: not enough memory");
+      /* mapped directly, in huge pages where the system allows: a 4 KiB
+       * page fault costs about 17 us in some VMs, and 100 MiB is 25,600
+       * of them; growth moves pages, never bytes (mremap) */
+      char *p = g->p == NULL ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                             : mremap(g->p, g->cap, cap, MREMAP_MAYMOVE);
+      if (p == MAP_FAILED) return luaL_error(L, "read: not enough memory");
+      madvise(p, cap, MADV_HUGEPAGE);
       g->p = p;
       g->cap = cap;
     }

@@ -75,6 +75,10 @@ local function resolve(fname, host, port, family, passive)
   end
   if is_numeric(host, "inet6") then return { { "inet6", host, port } } end
   local list, message = run_in_thread(core.getaddrinfo, host, port, family, "stream", passive)
+  if (list == nil or #list == 0) and host:lower() == "localhost" then
+    -- a machine without /etc/hosts: localhost is the loopback (RFC 6761)
+    list = { { family or "inet", family == "inet6" and "::1" or "127.0.0.1", port } }
+  end
   if list == nil or #list == 0 then
     error(OSError(("%s: cannot resolve '%s': %s"):format(fname, host, message or "no address"),
                   { code = "EAI", strerror = message, host = host }), 3)

@@ -383,16 +383,6 @@ static int l_devnull(lua_State *L) {
   return 1;
 }
 
-/* core.ignore_sigpipe(): a write to a pipe whose reader left raises
- * BrokenPipeError instead of killing the process (as Python does at
- * start); only when SIGPIPE still has its default action. */
-static int l_ignore_sigpipe(lua_State *L) {
-  (void)L;
-  struct sigaction old;
-  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
-  return 0;
-}
-
 /* core.self_exe() -> the path of this process's program (the Lua
  * interpreter or the curio program that worker processes run). */
 static int l_self_exe(lua_State *L) {
@@ -426,7 +416,6 @@ static const luaL_Reg process_functions[] = {
   {"close_fd", l_close_fd},
   {"set_blocking", l_set_blocking},
   {"devnull", l_devnull},
-  {"ignore_sigpipe", l_ignore_sigpipe},
   {"self_exe", l_self_exe},
   {"kernel_processes", l_kernel_processes},
   {NULL, NULL}

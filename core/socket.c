@@ -28,6 +28,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -135,6 +136,12 @@ void sock_set_fd(struct sock *s, int fd) {
 static int l_pipe_object(lua_State *L) {
   lua_Integer fd = luaL_checkinteger(L, 1);
   luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "file descriptor expected");
+  /* A write to a pipe whose reader is gone must raise BrokenPipeError, not
+   * kill the process: write() has no MSG_NOSIGNAL, so SIGPIPE is ignored
+   * from the first pipe on, when it still has its default action (as
+   * Python does at start; children get the default back, process.c). */
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
   struct sock *s = sock_new(L, FAMILY_PIPE, SOCK_STREAM);
   int flags = fcntl((int)fd, F_GETFL);
   if (flags < 0 || fcntl((int)fd, F_SETFL, flags | O_NONBLOCK) < 0) sock_raise_os(L, "pipe", errno);

@@ -162,4 +162,23 @@ describe("run_in_process", function()
     err = curio.run(function() return util.catch(curio.run_in_process, 42) end)
     assert.matches("bad argument #1 to 'run_in_process' %(function or \"module.function\" expected, got number%)", err)
   end)
+
+  it("a worker killed while idle: the next call goes to a new worker, and no SIGPIPE kills us", function()
+    -- in a child interpreter: a SIGPIPE would kill it (status 141), not busted
+    local status, stdout, stderr = util.lua_code([[
+      local curio = require "curio"
+      curio.run(function()
+        local pid = curio.run_in_process(function()
+          local f = io.open("/proc/self/stat")
+          local me = f:read("a"):match("^(%d+)")
+          f:close()
+          return me
+        end)
+        os.execute("kill -9 " .. pid)
+        curio.sleep(0.1)
+        print(curio.run_in_process(function() return "served" end))
+      end)
+    ]], 20)
+    assert.are.same({ 0, "served\n", "" }, { status, stdout, stderr })
+  end)
 end)

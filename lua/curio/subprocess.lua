@@ -13,7 +13,8 @@
 --     never deadlocks; what was read is kept when it is interrupted
 --     (TimeoutExpired.output, .stderr).
 --  4. SIGPIPE is ignored in this process once a pipe exists (as Python
---     does): a child that closes its stdin early gives BrokenPipeError.
+--     does; core/socket.c's pipe_object): a child that closes its stdin
+--     early gives BrokenPipeError.
 
 local core = require "curio.core"
 local errors = require "curio.errors"
@@ -56,7 +57,6 @@ end
 local function child_end(p, name, spec, opened)
   if spec == nil then return -1 end
   if spec == PIPE then
-    core.ignore_sigpipe() -- rule 4
     local r, w = core.pipe()
     local mine, theirs = r, w
     if name == "stdin" then mine, theirs = w, r end

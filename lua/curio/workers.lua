@@ -140,9 +140,13 @@ local function pool_of()
 end
 
 -- One round trip with worker w (rule 2); raises BrokenWorkerError when the
--- worker is gone.
+-- worker dies during the call, returns nil when it was dead before it.
 local function exchange(w, payload)
-  w.stdin:write(string.pack(">s4", payload))
+  local sent, failure = pcall(w.stdin.write, w.stdin, string.pack(">s4", payload))
+  if not sent then -- its stdin is closed: it died while idle, before this call
+    if CancelledError:matches(failure) then error(failure, 0) end
+    return nil
+  end
   local ok, header = pcall(w.stdout.read_exactly, w.stdout, 4)
   if ok then
     ok, header = pcall(w.stdout.read_exactly, w.stdout, (string.unpack(">I4", header)))
@@ -171,10 +175,15 @@ function workers.run_in_process(fn, ...)
   local pool = pool_of()
   pool.slots:acquire()
   local w = table.remove(pool.idle)
-  while w and w.proc:poll() ~= nil do w = table.remove(pool.idle) end -- died while idle
   local ok, reply = pcall(function()
-    if w == nil then w = start_worker() end
-    return exchange(w, payload)
+    for _ = 1, 2 do
+      if w == nil then w = start_worker() end
+      local reply = exchange(w, payload)
+      if reply then return reply end
+      stop_worker(w) -- dead while idle: the call goes to a new one
+      w = nil
+    end
+    error(BrokenWorkerError("run_in_process: the worker process died"), 0)
   end)
   if ok then
     pool.idle[#pool.idle + 1] = w

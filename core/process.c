@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <lauxlib.h>
 #include "process.h"
@@ -324,11 +325,15 @@ static int l_spawn_process(lua_State *L) {
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
+    /* posix_spawn does not say whether the chdir or the exec failed */
+    const char *what = argv[0];
+    struct stat st;
+    if (cwd != NULL && (stat(cwd, &st) != 0 || !S_ISDIR(st.st_mode))) what = cwd;
     errors_push_os(L, "Popen", rc);
     if (lua_istable(L, -1)) {
-      lua_pushfstring(L, "Popen: %s: '%s'", strerror(rc), argv[0]);
+      lua_pushfstring(L, "Popen: %s: '%s'", strerror(rc), what);
       lua_setfield(L, -2, "message");
-      lua_pushstring(L, argv[0]);
+      lua_pushstring(L, what);
       lua_setfield(L, -2, "filename");
     }
     return lua_error(L);

@@ -491,4 +491,44 @@ describe("curio.subprocess", function()
     collectgarbage()
     assert.are.same({}, children())
   end)
+
+  it("survives hostile input: huge argument lists, zero bytes, a missing cwd, no descriptors left", function()
+    local trace = util.traced(function(record)
+      local args = { "true" }
+      for i = 2, 300000 do args[i] = "xxxxxxxxxx" end
+      local err = util.catch(subprocess.run, args)
+      record("E2BIG", curio.OSError:matches(err), err.code)
+      err = util.catch(subprocess.run, { "echo", "a\0b" })
+      record(err:match("bad argument #1 to 'run' %(argument #2 contains a zero byte%)") ~= nil)
+      err = util.catch(subprocess.run, { "true" }, { cwd = "/nonexistent-dir-for-curio" })
+      record("cwd", err.code, err.filename)
+    end)
+    -- every descriptor taken (ulimit -n 64, in a child): Popen fails
+    -- cleanly, then works again once descriptors are free
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write([[
+      local curio = require "curio"
+      local subprocess = curio.subprocess
+      curio.run(function()
+        local held = {}
+        while true do
+          local ok, s = pcall(curio.socket)
+          if not ok then break end
+          held[#held + 1] = s
+        end
+        local ok, err = pcall(subprocess.Popen, { "true" }, { stdout = subprocess.PIPE })
+        print("exhausted", ok, curio.OSError:matches(err), err.code)
+        for _, s in ipairs(held) do s:close() end
+        print("then", subprocess.run({ "true" }).returncode)
+      end)
+    ]])
+    f:close()
+    local status, stdout = util.sh(("ulimit -n 64; %s %s %s"):format(util.env, util.lua, path))
+    os.remove(path)
+    trace[#trace + 1] = status
+    for line in stdout:gmatch("[^\n]+") do trace[#trace + 1] = line end
+    assert.are.same({ "E2BIG true E2BIG", "true", "cwd ENOENT /nonexistent-dir-for-curio",
+                      0, "exhausted\tfalse\ttrue\tEMFILE", "then\t0" }, trace)
+  end)
 end)

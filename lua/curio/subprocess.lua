@@ -79,30 +79,30 @@ local function child_end(p, name, spec, opened)
 end
 
 -- Checks opts.stdin/stdout/stderr before anything is opened.
-local function check_ends(opts, fname)
+local function check_ends(opts, fname, depth)
   for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
     local spec = opts[name]
     if spec ~= nil and spec ~= PIPE and spec ~= DEVNULL then
       if spec == STDOUT then
-        if name ~= "stderr" then check.arg_error(2, fname, "STDOUT is only for opts.stderr", 3) end
+        if name ~= "stderr" then check.arg_error(2, fname, "STDOUT is only for opts.stderr", depth) end
       elseif not (math.type(spec) == "integer" and spec >= 0) then
         local ok, fd = pcall(function() return spec:fileno() end)
         if not (ok and math.type(fd) == "integer") then
           check.arg_error(2, fname,
-            ("opts.%s: PIPE, DEVNULL, a descriptor or an object with fileno() expected"):format(name), 3)
+            ("opts.%s: PIPE, DEVNULL, a descriptor or an object with fileno() expected"):format(name), depth)
         end
       end
     end
   end
 end
 
-local function environment(env, fname)
+local function environment(env, fname, depth)
   if env == nil then return nil end
-  if type(env) ~= "table" then check.arg_error(2, fname, "opts.env: table expected", 3) end
+  if type(env) ~= "table" then check.arg_error(2, fname, "opts.env: table expected", depth) end
   local list = {}
   for k, v in pairs(env) do
     if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
-      check.arg_error(2, fname, "opts.env: string names and string values expected", 3)
+      check.arg_error(2, fname, "opts.env: string names and string values expected", depth)
     end
     list[#list + 1] = k .. "=" .. v
   end
@@ -115,36 +115,44 @@ local function reap(p)
   p._exited:set()
 end
 
-local function popen(args, opts, fname)
+-- (depth: how many curio frames stand between popen and the user, for
+-- error levels: 1 from Popen, 2 from run and check_output)
+local function popen(args, opts, fname, depth)
   opts = opts or {}
-  if type(opts) ~= "table" then check.arg_error(2, fname, "table expected, got " .. type(opts), 2) end
+  if type(opts) ~= "table" then check.arg_error(2, fname, "table expected, got " .. type(opts), depth + 1) end
   for key in pairs(opts) do
     if not popen_opts[key] and fname == "Popen" then
-      check.arg_error(2, fname, "unknown option '" .. tostring(key) .. "'", 2)
+      check.arg_error(2, fname, "unknown option '" .. tostring(key) .. "'", depth + 1)
     end
   end
   local argv
   if opts.shell then
-    if type(args) ~= "string" then check.arg_error(1, fname, "string command expected with opts.shell", 2) end
+    if type(args) ~= "string" then
+      check.arg_error(1, fname, "string command expected with opts.shell", depth + 1)
+    end
     argv = { "/bin/sh", "-c", args }
   else
     if type(args) ~= "table" then
-      check.arg_error(1, fname, "list of strings expected, got " .. describe(args), 2)
+      check.arg_error(1, fname, "list of strings expected, got " .. describe(args), depth + 1)
     end
     argv = {}
     for i = 1, #args do
       if type(args[i]) ~= "string" then
-        check.arg_error(1, fname, ("argument #%d: string expected, got %s"):format(i, describe(args[i])), 2)
+        check.arg_error(1, fname, ("argument #%d: string expected, got %s"):format(i, describe(args[i])),
+                        depth + 1)
+      end
+      if args[i]:find("\0", 1, true) then
+        check.arg_error(1, fname, ("argument #%d contains a zero byte"):format(i), depth + 1)
       end
       argv[i] = args[i]
     end
-    if #argv == 0 then check.arg_error(1, fname, "empty argument list", 2) end
+    if #argv == 0 then check.arg_error(1, fname, "empty argument list", depth + 1) end
   end
   if opts.cwd ~= nil and type(opts.cwd) ~= "string" then
-    check.arg_error(2, fname, "opts.cwd: string expected", 2)
+    check.arg_error(2, fname, "opts.cwd: string expected", depth + 1)
   end
-  local env = environment(opts.env, fname)
-  check_ends(opts, fname)
+  local env = environment(opts.env, fname, depth + 2)
+  check_ends(opts, fname, depth + 2)
   local p = setmetatable({ args = args, returncode = nil, _keep = opts.keep == true }, Popen)
   local opened = {}
   local ok, err = pcall(function()
@@ -169,7 +177,7 @@ end
 
 -- subprocess.Popen(args, opts) -> a started process.
 function subprocess.Popen(args, opts)
-  local p = popen(args, opts, "Popen") -- (not a tail call: error levels count this frame)
+  local p = popen(args, opts, "Popen", 1) -- (not a tail call: error levels count this frame)
   return p
 end
 
@@ -312,7 +320,7 @@ local function run(args, opts, fname, capture_stdout)
   end
   if opts.capture_output or capture_stdout then popts.stdout = PIPE end
   if opts.capture_output then popts.stderr = PIPE end
-  local p = popen(args, popts, fname)
+  local p = popen(args, popts, fname, 2)
   local ok, out, err
   if p.stdin or p.stdout or p.stderr then
     ok, out, err = pcall(time.timeout_after, timeout, p.communicate, p, opts.input)

@@ -9,7 +9,8 @@
 -- events, conditions, task groups, curio.coroutine generators, `<close>`
 -- variables, pcall/xpcall/curio.pcall, error() with all kinds of values, and
 -- blocking calls where Lua cannot yield (sort comparators, gsub callbacks,
--- __tostring, __gc ...). Every program is bounded: a run-time budget caps the
+-- __tostring, __gc ...), UDP and TCP sockets and their streams closed at
+-- any moment. Every program is bounded: a run-time budget caps the
 -- number of tasks, every sleep is at most 5 ms, and every wait that could
 -- last for ever is bounded by its own timeout (or waits for a task spawned
 -- by the waiter, which is itself bounded, as functions only spawn functions
@@ -208,6 +209,7 @@ local KINDS = {
   { "other_kernel", 1, true,  true },
   { "stubborn",    1,  true,  true },
   { "ctor",        1,  true,  false },
+  { "sock",        3,  true,  false },
 }
 
 -- Kinds a task must not run while it holds a lock (ctx.locked): a
@@ -990,6 +992,49 @@ function Gen:k_stubborn(_, ind)
 end
 
 -- Primitives made with odd arguments, then used once.
+-- Sockets: UDP datagrams between U[1] and U[2], a TCP pair through a
+-- listener, streams, closes at any moment; every wait bounded.
+function Gen:k_sock(_, ind)
+  local r = self.r
+  local i, j = r.int(1, 2), r.int(1, 2)
+  local t = self:t_timeout()
+  local choice = r.weighted({ { 4, "sendto" }, { 4, "recvfrom" }, { 1, "close" }, { 3, "tcp" },
+                              { 2, "tcp_use" }, { 1, "tcp_close" }, { 1, "bad" } })
+  if choice == "sendto" then
+    self:line(ind, ("pcall(U[%d].sendto, U[%d], %q, UA[%d])"):format(i, i, ("d"):rep(r.int(0, 40)), j))
+  elseif choice == "recvfrom" then
+    self:line(ind, ("pcall(curio.ignore_after, %s, U[%d].recvfrom, U[%d], %d)"):format(t, i, i, r.int(0, 100)))
+  elseif choice == "close" then
+    self:line(ind, ("pcall(U[%d].close, U[%d])"):format(i, i))
+  elseif choice == "tcp" then
+    self:line(ind, "pcall(curio.ignore_after, " .. t .. ", function() "
+      .. "local l <close> = curio.tcp_server_socket(\"127.0.0.1\", 0) "
+      .. "local acc = curio.spawn(function() return l:accept() end) "
+      .. "local c = curio.open_connection(\"127.0.0.1\", l:getsockname().port) "
+      .. "TCP[1], TCP[2] = c, acc:join() end)")
+  elseif choice == "tcp_use" then
+    local a, b = r.int(1, 2), r.int(1, 2)
+    local op = r.pick({
+      ("TCP[%d]:sendall(%q)"):format(a, ("line\n"):rep(r.int(0, 3))),
+      ("TCP[%d]:recv(%d)"):format(b, r.int(0, 64)),
+      ("TCP[%d]:as_stream():readline()"):format(b),
+      ("TCP[%d]:as_stream():read_exactly(%d)"):format(b, r.int(0, 8)),
+      ("TCP[%d]:send(%q)"):format(a, "x"),
+      ("TCP[%d]:shutdown(%q)"):format(a, r.pick({ "r", "w", "rw" })),
+    })
+    self:line(ind, ("pcall(curio.ignore_after, %s, function() if TCP[%d] and TCP[%d] then %s end end)")
+      :format(t, a, b, op))
+  elseif choice == "tcp_close" then
+    self:line(ind, ("if TCP[%d] then pcall(TCP[%d].close, TCP[%d]) end"):format(i, i, i))
+  else
+    self:line(ind, r.pick({
+      "pcall(curio.socket, \"bogus\")", "pcall(U[1].setsockopt, U[1], \"SO_BOGUS\", 1)",
+      "pcall(U[1].bind, U[1], { \"127.0.0.1\", 70000 })", "pcall(U[2].recv, U[2], -1)",
+      "pcall(curio.open_connection, 42, 1)",
+    }))
+  end
+end
+
 function Gen:k_ctor(_, ind)
   local r = self.r
   local ctor = r.pick({
@@ -1051,6 +1096,12 @@ function Gen:prologue()
   self:line(0, "local CV = { curio.Condition(), curio.Condition(LK[1]), curio.Condition(LK[2]) }")
   self:line(0, "local COS, GRPS, BIG, KERNEL2 = {}, {}, {}, nil")
   self:line(0, "for i = 1, 1000 do BIG[i] = i end")
+  -- two UDP sockets (no connect needed: usable from any task) and a slot
+  -- for a TCP pair made by a task
+  self:line(0, "local U = { curio.socket(\"inet\", \"dgram\"), curio.socket(\"inet\", \"dgram\") }")
+  self:line(0, "U[1]:bind({ \"127.0.0.1\", 0 }) U[2]:bind({ \"127.0.0.1\", 0 })")
+  self:line(0, "local UA = { U[1]:getsockname(), U[2]:getsockname() }")
+  self:line(0, "local TCP = {}")
   if r.chance(0.15) then self:line(0, "SM[1] = curio.Semaphore(0)") end
   if r.chance(0.2) then
     self:line(0, r.pick({ "collectgarbage(\"incremental\", 1, 1000)", "collectgarbage(\"generational\")" }))

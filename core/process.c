@@ -20,8 +20,9 @@
  *    and when a kernel closes. No zombie is left behind by curio.
  * 4. A kernel lists its children not reaped yet (a kernel hook). When it
  *    closes it reaps those that exited, kills and reaps its worker
- *    processes (kill_on_close), and leaves the others running: their
- *    Process objects reap them later (rule 3). */
+ *    processes (kill_on_close) and reaps those it sent SIGKILL (a task
+ *    cancelled in wait or communicate), and leaves the others running:
+ *    their Process objects reap them later (rule 3). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,7 @@ struct process {
   int reaped;
   int returncode;      /* valid once reaped: the exit status or -signal */
   int kill_on_close;   /* a worker: killed and reaped when its kernel closes */
+  int killed;          /* sent SIGKILL: reaped (blocking, briefly) at the close */
   struct list node;    /* in its kernel's procs while not reaped (rule 4) */
 };
 
@@ -146,7 +148,7 @@ static void hook_close(lua_State *L, struct kernel *k, struct kernel_hook *hook)
   while (!list_empty(&h->procs)) {
     struct process *p = LIST_ENTRY(h->procs.next, struct process, node);
     list_remove(&p->node);
-    if (try_reap(p) || !p->kill_on_close) continue;
+    if (try_reap(p) || !(p->kill_on_close || p->killed)) continue;
     syscall(SYS_pidfd_send_signal, p->io.fd, SIGKILL, NULL, 0);
     siginfo_t si;
     int rc; /* (WNOWAIT: try_reap takes the status) */
@@ -222,6 +224,7 @@ static int process_send_signal(lua_State *L) {
   if (!isint) errors_typeerror(L, 2, "send_signal", "signal number");
   if (sig < 1 || sig > SIGRTMAX) errors_argerror(L, 1, "send_signal", "signal number out of range");
   if (p->reaped || p->io.fd < 0) return 0;
+  if (sig == SIGKILL) p->killed = 1;
   if (syscall(SYS_pidfd_send_signal, p->io.fd, (int)sig, NULL, 0) < 0 && errno != ESRCH)
     errors_raise_os(L, "send_signal", errno);
   return 0;
@@ -304,6 +307,7 @@ static int l_spawn_process(lua_State *L) {
   p->reaped = 1; /* (until there is a child) */
   p->returncode = 0;
   p->kill_on_close = kill_on_close;
+  p->killed = 0;
   list_init(&p->node);
   luaL_setmetatable(L, PROCESS_MT);
 

@@ -47,6 +47,17 @@ function check.table(value, n, fname, depth)
   return value
 end
 
+-- An optional table of options whose keys are all in `known`: nil gives {}.
+function check.options(opts, n, fname, known, depth)
+  if opts == nil then return {} end
+  depth = (depth or 1) + 1
+  if type(opts) ~= "table" then check.arg_error(n, fname, "table expected, got " .. type(opts), depth) end
+  for key in pairs(opts) do
+    if not known[key] then check.arg_error(n, fname, "unknown option '" .. tostring(key) .. "'", depth) end
+  end
+  return opts
+end
+
 -- An optional count: nil gives `default`, else a non-negative integer.
 function check.count(value, n, fname, default, depth)
   if value == nil then return default end

@@ -50,15 +50,6 @@ local function check_host(host, n, fname)
   end
 end
 
-local function check_opts(opts, n, fname, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then check.arg_error(n, fname, "table expected, got " .. type(opts), 2) end
-  for key in pairs(opts) do
-    if not known[key] then check.arg_error(n, fname, "unknown option '" .. tostring(key) .. "'", 2) end
-  end
-  return opts
-end
-
 local function check_family(family, n, fname)
   if family ~= nil and family ~= "inet" and family ~= "inet6" then
     check.arg_error(n, fname, "opts.family must be \"inet\" or \"inet6\"", 2)
@@ -131,13 +122,10 @@ end
 
 local server_opts = { backlog = true, reuse_address = true, reuse_port = true, family = true }
 
-local function listen_on(sock, addr, opts)
-  local ok, err = pcall(function()
-    if opts.reuse_address ~= false then sock:setsockopt("SO_REUSEADDR", true) end
-    if opts.reuse_port then sock:setsockopt("SO_REUSEPORT", true) end
-    c_bind(sock, addr)
-    sock:listen(opts.backlog or 128)
-  end)
+-- Calls fn(sock, ...) and returns sock; if fn fails, closes sock and
+-- raises the error again (no descriptor is left behind).
+local function or_close(sock, fn, ...)
+  local ok, err = pcall(fn, sock, ...)
   if not ok then
     sock:close()
     error(err, 0)
@@ -145,11 +133,20 @@ local function listen_on(sock, addr, opts)
   return sock
 end
 
+local function listen_on(sock, addr, opts)
+  return or_close(sock, function()
+    if opts.reuse_address ~= false then sock:setsockopt("SO_REUSEADDR", true) end
+    if opts.reuse_port then sock:setsockopt("SO_REUSEPORT", true) end
+    c_bind(sock, addr)
+    sock:listen(opts.backlog or 128)
+  end)
+end
+
 -- curio.tcp_server_socket(host, port, opts) -> a listening Socket.
 function network.tcp_server_socket(host, port, opts)
   check_host(host, 1, "tcp_server_socket")
   check_port(port, 2, "tcp_server_socket")
-  opts = check_opts(opts, 3, "tcp_server_socket", server_opts)
+  opts = check.options(opts, 3, "tcp_server_socket", server_opts)
   check_family(opts.family, 3, "tcp_server_socket")
   if opts.backlog ~= nil then check.count(opts.backlog, 3, "tcp_server_socket") end
   local family = opts.family
@@ -232,7 +229,7 @@ function network.tcp_server(host, port, handler, opts)
   check_host(host, 1, "tcp_server")
   check_port(port, 2, "tcp_server")
   check.fn(handler, 3, "tcp_server")
-  check_opts(opts, 4, "tcp_server", server_opts)
+  check.options(opts, 4, "tcp_server", server_opts)
   check.task("tcp_server")
   return network.run_server(network.tcp_server_socket(host, port, opts), handler)
 end
@@ -241,7 +238,7 @@ end
 function network.unix_server(path, handler, opts)
   if type(path) ~= "string" then check.arg_error(1, "unix_server", "path string expected") end
   check.fn(handler, 2, "unix_server")
-  opts = check_opts(opts, 3, "unix_server", { backlog = true })
+  opts = check.options(opts, 3, "unix_server", { backlog = true })
   check.task("unix_server")
   local sock = new_socket("unix", "stream")
   listen_on(sock, path, { reuse_address = false, backlog = opts.backlog })
@@ -260,7 +257,7 @@ function network.open_connection(host, port, opts)
                     "string host expected, got " .. (host == nil and "no value" or type(host)))
   end
   check_port(port, 2, "open_connection")
-  opts = check_opts(opts, 3, "open_connection", { family = true })
+  opts = check.options(opts, 3, "open_connection", { family = true })
   check_family(opts.family, 3, "open_connection")
   check.task("open_connection")
   local last
@@ -282,13 +279,7 @@ end
 function network.open_unix_connection(path)
   if type(path) ~= "string" then check.arg_error(1, "open_unix_connection", "path string expected") end
   check.task("open_unix_connection")
-  local sock = new_socket("unix", "stream")
-  local ok, err = pcall(c_connect, sock, path)
-  if not ok then
-    sock:close()
-    error(err, 0)
-  end
-  return sock
+  return or_close(new_socket("unix", "stream"), c_connect, path)
 end
 
 network.socket = new_socket

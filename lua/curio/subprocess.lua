@@ -44,6 +44,9 @@ local SIGKILL, SIGTERM = 9, 15
 local popen_opts = { stdin = true, stdout = true, stderr = true, cwd = true, env = true,
                      shell = true, keep = true }
 
+local run_opts = { input = true, capture_output = true, check = true, timeout = true }
+for k in pairs(popen_opts) do run_opts[k] = true end
+
 local Popen = {}
 Popen.__index = Popen
 Popen.__name = "curio.subprocess.Popen"
@@ -118,13 +121,7 @@ end
 -- (depth: how many curio frames stand between popen and the user, for
 -- error levels: 1 from Popen, 2 from run and check_output)
 local function popen(args, opts, fname, depth)
-  opts = opts or {}
-  if type(opts) ~= "table" then check.arg_error(2, fname, "table expected, got " .. type(opts), depth + 1) end
-  for key in pairs(opts) do
-    if not popen_opts[key] and fname == "Popen" then
-      check.arg_error(2, fname, "unknown option '" .. tostring(key) .. "'", depth + 1)
-    end
-  end
+  opts = check.options(opts, 2, fname, fname == "Popen" and popen_opts or run_opts, depth + 1)
   local argv
   if opts.shell then
     if type(args) ~= "string" then
@@ -295,21 +292,13 @@ function Popen:__tostring()
   return ("Popen(pid=%s, returncode=%s)"):format(tostring(self.pid), tostring(self.returncode))
 end
 
-local run_opts = { input = true, capture_output = true, check = true, timeout = true }
-for k in pairs(popen_opts) do run_opts[k] = true end
 
 local function cmd_text(args)
   return type(args) == "table" and table.concat(args, " ") or tostring(args)
 end
 
 local function run(args, opts, fname, capture_stdout)
-  if opts ~= nil and type(opts) ~= "table" then
-    check.arg_error(2, fname, "table expected, got " .. type(opts), 2)
-  end
-  opts = opts or {}
-  for key in pairs(opts) do
-    if not run_opts[key] then check.arg_error(2, fname, "unknown option '" .. tostring(key) .. "'", 2) end
-  end
+  opts = check.options(opts, 2, fname, run_opts, 2)
   local timeout = check.seconds(opts.timeout, 2, fname, 2)
   check.task(fname, 2)
   local popts = { stdin = opts.stdin, stdout = opts.stdout, stderr = opts.stderr, cwd = opts.cwd,

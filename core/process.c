@@ -18,6 +18,9 @@
  *    collected while its child runs hands the pidfd to a process-wide list
  *    of orphans, reaped when they are seen to have exited: at every spawn
  *    and when a kernel closes. No zombie is left behind by curio.
+ *    A worker process (kill_on_close) gets a process group of its own: a
+ *    Ctrl-C at the terminal reaches the kernel (which cancels the call and
+ *    kills the worker), not the worker in the middle of a call.
  * 4. A kernel lists its children not reaped yet (a kernel hook). When it
  *    closes it reaps those that exited, kills and reaps its worker
  *    processes (kill_on_close) and reaps those it sent SIGKILL (a task
@@ -320,7 +323,13 @@ static int l_spawn_process(lua_State *L) {
   sigemptyset(&none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  if (kill_on_close) { /* a worker: a process group of its own, so that the
+                        * terminal's Ctrl-C goes to us, not to it */
+    flags |= POSIX_SPAWN_SETPGROUP;
+    posix_spawnattr_setpgroup(&attr, 0);
+  }
+  posix_spawnattr_setflags(&attr, flags);
   for (int i = 0; i < 3; i++)
     if (fds[i] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[i], i);
   if (cwd != NULL) posix_spawn_file_actions_addchdir_np(&fa, cwd);

@@ -241,7 +241,8 @@ static int raise_sent(lua_State *L, lua_Integer sent) {
 
 static int sendall_k(lua_State *L, int status, lua_KContext ctx);
 
-/* Stack: sock, data, bytes sent so far. */
+/* Stack: sock, data, bytes sent so far, whether to return the length
+ * (sock:write, a stream's source, returns it; sendall returns nothing). */
 static int do_sendall(lua_State *L, struct sock *s) {
   size_t len;
   const char *data = lua_tolstring(L, 2, &len);
@@ -260,7 +261,9 @@ static int do_sendall(lua_State *L, struct sock *s) {
     if (trap_push_due(L, t)) return raise_sent(L, (lua_Integer)done);
     return io_wait(L, t, &s->io.wr, sendall_k);
   }
-  return 0;
+  if (!lua_toboolean(L, 4)) return 0;
+  lua_pushinteger(L, (lua_Integer)len);
+  return 1;
 }
 
 static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
@@ -279,14 +282,25 @@ static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* sock:sendall(data): sends all of data; an error (a cancellation, a
  * timeout) carries .bytes_sent. */
-static int sock_sendall(lua_State *L) {
-  struct sock *s = sock_check_open(L, "sendall");
-  sock_check_data(L, 2, "sendall", NULL);
-  in_task(L, "sendall");
-  check_idle(L, s, 1, "sendall");
+static int sendall_as(lua_State *L, const char *fname, int with_length) {
+  struct sock *s = sock_check_open(L, fname);
+  sock_check_data(L, 2, fname, NULL);
+  in_task(L, fname);
+  check_idle(L, s, 1, fname);
   lua_settop(L, 2);
   lua_pushinteger(L, 0);
+  lua_pushboolean(L, with_length);
   return do_sendall(L, s);
+}
+
+static int sock_sendall(lua_State *L) {
+  return sendall_as(L, "sendall", 0);
+}
+
+/* sock:write(data) -> #data: sendall for a stream whose source is the
+ * socket (lua/curio/io.lua), which tail-calls it. */
+static int sock_write_all(lua_State *L) {
+  return sendall_as(L, "write", 1);
 }
 
 /* ---- accept ---- */
@@ -435,6 +449,8 @@ const luaL_Reg sockio_methods[] = {
   {"recv", sock_recv},
   {"send", sock_send},
   {"sendall", sock_sendall},
+  {"write", sock_write_all},
+  {"read", sock_recv},
   {"accept", sock_accept},
   {"connect", sock_connect},
   {"recvfrom", sock_recvfrom},

@@ -4,12 +4,12 @@
 -- (one metatable per kind of source, so that a stream costs two small
 -- tables, not a closure per method):
 --   source:read(n)     -> up to n bytes, "" at the end (may block the task)
---   source:write(data) -> writes all of data (may block the task)
+--   source:write(data) -> writes all of data, returns #data (may block)
 --   source:close()     source:fileno() -> number
 -- File streams (aopen) have a source whose reads and writes run in worker
 -- threads (core/fileio.c's fd_read and fd_write through run_in_thread);
--- socket streams (sock:as_stream(), lua/curio/network.lua) read with recv
--- and write with sendall; pipe streams will have sources of their own.
+-- a socket is its own source (sock:read is recv, sock:write is sendall:
+-- lua/curio/network.lua), and so is a subprocess's pipe.
 --
 -- Rules:
 --  1. Reads are buffered: a source read asks for a whole chunk (64 KiB), so
@@ -26,6 +26,7 @@ local errors = require "curio.errors"
 local check = require "curio.check"
 
 local CurioError, OSError, IncompleteRead = errors.CurioError, errors.OSError, errors.IncompleteRead
+local current_task, math_type = core.current_task, math.type
 
 local io_ = {}
 
@@ -91,18 +92,20 @@ end
 -- stream:read(maxbytes) -> up to maxbytes bytes ("" at the end); without
 -- maxbytes (or -1), everything to the end.
 function Stream:read(maxbytes)
-  check_open(self, "read")
-  check.task("read")
+  -- (the checks inlined: an echo server calls this per message, and each
+  -- Lua call deeper may double the coroutine's stack of every connection)
+  if self._closed then check_open(self, "read") end
+  if current_task() == nil then check.task("read") end
   if maxbytes == nil or maxbytes == -1 then
     while fill(self) do end
     return take(self, buffered(self))
   end
-  maxbytes = check.count(maxbytes, 1, "read", nil)
+  if math_type(maxbytes) ~= "integer" or maxbytes < 0 then
+    maxbytes = check.count(maxbytes, 1, "read", nil)
+  end
   if buffered(self) == 0 then
     if maxbytes >= CHUNK and not self._eof then -- rule 1: a big read goes straight through
-      local data = self._source:read(maxbytes)
-      if data == "" then self._eof = true end
-      return data
+      return self._source:read(maxbytes) -- (a tail call: a frame less; "" again at the end)
     end
     fill(self)
   end
@@ -184,13 +187,12 @@ end
 
 -- stream:write(data) -> number of bytes written (rule 2).
 function Stream:write(data)
-  check_open(self, "write")
+  if self._closed then check_open(self, "write") end
   if type(data) ~= "string" then
     check.arg_error(1, "write", "string expected, got " .. (data == nil and "no value" or type(data)))
   end
-  check.task("write")
-  self._source:write(data)
-  return #data
+  if current_task() == nil then check.task("write") end
+  return self._source:write(data) -- (a tail call; the source returns #data)
 end
 
 -- stream:writelines(list): writes every string of list, in one go.
@@ -247,7 +249,7 @@ end
 
 function FileSource:write(data)
   return checked("write", self.path, run_in_thread(fd_write, self.handle:fileno(), data))
-end
+end -- (fd_write returns the bytes written: all of them)
 
 function FileSource:close() self.handle:close() end
 function FileSource:fileno() return self.handle:fileno() end

@@ -79,21 +79,19 @@ end
 
 ---------------------------------------------------------------- streams
 
--- The source of a socket stream: { socket } (curio.io's source protocol).
-local recv, sendall = methods.recv, methods.sendall
-local SocketSource = {
-  read = function(self, n) return recv(self[1], n) end,
-  write = function(self, data) return sendall(self[1], data) end,
-  close = function(self) self[1]:close() end,
-  fileno = function(self) return self[1]:fileno() end,
-}
-SocketSource.__index = SocketSource
+-- A socket is the source of its own stream (curio.io's source protocol):
+-- sock:read(n) is recv, sock:write(data) is sendall returning #data (C,
+-- core/sockio.c). The stream tail-calls them: no wrapper frame between
+-- the stream and the system call in every connection's coroutine.
 
 -- sock:as_stream() -> a Stream (curio.io) reading and writing the socket;
 -- closing the stream closes the socket.
 function methods.as_stream(sock)
-  if not is_socket(sock) then check.arg_error(1, "as_stream", "Socket expected") end
-  return io_.Stream(setmetatable({ sock }, SocketSource))
+  -- (a light check and a tail call: each call deeper here may double the
+  -- stack of every connection's coroutine; a non-socket fails at its first
+  -- read or write)
+  if type(sock) ~= "userdata" then check.arg_error(1, "as_stream", "Socket expected") end
+  return io_.Stream(sock)
 end
 
 -- sock:connect(addr) and sock:bind(addr) also take host names (rule 1).
@@ -164,15 +162,20 @@ local function with_traceback(err)
   return debug.traceback(tostring(err), 2)
 end
 
--- A connection's task (rule 2).
-local function serve_client(handler, client, addr, active)
-  local me = current_task()
-  local ok, err = xpcall(handler, with_traceback, client, addr)
-  active[me] = nil
-  client:close()
-  if not ok then
-    if CancelledError:matches(err) then error(err, 0) end
-    report_failure(err, addr)
+-- A connection's task (rule 2), one closure per server. (Few parameters
+-- and no local before the xpcall: the handler's frames start that much
+-- lower in the coroutine's stack, which keeps an echo handler reading
+-- through a stream within Lua's first 40 stack slots; one more would
+-- double the stack of every connection, 640 bytes each.)
+local function client_task(handler, active)
+  return function(client, addr)
+    local ok, err = xpcall(handler, with_traceback, client, addr)
+    active[current_task()] = nil
+    client:close()
+    if not ok then
+      if CancelledError:matches(err) then error(err, 0) end
+      report_failure(err, addr)
+    end
   end
 end
 
@@ -201,13 +204,14 @@ function network.run_server(sock, handler)
   check.task("run_server")
   local nodelay = sock:family() ~= "unix"
   local active, warned = {}, false
+  local serve_client = client_task(handler, active)
   local _, err = pcall(function()
     while true do
       local ok_accept, client, addr = pcall(sock.accept, sock)
       if ok_accept then
         if nodelay then pcall(client.setsockopt, client, "TCP_NODELAY", true) end
         -- listed at once: a cancellation before its first turn reaches it
-        active[spawn(serve_client, handler, client, addr, active)] = true
+        active[spawn(serve_client, client, addr)] = true
       elseif OSError:matches(client) and out_of_resources[client.code] then
         if not warned then
           io.stderr:write("curio: run_server: accept failed (" .. client.code .. "), retrying\n")

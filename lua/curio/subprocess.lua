@@ -229,7 +229,7 @@ local function drain(stream, parts)
   local holder = core.growbuf()
   parts.holder = holder
   parts[1] = io_.take_buffered(stream) -- anything the stream buffered first
-  parts[2] = core.read_to_end(stream._source[1], holder)
+  parts[2] = core.read_to_end(stream._source, holder)
   stream:close()
 end
 

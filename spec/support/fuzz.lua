@@ -10,7 +10,7 @@
 -- variables, pcall/xpcall/curio.pcall, error() with all kinds of values, and
 -- blocking calls where Lua cannot yield (sort comparators, gsub callbacks,
 -- __tostring, __gc ...), UDP and TCP sockets and their streams closed at
--- any moment. Every program is bounded: a run-time budget caps the
+-- any moment, subprocesses and worker processes. Every program is bounded: a run-time budget caps the
 -- number of tasks, every sleep is at most 5 ms, and every wait that could
 -- last for ever is bounded by its own timeout (or waits for a task spawned
 -- by the waiter, which is itself bounded, as functions only spawn functions
@@ -210,6 +210,7 @@ local KINDS = {
   { "stubborn",    1,  true,  true },
   { "ctor",        1,  true,  false },
   { "sock",        3,  true,  false },
+  { "proc",        1,  true,  false },
 }
 
 -- Kinds a task must not run while it holds a lock (ctx.locked): a
@@ -1033,6 +1034,27 @@ function Gen:k_sock(_, ind)
       "pcall(curio.open_connection, 42, 1)",
     }))
   end
+end
+
+-- Processes: short children and worker calls, each bounded by a timeout,
+-- killed, cancelled or left to the reaper; bad arguments.
+function Gen:k_proc(_, ind)
+  local r = self.r
+  local t = r.pick({ "0.001", "0.005", "0.02", "0.05" })
+  self:line(ind, r.pick({
+    "pcall(curio.ignore_after, " .. t .. ", curio.subprocess.run, { \"true\" })",
+    "pcall(curio.ignore_after, " .. t .. ", curio.subprocess.check_output, { \"echo\", \"fuzz\" })",
+    "pcall(curio.ignore_after, " .. t .. ", curio.subprocess.run, { \"cat\" }, "
+      .. "{ input = (\"x\"):rep(" .. r.int(0, 100000) .. "), capture_output = true })",
+    "pcall(curio.ignore_after, " .. t .. ", curio.subprocess.run, { \"sleep\", \"1\" }, { timeout = 0.001 })",
+    "do local ok, p = pcall(curio.subprocess.Popen, { \"sleep\", \"0.01\" }) "
+      .. "if ok then " .. r.pick({ "p:kill()", "pcall(curio.ignore_after, " .. t .. ", p.wait, p)", "p:poll()", "" })
+      .. " end end",
+    "pcall(curio.ignore_after, " .. t .. ", curio.run_in_process, function(x) return x + 1 end, " .. r.int(1, 9) .. ")",
+    "pcall(curio.ignore_after, " .. t .. ", curio.run_in_process, function() while true do end end)",
+    "pcall(curio.subprocess.Popen, " .. r.pick({ "{}", "{ 1 }", "\"x\"", "{ \"no-such-program-fuzz\" }" }) .. ")",
+    "pcall(curio.run_in_process, print)",
+  }))
 end
 
 function Gen:k_ctor(_, ind)

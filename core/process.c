@@ -7,8 +7,9 @@
  *    CLONE_VFORK, then exec), never fork: safe while worker threads run,
  *    and cheap however big the parent is. Signal dispositions and the mask
  *    are reset to defaults in the child. Every descriptor curio opens is
- *    close-on-exec, so a child gets only 0, 1 and 2 (dup2'ed by the spawn's
- *    file actions).
+ *    close-on-exec, and the spawn closes every other one above 2 too (those
+ *    the process inherited), so a child gets only 0, 1 and 2 (dup2'ed by
+ *    the spawn's file actions).
  * 2. An exit is learnt from a pidfd (pidfd_open, Linux 5.3+) watched by an
  *    ev_io: it works on any kernel's loop (libev's ev_child only on its
  *    default loop), never polls, and never reaps a child that is not ours
@@ -333,6 +334,10 @@ static int l_spawn_process(lua_State *L) {
   for (int i = 0; i < 3; i++)
     if (fds[i] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[i], i);
   if (cwd != NULL) posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  /* every descriptor above 2 closed in the child, ours (close-on-exec
+   * anyway) and those this process inherited without it, as Python's
+   * close_fds=True */
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   pid_t pid;
   int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
   posix_spawn_file_actions_destroy(&fa);

@@ -531,4 +531,25 @@ describe("curio.subprocess", function()
     assert.are.same({ "E2BIG true E2BIG", "true", "cwd ENOENT /nonexistent-dir-for-curio",
                       0, "exhausted\tfalse\ttrue\tEMFILE", "then\t0" }, trace)
   end)
+
+  it("gives a child only 0, 1 and 2, whatever this process holds", function()
+    local fds = curio.run(function()
+      local listener <close> = curio.tcp_server_socket("127.0.0.1", 0)
+      local path = os.tmpname()
+      local f = curio.aopen(path, "w")
+      local plain = io.open(path, "w") -- opened by Lua, without close-on-exec
+      local out = subprocess.check_output({ "sh", "-c", "ls /proc/$$/fd" },
+                                          { stdin = subprocess.DEVNULL })
+      plain:close()
+      f:close()
+      os.remove(path)
+      local list = {}
+      for fd in out:gmatch("%d+") do list[#list + 1] = tonumber(fd) end
+      table.sort(list)
+      return list
+    end)
+    -- the shell's own: 0, 1, 2 and perhaps one it opened itself for ls
+    assert.are.same({ 0, 1, 2 }, { fds[1], fds[2], fds[3] })
+    assert.is_true(#fds <= 4)
+  end)
 end)

@@ -534,7 +534,7 @@ describe("curio.subprocess", function()
 
   it("gives a child only 0, 1 and 2, whatever this process holds", function()
     local fds = curio.run(function()
-      local listener <close> = curio.tcp_server_socket("127.0.0.1", 0)
+      local _ <close> = curio.tcp_server_socket("127.0.0.1", 0)
       local path = os.tmpname()
       local f = curio.aopen(path, "w")
       local plain = io.open(path, "w") -- opened by Lua, without close-on-exec

@@ -63,6 +63,27 @@ static int l_fd_open(lua_State *L) {
   return 1;
 }
 
+/* Pushes a handle that owns fd (-1: none yet; the caller sets it through
+ * the returned pointer, after making the handle: no descriptor can leak). */
+int *fileio_push_handle(lua_State *L, int fd) {
+  struct fd_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+  h->fd = fd;
+  ctx_setmetatable(L, ctx_get(L), MT_FD);
+  return &h->fd;
+}
+
+/* Takes the descriptor out of the handle at idx (which is closed after:
+ * fd -1), for an object that owns it from now on; raises when idx is not
+ * an open handle. */
+int fileio_take(lua_State *L, int idx, const char *fname) {
+  struct fd_handle *h = ctx_testudata(L, idx, MT_FD);
+  if (h == NULL) return errors_typeerror(L, idx, fname, "descriptor handle");
+  if (h->fd < 0) return errors_argerror(L, idx, fname, "closed descriptor handle");
+  int fd = h->fd;
+  h->fd = -1;
+  return fd;
+}
+
 static struct fd_handle *check_handle(lua_State *L) {
   return ctx_checkudata(L, 1, MT_FD, "file handle");
 }

@@ -47,6 +47,7 @@
 #include "trap.h"
 #include "module.h"
 #include "errors.h"
+#include "fileio.h"
 
 extern char **environ;
 
@@ -372,38 +373,36 @@ static int l_spawn_process(lua_State *L) {
   return 1;
 }
 
-/* core.pipe() -> read fd, write fd (both close-on-exec, blocking). */
+/* core.pipe() -> read handle, write handle (descriptor handles, fileio.c:
+ * close-on-exec, blocking; closed by close() or when collected). */
 static int l_pipe(lua_State *L) {
+  int *r = fileio_push_handle(L, -1);
+  int *w = fileio_push_handle(L, -1);
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) errors_raise_os(L, "pipe", errno);
+  *r = fds[0];
+  *w = fds[1];
   fcntl(fds[0], F_SETPIPE_SZ, 1 << 20); /* fewer, bigger reads (a hint: may fail) */
-  lua_pushinteger(L, fds[0]);
-  lua_pushinteger(L, fds[1]);
   return 2;
 }
 
-/* core.set_blocking(fd): clears O_NONBLOCK on a descriptor handed to a
- * child (programs expect blocking stdio). */
-static int l_set_blocking(lua_State *L) {
-  int fd = (int)luaL_checkinteger(L, 1);
-  int flags = fcntl(fd, F_GETFL);
-  if (flags >= 0 && (flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-  return 0;
-}
-
-/* core.close_fd(fd): closes a descriptor of core.pipe's not handed to an
- * object. */
-static int l_close_fd(lua_State *L) {
-  close((int)luaL_checkinteger(L, 1));
-  return 0;
-}
-
-/* core.devnull() -> a close-on-exec descriptor of /dev/null. */
+/* core.devnull() -> a handle of /dev/null (close-on-exec). */
 static int l_devnull(lua_State *L) {
+  int *h = fileio_push_handle(L, -1);
   int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (fd < 0) errors_raise_os(L, "devnull", errno);
-  lua_pushinteger(L, fd);
+  *h = fd;
   return 1;
+}
+
+/* core.set_blocking(fd): clears O_NONBLOCK on a descriptor the user hands
+ * to a child (programs expect blocking stdio). */
+static int l_set_blocking(lua_State *L) {
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "file descriptor expected");
+  int flags = fcntl((int)fd, F_GETFL);
+  if (flags >= 0 && (flags & O_NONBLOCK)) fcntl((int)fd, F_SETFL, flags & ~O_NONBLOCK);
+  return 0;
 }
 
 /* core.self_exe() -> the path of this process's program (the Lua
@@ -436,7 +435,6 @@ static const luaL_Reg process_methods[] = {
 static const luaL_Reg process_functions[] = {
   {"spawn_process", l_spawn_process},
   {"pipe", l_pipe},
-  {"close_fd", l_close_fd},
   {"set_blocking", l_set_blocking},
   {"devnull", l_devnull},
   {"self_exe", l_self_exe},

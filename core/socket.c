@@ -45,6 +45,7 @@
 #include "trap.h"
 #include "module.h"
 #include "errors.h"
+#include "fileio.h"
 
 static const char *const family_names[] = {"inet", "inet6", "unix", NULL};
 static const int family_values[] = {AF_INET, AF_INET6, AF_UNIX};
@@ -131,11 +132,10 @@ void sock_set_fd(struct sock *s, int fd) {
   s->drained = 0;
 }
 
-/* core.pipe_object(fd) -> a Socket of family "pipe" owning fd, which it
- * makes non-blocking. */
+/* core.pipe_object(handle) -> a Socket of family "pipe" that takes the
+ * descriptor of a core.pipe handle and makes it non-blocking. */
 static int l_pipe_object(lua_State *L) {
-  lua_Integer fd = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "file descriptor expected");
+  int fd = fileio_take(L, 1, "pipe_object"); /* (a core.pipe handle) */
   /* A write to a pipe whose reader is gone must raise BrokenPipeError, not
    * kill the process: write() has no MSG_NOSIGNAL, so SIGPIPE is ignored
    * from the first pipe on, when it still has its default action (as
@@ -143,9 +143,9 @@ static int l_pipe_object(lua_State *L) {
   struct sigaction old;
   if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
   struct sock *s = sock_new(L, FAMILY_PIPE, SOCK_STREAM);
-  int flags = fcntl((int)fd, F_GETFL);
-  if (flags < 0 || fcntl((int)fd, F_SETFL, flags | O_NONBLOCK) < 0) sock_raise_os(L, "pipe", errno);
-  sock_set_fd(s, (int)fd);
+  sock_set_fd(s, fd); /* (owned from here: closed with the socket) */
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) sock_raise_os(L, "pipe", errno);
   return 1;
 }
 

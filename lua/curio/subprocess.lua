@@ -65,12 +65,12 @@ local function child_end(p, name, spec, opened)
     if name == "stdin" then mine, theirs = w, r end
     opened[#opened + 1] = theirs
     p[name] = as_stream(pipe_object(mine))
-    return theirs
+    return theirs:fileno()
   end
   if spec == DEVNULL then
-    local fd = core.devnull()
-    opened[#opened + 1] = fd
-    return fd
+    local null = core.devnull()
+    opened[#opened + 1] = null
+    return null:fileno()
   end
   if spec == STDOUT then return "stdout" end
   local fd = spec
@@ -159,7 +159,7 @@ local function popen(args, opts, fname, depth)
     if ferr == "stdout" then ferr = fout == -1 and 1 or fout end
     p._process = core.spawn_process(argv, fin, fout, ferr, opts.cwd, env)
   end)
-  for _, fd in ipairs(opened) do core.close_fd(fd) end -- the child's ends
+  for _, handle in ipairs(opened) do handle:close() end -- the child's ends
   if not ok then
     for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
       if p[name] then p[name]:close() end

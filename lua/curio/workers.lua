@@ -93,12 +93,13 @@ local function start_worker()
   local out_r, out_w = core.pipe()
   local code = ("package.path = %q; package.cpath = %q; require('curio.workers').serve()")
     :format(package.path, package.cpath)
-  local ok, proc = pcall(core.spawn_process, { interpreter(), "-e", code }, in_r, out_w, -1, nil, nil, true)
-  core.close_fd(in_r)
-  core.close_fd(out_w)
+  local ok, proc = pcall(core.spawn_process, { interpreter(), "-e", code }, in_r:fileno(), out_w:fileno(),
+                         -1, nil, nil, true)
+  in_r:close()
+  out_w:close()
   if not ok then
-    core.close_fd(in_w)
-    core.close_fd(out_r)
+    in_w:close()
+    out_r:close()
     error(proc, 0)
   end
   return { proc = proc, stdin = as_stream(core.pipe_object(in_w)),

@@ -74,7 +74,7 @@ check:
 	  LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./build-asan/?.so;;' \
 	  CURIO_BIN=build-asan/bin/curio $(BUSTED) $(BUSTED_FLAGS) $(SPECS)
 	$(MAKE) all
-	$(LUAENV) valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	$(LUAENV) CURIO_NO_PIDFD=1 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(LUA) spec/support/memcheck.lua
 
 # The thread specs on a ThreadSanitizer build (worker threads, the pool's

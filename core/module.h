@@ -28,6 +28,7 @@ struct curio_ctx {
   const void *mt[MT_IDENTITY_COUNT]; /* metatables, to check userdata by identity */
   int mt_ref[MT_IDENTITY_COUNT];     /* their registry refs, held for the state's life */
   char *scratch;                     /* io.c's read buffer, made on first use */
+  void *orphans;                     /* process.c's orphan list, made on first spawn */
 };
 
 /* The context of the running C function (upvalue 1 of every one). */

@@ -15,8 +15,12 @@
  *    default loop), never polls, and never reaps a child that is not ours
  *    (waitid(P_PIDFD) takes exactly that child). Signals go through the
  *    pidfd too (pidfd_send_signal), so a recycled pid is never signalled.
+ *    Where pidfd_open is missing (Linux before 5.3, valgrind, some
+ *    sandboxes) a child is "polled": its wait looks with waitid(P_PID,
+ *    WNOHANG) after pauses from 1 ms doubling to 50 ms; its pid, not reaped
+ *    yet, cannot have been reused.
  * 3. A Process object reaps its child once: wait, poll or its __gc. One
- *    collected while its child runs hands the pidfd to a process-wide list
+ *    collected while its child runs hands the pidfd to its Lua state's list
  *    of orphans, reaped when they are seen to have exited: at every spawn
  *    and when a kernel closes. No zombie is left behind by curio.
  *    A worker process (kill_on_close) gets a process group of its own: a
@@ -30,7 +34,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -70,6 +73,8 @@ struct process {
   int returncode;      /* valid once reaped: the exit status or -signal */
   int kill_on_close;   /* a worker: killed and reaped when its kernel closes */
   int killed;          /* sent SIGKILL: reaped (blocking, briefly) at the close */
+  int polled;          /* no pidfd (pidfd_open unsupported): wait polls */
+  double backoff;      /* the polled wait's next pause, seconds */
   struct list node;    /* in its kernel's procs while not reaped (rule 4) */
 };
 
@@ -79,48 +84,90 @@ struct proc_hook {
   struct list procs;
 };
 
+/* waitid on p's child, through its pidfd or, polled, its pid (still ours:
+ * not reaped, so not reused). */
+static int child_waitid(const struct process *p, siginfo_t *si, int options) {
+  int rc;
+  do {
+    rc = p->polled ? waitid(P_PID, (id_t)p->pid, si, options)
+                   : waitid(P_PIDFD, (id_t)p->io.fd, si, options);
+  } while (rc < 0 && errno == EINTR);
+  return rc;
+}
+
+static int child_signal(const struct process *p, int sig) {
+  return p->polled ? kill(p->pid, sig) : (int)syscall(SYS_pidfd_send_signal, p->io.fd, sig, NULL, 0);
+}
+
 /* ---- orphans (rule 3) ---- */
 
-static pthread_mutex_t orphans_lock = PTHREAD_MUTEX_INITIALIZER;
-static int *orphans;
-static size_t norphans, orphans_cap;
+/* A Lua state's orphans: the pidfds (or, polled, -pid) of children whose
+ * Process was collected while they ran. One per state (the context points at it, the
+ * registry anchors it), made by the first spawn: no static state. */
+struct orphans {
+  int *fds;
+  size_t n, cap;
+  int closed;  /* its __gc ran (the state is closing) */
+};
+
+static int orphans_gc(lua_State *L) {
+  struct orphans *o = lua_touserdata(L, 1);
+  for (size_t i = 0; i < o->n; i++) /* (children still running: not ours to wait) */
+    if (o->fds[i] >= 0) close(o->fds[i]);
+  free(o->fds);
+  o->fds = NULL;
+  o->n = o->cap = 0;
+  o->closed = 1;
+  return 0;
+}
+
+/* The state's orphan list, made on first use (from l_spawn_process, never
+ * from a finalizer). The caller has the context as upvalue 1. */
+static struct orphans *orphans_make(lua_State *L) {
+  struct curio_ctx *ctx = ctx_get(L);
+  if (ctx->orphans != NULL) return ctx->orphans;
+  struct orphans *o = lua_newuserdatauv(L, sizeof *o, 0);
+  memset(o, 0, sizeof *o);
+  lua_newtable(L);
+  lua_pushcfunction(L, orphans_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  luaL_ref(L, LUA_REGISTRYINDEX); /* held for the state's life */
+  ctx->orphans = o;
+  return o;
+}
 
 /* Reaps the orphans that have exited. */
-static void reap_orphans(void) {
-  pthread_mutex_lock(&orphans_lock);
-  for (size_t i = 0; i < norphans;) {
+static void reap_orphans(struct orphans *o) {
+  if (o == NULL) return;
+  for (size_t i = 0; i < o->n;) {
     siginfo_t si;
     memset(&si, 0, sizeof si);
-    int rc = waitid(P_PIDFD, (id_t)orphans[i], &si, WEXITED | WNOHANG);
+    int id = o->fds[i];
+    int rc = id >= 0 ? waitid(P_PIDFD, (id_t)id, &si, WEXITED | WNOHANG)
+                     : waitid(P_PID, (id_t)-id, &si, WEXITED | WNOHANG);
     if ((rc == 0 && si.si_pid != 0) || (rc < 0 && errno != EINTR)) {
-      close(orphans[i]);
-      orphans[i] = orphans[--norphans];
+      if (id >= 0) close(id);
+      o->fds[i] = o->fds[--o->n];
     } else {
       i++;
     }
   }
-  pthread_mutex_unlock(&orphans_lock);
 }
 
-static void add_orphan(int pidfd) {
-  pthread_mutex_lock(&orphans_lock);
-  if (norphans == orphans_cap) {
-    size_t cap = orphans_cap ? orphans_cap * 2 : 16;
-    int *grown = realloc(orphans, cap * sizeof *grown);
+static void add_orphan(struct orphans *o, int pidfd) {
+  if (o == NULL || o->closed) { if (pidfd >= 0) close(pidfd); return; }
+  if (o->n == o->cap) {
+    size_t cap = o->cap ? o->cap * 2 : 16;
+    int *grown = realloc(o->fds, cap * sizeof *grown);
     if (grown == NULL) { /* (no memory: the child stays a zombie until we exit) */
-      pthread_mutex_unlock(&orphans_lock);
-      close(pidfd);
+      if (pidfd >= 0) close(pidfd);
       return;
     }
-    orphans = grown;
-    orphans_cap = cap;
+    o->fds = grown;
+    o->cap = cap;
   }
-  orphans[norphans++] = pidfd;
-  pthread_mutex_unlock(&orphans_lock);
-}
-
-void process_reap_orphans(void) {
-  reap_orphans();
+  o->fds[o->n++] = pidfd;
 }
 
 /* ---- reaping ---- */
@@ -131,8 +178,7 @@ static int try_reap(struct process *p) {
   if (p->reaped) return 1;
   siginfo_t si;
   memset(&si, 0, sizeof si);
-  int rc;
-  do rc = waitid(P_PIDFD, (id_t)p->io.fd, &si, WEXITED | WNOHANG); while (rc < 0 && errno == EINTR);
+  int rc = child_waitid(p, &si, WEXITED | WNOHANG);
   if (rc < 0) { /* (ECHILD: someone else reaped it; report it as lost) */
     p->reaped = 1;
     p->returncode = 255;
@@ -149,15 +195,15 @@ static int try_reap(struct process *p) {
 
 static void hook_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
   struct proc_hook *h = (struct proc_hook *)hook;
-  (void)L; (void)k;
+  (void)L;
+  reap_orphans(k->ctx->orphans);
   while (!list_empty(&h->procs)) {
     struct process *p = LIST_ENTRY(h->procs.next, struct process, node);
     list_remove(&p->node);
     if (try_reap(p) || !(p->kill_on_close || p->killed)) continue;
-    syscall(SYS_pidfd_send_signal, p->io.fd, SIGKILL, NULL, 0);
-    siginfo_t si;
-    int rc; /* (WNOWAIT: try_reap takes the status) */
-    do rc = waitid(P_PIDFD, (id_t)p->io.fd, &si, WEXITED | WNOWAIT); while (rc < 0 && errno == EINTR);
+    child_signal(p, SIGKILL);
+    siginfo_t si; /* (WNOWAIT: try_reap takes the status) */
+    child_waitid(p, &si, WEXITED | WNOWAIT);
     try_reap(p);
   }
   free(h);
@@ -200,6 +246,11 @@ static int do_wait(lua_State *L, struct process *p) {
     return 1;
   }
   struct task *t = trap_enter(L, "wait");
+  if (p->polled) { /* no pidfd: look again after a pause, 1 ms doubling to 50 */
+    double pause = p->backoff;
+    p->backoff = pause * 2 < 0.05 ? pause * 2 : 0.05;
+    return trap_suspend_until(L, t, kernel_clock() + pause, wait_k);
+  }
   if (p->io.rd.data != NULL)
     errors_raise(L, "ResourceBusy", "wait: another task is already waiting for this process");
   return io_wait(L, t, &p->io.rd, wait_k);
@@ -228,9 +279,9 @@ static int process_send_signal(lua_State *L) {
   lua_Integer sig = lua_tointegerx(L, 2, &isint);
   if (!isint) errors_typeerror(L, 2, "send_signal", "signal number");
   if (sig < 1 || sig > SIGRTMAX) errors_argerror(L, 1, "send_signal", "signal number out of range");
-  if (p->reaped || p->io.fd < 0) return 0;
+  if (p->reaped) return 0;
   if (sig == SIGKILL) p->killed = 1;
-  if (syscall(SYS_pidfd_send_signal, p->io.fd, (int)sig, NULL, 0) < 0 && errno != ESRCH)
+  if (child_signal(p, (int)sig) < 0 && errno != ESRCH)
     errors_raise_os(L, "send_signal", errno);
   return 0;
 }
@@ -258,11 +309,15 @@ static int process_index(lua_State *L) {
 static int process_gc(lua_State *L) {
   struct process *p = lua_touserdata(L, 1);
   if (list_linked(&p->node)) list_remove(&p->node);
-  if (p->reaped || p->io.fd < 0) return 0;
+  if (p->reaped) return 0;
   if (try_reap(p)) return 0;
-  int fd = p->io.fd;
+  int fd = p->polled ? -p->pid : p->io.fd;
   p->io.fd = -1;
-  add_orphan(fd);
+  p->reaped = 1; /* (the orphan list has it now) */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_registry_key); /* (no upvalue in __gc) */
+  struct curio_ctx *ctx = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  add_orphan(ctx != NULL ? ctx->orphans : NULL, fd);
   return 0;
 }
 
@@ -304,7 +359,7 @@ static int l_spawn_process(lua_State *L) {
     luaL_checktype(L, 6, LUA_TTABLE);
     envp = string_list(L, 6, "Popen", "environment entry");
   }
-  reap_orphans();
+  reap_orphans(orphans_make(L));
 
   struct process *p = lua_newuserdatauv(L, sizeof *p, 0);
   io_handle_init(&p->io, -1);
@@ -313,6 +368,8 @@ static int l_spawn_process(lua_State *L) {
   p->returncode = 0;
   p->kill_on_close = kill_on_close;
   p->killed = 0;
+  p->polled = 0;
+  p->backoff = 0;
   list_init(&p->node);
   luaL_setmetatable(L, PROCESS_MT);
 
@@ -359,16 +416,15 @@ static int l_spawn_process(lua_State *L) {
   }
   p->pid = pid;
   p->reaped = 0;
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) {
-    int err = errno;
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    p->reaped = 1;
-    errors_raise(L, "OSError", "Popen: pidfd_open failed (%s): Linux 5.3 or later is needed", strerror(err));
+  /* (CURIO_NO_PIDFD: the fallback on demand, for its specs) */
+  int pidfd = getenv("CURIO_NO_PIDFD") != NULL ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd >= 0) {
+    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    io_handle_init(&p->io, pidfd);
+  } else { /* Linux before 5.3, valgrind, some sandboxes: rule 2's fallback */
+    p->polled = 1;
+    p->backoff = 0.001;
   }
-  fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-  io_handle_init(&p->io, pidfd);
   track(L, p);
   return 1;
 }

@@ -5,6 +5,5 @@
 #include <lua.h>
 
 void process_open(lua_State *L, int ctx);
-void process_reap_orphans(void);
 
 #endif

@@ -141,6 +141,20 @@ do
   kernel:close()
   a:close()
 end
+-- processes: subprocesses (under valgrind, which lacks pidfd_open, the
+-- polled fallback), pipes, a worker process, a child left to the reaper
+curio.run(function()
+  local sp = curio.subprocess
+  local total = #sp.check_output({ "echo", "memcheck" })
+  local r = sp.run({ "cat" }, { input = ("m"):rep(100000), capture_output = true })
+  total = total + #r.stdout + r.returncode
+  local p = sp.Popen({ "sleep", "5" })
+  p:kill()
+  total = total + p:wait()
+  sp.Popen({ "true" }) -- never waited for
+  total = total + curio.run_in_process(function(x) return x * 2 end, 21)
+  results[#results + 1] = total
+end)
 collectgarbage()
 local printed = {}
 for i = 1, #results do printed[i] = tostring(results[i]) end

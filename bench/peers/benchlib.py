@@ -74,3 +74,23 @@ def asyncio_impl(bench):
         skip(bench, "uvloop", "uvloop not installed (python3-uvloop)")
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return "uvloop", asyncio.run
+
+
+def import_curio_subprocess(bench):
+    """curio.subprocess, else the snapshot's examples/curio_subprocess.py
+    (where curio moved it), else skip."""
+    import importlib.util
+    import os
+    try:
+        import curio.subprocess
+        return curio.subprocess
+    except ImportError:
+        pass
+    path = os.path.join(os.environ.get("CURIO_PY_SRC", ""), "examples",
+                        "curio_subprocess.py")
+    if not os.path.isfile(path):
+        skip(bench, "curio-py", "no curio.subprocess nor examples/curio_subprocess.py")
+    spec = importlib.util.spec_from_file_location("curio_subprocess", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -8,28 +8,8 @@ curio_proc_spawn.py)."""
 import benchlib as b
 
 
-def import_subprocess(bench):
-    """curio.subprocess, else the snapshot's examples/curio_subprocess.py
-    (where curio moved it), else skip."""
-    import importlib.util
-    import os
-    try:
-        import curio.subprocess
-        return curio.subprocess
-    except ImportError:
-        pass
-    path = os.path.join(os.environ.get("CURIO_PY_SRC", ""), "examples",
-                        "curio_subprocess.py")
-    if not os.path.isfile(path):
-        b.skip(bench, "curio-py", "no curio.subprocess nor examples/curio_subprocess.py")
-    spec = importlib.util.spec_from_file_location("curio_subprocess", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 curio = b.import_curio("proc_pipe")
-subprocess = import_subprocess("proc_pipe")
+subprocess = b.import_curio_subprocess("proc_pipe")
 MIB = b.arg_n(100)
 BYTES = MIB * 1048576
 

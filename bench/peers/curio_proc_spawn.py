@@ -8,28 +8,8 @@ is `run_in_thread(popen.wait)`."""
 import benchlib as b
 
 
-def import_subprocess(bench):
-    """curio.subprocess, else the snapshot's examples/curio_subprocess.py
-    (where curio moved it), else skip."""
-    import importlib.util
-    import os
-    try:
-        import curio.subprocess
-        return curio.subprocess
-    except ImportError:
-        pass
-    path = os.path.join(os.environ.get("CURIO_PY_SRC", ""), "examples",
-                        "curio_subprocess.py")
-    if not os.path.isfile(path):
-        b.skip(bench, "curio-py", "no curio.subprocess nor examples/curio_subprocess.py")
-    spec = importlib.util.spec_from_file_location("curio_subprocess", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 curio = b.import_curio("proc_spawn")
-subprocess = import_subprocess("proc_spawn")
+subprocess = b.import_curio_subprocess("proc_spawn")
 N = b.arg_n(200)
 
 

@@ -1,0 +1,69 @@
+# bench/lib.sh: what bench/run.sh and bench/process.sh share, sourced by
+# them (not run): the environment (from the repository root), block, run,
+# scaled and wanted. A script sourcing it defines left_out BENCH IMPL (why
+# an implementation is not run; nothing: it is run) before calling run.
+if [ -n "${CURIO_PY_SRC:-}" ] && [ -d "$CURIO_PY_SRC" ]; then
+  CURIO_PY_SRC=$(cd "$CURIO_PY_SRC" && pwd)  # it may be relative to here
+  export CURIO_PY_SRC
+fi
+cd "$(dirname "$0")/.." || exit 1
+
+scale=${BENCH_SCALE:-1}
+limit=${BENCH_TIMEOUT:-300}
+lua=${LUA:-lua5.4}
+if [ -n "${PYTHON:-}" ]; then py=$PYTHON
+elif [ -x /usr/bin/python3 ]; then py=/usr/bin/python3
+else py=python3; fi
+export PYTHONDONTWRITEBYTECODE=1
+# The project's modules first, then Lua's defaults (";;").
+export LUA_PATH="./lua/?.lua;./lua/?/init.lua;${LUA_PATH:-;}"
+export LUA_CPATH="./build/?.so;${LUA_CPATH:-;}"
+
+first=1
+block() {  # print a block, preceded by a blank line unless it is the first
+  [ "$first" = 1 ] || echo
+  first=0
+  printf '%s\n' "$1"
+}
+
+# run BENCH IMPL FILE COMMAND...: one program, or a skipped/error block. With
+# $from set, the program's `bench=$from` lines are relabelled `bench=BENCH`.
+from=
+run() {
+  local bench=$1 impl=$2 file=$3 out rc why
+  shift 3
+  why=$(left_out "$bench" "$impl")
+  if [ -n "$why" ]; then
+    block "$(printf 'bench=%s\nimpl=%s\nskipped=%s' "$bench" "$impl" "$why")"
+    return
+  fi
+  if [ ! -f "$file" ]; then
+    block "$(printf 'bench=%s\nimpl=%s\nskipped=no program (%s)' "$bench" "$impl" "$file")"
+    return
+  fi
+  if ! command -v "$1" >/dev/null; then
+    block "$(printf 'bench=%s\nimpl=%s\nskipped=%s not found' "$bench" "$impl" "$1")"
+    return
+  fi
+  out=$(timeout "$limit" "$@" </dev/null)
+  rc=$?
+  if [ "$rc" = 0 ] && [ -n "$out" ]; then
+    if [ -n "$from" ] && [ "$from" != "$bench" ]; then
+      out=$(printf '%s\n' "$out" | sed "s/^bench=$from\$/bench=$bench/")
+    fi
+    block "$out"
+  else
+    [ "$rc" = 124 ] && rc="timeout after ${limit}s" || rc="exit status $rc"
+    block "$(printf 'bench=%s\nimpl=%s\nerror=%s' "$bench" "$impl" "$rc")"
+  fi
+}
+
+scaled() { awk -v n="$1" -v s="$scale" 'BEGIN { v = int(n * s); print (v < 2 ? 2 : v) }'; }
+
+wanted() {  # is benchmark $1 selected on the command line?
+  local w
+  [ "$#" -eq 1 ] && return 0
+  for w in "${@:2}"; do [ "$w" = "$1" ] && return 0; done
+  return 1
+}
+

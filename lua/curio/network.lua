@@ -58,12 +58,8 @@ end
 
 -- The address list for host:port, rule 1: {{family, host, port}, ...}.
 local function resolve(fname, host, port, family, passive)
-  if host == nil or host == "" or is_numeric(host, "inet") then
-    if family == "inet6" and (host == nil or host == "") then return { { "inet6", "", port } } end
-    if host ~= nil and host ~= "" or family ~= "inet6" then
-      return { { family or "inet", host or "", port } }
-    end
-  end
+  if host == nil or host == "" then return { { family or "inet", "", port } } end -- any address
+  if is_numeric(host, "inet") then return { { family or "inet", host, port } } end
   if is_numeric(host, "inet6") then return { { "inet6", host, port } } end
   local list, message = run_in_thread(core.getaddrinfo, host, port, family, "stream", passive)
   if (list == nil or #list == 0) and host:lower() == "localhost" then

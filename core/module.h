@@ -29,6 +29,7 @@ struct curio_ctx {
   int mt_ref[MT_IDENTITY_COUNT];     /* their registry refs, held for the state's life */
   char *scratch;                     /* io.c's read buffer, made on first use */
   void *orphans;                     /* process.c's orphan list, made on first spawn */
+  lua_Integer live_tasks;            /* tasks anchored in any kernel of this state (specs' leak check) */
 };
 
 /* The context of the running C function (upvalue 1 of every one). */

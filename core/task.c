@@ -126,6 +126,7 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   t->timeout = HUGE_VAL;
   t->nargs = nargs;
   k->ntasks++;
+  k->ctx->live_tasks++;
   kernel_schedule(k, t);
   return t;
 }
@@ -235,6 +236,7 @@ void task_finish(struct kernel *k, struct task *t, int status) {
     trap_wake(LIST_ENTRY(j, struct task, node), WAKE_OK);
   if (t->ext != NULL && t->ext->on_event != NULL) t->ext->on_event(L, t, tidx, TASK_ENDED);
   k->ntasks--;
+  k->ctx->live_tasks--;
   if (t == k->main) k->main_done = 1;
   t->k = NULL;
   unanchor(L, k, t, live);

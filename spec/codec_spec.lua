@@ -1,6 +1,8 @@
 local core = require "curio.core"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- The codec (core/codec.c) that carries values to worker threads and
 -- processes: exact round trips, refusals naming the value's path, and a
 -- decoder that survives any input.

@@ -1,11 +1,12 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- Adversarial scripts, each run in a child interpreter (a crash there must
 -- not take the suite down): none may crash or wedge the kernel. Each ends
 -- by printing "OK" and the values it checked.
 describe("the kernel at its edges", function()
-  util.check_leaks(before_each, after_each)
 
   local function run(code)
     local status, stdout, stderr = util.lua_code("local curio = require 'curio'\n" .. code, 20)

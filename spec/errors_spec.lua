@@ -1,4 +1,7 @@
 local curio = require "curio"
+local util = require "support.util"
+
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
 describe("error classes", function()
   local hierarchy = {

@@ -1,10 +1,11 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- curio.aopen's file streams (lua/curio/io.lua over core/fileio.c): the
 -- stream methods of API.md section 10, with the blocking work in threads.
 describe("aopen file streams", function()
-  util.check_leaks(before_each, after_each)
 
   local path
   before_each(function() path = os.tmpname() end)

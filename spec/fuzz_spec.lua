@@ -1,6 +1,8 @@
 local util = require "support.util"
 local fuzz = require "support.fuzz"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- Random programs (spec/support/fuzz.lua) driving the whole API, each run in
 -- a child lua5.4, or by the curio program, with the in-tree build (the
 -- sanitizer build under CURIO_BIN=build-asan/bin/curio, LD_PRELOAD

@@ -2,6 +2,8 @@
 -- and compares what it prints.
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 local function run(script)
   return util.sh(util.env .. " " .. util.lua .. " examples/howto/" .. script)
 end

@@ -3,6 +3,8 @@
 local util = require "support.util"
 local curio = require "curio"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 local LIMIT = 10 -- seconds any one exchange may take before the spec fails
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
@@ -134,7 +136,6 @@ describe("examples/http_server.lua", function()
     os.remove(log)
   end)
 
-  util.check_leaks(before_each, after_each)
 
   describe("with curl", function()
     local function need_curl()

@@ -2,10 +2,11 @@ local curio = require "curio"
 local core = require "curio.core"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 local catch = util.catch
 
 describe("curio.run", function()
-  util.check_leaks(before_each, after_each)
 
   it("passes arguments and returns every result of the main task", function()
     assert.are.same({ n = 4, 3, nil, "b", false },
@@ -48,7 +49,6 @@ describe("curio.run", function()
 end)
 
 describe("Kernel", function()
-  util.check_leaks(before_each, after_each)
 
   it("is reusable: tasks left by one run go on at the next", function()
     local trace = {}

@@ -1,6 +1,8 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- API.md section 0: every call that may wait raises CurioError ("not inside
 -- a curio task", naming the function) outside a task, even when it would
 -- not have to wait this time; calls that never wait work anywhere.

@@ -1,6 +1,8 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- curio.run_in_process (lua/curio/workers.lua over core/process.c).
 
 local function fib(n)
@@ -37,7 +39,6 @@ local function alive(pid)
 end
 
 describe("run_in_process", function()
-  util.check_leaks(before_each, after_each)
 
   it("returns fib's result while other tasks keep running (How-To: CPU intensive)", function()
     local result, ticks = curio.run(function()

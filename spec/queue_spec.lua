@@ -1,6 +1,8 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 local catch = util.catch
 
 local traced = util.traced
@@ -13,7 +15,6 @@ local function drain(q)
 end
 
 describe("Queue", function()
-  util.check_leaks(before_each, after_each)
 
   it("gives items back in the order they were put", function()
     local items = curio.run(function()
@@ -149,7 +150,6 @@ describe("Queue", function()
 end)
 
 describe("LifoQueue and PriorityQueue", function()
-  util.check_leaks(before_each, after_each)
 
   it("give the newest item first from a LifoQueue", function()
     local items = curio.run(function()
@@ -231,7 +231,6 @@ describe("LifoQueue and PriorityQueue", function()
 end)
 
 describe("Queue under cancellation", function()
-  util.check_leaks(before_each, after_each)
 
   it("gives nothing to a getter cancelled or timed out while waiting", function()
     local trace = traced(function(record)

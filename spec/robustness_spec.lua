@@ -1,5 +1,8 @@
 local curio = require "curio"
 local core = require "curio.core"
+local util = require "support.util"
+
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
 -- Every public and core function, called with assorted wrong values, must
 -- raise or return, never crash the process or corrupt the kernel; a

@@ -1,6 +1,8 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- Servers and connections (API.md section 10, lua/curio/network.lua,
 -- core/socket.c): the How-To echo servers under 100 concurrent clients,
 -- 10,000 connections without a leaked descriptor, a server short of
@@ -217,7 +219,6 @@ local function check_echo_results(results, n)
 end
 
 describe("server", function()
-  util.check_leaks(before_each, after_each)
 
   describe("How-To echo servers", function()
     for _, script in ipairs({ "examples/echo_server.lua", "examples/echo_stream_server.lua" }) do

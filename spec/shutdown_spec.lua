@@ -1,12 +1,13 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- Shutdown (curio.run returning, k:close(), <close> on a Kernel, SIGINT):
 -- every task left is cancelled once and its cleanup may block in any way a
 -- task may; the loop runs until the cleanups end, or the grace period
 -- (Kernel{shutdown_timeout=}) ends and the stuck tasks are reported.
 describe("shutdown", function()
-  util.check_leaks(before_each, after_each)
 
   -- Each kind of blocking call a cleanup may make, as a function of the
   -- shared objects; each appends its name to trace when it completes.

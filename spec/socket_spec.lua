@@ -1,6 +1,8 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- curio.socket and the Socket methods (core/socket.c, API.md section 10).
 
 -- A connected TCP pair on the loopback: client side, server side.
@@ -26,7 +28,6 @@ local function has_ipv6()
 end
 
 describe("sockets", function()
-  util.check_leaks(before_each, after_each)
 
   it("connect, accept, send and recv on TCP, with addresses as {host, port}", function()
     local trace = util.traced(function(record)

@@ -1,6 +1,8 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- Socket streams (sock:as_stream()): the one Stream of lua/curio/io.lua
 -- over a socket, read with recv and written with sendall.
 
@@ -21,7 +23,6 @@ local function dribble(sock, text)
 end
 
 describe("socket streams", function()
-  util.check_leaks(before_each, after_each)
 
   it("reads lines and exact counts across arbitrary chunk boundaries", function()
     local trace = util.traced(function(record)

@@ -1,12 +1,13 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- Random programs (fixed seeds) mixing spawns, sleeps, nested timeouts,
 -- cancellations, joins, events, queues and groups. Whatever the
 -- interleaving, every task must end with a result or an error of the
 -- expected kinds, no item may be lost, and the kernel must end clean.
 describe("the kernel under random load", function()
-  util.check_leaks(before_each, after_each)
 
   local function program(seed)
     local random = math.random

@@ -1,6 +1,8 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- curio.subprocess (API.md section 9; core/process.c, lua/curio/subprocess.lua):
 -- Popen, run, check_output, the pipes as streams, timeouts, cancellation,
 -- reaping, and the errors for bad input.
@@ -69,7 +71,6 @@ local function payload(size)
 end
 
 describe("curio.subprocess", function()
-  util.check_leaks(before_each, after_each)
 
   after_each(function()
     assert.are.same({}, children()) -- no child (running or zombie) outlives a spec

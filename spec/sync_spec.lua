@@ -1,12 +1,13 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 local catch = util.catch
 
 local traced = util.traced
 
 describe("Event", function()
-  util.check_leaks(before_each, after_each)
 
   it("wakes every waiter when set, and lets later waiters through at once", function()
     local trace = traced(function(record)
@@ -63,7 +64,6 @@ describe("Event", function()
 end)
 
 describe("Lock", function()
-  util.check_leaks(before_each, after_each)
 
   it("serves waiters in arrival order", function()
     local trace = traced(function(record)
@@ -188,7 +188,6 @@ describe("Lock", function()
 end)
 
 describe("RLock", function()
-  util.check_leaks(before_each, after_each)
 
   it("lets its owner re-enter and frees it after as many releases", function()
     local trace = traced(function(record)
@@ -242,7 +241,6 @@ describe("RLock", function()
 end)
 
 describe("Semaphore", function()
-  util.check_leaks(before_each, after_each)
 
   it("lets n tasks in at once, the others in arrival order", function()
     local trace = traced(function(record)
@@ -319,7 +317,6 @@ describe("Semaphore", function()
 end)
 
 describe("Condition", function()
-  util.check_leaks(before_each, after_each)
 
   it("releases the lock while waiting and wakes waiters in order on notify", function()
     local trace = traced(function(record)
@@ -443,7 +440,6 @@ describe("Condition", function()
 end)
 
 describe("lock guards", function()
-  util.check_leaks(before_each, after_each)
 
   it("release when a task dies of an error inside with() or holding a <close> guard", function()
     local trace = traced(function(record)
@@ -467,7 +463,6 @@ describe("lock guards", function()
 end)
 
 describe("synchronisation under random cancellation", function()
-  util.check_leaks(before_each, after_each)
 
   -- Runs body in a task; -> "done", "cancelled" or the error.
   local function outcome(body)

@@ -1,10 +1,11 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 local catch = util.catch
 
 describe("tasks", function()
-  util.check_leaks(before_each, after_each)
 
   it("run spawned functions with their arguments and return every result", function()
     local r = curio.run(function()

@@ -1,6 +1,8 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 local catch = util.catch
 
 local traced = util.traced
@@ -14,7 +16,6 @@ local function ids(tasks)
 end
 
 describe("TaskGroup", function()
-  util.check_leaks(before_each, after_each)
 
   it("waits for every task and gives the results in creation order", function()
     local trace = traced(function(record)

@@ -1,10 +1,11 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- run_in_thread (core/threads.c): functions run in worker threads with
 -- their own Lua states; values cross by the codec.
 describe("run_in_thread", function()
-  util.check_leaks(before_each, after_each)
 
   local function threads_of_process()
     local n = 0

@@ -2,6 +2,8 @@ local curio = require "curio"
 local core = require "curio.core"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 local catch = util.catch
 
 local function kind(err)
@@ -13,7 +15,6 @@ local function kind(err)
 end
 
 describe("sleep and clock", function()
-  util.check_leaks(before_each, after_each)
 
   it("sleeps at least the time asked and returns the clock", function()
     local start, woke, after = curio.run(function()
@@ -67,7 +68,6 @@ describe("sleep and clock", function()
 end)
 
 describe("timeouts", function()
-  util.check_leaks(before_each, after_each)
 
   it("return every result of a function that finishes in time", function()
     local r = curio.run(function()

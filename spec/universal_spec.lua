@@ -1,10 +1,11 @@
 local curio = require "curio"
 local util = require "support.util"
 
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
 -- UniversalQueue, UniversalEvent, UniversalLock (core/universal.c): one
 -- object for tasks (suspended) and worker threads (blocked).
 describe("Universal objects", function()
-  util.check_leaks(before_each, after_each)
 
   it("loses no item between 4 producer threads and 4 consumer tasks, some cancelled", function()
     local got, put, left = curio.run(function()

@@ -1,5 +1,5 @@
 -- Helpers shared by the specs: running the in-tree build in a subprocess
--- and checking that a spec leaked no file descriptor.
+-- and checking that a spec leaked no file descriptor and no task.
 local util = {}
 
 util.lua = "lua5.4"
@@ -70,15 +70,28 @@ function util.fd_list()
   return text
 end
 
--- Installs before_each/after_each that fail a spec leaking descriptors.
+-- Tasks that some kernel of this Lua state still holds (spawned, not
+-- ended, kernel not closed).
+function util.live_tasks()
+  return require("curio.core").live_tasks()
+end
+
+-- Installs before_each/after_each that fail a spec leaking descriptors or
+-- tasks (a task left alive in a kernel that was never closed).
 function util.check_leaks(before_each, after_each)
-  local before
-  before_each(function() collectgarbage(); before = util.fd_count() end)
+  local fds, tasks
+  before_each(function()
+    collectgarbage()
+    fds, tasks = util.fd_count(), util.live_tasks()
+  end)
   after_each(function()
     collectgarbage()
-    local now = util.fd_count()
-    if now > before then
-      error(("file descriptors leaked: %d before, %d after\n%s"):format(before, now, util.fd_list()), 0)
+    local now_fds, now_tasks = util.fd_count(), util.live_tasks()
+    if now_tasks > tasks then
+      error(("tasks leaked: %d live before, %d after"):format(tasks, now_tasks), 0)
+    end
+    if now_fds > fds then
+      error(("file descriptors leaked: %d before, %d after\n%s"):format(fds, now_fds, util.fd_list()), 0)
     end
   end)
 end

@@ -15,7 +15,11 @@
  * 4. The waiting task's wait record points at its job (WAIT_THREAD).
  *    Cancelled before a thread took it, the job is dropped unrun; while it
  *    runs, it is orphaned: the thread finishes it and the kernel frees it.
- *    A woken task owns its job: its continuation decodes and frees it. */
+ *    A woken task owns its job: its continuation decodes and frees it.
+ * 5. An error crosses as curio.errors makes it portable in the worker and
+ *    restores it in the task (the same functions serve worker processes):
+ *    a table keeps its fields, a curio error its class, a string comes as
+ *    a CurioError carrying it and the worker's traceback. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,11 +78,49 @@ static void job_drop(struct job *j) {
 
 /* ---- the worker side ---- */
 
-/* The message handler of a job's function: a string error gets the
- * worker's traceback. */
+/* The message handler of a job's function: the error and the worker's
+ * traceback, as a pair {err, traceback} (a handler returns one value). */
 static int traceback_handler(lua_State *L) {
-  if (lua_type(L, 1) == LUA_TSTRING) luaL_traceback(L, L, lua_tostring(L, 1), 1);
+  lua_createtable(L, 2, 0);
+  lua_insert(L, 1);
+  lua_rawseti(L, 1, 1);
+  luaL_traceback(L, L, NULL, 1);
+  lua_rawseti(L, 1, 2);
   return 1;
+}
+
+/* Protected: (err, traceback) -> the portable form of err (rule 5). */
+static int portable_error(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "curio.errors");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "portable");
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+/* Replaces the pair at the top (traceback_handler's) by what crosses for
+ * the error: its portable form, or without curio.errors in this state its
+ * text with the traceback (rule 5). */
+static void push_failure(lua_State *L) {
+  int pair = lua_gettop(L);
+  if (!lua_istable(L, pair)) return; /* (an error in the handler: a string) */
+  lua_pushcfunction(L, portable_error);
+  lua_rawgeti(L, pair, 1);
+  lua_rawgeti(L, pair, 2);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    lua_rawgeti(L, pair, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      lua_rawgeti(L, pair, 2);
+      lua_pushfstring(L, "%s\n%s", lua_tostring(L, -2), lua_tostring(L, -1));
+      lua_replace(L, -3);
+      lua_pop(L, 1);
+    }
+  }
+  lua_replace(L, pair);
 }
 
 /* Protected, in a worker's state: runs the job (arg 1, light) and leaves
@@ -91,7 +133,7 @@ static int run_job(lua_State *L) {
   if (n < 1 || !lua_isfunction(L, 2)) return luaL_error(L, "run_in_thread: no function");
   if (lua_pcall(L, n - 1, LUA_MULTRET, 1) != LUA_OK) {
     j->failed = 1;
-    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TTABLE) luaL_tolstring(L, -1, NULL);
+    push_failure(L);
     codec_encode(L, lua_gettop(L), 1, "error");
     return 1;
   }
@@ -284,14 +326,14 @@ static int run_k(lua_State *L, int status, lua_KContext ctx) {
   const char *data = lua_tolstring(L, 1, &len);
   int n = codec_decode(L, data, len, CODEC_FUNCTIONS);
   if (!failed) return n;
-  /* the thread's error (with its traceback), as a curio error carrying it */
-  int cause = lua_gettop(L);
-  const char *text = lua_type(L, cause) == LUA_TSTRING ? lua_tostring(L, cause) : "error in a worker thread";
-  errors_push(L, "CurioError", text);
-  if (lua_istable(L, -1)) {
-    lua_pushvalue(L, cause);
-    lua_setfield(L, -2, "cause");
+  /* the thread's error, restored by curio.errors when it is loaded (rule 5) */
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "curio.errors") == LUA_TTABLE && lua_getfield(L, -1, "restore") == LUA_TFUNCTION) {
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 1);
+    return lua_error(L);
   }
+  lua_settop(L, 2);
   return lua_error(L);
 }
 

@@ -57,17 +57,50 @@ describe("run_in_thread", function()
     assert.are.equal("found", name)
   end)
 
-  it("raises the thread's error, with its traceback, in the task", function()
-    local e1, e2 = curio.run(function()
-      local _, a = pcall(curio.run_in_thread, function() error("boom") end)
-      local _, b = pcall(curio.run_in_thread, function() error({ code = 7 }) end)
-      return a, b
+  it("raises the thread's error in the task as that error (fields, class, traceback)", function()
+    local e = curio.run(function()
+      local function catch(fn, ...) return select(2, pcall(curio.run_in_thread, fn, ...)) end
+      return {
+        text = catch(function() error("boom") end),
+        fields = catch(function() error({ code = 7, nested = { 1, 2 } }) end),
+        timeout = catch(function() error(require("curio").TaskTimeout("late", { code = 3 })) end),
+        oserror = catch(function()
+          local curio_ = require "curio"
+          error(curio_.OSError("nope", { errno = 2, cause = curio_.ResourceBusy("held") }))
+        end),
+        sub = catch(function() error(require("curio").CurioError:subclass("ThreadOnlyError")("mine")) end),
+        number = catch(function() error(42) end),
+        userdata = catch(function() error(io.stdout) end),
+      }
     end)
-    assert.is_true(curio.CurioError:matches(e1))
-    assert.is_truthy(e1.cause:find("boom", 1, true))
-    assert.is_truthy(e1.cause:find("stack traceback", 1, true))
-    assert.is_true(curio.CurioError:matches(e2))
-    assert.are.same({ code = 7 }, e2.cause)
+    assert.is_true(curio.CurioError:matches(e.text))
+    assert.is_truthy(e.text.message:find("boom", 1, true))
+    assert.is_truthy(e.text.traceback:find("stack traceback", 1, true))
+    assert.is_truthy(tostring(e.text):find("boom", 1, true))
+    assert.are.same({ code = 7, nested = { 1, 2 } }, e.fields)
+    assert.is_nil(getmetatable(e.fields))
+    assert.is_true(curio.TaskTimeout:matches(e.timeout))
+    assert.are.equal("late", e.timeout.message)
+    assert.are.equal(3, e.timeout.code)
+    assert.is_true(curio.OSError:matches(e.oserror))
+    assert.are.equal(2, e.oserror.errno)
+    assert.is_true(curio.ResourceBusy:matches(e.oserror.cause))
+    -- a class unknown in the task: the nearest ancestor known there
+    assert.is_true(curio.CurioError:matches(e.sub))
+    assert.are.equal("mine", e.sub.message)
+    assert.are.equal(42, e.number)
+    assert.is_true(curio.CurioError:matches(e.userdata))
+    assert.is_truthy(e.userdata.message:find("file", 1, true))
+  end)
+
+  it("keeps a class known in both states, a subclass made with the same name included", function()
+    local Mine = curio.CurioError:subclass("SharedNameError")
+    local err = curio.run(function()
+      return select(2, pcall(curio.run_in_thread, function()
+        error(require("curio").CurioError:subclass("SharedNameError")("x"))
+      end))
+    end)
+    assert.is_true(Mine:matches(err))
   end)
 
   it("survives a stack overflow and a non-Lua error value in the worker", function()

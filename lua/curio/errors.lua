@@ -4,6 +4,9 @@
 -- tables whose metatable carries __class, so Class:matches(value) is one
 -- metatable read and one set lookup (class.__is holds every ancestor).
 -- The C core finds classes by name through core.set_errors(classes).
+-- An error crosses to another Lua state (a worker thread or process) in a
+-- portable form (errors.portable) and is restored by class name there
+-- (errors.restore).
 
 local errors = {}
 
@@ -22,8 +25,13 @@ function instance_methods:is_a(class)
   return class_methods.matches(class, self)
 end
 
+-- Every class made here by name, for errors.restore (the last one made
+-- wins a name; a class nobody holds any more is forgotten).
+local named = setmetatable({}, { __mode = "v" })
+
 local function new_class(name, parent)
   local class = setmetatable({ __name = name, __parent = parent, __is = {} }, class_mt)
+  named[name] = class
   class.__is[class] = true
   if parent then
     for ancestor in pairs(parent.__is) do class.__is[ancestor] = true end
@@ -138,6 +146,84 @@ function errors.xpcall(fn, handler, ...)
     if CancelledError:matches(err) then return err end
     return handler(err)
   end, ...))
+end
+
+---------------------------------------------------------------- crossing
+
+-- The marker of a portable error: the names of its class and ancestors.
+local PORTABLE = "__curio_class"
+local MAX_CAUSES = 8 -- nested curio errors converted (a cycle of causes stops)
+
+local function class_of(value)
+  local mt = getmetatable(value)
+  return type(mt) == "table" and rawget(mt, "__class") or nil
+end
+
+local function portable_table(err, class, depth)
+  local form, names = {}, {}
+  for key, value in pairs(err) do
+    local kind = type(value)
+    if kind == "table" and class_of(value) and depth < MAX_CAUSES then
+      value = portable_table(value, class_of(value), depth + 1)
+    elseif kind == "userdata" or kind == "thread" then
+      value = tostring(value) -- (a task, a socket: cannot cross; its name can)
+    end
+    form[key] = value
+  end
+  while class do
+    names[#names + 1] = class.__name
+    class = class.__parent
+  end
+  form[PORTABLE] = names
+  return form
+end
+
+-- errors.portable(err, traceback) -> what the codec carries for an error
+-- raised in a worker (thread or process): a curio error becomes a plain
+-- table of its fields plus its class names; a string becomes a CurioError's
+-- form carrying the message and traceback (the worker's, at the raise);
+-- nil, booleans, numbers and plain tables stay as they are; anything else
+-- becomes a CurioError's form with its tostring. Needs no kernel.
+function errors.portable(err, traceback)
+  local kind = type(err)
+  if kind == "table" then
+    local class = class_of(err)
+    if class and class.__name and named[class.__name] == class then
+      return portable_table(err, class, 0)
+    end
+    return err
+  elseif kind == "nil" or kind == "boolean" or kind == "number" then
+    return err
+  end
+  return { [PORTABLE] = { "CurioError" }, message = tostring(err),
+           traceback = type(traceback) == "string" and traceback or nil }
+end
+
+-- errors.restore(value) -> the error to raise in the caller's state for a
+-- value that errors.portable made: a curio error of the first of its class
+-- names known here (CurioError when none is); a string (a worker that
+-- could not load this module) becomes a CurioError; anything else is
+-- returned as it is.
+local function restore(value, depth)
+  local names = getmetatable(value) == nil and rawget(value, PORTABLE)
+  if type(names) ~= "table" then return value end
+  value[PORTABLE] = nil
+  local class
+  for _, name in ipairs(names) do
+    class = type(name) == "string" and named[name] or nil
+    if class then break end
+  end
+  for key, field in pairs(value) do
+    if type(field) == "table" and depth < MAX_CAUSES then value[key] = restore(field, depth + 1) end
+  end
+  if value.message == nil then value.message = (class or errors.CurioError).__name end
+  return setmetatable(value, (class or errors.CurioError).__instance)
+end
+
+function errors.restore(value)
+  if type(value) == "string" then return errors.CurioError(value) end
+  if type(value) ~= "table" then return value end
+  return restore(value, 0)
 end
 
 -- Raises a new instance of class with message (and fields) at level 2.

@@ -219,7 +219,7 @@ static int l_group_take(lua_State *L) {
   struct task *self = trap_enter(L, "TaskGroup.next_done");
   lua_settop(L, 1); /* the group stays referenced while we wait */
   waitq_append(&g->waiters, self);
-  return trap_suspend(L, self, WAIT_QUEUE, take_k);
+  return trap_suspend(L, self, &waitq_wait, take_k);
 }
 
 /* g:state(task) -> "none" (not in this group), "running", "done", "daemon". */

@@ -6,7 +6,7 @@
  *    runs only while a task waits in its direction, and its data is that
  *    task: a second task wanting the same direction is refused by the
  *    object (ReadResourceBusy, WriteResourceBusy).
- * 2. The wait is a wait record (wait.c): WAIT_IO, wait_obj the watcher. The
+ * 2. The wait is a wait record (wait.c): fd_wait, wait_obj the watcher. The
  *    undo stops the watcher, whoever ends the wait (the event, a
  *    cancellation, a timeout, the kernel's close).
  * 3. Stopping a watcher and starting it again before the loop polls costs
@@ -21,8 +21,12 @@
 #include "io.h"
 #include "kernel.h"
 #include "trap.h"
+#include "wait.h"
 #include "module.h"
 #include "errors.h"
+
+static void io_undo(struct task *t);
+static const struct wait_kind fd_wait = {"file descriptor", io_undo};
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents) {
   (void)loop; (void)revents;
@@ -42,11 +46,11 @@ int io_wait(lua_State *L, struct task *t, ev_io *w, lua_KFunction k) {
   w->data = t;
   ev_io_start(t->k->loop, w);
   t->wait_obj = w;
-  return trap_suspend(L, t, WAIT_IO, k);
+  return trap_suspend(L, t, &fd_wait, k);
 }
 
-/* The undo of a WAIT_IO wait (wait.c). */
-void io_undo(struct task *t) {
+/* The undo of a descriptor wait (fd_wait, wait.h). */
+static void io_undo(struct task *t) {
   ev_io *w = t->wait_obj;
   if (t->k != NULL && ev_is_active(w)) ev_io_stop(t->k->loop, w);
   w->data = NULL;

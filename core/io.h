@@ -16,7 +16,6 @@ struct io_handle {
 
 void io_handle_init(struct io_handle *h, int fd);
 int io_wait(lua_State *L, struct task *t, ev_io *w, lua_KFunction k);
-void io_undo(struct task *t);
 int io_close(struct io_handle *h);
 char *io_scratch(lua_State *L, size_t *size);
 extern const luaL_Reg io_functions[];

@@ -326,7 +326,7 @@ struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, in
   ev_idle_init(&k->idle, kernel_idle_cb);
   ev_signal_init(&k->sigint, kernel_sigint_cb, SIGINT);
   ev_init(&k->grace, kernel_grace_cb);
-  timer_init(&k->timers);
+  timer_init(&k->timers, trap_timer_expired);
   list_init(&k->crashes);
   list_init(&k->hooks);
   k->shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
@@ -387,15 +387,17 @@ struct task *kernel_task_on(lua_State *L, struct kernel *k, lua_State *co) {
   return found;
 }
 
-/* Reports on stderr a task that did not end within the grace period. */
+/* Reports on stderr a task that did not end within the grace period: its
+ * name, the kind of its wait (wait.h) and where it waits. */
 static void kernel_report_stuck(lua_State *L, struct kernel *k, struct task *t) {
   luaL_Buffer b;
   task_push(L, t);
   lua_getfield(L, -1, "name");
   luaL_buffinit(L, &b);
   lua_pushfstring(L, "curio: shutdown: task %I (%s) did not finish its cleanup within %f s; "
-                  "abandoned while it waits in:\n", (LUAI_UACINT)t->id,
-                  lua_tostring(L, -2) ? lua_tostring(L, -2) : "?", k->shutdown_timeout);
+                  "abandoned while it waits (%s) in:\n", (LUAI_UACINT)t->id,
+                  lua_tostring(L, -2) ? lua_tostring(L, -2) : "?", k->shutdown_timeout,
+                  t->wait != NULL ? t->wait->name : "nothing");
   luaL_addvalue(&b);
   if (t->state == TASK_WAITING) luaL_traceback(L, t->co, NULL, 0);
   else lua_pushliteral(L, "(ready to run: it never blocks for long)");

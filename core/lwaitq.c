@@ -36,7 +36,7 @@ static int l_waitq_wait(lua_State *L) {
   if (!lua_isnoneornil(L, 2)) trap_carry(L, t, 2);
   lua_settop(L, 0);
   waitq_append(q, t);
-  return trap_suspend(L, t, WAIT_QUEUE, trap_wait_k);
+  return trap_suspend(L, t, &waitq_wait, trap_wait_k);
 }
 
 static int l_waitq_wake(lua_State *L) {

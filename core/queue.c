@@ -145,6 +145,10 @@ static int put_k(lua_State *L, int status, lua_KContext ctx) {
   return trap_wait_k(L, status, ctx) * 0;
 }
 
+/* The wait record of a getter woken with an item reserved, listed in
+ * `takers` until it runs (rule 3). */
+static const struct wait_kind reserved_wait = {"Queue item reserved", waitq_unlink};
+
 /* Rule 3: reserves an item for the first waiting getter, if any, and
  * wakes it. */
 static void reserve_for_getter(struct fifo *q) {
@@ -152,7 +156,7 @@ static void reserve_for_getter(struct fifo *q) {
   if (getter == NULL) return;
   trap_wake(getter, WAKE_OK);
   waitq_append(&q->takers, getter); /* its wait record, until it runs */
-  getter->wait = WAIT_RESERVED;
+  getter->wait = &reserved_wait;
 }
 
 /* q:put(item): rules 1 to 4. */
@@ -173,7 +177,7 @@ static int l_fifo_put(lua_State *L) {
   trap_carry(L, t, 2);
   waitq_append(&q->putters, t);
   lua_settop(L, 1);
-  return trap_suspend(L, t, WAIT_QUEUE, put_k);
+  return trap_suspend(L, t, &waitq_wait, put_k);
 }
 
 /* Pushes the next item, taken out, and moves the first blocked putter's
@@ -198,7 +202,7 @@ static int get_k(lua_State *L, int status, lua_KContext ctx) {
   struct fifo *q = lua_touserdata(L, 1);
   (void)status;
   trap_result(L, t, (int)ctx); /* raises if it was cancelled while waiting */
-  if (t->wait == WAIT_RESERVED) wait_undo(t); /* (leaves takers) */
+  if (t->wait == &reserved_wait) wait_undo(t); /* (leaves takers) */
   if (t->no_cancel == 0 && t->pending != PEND_NONE) { /* cancelled since: pass it on */
     reserve_for_getter(q);
     trap_raise_pending(L, t);
@@ -206,7 +210,7 @@ static int get_k(lua_State *L, int status, lua_KContext ctx) {
   lua_settop(L, 1);
   if (q->size == 0) { /* cannot happen (rule 3); wait again rather than fail */
     waitq_append(&q->getters, t);
-    return trap_suspend(L, t, WAIT_QUEUE, get_k);
+    return trap_suspend(L, t, &waitq_wait, get_k);
   }
   return fifo_take(L, q);
 }
@@ -218,7 +222,7 @@ static int l_fifo_get(lua_State *L) {
     struct task *t = trap_enter(L, q->lifo ? "LifoQueue.get" : "Queue.get");
     lua_settop(L, 1);
     waitq_append(&q->getters, t);
-    return trap_suspend(L, t, WAIT_QUEUE, get_k);
+    return trap_suspend(L, t, &waitq_wait, get_k);
   }
   trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.get" : "Queue.get");
   lua_settop(L, 1);
@@ -266,7 +270,7 @@ static int l_fifo_join(lua_State *L) {
   }
   struct task *t = trap_enter(L, q->lifo ? "LifoQueue.join" : "Queue.join");
   waitq_append(&q->joiners, t);
-  return trap_suspend(L, t, WAIT_QUEUE, join_k);
+  return trap_suspend(L, t, &waitq_wait, join_k);
 }
 
 static int l_fifo_tostring(lua_State *L) {

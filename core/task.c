@@ -123,7 +123,6 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   t->k = k;
   t->co = co;
   t->id = k->next_id++;
-  t->timeout = HUGE_VAL;
   t->nargs = nargs;
   k->ntasks++;
   k->ctx->live_tasks++;
@@ -286,6 +285,13 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   return 0;
 }
 
+/* A wait for a task's end: in its joiners (rule 1 of wait.c). */
+static void join_undo(struct task *t) {
+  list_remove(&t->node);
+}
+
+static const struct wait_kind join_wait = {"join", join_undo};
+
 /* Suspends the current task until t is done; then calls k. */
 static int task_wait_for(lua_State *L, struct task *t, const char *fname, lua_KFunction k) {
   struct task *self = trap_enter(L, fname);
@@ -295,7 +301,7 @@ static int task_wait_for(lua_State *L, struct task *t, const char *fname, lua_KF
   lua_settop(L, 1);
   list_insert_tail(&t->joiners, &self->node); /* its wait record (wait.c) */
   self->wait_obj = t;
-  return trap_suspend(L, self, WAIT_JOIN, k);
+  return trap_suspend(L, self, &join_wait, k);
 }
 
 /* task:join() -> the task's results; TaskError if it failed. */
@@ -331,11 +337,11 @@ int task_cancel(struct task *t) {
   int issued = !t->cancelled;
   if (issued) {
     t->cancelled = 1;
-    t->timeout = HUGE_VAL;
+    t->timed = 0; /* (a cancelled task's timeout blocks expire no more) */
     if (t->pending == PEND_NONE) t->pending = PEND_CANCEL;
   }
   if (t->no_cancel == 0 && t->state == TASK_WAITING && t->pending != PEND_NONE)
-    task_interrupt(t, WAKE_CANCEL);
+    trap_wake(t, WAKE_CANCEL);
   return issued;
 }
 

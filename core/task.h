@@ -3,6 +3,7 @@
 #ifndef CURIO_TASK_H
 #define CURIO_TASK_H
 
+#include <math.h>
 #include <ev.h>
 #include <lua.h>
 #include <lauxlib.h>
@@ -12,19 +13,9 @@
 #define TASK_GC_MT "curio.Task.gc"
 
 struct kernel;
+struct wait_kind; /* wait.h: a kind of wait is a value its wing defines */
 
 enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE };
-/* Kinds of wait: each has its undo in wait.c's table (rules in wait.c). */
-enum task_wait {
-  WAIT_NONE, WAIT_YIELD, WAIT_SLEEP, /* nothing to undo but the timer */
-  WAIT_QUEUE,    /* in a struct waitq (waitq.c): wait_obj is the waitq */
-  WAIT_RESERVED, /* woken with an item set aside, still listed (queue.c) */
-  WAIT_JOIN,     /* in another task's joiners: wait_obj is that task */
-  WAIT_IO,       /* a descriptor: wait_obj is its ev_io (io.c) */
-  WAIT_THREAD,   /* a job of the thread pool: wait_obj is the job (threads.c) */
-  WAIT_UNIVERSAL, /* a Universal object: wait_obj is the record (universal.c) */
-  WAIT_KINDS
-};
 /* What a task's end hook (ext->on_event) is told. */
 enum task_event { TASK_ENDED, TASK_JOINED };
 enum task_wake { WAKE_OK, WAKE_CANCEL, WAKE_TIMEOUT };
@@ -54,6 +45,7 @@ struct deadline {
 /* What few tasks need, in a userdata of its own made on first use
  * (task_ext): a task that only runs, sleeps and waits never has one. */
 struct task_ext {
+  double timeout;                       /* effective deadline, while t->timed */
   struct deadline *deadlines;           /* timeout blocks (malloc) */
   int ndeadlines, cap_deadlines;
   struct list crash_node;               /* in its kernel's unreported crashes */
@@ -70,7 +62,10 @@ struct task_ext {
 
 /* The task record, grouped by who may touch what (as uv.h's fields). It
  * is kept at 96 bytes, so that with its userdata header and one user value
- * a task costs 160 bytes of malloc beside its coroutine. */
+ * a task costs 160 bytes of malloc beside its coroutine (checked below).
+ * The effective deadline lives in the ext record, which every timeout
+ * block makes anyway, behind the `timed` bit: that left room for the
+ * kind of wait as a pointer. */
 struct task {
   /* Read by every file. */
   struct kernel *k;        /* NULL once done or once the kernel is closed */
@@ -78,25 +73,32 @@ struct task {
   struct task_ext *ext;    /* or NULL; then TUV_ANCHOR is the coroutine */
   lua_Integer id;
   /* The scheduler's (kernel.c, task.c, trap.c, timer.c). */
-  double timeout;          /* effective deadline, HUGE_VAL when none */
   int slot;                /* index in the kernel's live table, 0 once done */
   unsigned timer_slot;     /* index in the kernel's timer heap + 1, or 0 */
   union {
     int nargs;             /* while live: values pushed on co for the next resume */
     int nresults;          /* once done: results on co's stack */
   };
-  unsigned char state;     /* enum task_state (bytes: set on every switch) */
-  unsigned char wait;      /* enum task_wait */
+  unsigned char state;     /* enum task_state (a byte: set on every switch) */
   unsigned short wake : 2, pending : 2;
   unsigned short daemon : 1, cancelled : 1, failed : 1, no_cancel : 1;
   unsigned short retrieved : 1, reported : 1, is_cancel_error : 1, has_carry : 1;
-  /* Its wait record (wait.c): its kind is `wait`, what it waits in is
-   * wait_obj, and `node` links it there; `joiners` lists the tasks waiting
-   * for it to end. */
+  unsigned short timed : 1; /* ext->timeout is a deadline (else: none) */
+  /* Its wait record (wait.c): its kind is `wait` (NULL: none), what it
+   * waits in is wait_obj, and `node` links it there; `joiners` lists the
+   * tasks waiting for it to end. */
+  const struct wait_kind *wait;
   void *wait_obj;
   struct list node;
   struct list joiners;
 };
+
+_Static_assert(sizeof(struct task) == 96, "struct task grew: a task costs 160 bytes of malloc");
+
+/* The effective deadline of t (timeout blocks, trap.c), HUGE_VAL when none. */
+static inline double task_deadline(const struct task *t) {
+  return t->timed ? t->ext->timeout : HUGE_VAL;
+}
 
 /* The thread allowed to trap: the task's coroutine, the curio.coroutine
  * it is resuming (coro.c), or NULL where it cannot yield. */

@@ -12,7 +12,7 @@
  * 3. A finished job is posted to its kernel's inbox (notify.c), which
  *    fires it in the kernel's thread: it wakes its task, or is dropped if
  *    the task left. The inbox keeps the loop alive while jobs are out.
- * 4. The waiting task's wait record points at its job (WAIT_THREAD).
+ * 4. The waiting task's wait record points at its job (job_wait).
  *    Cancelled before a thread took it, the job is dropped unrun; while it
  *    runs, it is orphaned: the thread finishes it and the kernel frees it.
  *    A woken task owns its job: its continuation decodes and frees it.
@@ -30,6 +30,7 @@
 #include "kernel.h"
 #include "task.h"
 #include "trap.h"
+#include "wait.h"
 #include "errors.h"
 #include "notify.h"
 
@@ -229,8 +230,8 @@ static void job_fire(struct notify_node *n) {
   trap_wake(t, WAKE_OK);
 }
 
-/* The undo of a WAIT_THREAD wait: the task leaves its job (rule 4). */
-void threads_job_undo(struct task *t) {
+/* The undo of a wait for a job: the task leaves its job (rule 4). */
+static void job_undo(struct task *t) {
   struct job *j = t->wait_obj;
   struct pool *p = j->pool;
   pthread_mutex_lock(&p->lock);
@@ -244,6 +245,8 @@ void threads_job_undo(struct task *t) {
   pthread_mutex_unlock(&p->lock);
   if (unrun) job_drop(j); /* (else it fires later, and is dropped then) */
 }
+
+static const struct wait_kind job_wait = {"run_in_thread", job_undo};
 
 /* Kernel hook: stops the threads, joins them, drops the jobs left (their
  * tasks were abandoned with the kernel). Closes before the inbox (added
@@ -375,7 +378,7 @@ static int l_run_in_thread(lua_State *L) {
   lua_settop(L, 0);
   lua_pushlightuserdata(L, j);
   t->wait_obj = j;
-  return trap_suspend(L, t, WAIT_THREAD, run_k);
+  return trap_suspend(L, t, &job_wait, run_k);
 }
 
 const luaL_Reg threads_functions[] = {

@@ -7,7 +7,6 @@
 
 struct task;
 
-void threads_job_undo(struct task *t); /* the undo of WAIT_THREAD (wait.c) */
 extern const luaL_Reg threads_functions[];
 
 #endif

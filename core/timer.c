@@ -77,13 +77,14 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   while (h->count > 0 && h->nodes[0].at <= now) {
     struct timer_node node = h->nodes[0];
     timer_remove(k, node.t);
-    trap_timer_expired(node.t, node.at, now);
+    h->expired(node.t, node.at, now);
   }
   rearm(k);
 }
 
-void timer_init(struct timer_heap *h) {
+void timer_init(struct timer_heap *h, timer_expired_fn expired) {
   h->nodes = NULL;
+  h->expired = expired;
   h->count = h->cap = 0;
   h->armed_at = 0;
   ev_init(&h->watcher, timer_cb);

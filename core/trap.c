@@ -20,10 +20,20 @@
 #include "trap.h"
 #include "kernel.h"
 #include "task.h"
-#include "waitq.h"
 #include "wait.h"
 #include "timer.h"
 #include "errors.h"
+
+/* The kinds of wait with nothing to undo but the timer (wait.h). */
+static const struct wait_kind yield_wait = {"sleep(0)", NULL};
+static const struct wait_kind sleep_wait = {"sleep", NULL};
+
+/* Sets t's effective deadline (HUGE_VAL: none); a deadline needs t's ext
+ * record, which the timeout block that set it made. */
+static void set_deadline(struct task *t, double deadline) {
+  t->timed = deadline != HUGE_VAL;
+  if (t->ext != NULL) t->ext->timeout = deadline;
+}
 
 static const char trap_sentinel_key = 'T';
 
@@ -86,7 +96,7 @@ struct task *trap_enter(lua_State *L, const char *fname) {
  * have none as upvalue: they live in worker states too). */
 struct task *trap_enter_in(lua_State *L, struct curio_ctx *ctx, const char *fname) {
   struct task *t = trap_enter_quiet(L, ctx, fname);
-  if (t->no_cancel == 0 && (t->pending != PEND_NONE || t->timeout != HUGE_VAL))
+  if (t->no_cancel == 0 && (t->pending != PEND_NONE || t->timed))
     trap_raise_due(L, t);
   return t;
 }
@@ -122,10 +132,10 @@ int trap_push_due(lua_State *L, struct task *t) {
     push_pending(L, t);
     return 1;
   }
-  if (t->timeout != HUGE_VAL) {
+  if (t->timed) {
     double now = kernel_clock();
-    if (now >= t->timeout) {
-      t->timeout = HUGE_VAL;
+    if (now >= t->ext->timeout) {
+      set_deadline(t, HUGE_VAL);
       push_timeout(L, now);
       return 1;
     }
@@ -147,26 +157,28 @@ static void trap_arm(struct task *t, double when) {
   timer_add(t->k, t, when); /* (never fails: room reserved at spawn) */
 }
 
-static int suspend(lua_State *L, struct task *t, int wait, double when, lua_KFunction k) {
+static int suspend(lua_State *L, struct task *t, const struct wait_kind *kind, double when,
+                   lua_KFunction k) {
   int base = lua_gettop(L);
-  if (t->no_cancel == 0 && t->timeout < when) when = t->timeout;
+  if (t->no_cancel == 0 && t->timed && t->ext->timeout < when) when = t->ext->timeout;
   if (when != HUGE_VAL) trap_arm(t, when);
   t->state = TASK_WAITING;
-  t->wait = (unsigned char)wait;
+  t->wait = kind;
   t->wake = WAKE_OK;
   trap_push_sentinel(L);
   return lua_yieldk(L, 1, (lua_KContext)base, k);
 }
 
-/* Records the wait, arms the earliest deadline, yields to the kernel. The
+/* Records the wait (its kind, wait.h: the caller has set t->wait_obj or
+ * linked t->node), arms the earliest deadline, yields to the kernel. The
  * continuation k gets the stack top before the yield as its context. */
-int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k) {
-  return suspend(L, t, wait, HUGE_VAL, k);
+int trap_suspend(lua_State *L, struct task *t, const struct wait_kind *kind, lua_KFunction k) {
+  return suspend(L, t, kind, HUGE_VAL, k);
 }
 
-/* As trap_suspend, for a sleep until clock time `until` (WAIT_SLEEP). */
+/* As trap_suspend, for a sleep until clock time `until`. */
 int trap_suspend_until(lua_State *L, struct task *t, double until, lua_KFunction k) {
-  return suspend(L, t, WAIT_SLEEP, until, k);
+  return suspend(L, t, &sleep_wait, until, k);
 }
 
 /* In a continuation: raises what interrupted the wait, or returns how many
@@ -240,21 +252,17 @@ int trap_wait_k(lua_State *L, int status, lua_KContext ctx) {
   return trap_result(L, t, (int)ctx);
 }
 
-int task_interrupt(struct task *t, int reason) {
-  trap_wake(t, reason);
-  return 1;
-}
-
-/* The timer heap's callback (timer.c): t's earliest deadline, `at`, came.
+/* The timer heap's callback (timer.c, given by kernel.c): t's earliest
+ * deadline, `at`, came.
  * The clock goes to the task as the value of its wake-up (sleep returns it,
  * a timeout carries it); the waiting trap's frame has room for it. */
 void trap_timer_expired(struct task *t, double at, double now) {
   /* (`at` is the sleep's end or the timeout, whichever came first when the
    * task suspended; a tie counts as the timeout) */
-  int timed_out = t->wait != WAIT_SLEEP || (t->no_cancel == 0 && t->timeout <= at);
+  int timed_out = t->wait != &sleep_wait || (t->no_cancel == 0 && task_deadline(t) <= at);
   lua_pushnumber(t->co, now);
   t->nargs = 1;
-  if (timed_out) t->timeout = HUGE_VAL; /* rule 5 */
+  if (timed_out) set_deadline(t, HUGE_VAL); /* rule 5 */
   trap_wake(t, timed_out ? WAKE_TIMEOUT : WAKE_OK);
 }
 
@@ -280,7 +288,7 @@ static int l_sleep(lua_State *L) {
   struct task *t = trap_enter(L, "sleep");
   lua_settop(L, 0);
   if (seconds == 0) {
-    t->wait = WAIT_YIELD;
+    t->wait = &yield_wait;
     kernel_schedule(t->k, t);
     trap_push_sentinel(L);
     return lua_yieldk(L, 1, 0, sleep0_k);
@@ -314,9 +322,9 @@ static void push_deadline(lua_State *L, struct task *t, double deadline) {
     x->cap_deadlines = cap;
   }
   x->deadlines[x->ndeadlines].deadline = deadline;
-  x->deadlines[x->ndeadlines].prior = t->timeout;
+  x->deadlines[x->ndeadlines].prior = task_deadline(t);
   x->ndeadlines++;
-  if (deadline < t->timeout) t->timeout = deadline;
+  if (deadline < task_deadline(t)) set_deadline(t, deadline);
 }
 
 /* core.timeout_push(deadline|nil, fname): enters a timeout block. */
@@ -361,7 +369,7 @@ static int l_timeout_pop(lua_State *L) {
     }
   }
   x->ndeadlines--;
-  t->timeout = x->deadlines[x->ndeadlines].prior;
+  set_deadline(t, x->deadlines[x->ndeadlines].prior);
   lua_pushinteger(L, verdict);
   return 1;
 }
@@ -388,11 +396,12 @@ static int l_cancel_pending(lua_State *L) {
  * where not, returns it (nil if none) without consuming it. */
 static int l_check_cancellation(lua_State *L) {
   struct task *t = trap_current(L, "check_cancellation");
-  double now = t->timeout != HUGE_VAL ? kernel_clock() : 0;
+  double deadline = task_deadline(t);
+  double now = deadline != HUGE_VAL ? kernel_clock() : 0;
   if (t->no_cancel == 0) {
     if (t->pending != PEND_NONE) trap_raise_pending(L, t);
-    if (t->timeout != HUGE_VAL && now >= t->timeout) {
-      t->timeout = HUGE_VAL;
+    if (deadline != HUGE_VAL && now >= deadline) {
+      set_deadline(t, HUGE_VAL);
       raise_timeout(L, now);
     }
     return 0;
@@ -406,7 +415,7 @@ static int l_check_cancellation(lua_State *L) {
     task_get_xvalue(L, t, 0, XUV_EXC);
     return 1;
   }
-  if (t->timeout != HUGE_VAL && now >= t->timeout) {
+  if (deadline != HUGE_VAL && now >= deadline) {
     errors_push(L, "TaskTimeout", "timed out");
     if (lua_istable(L, -1)) { lua_pushnumber(L, now); lua_setfield(L, -2, "clock"); }
     return 1;

@@ -44,7 +44,8 @@ static inline struct task *trap_resumed_in(lua_State *L, struct curio_ctx *ctx) 
 static inline struct task *trap_resumed(lua_State *L) {
   return trap_resumed_in(L, ctx_get(L));
 }
-int trap_suspend(lua_State *L, struct task *t, int wait, lua_KFunction k);
+struct wait_kind;
+int trap_suspend(lua_State *L, struct task *t, const struct wait_kind *kind, lua_KFunction k);
 int trap_suspend_until(lua_State *L, struct task *t, double until, lua_KFunction k);
 int trap_result(lua_State *L, struct task *t, int base);
 void trap_wake(struct task *t, int reason);
@@ -53,7 +54,7 @@ void trap_carry(lua_State *L, struct task *t, int idx);
 void trap_push_carry(lua_State *L, struct task *t);
 int trap_wait_k(lua_State *L, int status, lua_KContext ctx);
 int trap_push_interrupt(lua_State *L, struct task *t);
-int task_interrupt(struct task *t, int reason);
+void trap_timer_expired(struct task *t, double at, double now);
 void trap_raise_pending(lua_State *L, struct task *t);
 void trap_raise_due(lua_State *L, struct task *t);
 int trap_push_due(lua_State *L, struct task *t);

@@ -27,6 +27,7 @@
 #include "kernel.h"
 #include "task.h"
 #include "trap.h"
+#include "wait.h"
 #include "errors.h"
 #include "notify.h"
 
@@ -211,8 +212,8 @@ static void waiter_fire(struct notify_node *n) {
   trap_wake(w->task, WAKE_OK);
 }
 
-/* The undo of a WAIT_UNIVERSAL wait (wait.c). */
-void universal_undo(struct task *t) {
+/* The undo of a wait on a Universal object (universal_wait). */
+static void universal_undo(struct task *t) {
   struct uwaiter *w = t->wait_obj;
   struct uobj *o = w->obj;
   pthread_mutex_lock(&o->lock);
@@ -224,6 +225,8 @@ void universal_undo(struct task *t) {
   if (!removed) removed = notifier_take_back(w->inbox, &w->notified);
   if (removed) notifier_hold(w->inbox, -1);
 }
+
+static const struct wait_kind universal_wait = {"Universal object", universal_undo};
 
 /* This Lua state's curio context, or NULL (a worker state without curio). */
 static struct curio_ctx *state_ctx(lua_State *L) {
@@ -280,7 +283,7 @@ static int wait_then_retry(lua_State *L, struct task *t, struct uwaiter *w, stru
   task_wait(w, o);
   lua_pushcfunction(L, retry);
   lua_pushinteger(L, nargs);
-  return trap_suspend(L, t, WAIT_UNIVERSAL, retry_k);
+  return trap_suspend(L, t, &universal_wait, retry_k);
 }
 
 static int retry_k(lua_State *L, int status, lua_KContext ctx) {

@@ -9,7 +9,6 @@
 
 struct task;
 
-void universal_undo(struct task *t); /* the undo of WAIT_UNIVERSAL (wait.c) */
 extern const luaL_Reg universal_functions[];
 
 #endif

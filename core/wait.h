@@ -4,12 +4,15 @@
 
 struct task;
 
+/* A kind of wait: a value that the file owning what tasks wait in defines
+ * and hands to trap_suspend (trap.h), as
+ *   static const struct wait_kind io_wait = {"file descriptor", io_undo};
+ * The scheduler keeps the pointer in the task and calls its undo. */
 struct wait_kind {
-  const char *name;              /* for tracebacks and reports */
-  void (*undo)(struct task *t);  /* takes t out of what it waits in */
+  const char *name;              /* what the task waits in, for reports */
+  void (*undo)(struct task *t);  /* takes t out of it; NULL: nothing to undo */
 };
 
 void wait_undo(struct task *t);
-const char *wait_name(const struct task *t);
 
 #endif

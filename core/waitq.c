@@ -2,10 +2,13 @@
  * nothing of traps (the Lua wait-queue type built on it is lwaitq.c).
  *
  * A task is in at most one waitq at a time, through task->node, with
- * task->wait_obj pointing to the waitq (its wait record, wait.c: the kinds
- * WAIT_QUEUE and WAIT_RESERVED undo with waitq_unlink). */
+ * task->wait_obj pointing to the waitq (its wait record, wait.c: a kind
+ * whose undo is waitq_unlink, as waitq_wait's). */
 #include "waitq.h"
 #include "task.h"
+#include "wait.h"
+
+const struct wait_kind waitq_wait = {"wait queue", waitq_unlink};
 
 void waitq_init(struct waitq *q) {
   list_init(&q->head);
@@ -41,5 +44,5 @@ struct task *waitq_pop(struct waitq *q) {
  * their wait record no longer points here. */
 void waitq_detach_all(struct waitq *q) {
   struct task *t;
-  while ((t = waitq_pop(q)) != NULL) t->wait = WAIT_NONE;
+  while ((t = waitq_pop(q)) != NULL) t->wait = NULL;
 }

@@ -13,6 +13,9 @@ struct waitq {
   lua_Integer count;
 };
 
+/* The kind of a wait in a waitq (wait.h): its undo is waitq_unlink. */
+extern const struct wait_kind waitq_wait;
+
 void waitq_init(struct waitq *q);
 void waitq_append(struct waitq *q, struct task *t);
 void waitq_unlink(struct task *t);

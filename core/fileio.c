@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <lauxlib.h>
 #include "fileio.h"
 #include "module.h"
@@ -47,7 +48,8 @@ static int mode_flags(const char *mode, int *flags) {
   return 1;
 }
 
-/* core.fd_open(path, mode) -> handle | nil, errno, code, message */
+/* core.fd_open(path, mode) -> handle, whether it is a regular file (or a
+ * block device: its reads and writes end) | nil, errno, code, message */
 static int l_fd_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   const char *mode = luaL_optstring(L, 2, "r");
@@ -60,7 +62,9 @@ static int l_fd_open(lua_State *L) {
   do fd = open(path, flags, 0666); while (fd < 0 && errno == EINTR);
   if (fd < 0) return fail(L, errno);
   h->fd = fd;
-  return 1;
+  struct stat st;
+  lua_pushboolean(L, fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)));
+  return 2;
 }
 
 /* Pushes a handle that owns fd (-1: none yet; the caller sets it through
@@ -111,11 +115,16 @@ static int l_handle_closed(lua_State *L) {
   return 1;
 }
 
+/* A read asks for at most this much: a bigger n gets up to n bytes, as a
+ * socket's recv does, without allocating n first. */
+#define FILEIO_READ_MAX (1 << 24)
+
 /* core.fd_read(fd, n) -> up to n bytes ("" at the end) | nil, errno, ... */
 static int l_fd_read(lua_State *L) {
   lua_Integer fd = luaL_checkinteger(L, 1);
   lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, n > 0 && n <= (1 << 24), 2, "size out of range");
+  luaL_argcheck(L, n > 0, 2, "size out of range");
+  if (n > FILEIO_READ_MAX) n = FILEIO_READ_MAX;
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, (size_t)n);
   ssize_t got;

@@ -65,13 +65,17 @@ int sock_raise_os(lua_State *L, const char *fname, int err) {
   return errors_raise_os(L, fname, err);
 }
 
-/* Rule 4: the OSError for a closed socket. */
-int sock_raise_closed(lua_State *L, const char *fname) {
+/* Rule 4: pushes (raises) the OSError for a closed socket. */
+void sock_push_closed(lua_State *L, const char *fname) {
   errors_push_os(L, fname, EBADF);
   if (lua_istable(L, -1)) {
     lua_pushfstring(L, "%s: socket is closed", fname);
     lua_setfield(L, -2, "message");
   }
+}
+
+int sock_raise_closed(lua_State *L, const char *fname) {
+  sock_push_closed(L, fname);
   return lua_error(L);
 }
 

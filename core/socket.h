@@ -35,6 +35,7 @@ void socket_open(lua_State *L, int ctx);
 
 /* socket.c: checks and errors shared by the three files */
 int sock_raise_os(lua_State *L, const char *fname, int err);
+void sock_push_closed(lua_State *L, const char *fname);
 int sock_raise_closed(lua_State *L, const char *fname);
 int sock_arg_error(lua_State *L, int arg, const char *fname, const char *msg);
 int sock_type_error(lua_State *L, int arg, const char *fname, const char *tname);

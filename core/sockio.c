@@ -273,8 +273,8 @@ static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
   if (trap_push_interrupt(L, t)) return raise_sent(L, done);
   lua_settop(L, (int)ctx);
   struct sock *s = lua_touserdata(L, 1);
-  if (s->io.fd < 0) {
-    errors_push_os(L, "sendall", EBADF);
+  if (s->io.fd < 0) { /* closed while we waited: as every method says it */
+    sock_push_closed(L, "sendall");
     return raise_sent(L, done);
   }
   return do_sendall(L, s);

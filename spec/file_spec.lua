@@ -94,6 +94,107 @@ describe("aopen file streams", function()
     f:close()
   end)
 
+  it("refuses a second reader and a second writer while a thread's job runs", function()
+    local trace = util.traced(function(record)
+      local w <close> = curio.aopen(path, "w")
+      local writer = curio.spawn(function() return w:write("one\ntwo\n") end)
+      curio.sleep(0) -- the write runs in a thread
+      record("write", curio.WriteResourceBusy:matches(util.catch(w.write, w, "x")))
+      record("first wrote", writer:join())
+      local r <close> = curio.aopen(path)
+      local reader = curio.spawn(function() return r:readline() end)
+      curio.sleep(0)
+      for _, method in ipairs({ "readline", "read", "read_exactly", "readlines" }) do
+        local err = util.catch(r[method], r, method == "read_exactly" and 1 or nil)
+        record(method, curio.ReadResourceBusy:matches(err))
+      end
+      record("first read", reader:join())
+      record("then", r:readline())
+    end)
+    assert.are.same({ "write true", "first wrote 8", "readline true", "read true",
+                      "read_exactly true", "readlines true", "first read one\n", "then two\n" }, trace)
+  end)
+
+  it("four tasks reading lines of one stream (retrying when busy) get every line whole", function()
+    local f = assert(io.open(path, "w"))
+    for i = 1, 50000 do f:write(("line %d\n"):format(i)) end
+    f:close()
+    local count, bad, in_order = curio.run(function()
+      local s <close> = curio.aopen(path)
+      local got, wrong, seq = {}, 0, 0
+      local function reader()
+        while true do
+          local ok, line = pcall(s.readline, s)
+          if ok then
+            if line == "" then return end
+            seq = seq + 1
+            local k = line:match("^line (%d+)\n$")
+            if k then got[seq] = tonumber(k) else wrong = wrong + 1 end
+          elseif curio.ReadResourceBusy:matches(line) then
+            curio.sleep(0)
+          else
+            error(line, 0)
+          end
+        end
+      end
+      local tasks = {}
+      for i = 1, 4 do tasks[i] = curio.spawn(reader) end
+      for i = 1, 4 do tasks[i]:join() end
+      local sorted = true
+      for i = 1, seq do if got[i] ~= i then sorted = false end end
+      return seq, wrong, sorted
+    end)
+    assert.are.same({ 50000, 0, true }, { count, bad, in_order })
+  end)
+
+  it("read(n) above 16 MiB returns up to n bytes, as a socket stream's does", function()
+    local size = 20 * 1024 * 1024
+    local f = assert(io.open(path, "w"))
+    f:write(("0123456789abcdef"):rep(size // 16))
+    f:close()
+    local first, total = curio.run(function()
+      local s <close> = curio.aopen(path)
+      local data = s:read(size + 1)
+      local n = #data
+      while true do
+        local more = s:read(size + 1)
+        if more == "" then break end
+        n = n + #more
+      end
+      return #data, n
+    end)
+    assert.is_true(first > 0 and first <= size + 1)
+    assert.are.equal(size, total)
+  end)
+
+  it("a regular file's job is not cut by a timeout: the bytes it read are kept", function()
+    local f = assert(io.open(path, "w"))
+    f:write("first\nsecond\n")
+    f:close()
+    local trace = {}
+    local function record(...) trace[#trace + 1] = table.concat({ ... }, " ") end
+    local k <close> = curio.Kernel({ threads = 1 })
+    k:run(function()
+      local s <close> = curio.aopen(path)
+      local release = curio.UniversalEvent()
+      local blocker = curio.spawn(curio.run_in_thread, function() release:wait() end)
+      curio.sleep(0)
+      local reader = curio.spawn(function()
+        return curio.timeout_after(0.01, function()
+          local line = s:readline()   -- queued behind the blocker (one thread)
+          record("read", line)
+          curio.sleep(1)              -- the timeout comes here
+        end)
+      end)
+      curio.sleep(0.05) -- past the reader's deadline
+      release:set()
+      blocker:join()
+      record("timed out", tostring(curio.TaskTimeout:matches(util.catch(reader.join, reader).cause)))
+      record("next", s:readline())
+    end)
+    assert.are.same({ "read first\n", "timed out true", "next second\n" }, trace)
+  end)
+
   it("closes the file when the stream is collected", function()
     local before = util.fd_count()
     do curio.aopen(path) end

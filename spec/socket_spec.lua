@@ -191,6 +191,24 @@ describe("sockets", function()
                       "file intact", "fd was integer" }, trace)
   end)
 
+  it("a socket closed while sendall waits says socket is closed, with the bytes sent", function()
+    local trace = util.traced(function(record)
+      local listener <close> = curio.tcp_server_socket("127.0.0.1", 0)
+      local accepted = curio.spawn(function() return listener:accept() end)
+      local c = curio.open_connection("127.0.0.1", listener:getsockname().port)
+      local peer <close> = accepted:join() -- (open, unread: the sender fills its buffer)
+      record("peer", peer:closed())
+      local sender = curio.spawn(function()
+        return pcall(c.sendall, c, ("x"):rep(64 * 1024 * 1024)) -- more than the buffers hold
+      end)
+      curio.sleep(0) -- the sender fills the buffers and waits
+      c:close()
+      local ok, err = sender:join()
+      record(ok, curio.OSError:matches(err), err.code, err.message, err.bytes_sent > 0)
+    end)
+    assert.are.same({ "peer false", "false true EBADF sendall: socket is closed true" }, trace)
+  end)
+
   it("closes sockets by <close> and when collected", function()
     local before = util.fd_count()
     do

@@ -44,6 +44,77 @@ describe("socket streams", function()
                       "read_exactly 0123456789", "rest tail", "at end true true" }, trace)
   end)
 
+  it("refuses a second reader while one waits inside a read, even when the buffer could serve it", function()
+    local trace = util.traced(function(record)
+      local a, b = pair()
+      local s <close> = b:as_stream()
+      a:sendall("abc\n")
+      local first = curio.spawn(function() return s:read_exactly(10) end)
+      curio.sleep(0) -- first buffers "abc\n" and waits for 6 bytes more
+      for _, method in ipairs({ "readline", "read", "read_exactly", "readlines" }) do
+        local err = util.catch(s[method], s, method == "read_exactly" and 1 or nil)
+        record(method, curio.ReadResourceBusy:matches(err))
+      end
+      a:sendall("defghi")
+      record("first", first:join())
+      a:sendall("next\n")
+      record("after", s:readline()) -- free again once the reader is done
+      a:close()
+    end)
+    assert.are.same({ "readline true", "read true", "read_exactly true", "readlines true",
+                      "first abc\ndefghi", "after next\n" }, trace)
+  end)
+
+  it("a read that waited raises when the stream was closed meanwhile", function()
+    local trace = util.traced(function(record)
+      local a, b = pair()
+      local s = b:as_stream()
+      local reader = curio.spawn(function() return pcall(s.readline, s) end)
+      curio.sleep(0)
+      s:close()
+      local ok, err = reader:join()
+      record(ok, curio.OSError:matches(err), err.code)
+      a:close()
+    end)
+    assert.are.same({ "false true EBADF" }, trace)
+  end)
+
+  it("two readers taking turns (ResourceBusy: retry) get every line whole, in order", function()
+    local lines, bad, sorted = curio.run(function()
+      local a, b = pair()
+      local n = 20000
+      local writer = curio.spawn(function()
+        local parts = {}
+        for i = 1, n do parts[i] = ("line %d\n"):format(i) end
+        local text = table.concat(parts)
+        for i = 1, #text, 4093 do a:sendall(text:sub(i, i + 4092)) end
+        a:close()
+      end)
+      local s <close> = b:as_stream()
+      local got, wrong = {}, 0
+      local function reader()
+        while true do
+          local ok, line = pcall(s.readline, s)
+          if ok then
+            if line == "" then return end
+            local k = line:match("^line (%d+)\n$")
+            if k then got[#got + 1] = tonumber(k) else wrong = wrong + 1 end
+          elseif curio.ReadResourceBusy:matches(line) then
+            curio.sleep(0)
+          else
+            error(line, 0)
+          end
+        end
+      end
+      local r1, r2 = curio.spawn(reader), curio.spawn(reader)
+      r1:join(); r2:join(); writer:join()
+      local in_order = true
+      for i = 1, #got do if got[i] ~= i then in_order = false end end
+      return #got, wrong, in_order
+    end)
+    assert.are.same({ 20000, 0, true }, { lines, bad, sorted })
+  end)
+
   it("reads lines longer than the stream's buffer", function()
     local lengths = curio.run(function()
       local a, b = pair()

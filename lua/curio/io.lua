@@ -20,12 +20,30 @@
 --  3. A closed stream raises CurioError ("I/O operation on a closed
 --     stream") from every method but close, which may be called again.
 --  4. Errors from the system are OSError with errno, code and strerror.
+--  5. One reader and one writer at a time. A task that waits inside a read
+--     method (in fill, the only place a read yields) marks the stream as
+--     read by it; any other task entering a read method meanwhile gets
+--     ReadResourceBusy at once, even when the buffer could serve it, so no
+--     task takes bytes out of a line another is assembling. Sources refuse
+--     a second reader (writer) of their own: sockets and pipes in C
+--     (core/sockio.c), file sources here, for the reads and writes that go
+--     straight to the source (rule 1, Stream:write).
+--  6. A read that resumes after a wait re-reads the buffer's state (its
+--     positions and lengths) instead of trusting what it saw before, and
+--     raises if the stream was closed meanwhile.
+--  7. A job of a regular file, once handed to a thread, runs to its end and
+--     its result is kept (appended to the buffer, or counted as written):
+--     a cancellation or timeout that comes meanwhile is delivered at the
+--     task's next blocking call, so that no byte is lost or written twice.
+--     (Reads of other files, FIFOs and terminals, may never end: those are
+--     cancelled at once, and what their thread reads then is dropped.)
 
 local core = require "curio.core"
 local errors = require "curio.errors"
 local check = require "curio.check"
 
 local CurioError, OSError, IncompleteRead = errors.CurioError, errors.OSError, errors.IncompleteRead
+local ReadResourceBusy, WriteResourceBusy = errors.ReadResourceBusy, errors.WriteResourceBusy
 local current_task, math_type = core.current_task, math.type
 
 local io_ = {}
@@ -38,7 +56,7 @@ Stream.__index = Stream
 -- curio.io.Stream(source) -> a stream over source (see above).
 function io_.Stream(source)
   return setmetatable({ _source = source, _buffer = "", _pos = 1, _nmore = 0,
-                        _eof = false, _closed = false }, Stream)
+                        _eof = false, _closed = false, _reader = nil }, Stream)
 end
 
 local function check_open(self, fname)
@@ -56,10 +74,31 @@ local function buffered(self)
   return #self._buffer - self._pos + 1 + self._nmore
 end
 
--- Reads one more chunk into the buffer; false at the end.
+-- Rule 5: raises ReadResourceBusy when another task waits inside a read
+-- of self (a task that ended while it waited, its coroutine closed, holds
+-- nothing).
+local function check_reader(self, fname)
+  local reader = self._reader
+  if reader ~= nil and not reader.terminated then
+    error(ReadResourceBusy(fname .. ": another task is already reading from this stream"), 3)
+  end
+  self._reader = nil
+end
+
+local function release_reader(self, ok, ...)
+  self._reader = nil
+  if not ok then error((...), 0) end
+  if self._closed then check_open(self, "read") end -- closed while we waited (rule 6)
+  return ...
+end
+
+-- Reads one more chunk into the buffer; false at the end. The task holds
+-- the stream as its reader while it waits (rule 5).
 local function fill(self)
   if self._eof then return false end
-  local data = self._source:read(CHUNK)
+  local source = self._source
+  self._reader = current_task()
+  local data = release_reader(self, pcall(source.read, source, CHUNK))
   if data == "" then self._eof = true return false end
   if buffered(self) == 0 then
     self._buffer, self._pos = data, 1
@@ -96,6 +135,7 @@ function Stream:read(maxbytes)
   -- Lua call deeper may double the coroutine's stack of every connection)
   if self._closed then check_open(self, "read") end
   if current_task() == nil then check.task("read") end
+  if self._reader ~= nil then check_reader(self, "read") end
   if maxbytes == nil or maxbytes == -1 then
     while fill(self) do end
     return take(self, buffered(self))
@@ -118,6 +158,7 @@ function Stream:read_exactly(n)
   check_open(self, "read_exactly")
   n = check.count(n, 1, "read_exactly", nil)
   check.task("read_exactly")
+  check_reader(self, "read_exactly")
   while buffered(self) < n and fill(self) do end
   if buffered(self) < n then
     local partial = take(self, buffered(self))
@@ -128,24 +169,30 @@ function Stream:read_exactly(n)
 end
 
 -- stream:readline(maxbytes?) -> the next line with its "\n" ("" at the end).
--- Each byte is searched once, however many chunks the line spans.
+-- Each byte is searched once, however many chunks the line spans: `scanned`
+-- counts the chunks of _more searched; what that amounts to in bytes is
+-- worked out again from the buffer after every wait (rule 6).
 function Stream:readline(maxbytes)
   check_open(self, "readline")
   if maxbytes ~= nil then maxbytes = check.count(maxbytes, 1, "readline", nil) end
   check.task("readline")
-  local scanned, len = -1, 0 -- -1: the first chunk is not searched yet
+  check_reader(self, "readline")
+  local scanned = -1 -- -1: the first chunk is not searched yet
   while true do
     if scanned < 0 then
       local buffer, pos = self._buffer, self._pos
       local at = buffer:find("\n", pos, true)
       if at then
-        len = at - pos + 1
+        local len = at - pos + 1
         return take(self, maxbytes and math.min(len, maxbytes) or len)
       end
-      len, scanned = #buffer - pos + 1, 0
+      scanned = 0
     end
-    local more = self._more
+    -- the bytes searched: all that is buffered now but the chunks not
+    -- searched yet (the one a wait added)
+    local len, more = buffered(self), self._more
     if more ~= nil then
+      for i = scanned + 1, #more do len = len - #more[i] end
       for i = scanned + 1, #more do
         local chunk = more[i]
         local at = chunk:find("\n", 1, true)
@@ -158,7 +205,7 @@ function Stream:readline(maxbytes)
       scanned = #more
     end
     if maxbytes and len >= maxbytes then return take(self, maxbytes) end
-    if not fill(self) then return take(self, len) end
+    if not fill(self) then return take(self, buffered(self)) end
     if len == 0 then scanned = -1 end -- the chunk became the first one
   end
 end
@@ -167,6 +214,7 @@ end
 function Stream:readlines()
   check_open(self, "readlines")
   check.task("readlines")
+  check_reader(self, "readlines")
   local lines = {}
   while true do
     local line = self:readline()
@@ -228,27 +276,54 @@ end
 ---------------------------------------------------------------- aopen
 
 local run_in_thread, fd_read, fd_write = core.run_in_thread, core.fd_read, core.fd_write
+local set_cancellable, check_cancellation = core.set_cancellable, core.check_cancellation
 
-local function raise_os(fname, path, errno, code, message)
+local function raise_os(level, fname, path, errno, code, message)
   error(OSError(("%s: %s: %s"):format(fname, path, message),
-                { errno = errno, code = code, strerror = message, filename = path }), 3)
+                { errno = errno, code = code, strerror = message, filename = path }), level)
 end
 
-local function checked(fname, path, result, errno, code, message)
-  if result == nil then raise_os(fname, path, errno, code, message) end
-  return result
-end
-
--- The source of a file stream: { handle = core.fd_open's handle, path }.
+-- The source of a file stream: { handle = core.fd_open's handle, path,
+-- regular = a regular file (rule 7), reader, writer = the tasks whose job
+-- runs (rule 5) }.
 local FileSource = {}
 FileSource.__index = FileSource
 
+local busy_errors = { reader = ReadResourceBusy, writer = WriteResourceBusy }
+local busy_doing = { reader = "reading from", writer = "writing to" }
+
+local function job_done(self, side, fname, cancellable, ok, result, errno, code, message)
+  self[side] = nil
+  if cancellable ~= nil then set_cancellable(cancellable) end
+  if not ok then error(result, 0) end
+  if result == nil then raise_os(3, fname, self.path, errno, code, message) end
+  return result
+end
+
+-- Runs job(handle, arg) in a worker thread as the source's reader or
+-- writer (side): a second one is refused (rule 5); a regular file's job is
+-- not interrupted (rule 7), a pending cancellation is raised before it.
+local function file_job(self, side, fname, job, arg)
+  local holder = self[side]
+  if holder ~= nil and not holder.terminated then
+    local message = ("%s: another task is already %s this stream"):format(fname, busy_doing[side])
+    error(busy_errors[side](message), 3)
+  end
+  local cancellable
+  if self.regular then
+    check_cancellation()
+    cancellable = set_cancellable(false)
+  end
+  self[side] = current_task()
+  return job_done(self, side, fname, cancellable, pcall(run_in_thread, job, self.handle:fileno(), arg))
+end
+
 function FileSource:read(n)
-  return checked("read", self.path, run_in_thread(fd_read, self.handle:fileno(), n))
+  return file_job(self, "reader", "read", fd_read, n)
 end
 
 function FileSource:write(data)
-  return checked("write", self.path, run_in_thread(fd_write, self.handle:fileno(), data))
+  return file_job(self, "writer", "write", fd_write, data)
 end -- (fd_write returns the bytes written: all of them)
 
 function FileSource:close() self.handle:close() end
@@ -265,9 +340,9 @@ function io_.aopen(path, mode)
   if mode ~= nil and not valid then
     check.arg_error(2, "aopen", "invalid mode " .. tostring(mode))
   end
-  local handle, errno, code, message = core.fd_open(path, mode or "r")
-  if handle == nil then raise_os("aopen", path, errno, code, message) end
-  return io_.Stream(setmetatable({ handle = handle, path = path }, FileSource))
+  local handle, errno, code, message = core.fd_open(path, mode or "r") -- (errno: regular)
+  if handle == nil then raise_os(3, "aopen", path, errno, code, message) end
+  return io_.Stream(setmetatable({ handle = handle, path = path, regular = errno }, FileSource))
 end
 
 return io_

@@ -100,6 +100,7 @@ fuzz:
 
 lint:
 	luacheck -q lua spec examples bench tools
+	sh tools/lint_args.sh
 	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs $(LUA_INC) core tests
 

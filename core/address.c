@@ -61,23 +61,25 @@ socklen_t address_get(lua_State *L, int arg, int family, struct sockaddr_storage
   memset(ss, 0, sizeof *ss);
   if (family == AF_UNIX) {
     size_t n;
-    if (lua_type(L, arg) != LUA_TSTRING) sock_type_error(L, arg, fname, "path string");
-    const char *path = lua_tolstring(L, arg, &n);
+    const char *path = errors_tocstring(L, arg, &n);
+    if (path == NULL) errors_methoderror(L, arg, fname, errors_cstring_problem(L, arg, "path string"));
     struct sockaddr_un *un = (struct sockaddr_un *)ss;
-    if (n == 0 || n >= sizeof un->sun_path) sock_arg_error(L, arg, fname, "unix socket path empty or too long");
+    if (n == 0 || n >= sizeof un->sun_path) errors_methoderror(L, arg, fname, "unix socket path empty or too long");
     un->sun_family = AF_UNIX;
     memcpy(un->sun_path, path, n);
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] != '\0'));
   }
-  if (lua_type(L, arg) != LUA_TTABLE) sock_type_error(L, arg, fname, "address table {host, port}");
+  if (lua_type(L, arg) != LUA_TTABLE) errors_methodtypeerror(L, arg, fname, "address table {host, port}");
   if (lua_rawgeti(L, arg, 1) == LUA_TNIL) { lua_pop(L, 1); lua_getfield(L, arg, "host"); }
   if (lua_rawgeti(L, arg, 2) == LUA_TNIL) { lua_pop(L, 1); lua_getfield(L, arg, "port"); }
-  const char *host = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-  if (host == NULL && !lua_isnil(L, -2)) sock_arg_error(L, arg, fname, "address host must be a string");
+  const char *host = lua_isnil(L, -2) ? NULL : errors_tocstring(L, -2, NULL);
+  if (host == NULL && !lua_isnil(L, -2))
+    errors_methoderror(L, arg, fname, lua_type(L, -2) == LUA_TSTRING ? "address host contains a zero byte"
+                                                                     : "address host must be a string");
   int isint;
   lua_Integer port = lua_tointegerx(L, -1, &isint);
-  if (!isint) sock_arg_error(L, arg, fname, "address port must be an integer");
-  if (port < 0 || port > 65535) sock_arg_error(L, arg, fname, "port out of range 0-65535");
+  if (!isint) errors_methoderror(L, arg, fname, "address port must be an integer");
+  if (port < 0 || port > 65535) errors_methoderror(L, arg, fname, "port out of range 0-65535");
   if (host == NULL || host[0] == '\0' || strcmp(host, "*") == 0) host = NULL;
   socklen_t len;
   if (family == AF_INET6) {
@@ -86,7 +88,7 @@ socklen_t address_get(lua_State *L, int arg, int family, struct sockaddr_storage
     in6->sin6_port = htons((uint16_t)port);
     if (host == NULL) in6->sin6_addr = in6addr_any;
     else if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-      sock_arg_error(L, arg, fname, lua_pushfstring(L, "not a numeric IPv6 address: '%s'", host));
+      errors_methoderror(L, arg, fname, lua_pushfstring(L, "not a numeric IPv6 address: '%s'", host));
     len = sizeof *in6;
   } else {
     struct sockaddr_in *in = (struct sockaddr_in *)ss;
@@ -94,7 +96,7 @@ socklen_t address_get(lua_State *L, int arg, int family, struct sockaddr_storage
     in->sin_port = htons((uint16_t)port);
     if (host == NULL) in->sin_addr.s_addr = htonl(INADDR_ANY);
     else if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-      sock_arg_error(L, arg, fname, lua_pushfstring(L, "not a numeric IPv4 address: '%s'", host));
+      errors_methoderror(L, arg, fname, lua_pushfstring(L, "not a numeric IPv4 address: '%s'", host));
     len = sizeof *in;
   }
   lua_pop(L, 2);

@@ -10,6 +10,7 @@
 #include "errors.h"
 
 #define ERRORS_KEY "curio.errors.classes"
+#define ERRORS_DIR_KEY "curio.errors.luadir"
 
 /* Pushes a new instance of error class `cls` with `msg`. May raise (memory). */
 void errors_push(lua_State *L, const char *cls, const char *msg) {
@@ -55,10 +56,12 @@ int errors_is_cancel(lua_State *L, int idx) {
   return result;
 }
 
-/* set_errors(classes): registers the class table errors.lua made. */
+/* set_errors(classes, dir): registers the class table errors.lua made and
+ * the source prefix of curio's Lua modules (argument errors, rule 3). */
 static int l_set_errors(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  lua_pushvalue(L, 1);
+  lua_settop(L, 2);
+  lua_setfield(L, LUA_REGISTRYINDEX, ERRORS_DIR_KEY);
   lua_setfield(L, LUA_REGISTRYINDEX, ERRORS_KEY);
   return 0;
 }
@@ -68,34 +71,134 @@ const luaL_Reg errors_functions[] = {
   {NULL, NULL}
 };
 
-/* Argument errors name the public function explicitly: Lua's own
- * luaL_argerror may call curio.core.spawn what users call curio.spawn. */
-int errors_argerror(lua_State *L, int arg, const char *fname, const char *msg) {
-  return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fname, msg);
+/* ---- argument errors ----
+ *
+ * The one place in C that builds "bad argument #n to 'fname' (message)"
+ * (tools/lint_args.sh refuses the phrase anywhere else in core/ and lua/).
+ * Rules:
+ * 1. Callers give the stack index; the user's number is made here. A
+ *    function's #n is its stack index; a method counts self out (stack
+ *    index 2 is #1, a bad self is "calling 'fname' on bad self"), whatever
+ *    the call's syntax, as lua/curio/check.lua numbers Lua methods.
+ * 2. The message names the public function explicitly: Lua's own
+ *    luaL_argerror may call curio.core.spawn what users call curio.spawn.
+ * 3. The position is the user's line: the first caller that is not one of
+ *    curio's own Lua modules (a C function that a module's wrapper calls,
+ *    such as sock:bind through network.lua, reports its user's line too).
+ *    errors.lua registers the modules' source prefix with set_errors. */
+
+/* Pushes "file:line:" of the first caller outside curio's Lua modules. */
+static void errors_where(lua_State *L) {
+  lua_Debug ar;
+  int level = 1;
+  size_t n = 0;
+  const char *dir = NULL;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, ERRORS_DIR_KEY) == LUA_TSTRING) dir = lua_tolstring(L, -1, &n);
+  while (dir != NULL && n > 0 && lua_getstack(L, level, &ar) && lua_getinfo(L, "S", &ar) &&
+         strncmp(ar.source, dir, n) == 0)
+    level++;
+  lua_pop(L, 1);
+  luaL_where(L, level);
 }
 
-int errors_typeerror(lua_State *L, int arg, const char *fname, const char *tname) {
-  const char *got = lua_isnoneornil(L, arg) && lua_type(L, arg) == LUA_TNONE
-                        ? "no value" : luaL_typename(L, arg);
-  return luaL_error(L, "bad argument #%d to '%s' (%s expected, got %s)", arg, fname, tname, got);
+static int arg_error(lua_State *L, int n, const char *fname, const char *msg) {
+  errors_where(L);
+  if (n == 0)
+    lua_pushfstring(L, "calling '%s' on bad self (%s)", fname, msg);
+  else
+    lua_pushfstring(L, "bad argument #%d to '%s' (%s)", n, fname, msg);
+  lua_concat(L, 2);
+  return lua_error(L);
 }
 
-void errors_checkfunction(lua_State *L, int arg, const char *fname) {
-  if (lua_type(L, arg) != LUA_TFUNCTION) errors_typeerror(L, arg, fname, "function");
+static const char *got_name(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TNONE ? "no value" : luaL_typename(L, idx);
 }
 
-lua_Number errors_checknumber(lua_State *L, int arg, const char *fname) {
+/* A function's argument at stack index idx is bad (rule 1). */
+int errors_argerror(lua_State *L, int idx, const char *fname, const char *msg) {
+  return arg_error(L, idx, fname, msg);
+}
+
+/* A method's argument at stack index idx is bad: self is not counted. */
+int errors_methoderror(lua_State *L, int idx, const char *fname, const char *msg) {
+  return arg_error(L, idx - 1, fname, msg);
+}
+
+int errors_typeerror(lua_State *L, int idx, const char *fname, const char *tname) {
+  return arg_error(L, idx, fname, lua_pushfstring(L, "%s expected, got %s", tname, got_name(L, idx)));
+}
+
+int errors_methodtypeerror(lua_State *L, int idx, const char *fname, const char *tname) {
+  return arg_error(L, idx - 1, fname, lua_pushfstring(L, "%s expected, got %s", tname, got_name(L, idx)));
+}
+
+void errors_checkfunction(lua_State *L, int idx, const char *fname) {
+  if (lua_type(L, idx) != LUA_TFUNCTION) errors_typeerror(L, idx, fname, "function");
+}
+
+lua_Number errors_checknumber(lua_State *L, int idx, const char *fname) {
   int isnum;
-  lua_Number n = lua_tonumberx(L, arg, &isnum);
-  if (!isnum) errors_typeerror(L, arg, fname, "number");
+  lua_Number n = lua_tonumberx(L, idx, &isnum);
+  if (!isnum) errors_typeerror(L, idx, fname, "number");
   return n;
 }
 
 /* A duration in seconds: a number, not NaN, not negative. */
-lua_Number errors_checkseconds(lua_State *L, int arg, const char *fname) {
-  lua_Number n = errors_checknumber(L, arg, fname);
-  if (!(n >= 0)) errors_argerror(L, arg, fname, "non-negative number expected");
+lua_Number errors_checkseconds(lua_State *L, int idx, const char *fname) {
+  lua_Number n = errors_checknumber(L, idx, fname);
+  if (!(n >= 0)) errors_argerror(L, idx, fname, "non-negative number expected");
   return n;
+}
+
+/* A string that C will take as a C string (a path, a host, a name): a
+ * zero byte inside would cut it short, so it is refused. NULL (no error)
+ * when idx holds a string with a zero byte or no string: the caller
+ * raises with its own numbering through errors_cstring_error. */
+const char *errors_tocstring(lua_State *L, int idx, size_t *len) {
+  size_t n;
+  if (lua_type(L, idx) != LUA_TSTRING) return NULL;
+  const char *s = lua_tolstring(L, idx, &n);
+  if (strlen(s) != n) return NULL;
+  if (len) *len = n;
+  return s;
+}
+
+/* The message for a string that errors_tocstring refused. */
+const char *errors_cstring_problem(lua_State *L, int idx, const char *tname) {
+  if (lua_type(L, idx) == LUA_TSTRING) return "string contains a zero byte";
+  return lua_pushfstring(L, "%s expected, got %s", tname, got_name(L, idx));
+}
+
+/* A function's string argument for C (no zero byte). */
+const char *errors_checkcstring(lua_State *L, int idx, const char *fname, size_t *len) {
+  const char *s = errors_tocstring(L, idx, len);
+  if (s == NULL) errors_argerror(L, idx, fname, errors_cstring_problem(L, idx, "string"));
+  return s;
+}
+
+/* An optional options table at stack index idx of function fname: nil
+ * (or none) is no options; a table's keys must all be in `known` (a NULL-
+ * ended list), else the error names the first unknown one (check.lua's
+ * check.options for C). Returns 1 when there is a table. */
+int errors_checkoptions(lua_State *L, int idx, const char *fname, const char *const known[]) {
+  if (lua_isnoneornil(L, idx)) return 0;
+  if (!lua_istable(L, idx)) errors_typeerror(L, idx, fname, "table");
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 3, "errors_checkoptions");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int found = 0;
+    lua_pop(L, 1); /* the value */
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *key = lua_tostring(L, -1);
+      for (int i = 0; known[i] != NULL && !found; i++) found = strcmp(key, known[i]) == 0;
+      if (!found) errors_argerror(L, idx, fname, lua_pushfstring(L, "unknown option '%s'", key));
+    } else {
+      errors_argerror(L, idx, fname, lua_pushfstring(L, "unknown option (a %s key)", luaL_typename(L, -1)));
+    }
+  }
+  return 1;
 }
 
 /* ---- system errors ---- */

@@ -8,11 +8,19 @@
 void errors_push(lua_State *L, const char *cls, const char *msg);
 int errors_raise(lua_State *L, const char *cls, const char *fmt, ...);
 int errors_is_cancel(lua_State *L, int idx);
-int errors_argerror(lua_State *L, int arg, const char *fname, const char *msg);
-int errors_typeerror(lua_State *L, int arg, const char *fname, const char *tname);
-void errors_checkfunction(lua_State *L, int arg, const char *fname);
-lua_Number errors_checknumber(lua_State *L, int arg, const char *fname);
-lua_Number errors_checkseconds(lua_State *L, int arg, const char *fname);
+/* Argument errors (errors.c rules 1-3): idx is a stack index; a function
+ * numbers from it, a method ("methoderror") counts self out. */
+int errors_argerror(lua_State *L, int idx, const char *fname, const char *msg);
+int errors_typeerror(lua_State *L, int idx, const char *fname, const char *tname);
+int errors_methoderror(lua_State *L, int idx, const char *fname, const char *msg);
+int errors_methodtypeerror(lua_State *L, int idx, const char *fname, const char *tname);
+void errors_checkfunction(lua_State *L, int idx, const char *fname);
+lua_Number errors_checknumber(lua_State *L, int idx, const char *fname);
+lua_Number errors_checkseconds(lua_State *L, int idx, const char *fname);
+const char *errors_tocstring(lua_State *L, int idx, size_t *len);
+const char *errors_cstring_problem(lua_State *L, int idx, const char *tname);
+int errors_checkoptions(lua_State *L, int idx, const char *fname, const char *const known[]);
+const char *errors_checkcstring(lua_State *L, int idx, const char *fname, size_t *len);
 const char *errors_errno_name(int err);
 void errors_push_os(lua_State *L, const char *fname, int err);
 int errors_raise_os(lua_State *L, const char *fname, int err);

@@ -51,10 +51,10 @@ static int mode_flags(const char *mode, int *flags) {
 /* core.fd_open(path, mode) -> handle, whether it is a regular file (or a
  * block device: its reads and writes end) | nil, errno, code, message */
 static int l_fd_open(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = errors_checkcstring(L, 1, "aopen", NULL);
   const char *mode = luaL_optstring(L, 2, "r");
   int flags;
-  if (!mode_flags(mode, &flags)) return luaL_argerror(L, 2, "invalid mode");
+  if (!mode_flags(mode, &flags)) return errors_argerror(L, 2, "aopen", "invalid mode");
   struct fd_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
   h->fd = -1;
   ctx_setmetatable(L, ctx_get(L), MT_FD);

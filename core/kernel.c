@@ -247,8 +247,8 @@ static int opt_int_field(lua_State *L, int idx, const char *name, int def) {
     int isint;
     lua_Integer v = lua_tointegerx(L, -1, &isint);
     if (!isint || lua_type(L, -1) != LUA_TNUMBER || v < 1 || v > KERNEL_MAX_POOL)
-      return luaL_error(L, "bad argument #1 to 'Kernel' (option '%s' must be a whole number "
-                        "from 1 to %d)", name, KERNEL_MAX_POOL);
+      return errors_argerror(L, idx, "Kernel", lua_pushfstring(L, "option '%s' must be a whole number "
+                             "from 1 to %d", name, KERNEL_MAX_POOL));
     result = (int)v;
   }
   lua_pop(L, 1);
@@ -268,12 +268,12 @@ static int kernel_in_main_thread(void) {
 
 /* curio.Kernel(opts) -> kernel on a new libev loop. */
 static int l_kernel_new(lua_State *L) {
-  int has_opts = !lua_isnoneornil(L, 1);
+  static const char *const known[] = {"threads", "processes", "shutdown_timeout", "debug", "sigint", NULL};
+  int has_opts = errors_checkoptions(L, 1, "Kernel", known);
   int debug = -1, use_sigint = kernel_in_main_thread(), threads, processes;
   double shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
   long ncpu = 1;
   if (!has_opts) { lua_settop(L, 0); lua_newtable(L); }
-  else if (!lua_istable(L, 1)) errors_typeerror(L, 1, "Kernel", "table");
   threads = opt_int_field(L, 1, "threads", 64);
 #ifdef _SC_NPROCESSORS_ONLN
   ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -283,8 +283,7 @@ static int l_kernel_new(lua_State *L) {
     int isnum = 0;
     shutdown_timeout = lua_tonumberx(L, -1, &isnum);
     if (!isnum || !(shutdown_timeout >= 0))
-      return luaL_error(L, "bad argument #1 to 'Kernel' (option 'shutdown_timeout' must be a "
-                           "non-negative number)");
+      return errors_argerror(L, 1, "Kernel", "option 'shutdown_timeout' must be a non-negative number");
   }
   lua_pop(L, 1);
   if (lua_getfield(L, 1, "debug") != LUA_TNIL) debug = lua_toboolean(L, -1);
@@ -441,7 +440,7 @@ static int l_kernel_run(lua_State *L) {
   struct kernel *k = kernel_check(L, 1);
   struct curio_ctx *ctx = ctx_get(L);
   int nargs = lua_gettop(L) - 2, stuck, interrupted;
-  errors_checkfunction(L, 2, "run");
+  if (lua_type(L, 2) != LUA_TFUNCTION) errors_methodtypeerror(L, 2, "run", "function");
   if (ctx->running != NULL)
     return errors_raise(L, "CurioError", "Kernel.run: cannot run a kernel from inside a curio task");
   if (k->driving || k->shutting_down)

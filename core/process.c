@@ -226,7 +226,7 @@ static void track(lua_State *L, struct process *p) {
 
 static struct process *check_process(lua_State *L, const char *fname) {
   struct process *p = luaL_testudata(L, 1, PROCESS_MT);
-  if (p == NULL) errors_typeerror(L, 1, fname, "Process");
+  if (p == NULL) errors_methodtypeerror(L, 1, fname, "Process");
   return p;
 }
 
@@ -277,8 +277,8 @@ static int process_send_signal(lua_State *L) {
   struct process *p = check_process(L, "send_signal");
   int isint;
   lua_Integer sig = lua_tointegerx(L, 2, &isint);
-  if (!isint) errors_typeerror(L, 2, "send_signal", "signal number");
-  if (sig < 1 || sig > SIGRTMAX) errors_argerror(L, 1, "send_signal", "signal number out of range");
+  if (!isint || lua_type(L, 2) != LUA_TNUMBER) errors_methoderror(L, 2, "send_signal", "signal number expected");
+  if (sig < 1 || sig > SIGRTMAX) errors_methoderror(L, 2, "send_signal", "signal number out of range");
   if (p->reaped) return 0;
   if (sig == SIGKILL) p->killed = 1;
   if (child_signal(p, (int)sig) < 0 && errno != ESRCH)

@@ -162,7 +162,7 @@ static void reserve_for_getter(struct fifo *q) {
 /* q:put(item): rules 1 to 4. */
 static int l_fifo_put(lua_State *L) {
   struct fifo *q = fifo_check(L);
-  if (lua_isnoneornil(L, 2)) return luaL_error(L, "bad argument #1 to 'put' (value expected)");
+  if (lua_isnoneornil(L, 2)) return errors_methoderror(L, 2, "put", "value expected");
   if (q->maxsize == 0 || q->size < q->maxsize) {
     trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.put" : "Queue.put");
     lua_getiuservalue(L, 1, 1);

@@ -79,20 +79,9 @@ int sock_raise_closed(lua_State *L, const char *fname) {
   return lua_error(L);
 }
 
-/* Argument errors of methods count from the first argument after self, as
- * Lua's own messages for methods do. */
-int sock_arg_error(lua_State *L, int arg, const char *fname, const char *msg) {
-  return errors_argerror(L, arg - 1, fname, msg);
-}
-
-int sock_type_error(lua_State *L, int arg, const char *fname, const char *tname) {
-  const char *got = lua_type(L, arg) == LUA_TNONE ? "no value" : luaL_typename(L, arg);
-  return luaL_error(L, "bad argument #%d to '%s' (%s expected, got %s)", arg - 1, fname, tname, got);
-}
-
 struct sock *sock_check(lua_State *L, const char *fname) {
   struct sock *s = ctx_testudata(L, 1, MT_SOCKET);
-  if (s == NULL) errors_typeerror(L, 1, fname, "Socket");
+  if (s == NULL) errors_methodtypeerror(L, 1, fname, "Socket");
   return s;
 }
 
@@ -106,15 +95,15 @@ lua_Integer sock_check_size(lua_State *L, int arg, const char *fname) {
   int isnum;
   lua_Integer n = lua_tointegerx(L, arg, &isnum);
   if (!isnum) {
-    if (lua_type(L, arg) == LUA_TNUMBER) sock_arg_error(L, arg, fname, "number has no integer representation");
-    sock_type_error(L, arg, fname, "number");
+    if (lua_type(L, arg) == LUA_TNUMBER) errors_methoderror(L, arg, fname, "number has no integer representation");
+    errors_methodtypeerror(L, arg, fname, "number");
   }
-  if (n < 0) sock_arg_error(L, arg, fname, "non-negative integer expected");
+  if (n < 0) errors_methoderror(L, arg, fname, "non-negative integer expected");
   return n;
 }
 
 const char *sock_check_data(lua_State *L, int arg, const char *fname, size_t *len) {
-  if (lua_type(L, arg) != LUA_TSTRING) sock_type_error(L, arg, fname, "string");
+  if (lua_type(L, arg) != LUA_TSTRING) errors_methodtypeerror(L, arg, fname, "string");
   return lua_tolstring(L, arg, len);
 }
 
@@ -158,13 +147,13 @@ static int l_pipe_object(lua_State *L) {
 static int l_socket(lua_State *L) {
   int fi = 0, ti = 0;
   if (!lua_isnoneornil(L, 1)) {
-    const char *f = lua_tostring(L, 1);
-    for (fi = 0; family_names[fi] && (f == NULL || lua_type(L, 1) != LUA_TSTRING || strcmp(f, family_names[fi])); fi++) {}
+    const char *f = errors_tocstring(L, 1, NULL);
+    for (fi = 0; family_names[fi] && (f == NULL || strcmp(f, family_names[fi])); fi++) {}
     if (family_names[fi] == NULL) errors_argerror(L, 1, "socket", "family \"inet\", \"inet6\" or \"unix\" expected");
   }
   if (!lua_isnoneornil(L, 2)) {
-    const char *ty = lua_tostring(L, 2);
-    for (ti = 0; type_names[ti] && (ty == NULL || lua_type(L, 2) != LUA_TSTRING || strcmp(ty, type_names[ti])); ti++) {}
+    const char *ty = errors_tocstring(L, 2, NULL);
+    for (ti = 0; type_names[ti] && (ty == NULL || strcmp(ty, type_names[ti])); ti++) {}
     if (type_names[ti] == NULL) errors_argerror(L, 2, "socket", "type \"stream\" or \"dgram\" expected");
   }
   struct sock *s = sock_new(L, family_values[fi], type_values[ti]);
@@ -237,10 +226,10 @@ static int sock_shutdown(lua_State *L) {
   static const char *const hows[] = {"r", "w", "rw", NULL};
   static const int how_values[] = {SHUT_RD, SHUT_WR, SHUT_RDWR};
   struct sock *s = sock_check_open(L, "shutdown");
-  const char *how = lua_tostring(L, 2);
+  const char *how = errors_tocstring(L, 2, NULL);
   int i = 0;
-  while (hows[i] && (how == NULL || lua_type(L, 2) != LUA_TSTRING || strcmp(how, hows[i]))) i++;
-  if (hows[i] == NULL) sock_arg_error(L, 2, "shutdown", "\"r\", \"w\" or \"rw\" expected");
+  while (hows[i] && (how == NULL || strcmp(how, hows[i]))) i++;
+  if (hows[i] == NULL) errors_methoderror(L, 2, "shutdown", "\"r\", \"w\" or \"rw\" expected");
   if (shutdown(s->io.fd, how_values[i]) < 0) sock_raise_os(L, "shutdown", errno);
   return 0;
 }
@@ -283,11 +272,11 @@ static const struct option {
 };
 
 static const struct option *check_option(lua_State *L, const char *fname) {
-  const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
-  if (name == NULL) sock_type_error(L, 2, fname, "option name");
+  const char *name = errors_tocstring(L, 2, NULL);
+  if (name == NULL) errors_methoderror(L, 2, fname, errors_cstring_problem(L, 2, "option name"));
   for (const struct option *o = options; o->name; o++)
     if (strcmp(o->name, name) == 0) return o;
-  sock_arg_error(L, 2, fname, lua_pushfstring(L, "unknown option '%s'", name));
+  errors_methoderror(L, 2, fname, lua_pushfstring(L, "unknown option '%s'", name));
   return NULL;
 }
 
@@ -295,13 +284,13 @@ static const struct option *check_option(lua_State *L, const char *fname) {
 static int sock_setsockopt(lua_State *L) {
   struct sock *s = sock_check_open(L, "setsockopt");
   const struct option *o = check_option(L, "setsockopt");
-  if (o->read_only) sock_arg_error(L, 2, "setsockopt", lua_pushfstring(L, "option '%s' is read-only", o->name));
+  if (o->read_only) errors_methoderror(L, 2, "setsockopt", lua_pushfstring(L, "option '%s' is read-only", o->name));
   int value, isint;
   if (lua_type(L, 3) == LUA_TBOOLEAN) value = lua_toboolean(L, 3);
   else {
     lua_Integer v = lua_tointegerx(L, 3, &isint);
-    if (!isint || lua_type(L, 3) != LUA_TNUMBER) sock_type_error(L, 3, "setsockopt", "boolean or integer");
-    if (v < 0 || v > 0x7fffffff) sock_arg_error(L, 3, "setsockopt", "value out of range");
+    if (!isint || lua_type(L, 3) != LUA_TNUMBER) errors_methodtypeerror(L, 3, "setsockopt", "boolean or integer");
+    if (v < 0 || v > 0x7fffffff) errors_methoderror(L, 3, "setsockopt", "value out of range");
     value = (int)v;
   }
   if (setsockopt(s->io.fd, o->level, o->opt, &value, sizeof value) < 0) sock_raise_os(L, "setsockopt", errno);

@@ -37,8 +37,6 @@ void socket_open(lua_State *L, int ctx);
 int sock_raise_os(lua_State *L, const char *fname, int err);
 void sock_push_closed(lua_State *L, const char *fname);
 int sock_raise_closed(lua_State *L, const char *fname);
-int sock_arg_error(lua_State *L, int arg, const char *fname, const char *msg);
-int sock_type_error(lua_State *L, int arg, const char *fname, const char *tname);
 struct sock *sock_check(lua_State *L, const char *fname);
 struct sock *sock_check_open(lua_State *L, const char *fname);
 lua_Integer sock_check_size(lua_State *L, int arg, const char *fname);

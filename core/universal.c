@@ -308,7 +308,7 @@ static int l_queue_new(lua_State *L) {
  * A task makes its wait record only when it has to wait. */
 static int l_queue_put(lua_State *L) {
   struct uobj *o = check(L, U_QUEUE);
-  if (lua_isnoneornil(L, 2)) return luaL_error(L, "bad argument #1 to 'put' (value expected)");
+  if (lua_isnoneornil(L, 2)) return errors_methoderror(L, 2, "put", "value expected");
   lua_settop(L, 2);
   codec_encode(L, 2, 1, "UniversalQueue.put: item"); /* index 3: the bytes */
   size_t len;

@@ -103,7 +103,7 @@ describe("Kernel", function()
     assert.truthy(catch(curio.Kernel, 5):find("bad argument #1 to 'Kernel' (table expected, got number)", 1, true))
     assert.truthy(catch(curio.Kernel, { threads = 0 }):find("threads", 1, true))
     local k = curio.Kernel({ threads = 4, processes = 2, debug = false })
-    assert.truthy(catch(k.run, k, 5):find("bad argument #2 to 'run' (function expected, got number)", 1, true))
+    assert.truthy(catch(k.run, k, 5):find("bad argument #1 to 'run' (function expected, got number)", 1, true))
     k:close()
   end)
 

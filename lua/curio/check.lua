@@ -1,8 +1,22 @@
 -- curio.check: the argument checks every Lua module of curio uses (the role
--- lauxlib's luaL_check* plays for C). Each check is called directly by the
--- public function it guards, so that its error points at the user's call:
--- level 3 is check -> API function -> caller. A check called one level
--- deeper passes `depth` (the number of curio frames between it and the user).
+-- lauxlib's luaL_check* plays for C; core/errors.c is the one place in C).
+-- No other Lua file builds a "bad argument" message: tools/lint_args.sh
+-- refuses one.
+--
+-- Rules:
+--  1. Each check is called directly by the public function it guards:
+--     level 3 is check -> API function -> caller. A check called one level
+--     deeper passes `depth` (the number of curio frames between it and the
+--     user).
+--  2. The error's position is the user's line: frames of curio's own Lua
+--     modules above that level are skipped (as core/errors.c does for C),
+--     so a check made in a helper or a wrapper still points at the caller.
+--  3. Arguments are numbered as the user counts them: a method's self is
+--     not counted (the first argument after it is #1).
+--  4. A string that reaches C as a C string (a path, a host, a name) must
+--     not hold a zero byte (check.cstring).
+--  5. An options table is checked whole: an unknown key is refused with an
+--     error naming it (check.options).
 
 local core = require "curio.core"
 local errors = require "curio.errors"
@@ -10,15 +24,32 @@ local errors = require "curio.errors"
 local CurioError = errors.CurioError
 local current_task = core.current_task
 local tointeger = math.tointeger
+local getinfo = debug.getinfo
 
 local check = {}
 
-local function level(depth) return 2 + (depth or 1) end
+-- The source prefix of curio's Lua modules ("@/usr/share/lua/5.4/curio/"),
+-- from this file's own chunk name; nil when it was loaded otherwise.
+check.module_dir = getinfo(1, "S").source:match("^(@.*[/\\])[^/\\]+$")
+local module_dir = check.module_dir
+
+-- The level, for error() in the function that calls level() (arg_error,
+-- check.task), of the user's frame (rules 1 and 2).
+local function level(depth)
+  local n = 2 + (depth or 1)
+  while module_dir ~= nil do
+    local info = getinfo(n + 1, "S") -- (getinfo counts level() itself)
+    if info == nil or info.source:sub(1, #module_dir) ~= module_dir then break end
+    n = n + 1
+  end
+  return n
+end
 
 local function describe(value)
   if value == nil then return "no value" end
   return type(value)
 end
+check.describe = describe
 
 -- Raises "bad argument #n to 'fname' (message)".
 function check.arg_error(n, fname, message, depth)
@@ -90,6 +121,23 @@ function check.deadline(value, n, fname, depth)
     check.arg_error(n, fname, "number expected, got " .. type(value), depth)
   end
   if value ~= value then check.arg_error(n, fname, "number expected, got NaN", depth) end
+  return value
+end
+
+-- A value of any type but nil.
+function check.value(value, n, fname, depth)
+  if value == nil then check.arg_error(n, fname, "value expected", (depth or 1) + 1) end
+  return value
+end
+
+-- A string (rule 4: no zero byte, since C takes it as a C string). `what`
+-- names it in the message ("string" unless given, e.g. "path string").
+function check.cstring(value, n, fname, what, depth)
+  depth = (depth or 1) + 1
+  if type(value) ~= "string" then
+    check.arg_error(n, fname, (what or "string") .. " expected, got " .. describe(value), depth)
+  end
+  if value:find("\0", 1, true) then check.arg_error(n, fname, "string contains a zero byte", depth) end
   return value
 end
 

@@ -53,8 +53,7 @@ function class_mt.__call(class, message, fields)
   local err = {}
   if fields ~= nil then
     if type(fields) ~= "table" then
-      error("bad argument #2 to '" .. class.__name .. "' (table expected, got "
-        .. type(fields) .. ")", 2)
+      require("curio.check").table(fields, 2, class.__name)
     end
     for key, value in pairs(fields) do err[key] = value end
   end
@@ -80,7 +79,7 @@ end
 -- Class:subclass(name) -> a new class below Class.
 function class_methods.subclass(class, name)
   if type(name) ~= "string" then
-    error("bad argument #1 to 'subclass' (string expected, got " .. type(name) .. ")", 2)
+    require("curio.check").arg_error(1, "subclass", "string expected, got " .. type(name))
   end
   return new_class(name, class)
 end
@@ -140,7 +139,7 @@ end
 -- curio.xpcall(fn, handler, ...): likewise; handler never sees a cancellation.
 function errors.xpcall(fn, handler, ...)
   if type(handler) ~= "function" then
-    error("bad argument #2 to 'xpcall' (function expected, got " .. type(handler) .. ")", 2)
+    require("curio.check").fn(handler, 2, "xpcall")
   end
   return pass_cancel(xpcall(fn, function(err)
     if CancelledError:matches(err) then return err end

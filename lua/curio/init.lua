@@ -3,7 +3,8 @@
 
 local core = require "curio.core"
 local errors = require "curio.errors"
-core.set_errors(errors.classes)
+local check = require "curio.check"
+core.set_errors(errors.classes, check.module_dir)
 local time = require "curio.time"
 local task = require "curio.task"
 local sync = require "curio.sync"
@@ -32,9 +33,7 @@ end
 -- curio.run(fn, ...): runs fn(...) as the main task of a new kernel, then
 -- cancels every task left (their cleanup runs) and returns fn's results.
 function curio.run(fn, ...)
-  if type(fn) ~= "function" then
-    error("bad argument #1 to 'run' (function expected, got " .. type(fn) .. ")", 2)
-  end
+  check.fn(fn, 1, "run")
   local kernel = core.Kernel()
   return close_and_return(kernel, pcall(kernel.run, kernel, fn, ...))
 end

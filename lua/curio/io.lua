@@ -247,6 +247,11 @@ end
 function Stream:writelines(list)
   check_open(self, "writelines")
   check.table(list, 1, "writelines")
+  for i = 1, #list do
+    if type(list[i]) ~= "string" then
+      check.arg_error(1, "writelines", ("list of strings expected, got %s at #%d"):format(type(list[i]), i))
+    end
+  end
   return self:write(table.concat(list))
 end
 
@@ -333,9 +338,7 @@ function FileSource:fileno() return self.handle:fileno() end
 -- "a", with "+" and "b"); the file is opened at once, its reads and writes
 -- run in worker threads.
 function io_.aopen(path, mode)
-  if type(path) ~= "string" then
-    check.arg_error(1, "aopen", "string expected, got " .. (path == nil and "no value" or type(path)))
-  end
+  check.cstring(path, 1, "aopen")
   local valid = type(mode) == "string" and (mode:match("^[rwa]%+?b?$") or mode:match("^[rwa]b%+$"))
   if mode ~= nil and not valid then
     check.arg_error(2, "aopen", "invalid mode " .. tostring(mode))

@@ -45,9 +45,7 @@ local function check_port(port, n, fname)
 end
 
 local function check_host(host, n, fname)
-  if host ~= nil and type(host) ~= "string" then
-    check.arg_error(n, fname, "string host expected, got " .. type(host), 2)
-  end
+  if host ~= nil then check.cstring(host, n, fname, "string host", 2) end
 end
 
 local function check_family(family, n, fname)
@@ -236,7 +234,7 @@ end
 
 -- curio.unix_server(path, handler, opts): as tcp_server, on a unix socket.
 function network.unix_server(path, handler, opts)
-  if type(path) ~= "string" then check.arg_error(1, "unix_server", "path string expected") end
+  check.cstring(path, 1, "unix_server", "path string")
   check.fn(handler, 2, "unix_server")
   opts = check.options(opts, 3, "unix_server", { backlog = true })
   check.task("unix_server")
@@ -252,10 +250,7 @@ end
 
 -- curio.open_connection(host, port, opts) -> a connected Socket (rule 1).
 function network.open_connection(host, port, opts)
-  if type(host) ~= "string" then
-    check.arg_error(1, "open_connection",
-                    "string host expected, got " .. (host == nil and "no value" or type(host)))
-  end
+  check.cstring(host, 1, "open_connection", "string host")
   check_port(port, 2, "open_connection")
   opts = check.options(opts, 3, "open_connection", { family = true })
   check_family(opts.family, 3, "open_connection")
@@ -277,7 +272,7 @@ end
 
 -- curio.open_unix_connection(path) -> a connected unix Socket.
 function network.open_unix_connection(path)
-  if type(path) ~= "string" then check.arg_error(1, "open_unix_connection", "path string expected") end
+  check.cstring(path, 1, "open_unix_connection", "path string")
   check.task("open_unix_connection")
   return or_close(new_socket("unix", "stream"), c_connect, path)
 end

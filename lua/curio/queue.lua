@@ -214,14 +214,8 @@ end
 
 -- Puts item with priority (a number, default 0; lower comes out first).
 function PriorityQueue:put(item, priority)
-  if item == nil then error("bad argument #1 to 'put' (value expected)", 2) end
-  if priority == nil then
-    priority = 0
-  elseif type(priority) ~= "number" then
-    error("bad argument #2 to 'put' (number expected, got " .. type(priority) .. ")", 2)
-  elseif priority ~= priority then
-    error("bad argument #2 to 'put' (number expected, got NaN)", 2)
-  end
+  if item == nil then check.value(item, 1, "put") end
+  if priority == nil then priority = 0 else check.deadline(priority, 2, "put") end
   check_task("PriorityQueue.put")
   local sequence = self._sequence + 1
   self._sequence = sequence

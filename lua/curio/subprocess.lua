@@ -107,6 +107,9 @@ local function environment(env, fname, depth)
     if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
       check.arg_error(2, fname, "opts.env: string names and string values expected", depth)
     end
+    if k:find("[=\0]") or tostring(v):find("\0", 1, true) then
+      check.arg_error(2, fname, "opts.env: a name holds '=' or a zero byte, or a value a zero byte", depth)
+    end
     list[#list + 1] = k .. "=" .. v
   end
   table.sort(list)
@@ -127,6 +130,7 @@ local function popen(args, opts, fname, depth)
     if type(args) ~= "string" then
       check.arg_error(1, fname, "string command expected with opts.shell", depth + 1)
     end
+    check.cstring(args, 1, fname, nil, depth + 1)
     argv = { "/bin/sh", "-c", args }
   else
     if type(args) ~= "table" then
@@ -145,9 +149,7 @@ local function popen(args, opts, fname, depth)
     end
     if #argv == 0 then check.arg_error(1, fname, "empty argument list", depth + 1) end
   end
-  if opts.cwd ~= nil and type(opts.cwd) ~= "string" then
-    check.arg_error(2, fname, "opts.cwd: string expected", depth + 1)
-  end
+  if opts.cwd ~= nil then check.cstring(opts.cwd, 2, fname, "opts.cwd: string", depth + 1) end
   local env = environment(opts.env, fname, depth + 2)
   check_ends(opts, fname, depth + 2)
   local p = setmetatable({ args = args, returncode = nil, _keep = opts.keep == true }, Popen)
@@ -213,10 +215,10 @@ function Popen:poll()
   return self.returncode
 end
 
+-- (the signal number is checked once, by the C method: it does nothing
+-- once the child is reaped)
 function Popen:send_signal(sig)
-  if math.type(sig) ~= "integer" then check.arg_error(1, "send_signal", "signal number expected") end
-  if sig < 1 or sig > 64 then check.arg_error(1, "send_signal", "signal number out of range") end
-  if self.returncode == nil then self._process:send_signal(sig) end
+  return self._process:send_signal(sig)
 end
 
 function Popen:kill() self:send_signal(SIGKILL) end

@@ -13,18 +13,18 @@ local set_cancellable = core.set_cancellable
 local task = {}
 local methods = core.task_methods
 
+local cancel_opts = { exc = true, blocking = true }
+
 local function cancel_error(exc)
   if exc == nil then return nil end
   if errors.is_class(exc) then
     if not exc:is_subclass(CancelledError) then
-      error("bad argument #1 to 'cancel' (opts.exc: CancelledError class expected, got "
-            .. exc.__name .. ")", 3)
+      check.arg_error(1, "cancel", "opts.exc: CancelledError class expected, got " .. exc.__name, 2)
     end
     return exc("task cancelled")
   end
   if not CancelledError:matches(exc) then
-    error("bad argument #1 to 'cancel' (opts.exc: CancelledError expected, got "
-          .. type(exc) .. ")", 3)
+    check.arg_error(1, "cancel", "opts.exc: CancelledError expected, got " .. type(exc), 2)
   end
   return exc
 end
@@ -35,9 +35,7 @@ end
 function methods.cancel(self, opts)
   local exc, blocking = nil, true
   if opts ~= nil then
-    if type(opts) ~= "table" then
-      error("bad argument #1 to 'cancel' (table expected, got " .. type(opts) .. ")", 2)
-    end
+    check.options(opts, 1, "cancel", cancel_opts)
     exc = cancel_error(opts.exc)
     blocking = opts.blocking ~= false
   end

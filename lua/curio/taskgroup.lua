@@ -130,31 +130,28 @@ end
 -- the kernel's join does it, core/group.c.)
 
 local wait_modes = { all = "all", any = "any", object = "object", [false] = false }
+local group_opts = { wait = true, tasks = true }
 
 local function new(opts)
   local wait, tasks = "all", nil
   if opts ~= nil then
-    if type(opts) ~= "table" then
-      error("bad argument #1 to 'TaskGroup' (table expected, got " .. type(opts) .. ")", 3)
-    end
+    check.options(opts, 1, "TaskGroup", group_opts, 2)
     if opts.wait ~= nil then
       wait = wait_modes[opts.wait]
       if wait == nil then
-        error("bad argument #1 to 'TaskGroup' (opts.wait: \"all\", \"any\", \"object\" or "
-              .. "false expected, got " .. tostring(opts.wait) .. ")", 3)
+        check.arg_error(1, "TaskGroup", "opts.wait: \"all\", \"any\", \"object\" or "
+              .. "false expected, got " .. tostring(opts.wait), 2)
       end
     end
     tasks = opts.tasks
     if tasks ~= nil then
       if type(tasks) ~= "table" then
-        error("bad argument #1 to 'TaskGroup' (opts.tasks: table expected, got "
-              .. type(tasks) .. ")", 3)
+        check.arg_error(1, "TaskGroup", "opts.tasks: table expected, got " .. type(tasks), 2)
       end
       local listed = {}
       for i, t in ipairs(tasks) do
         if not is_task(t) then
-          error(("bad argument #1 to 'TaskGroup' (opts.tasks[%d]: Task expected, got %s)")
-                :format(i, type(t)), 3)
+          check.arg_error(1, "TaskGroup", ("opts.tasks[%d]: Task expected, got %s"):format(i, type(t)), 2)
         end
         if group_of(t) ~= nil or listed[t] then
           error(CurioError("TaskGroup: task already in a task group"), 3)
@@ -198,8 +195,7 @@ end
 -- g:add_task(task): puts an existing task (maybe terminated) in the group.
 function TaskGroup:add_task(t)
   if not is_task(t) then
-    error("bad argument #1 to 'add_task' (Task expected, got " ..
-      (t == nil and "no value" or type(t)) .. ")", 2)
+    check.arg_error(1, "add_task", "Task expected, got " .. check.describe(t))
   end
   if group_of(t) ~= nil then
     errors.raise(CurioError, "TaskGroup.add_task: task already in a task group")
@@ -383,9 +379,7 @@ end
 -- TaskGroup(nil, fn).
 function taskgroup.TaskGroup(opts, fn)
   if fn == nil and type(opts) == "function" then opts, fn = nil, opts end
-  if fn ~= nil and type(fn) ~= "function" then
-    error("bad argument #2 to 'TaskGroup' (function expected, got " .. type(fn) .. ")", 2)
-  end
+  if fn ~= nil then check_fn(fn, 2, "TaskGroup") end
   local g = new(opts)
   if fn == nil then return g end
   check_task("TaskGroup")

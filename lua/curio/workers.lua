@@ -75,6 +75,7 @@ end
 local errors = require "curio.errors"
 local sync = require "curio.sync"
 local task = require "curio.task"
+local check = require "curio.check"
 
 local CurioError, BrokenWorkerError = errors.CurioError, errors.BrokenWorkerError
 local CancelledError = errors.CancelledError
@@ -168,10 +169,10 @@ end
 -- curio.run_in_process(fn, ...) -> fn's results, computed in a worker process.
 function workers.run_in_process(fn, ...)
   if type(fn) ~= "function" and type(fn) ~= "string" then
-    error("bad argument #1 to 'run_in_process' (function or \"module.function\" expected, got "
-          .. (fn == nil and "no value" or type(fn)) .. ")", 2)
+    check.arg_error(1, "run_in_process",
+                    "function or \"module.function\" expected, got " .. check.describe(fn))
   end
-  if core.current_task() == nil then error(CurioError("run_in_process: not inside a curio task"), 2) end
+  check.task("run_in_process")
   local payload = core.encode_portable("run_in_process: argument", fn, ...)
   local pool = pool_of()
   pool.slots:acquire()

@@ -126,7 +126,6 @@ end)
 -- the caller's line, methods counting self out, built in one place per
 -- language (core/errors.c, lua/curio/check.lua).
 describe("argument errors", function()
-  local util = require "support.util"
   local subprocess = curio.subprocess
   local here = debug.getinfo(1, "S").short_src
 

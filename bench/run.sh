@@ -17,7 +17,7 @@ benches=(spawn_join:100000 spawn_many:100000 switch:1000000 timeout_after:100000
   sleepers:100000 sleepers_1m:1000000 queue_bounded:1000000
   queue_unbounded:1000000 lock_handoff:1000000 event_waiters:10000
   taskgroup:100000 thread_roundtrip:10000 thread_parallel:10000 codec:100
-  universal_queue:1000000)
+  universal_queue:1000000 stream_read:4)
 
 # An entry that runs another benchmark's programs (at its own N), their
 # `bench=` lines relabelled with the entry's name.
@@ -35,6 +35,8 @@ left_out() {
     sleepers_1m:trio) echo "not run at 1M (about 140 s and 5 GB)" ;;
     codec:curio-lua | codec:cjson) ;;
     codec:*) echo "no codec peer (the codec's peer is lua-cjson)" ;;
+    stream_read:curio-lua) ;;
+    stream_read:*) echo "no peer (it guards curio-lua's joins of many chunks)" ;;
   esac
 }
 

@@ -154,5 +154,10 @@ if not port then
   io.stderr:write("usage: lua5.4 examples/http_server.lua [host [port]]\n")
   os.exit(2)
 end
-io.stderr:write(("http_server: listening on %s:%d\n"):format(host == "" and "*" or host, port))
-curio.run(curio.tcp_server, host, port, http_client)
+curio.run(function()
+  local sock = curio.tcp_server_socket(host, port)
+  -- said once it listens, with the port it got (port 0: the system picks)
+  local shown = host == "" and "*" or host
+  io.stderr:write(("http_server: listening on %s:%d\n"):format(shown, sock:getsockname().port))
+  curio.run_server(sock, http_client)
+end)

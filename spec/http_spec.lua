@@ -13,14 +13,16 @@ local function alive(pid)
   return os.execute(("kill -0 %d 2>/dev/null"):format(pid)) == true
 end
 
--- Stops the server by its PID and waits (bounded) until it is gone.
-local function stop(pid)
-  os.execute(("kill %d 2>/dev/null"):format(pid))
-  for _ = 1, 100 do
-    if not alive(pid) then return end
-    os.execute("sleep 0.02")
+-- Stops the server by its PID; returns what it wrote on stderr after its
+-- startup line (read to the end, which comes when the server is gone).
+local function stop(server)
+  if not server.stopped then
+    server.stopped = true
+    os.execute(("kill %d 2>/dev/null"):format(server.pid))
+    server.rest = server.pipe:read("a")
+    server.pipe:close()
   end
-  os.execute(("kill -9 %d 2>/dev/null"):format(pid))
+  return server.rest
 end
 
 -- Runs fn(stream, sock) in a kernel over a fresh connection to the server,
@@ -76,41 +78,21 @@ local function binary(n)
   return table.concat(bytes)
 end
 
-local function port_free(port)
-  return pcall(curio.run, function() curio.tcp_server_socket("127.0.0.1", port):close() end)
-end
-
--- Until the server at port answers GET / (bounded); false if it died.
-local function wait_ready(port, pid)
-  return curio.run(function()
-    for _ = 1, 200 do
-      if not alive(pid) then return false end
-      local ok, response = pcall(curio.timeout_after, 1, function()
-        local sock <close> = curio.open_connection("127.0.0.1", port)
-        return exchange(sock:as_stream(), GET)
-      end)
-      if ok and response and response.body == HELLO then return true end
-      curio.sleep(0.025)
-    end
-    return false
-  end)
-end
-
--- Starts examples/http_server.lua on a random free port (a few tries), its
--- stderr into the file log; `timeout` bounds its life should this spec die
--- without stopping it. Returns the port and the PID.
-local function start_server(log)
-  for _ = 1, 5 do
-    local port = math.random(20000, 60000)
-    if port_free(port) then
-      local _, out = util.sh(("%s timeout 60 %s examples/http_server.lua 127.0.0.1 %d >/dev/null 2>%s & echo $!")
-        :format(util.env, util.lua, port, log))
-      local pid = assert(tonumber(out), "no pid")
-      if wait_ready(port, pid) then return port, pid end
-      stop(pid)
-    end
+-- Starts examples/http_server.lua on a port the system picks and reads the
+-- line it writes on stderr once it listens ("http_server: listening on
+-- 127.0.0.1:<port>") through a pipe: no free-port guess, no polling; the
+-- rest of its stderr stays in that pipe until stop. `timeout` bounds its
+-- life should this spec die without stopping it. Returns {pid, port,
+-- pipe, startup}.
+local function start_server()
+  local pipe = assert(io.popen(("echo $$; exec env %s timeout 60 %s examples/http_server.lua 127.0.0.1 0 2>&1 >/dev/null")
+    :format(util.env, util.lua)))
+  local server = { pipe = pipe, pid = tonumber(pipe:read("l")), startup = pipe:read("L") }
+  server.port = tonumber((server.startup or ""):match("^http_server: listening on 127%.0%.0%.1:(%d+)\n$"))
+  if not server.port then
+    error("examples/http_server.lua did not start: " .. tostring(server.startup) .. stop(server))
   end
-  error("examples/http_server.lua did not start")
+  return server
 end
 
 -- curl, installed with apt when missing and possible; nil if unavailable.
@@ -122,18 +104,17 @@ local function find_curl()
 end
 
 describe("examples/http_server.lua", function()
-  local port, pid, curl, base
-  local log = os.tmpname()
+  local server, port, curl, base
 
   setup(function()
-    port, pid = start_server(log)
+    server = start_server()
+    port = server.port
     base = ("http://127.0.0.1:%d"):format(port)
     curl = find_curl()
   end)
 
   teardown(function()
-    if pid then stop(pid) end
-    os.remove(log)
+    if server then stop(server) end
   end)
 
 
@@ -343,10 +324,8 @@ describe("examples/http_server.lua", function()
   end)
 
   it("is still running after all that, having printed only its startup line", function()
-    assert.is_true(alive(pid))
-    local f = assert(io.open(log))
-    local printed = f:read("a")
-    f:close()
-    assert.are.equal(("http_server: listening on 127.0.0.1:%d\n"):format(port), printed)
+    assert.is_true(alive(server.pid))
+    assert.are.equal(("http_server: listening on 127.0.0.1:%d\n"):format(port), server.startup)
+    assert.are.equal("", stop(server))
   end)
 end)

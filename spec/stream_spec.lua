@@ -194,16 +194,15 @@ describe("socket streams", function()
     assert.are.same({ "true", "partial line\n" }, trace)
   end)
 
-  it("reads of many chunks cost linear time, and a timed-out read_exactly keeps what it read", function()
+  it("reads of many chunks return them whole, and a timed-out read_exactly keeps what it read", function()
     local io_ = require "curio.io"
     local chunk = ("0123456789abcdef"):rep(4096) -- 64 KiB
     local trace = util.traced(function(record)
       local s = io_.Stream({ read = function() return chunk end })
-      local t0 = os.clock()
       local big = s:read_exactly(16 * 1024 * 1024)
       local line = io_.Stream({ read = function() return chunk end }):readline(8 * 1024 * 1024)
-      -- quadratic joins took 9 s here; linear ones take about 0.2 s
-      record(#big, big == chunk:rep(256), #line, os.clock() - t0 < 3)
+      -- their cost (linear, not quadratic) is bench/stream_read.lua's
+      record(#big, big == chunk:rep(256), #line)
 
       local a, b = pair()
       local sb <close> = b:as_stream()
@@ -215,6 +214,6 @@ describe("socket streams", function()
       record(got == ("p"):rep(100000) .. ("q"):rep(200000))
       a:close()
     end)
-    assert.are.same({ "16777216 true 8388608 true", "true", "true" }, trace)
+    assert.are.same({ "16777216 true 8388608", "true", "true" }, trace)
   end)
 end)

@@ -199,13 +199,15 @@ describe("curio.subprocess", function()
 
   it("builds a three-stage pipeline by passing p.stdout and fileno() (printf | sort | uniq -c)", function()
     local trace = util.traced(function(record)
-      -- the first stage is slow to write: sort must wait for its input
-      local p1 = subprocess.Popen({ "sh", "-c", "sleep 0.2; printf 'pear\\napple\\npear\\nfig\\npear\\napple\\n'" },
-                                  { stdout = PIPE })
+      -- the first stage writes once all three run: sort must wait for its input
+      local p1 = subprocess.Popen({ "sh", "-c", "read go; printf 'pear\\napple\\npear\\nfig\\npear\\napple\\n'" },
+                                  { stdin = PIPE, stdout = PIPE })
       local p2 = subprocess.Popen({ "sort" }, { stdin = p1.stdout, stdout = PIPE, stderr = PIPE })
       local p3 = subprocess.Popen({ "uniq", "-c" }, { stdin = p2.stdout:fileno(), stdout = PIPE, stderr = PIPE })
       p1.stdout:close() -- the children hold their own ends now
       p2.stdout:close()
+      p1.stdin:write("go\n")
+      p1.stdin:close()
       local out, err = p3:communicate()
       record("output", (out:gsub(" +", " ")))
       record("stderr", "[" .. p2.stderr:read() .. "]", "[" .. err .. "]")

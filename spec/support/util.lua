@@ -40,20 +40,88 @@ function util.lua_code(code, seconds)
 end
 
 -- Runs a shell command in the background with READY=<path> in its
--- environment, sends it SIGINT once it has created that file (scripts do
--- it when they are inside the kernel: util.ready_code), and waits for it.
+-- environment, sends it SIGINT once it has opened and closed that path
+-- (scripts do it when they are inside the kernel: util.ready_code), and
+-- waits for it. The path is a FIFO: the shell's read of it ends when the
+-- child closes it, an event rather than a pause (bounded at 20 s, should
+-- the child die before it gets there).
 function util.interrupt(command)
   local ready = os.tmpname()
   os.remove(ready)
-  local status, stdout, stderr = util.sh(("READY=%s %s & pid=$!; i=0; " ..
-    "while [ ! -e %s ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; " ..
-    "sleep 0.05; kill -INT $pid; wait $pid"):format(ready, command, ready))
+  local status, stdout, stderr = util.sh(("mkfifo %s && { READY=%s %s & pid=$!; " ..
+    "timeout 20 cat %s >/dev/null; kill -INT $pid; wait $pid; }"):format(ready, ready, command, ready))
   os.remove(ready)
   return status, stdout, stderr
 end
 
--- Lua code that creates the READY file of util.interrupt.
+-- Lua code that opens and closes the READY path of util.interrupt.
 util.ready_code = "local r = os.getenv('READY') if r then io.open(r, 'w'):close() end"
+
+-- Starts the server example `script` (examples/x.lua) in a child under
+-- spec/support/serve.lua, with `ulimit -n fd_limit` when given; must run
+-- in a task. Returns once the child listens (the port is the first line of
+-- its stdout: no free-port guess, no polling) a child table: port, pid,
+-- proc (the Popen), lines (its further stdout lines, kept as they come).
+-- util.stop_server must follow, whatever happens.
+function util.start_server(script, fd_limit)
+  local curio = require "curio"
+  local sub = curio.subprocess
+  local command = ("%sexec env %s %s spec/support/serve.lua %s 127.0.0.1"):format(
+    fd_limit and ("ulimit -n %d; "):format(fd_limit) or "", util.env, util.lua, script)
+  local p = sub.Popen({ "sh", "-c", command }, { stdout = sub.PIPE, stderr = sub.PIPE })
+  local child = { proc = p, pid = p.pid, lines = {}, errors = {}, more = curio.Event() }
+  child.err_task = curio.spawn(function()
+    while true do
+      local data = p.stderr:read(65536)
+      if data == "" then break end
+      child.errors[#child.errors + 1] = data
+    end
+  end)
+  local first = curio.ignore_after(10, p.stdout.readline, p.stdout)
+  child.port = math.tointeger(tonumber(first and first:match("^(%d+)\n$")))
+  if not child.port then
+    local _, _, stderr = util.stop_server(child)
+    error(("%s did not start: %s"):format(script, stderr), 2)
+  end
+  child.out_task = curio.spawn(function()
+    while true do
+      local line = p.stdout:readline()
+      if line == "" then break end
+      child.lines[#child.lines + 1] = line
+      local more = child.more
+      child.more = curio.Event()
+      more:set()
+    end
+    child.eof = true
+    child.more:set()
+  end)
+  return child
+end
+
+-- Waits until pred(child.lines) holds (true), or until the child's stdout
+-- ends first (false).
+function util.server_output(child, pred)
+  while not pred(child.lines) do
+    if child.eof then return false end
+    child.more:wait()
+  end
+  return true
+end
+
+-- Sends SIGTERM to a child of util.start_server that still runs, waits
+-- (bounded) for its end and its output, closes its pipes; returns how it
+-- ended ("exit" or "signal"), the code, and its stderr.
+function util.stop_server(child)
+  local curio = require "curio"
+  local p = child.proc
+  if p:poll() == nil then p:terminate() end
+  local rc = curio.timeout_after(10, p.wait, p)
+  if child.out_task then curio.timeout_after(10, child.out_task.join, child.out_task) end
+  curio.timeout_after(10, child.err_task.join, child.err_task)
+  p.stdout:close()
+  p.stderr:close()
+  return rc < 0 and "signal" or "exit", math.abs(rc), table.concat(child.errors)
+end
 
 -- Number of open file descriptors of this process.
 function util.fd_count()

@@ -2,8 +2,10 @@
 --   lua5.4 examples/http_server.lua [host [port]]   (default: all interfaces, 8080)
 --
 --   GET /        -> 200 "Hello, world!\n"
+--   HEAD /       -> the headers of GET / (Content-Length included), no body
 --   POST /echo   -> 200 with the request body sent back
 --   other paths  -> 404; another method on / or /echo -> 405
+--   A reply to HEAD never has a body, whatever its status.
 --
 -- Each connection is a task (curio.tcp_server) reading its requests one
 -- after another from a buffered stream: readline for the request line and
@@ -24,12 +26,14 @@ local REASONS = {
   [501] = "Not Implemented",
 }
 
--- Sends one whole response with a single write.
-local function respond(stream, status, body, keep_alive, extra_headers)
+-- Sends one whole response with a single write. A reply to HEAD has the
+-- headers the reply to GET would have, Content-Length included, and no
+-- body (RFC 9110 9.3.2).
+local function respond(stream, method, status, body, keep_alive, extra_headers)
   stream:write(("HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" ..
                 "Connection: %s\r\n%s\r\n%s"):format(
     status, REASONS[status], #body, keep_alive and "keep-alive" or "close",
-    extra_headers or "", body))
+    extra_headers or "", method == "HEAD" and "" or body))
 end
 
 -- The next line, at most MAX_LINE bytes; nil at the end of the stream (or
@@ -50,13 +54,14 @@ local function has_token(value, token)
 end
 
 -- Reads one request: returns a table {method, path, keep_alive, body}, or
--- nil and an error status (nil and nil when the client went away).
+-- nil, an error status and the method when it was read (nil and nil when
+-- the client went away).
 local function read_request(stream)
   local line = read_line(stream)
   if line == nil then return nil end
   if line == false then return nil, 400 end
   local method, target, minor = line:match("^(%u+) (%S+) HTTP/1%.([01])\r?\n$")
-  if not method then return nil, 400 end
+  if not method then return nil, 400, line:match("^%u+") end
 
   -- Header lines up to an empty line; names are case-insensitive, so they
   -- are kept lower-cased; a repeated header's values are joined with ", ".
@@ -64,14 +69,14 @@ local function read_request(stream)
   for _ = 1, MAX_HEADERS + 1 do
     line = read_line(stream)
     if line == nil then return nil end
-    if line == false then return nil, 431 end
+    if line == false then return nil, 431, method end
     if line == "\r\n" or line == "\n" then break end
     local name, value = line:match("^([^:%s]+):[ \t]*(.-)[ \t]*\r?\n$")
-    if not name then return nil, 400 end
+    if not name then return nil, 400, method end
     name = name:lower()
     headers[name] = headers[name] and headers[name] .. ", " .. value or value
   end
-  if line ~= "\r\n" and line ~= "\n" then return nil, 431 end -- too many headers
+  if line ~= "\r\n" and line ~= "\n" then return nil, 431, method end -- too many headers
 
   -- HTTP/1.1 keeps the connection unless told to close it; 1.0 the reverse.
   local connection = headers["connection"] or ""
@@ -80,11 +85,11 @@ local function read_request(stream)
   else keep_alive = has_token(connection, "keep-alive") end
 
   -- The body: Content-Length bytes (chunked bodies are not supported).
-  if headers["transfer-encoding"] then return nil, 501 end
+  if headers["transfer-encoding"] then return nil, 501, method end
   local body, length = "", headers["content-length"]
   if length then
-    if not length:match("^%d+$") then return nil, 400 end
-    if tonumber(length) > MAX_BODY then return nil, 413 end
+    if not length:match("^%d+$") then return nil, 400, method end
+    if tonumber(length) > MAX_BODY then return nil, 413, method end
     -- A client may wait for a go-ahead before sending its body (curl does
     -- for big ones): an interim response, then the body.
     if minor == "1" and (headers["expect"] or ""):lower() == "100-continue" then
@@ -99,8 +104,8 @@ end
 local function route(request)
   local method, path = request.method, request.path
   if path == "/" then
-    if method == "GET" then return 200, "Hello, world!\n" end
-    return 405, "Method Not Allowed\n", "Allow: GET\r\n"
+    if method == "GET" or method == "HEAD" then return 200, "Hello, world!\n" end
+    return 405, "Method Not Allowed\n", "Allow: GET, HEAD\r\n"
   elseif path == "/echo" then
     if method == "POST" then return 200, request.body end
     return 405, "Method Not Allowed\n", "Allow: POST\r\n"
@@ -125,16 +130,16 @@ end
 -- One connection: requests until the client closes or asks to close.
 local function serve(client, stream)
   while true do
-    local request, error_status = read_request(stream)
+    local request, error_status, method = read_request(stream)
     if not request then -- a bad request, or the end of the stream
       if error_status then
-        respond(stream, error_status, REASONS[error_status] .. "\n", false)
+        respond(stream, method, error_status, REASONS[error_status] .. "\n", false)
         linger(client, stream)
       end
       return
     end
     local status, body, extra_headers = route(request)
-    respond(stream, status, body, request.keep_alive, extra_headers)
+    respond(stream, request.method, status, body, request.keep_alive, extra_headers)
     if not request.keep_alive then return end
   end
 end

@@ -40,9 +40,9 @@ local function with_connection(port, fn)
   end)
 end
 
--- One response from stream: {status=, headers= (lower-case names), body=};
--- nil when the server closed the connection first.
-local function read_response(stream)
+-- The status line and headers of one response: {status=, headers= (lower-
+-- case names)}; nil when the server closed the connection first.
+local function read_head(stream)
   local line = stream:readline(8192)
   if line == "" then return nil end
   local status = tonumber(line:match("^HTTP/1%.1 (%d%d%d) .*\r\n$"))
@@ -55,8 +55,17 @@ local function read_response(stream)
     assert(name, "bad header line: " .. line)
     headers[name:lower()] = value
   end
-  local length = assert(tonumber(headers["content-length"]), "no Content-Length")
-  return { status = status, headers = headers, body = stream:read_exactly(length) }
+  return { status = status, headers = headers }
+end
+
+-- One response from stream: {status=, headers=, body=}; nil when the
+-- server closed the connection first.
+local function read_response(stream)
+  local r = read_head(stream)
+  if r == nil then return nil end
+  local length = assert(tonumber(r.headers["content-length"]), "no Content-Length")
+  r.body = stream:read_exactly(length)
+  return r
 end
 
 local function exchange(stream, text)
@@ -181,6 +190,14 @@ describe("examples/http_server.lua", function()
       assert.are.same({ "Content Too Large\n 413", "Content Too Large\n 413" }, results)
     end)
 
+    it("HEAD / (curl -I) gives the headers of GET /, Content-Length included, and no body", function()
+      local out = run_curl("-I " .. base .. "/")
+      local lines = util.lines(out:gsub("\r", ""))
+      table.sort(lines)
+      assert.are.same({ "Connection: keep-alive", "Content-Length: " .. #HELLO, "Content-Type: text/plain",
+                        "HTTP/1.1 200 OK" }, lines)
+    end)
+
     it("gives 404 for an unknown path and 405 for another method", function()
       local out = run_curl(("-w '%%{http_code}' -o /dev/null %s/nowhere"):format(base))
       assert.are.equal("404", out)
@@ -280,7 +297,39 @@ describe("examples/http_server.lua", function()
         return exchange(s, "GET /nowhere HTTP/1.1\r\n\r\n"),
           exchange(s, "PUT / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"), exchange(s, GET)
       end)
-      assert.are.same({ 404, 405, "GET", 200 }, { r1.status, r2.status, r2.headers["allow"], r3.status })
+      assert.are.same({ 404, 405, "GET, HEAD", 200 }, { r1.status, r2.status, r2.headers["allow"], r3.status })
+    end)
+
+    it("answers HEAD with the headers of GET and never a body, whatever the status", function()
+      local replies = with_connection(port, function(s)
+        local got = {}
+        for _, path in ipairs({ "/", "/?q=1", "/nowhere", "/echo" }) do
+          s:write(("HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n"):format(path))
+          local r = read_head(s)
+          got[#got + 1] = ("%d %s %s"):format(r.status, r.headers["content-length"], r.headers["allow"] or "-")
+        end
+        -- a body after any of them would be read here instead of this reply
+        local r = exchange(s, GET)
+        got[#got + 1] = ("%d %s"):format(r.status, r.body)
+        return got
+      end)
+      assert.are.same({ "200 14 -", "200 14 -", "404 10 -", "405 19 POST", "200 " .. HELLO }, replies)
+    end)
+
+    it("sends no body with the error reply to a bad HEAD request, and closes", function()
+      local r, after = with_connection(port, function(s)
+        s:write("HEAD / HTTP/1.1\r\nno colon here\r\n\r\n")
+        return read_head(s), curio.timeout_after(2, s.read, s, 100)
+      end)
+      assert.are.same({ 400, "12", "close", "" },
+                      { r.status, r.headers["content-length"], r.headers["connection"], after })
+    end)
+
+    it("allows GET and HEAD on /", function()
+      local r = with_connection(port, function(s)
+        return exchange(s, "PUT / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
+      end)
+      assert.are.same({ 405, "GET, HEAD" }, { r.status, r.headers["allow"] })
     end)
 
     it("closes the connection after Connection: close", function()

@@ -371,3 +371,92 @@ describe("the kernel at its edges", function()
     end)
   end)
 end)
+
+-- Strings that C takes as C strings: a zero byte would cut them short (on
+-- main "127.0.0.1\0evil" connected to 127.0.0.1 and cwd "a\0b" ran in
+-- "a"), so each is refused with a bad-argument error at the caller's line.
+describe("a string with a zero byte", function()
+  local subprocess = curio.subprocess
+  local here = debug.getinfo(1, "S").short_src
+
+  -- fn(...) must fail with "bad argument #n to 'name'" at this file.
+  local function refused(fn, ...)
+    local err = tostring(util.catch(fn, ...))
+    return (err:match("^" .. here:gsub("%p", "%%%0") .. ":%d+: (bad argument #%d+ to '[%w_]+')")) or err
+  end
+
+  it("is refused as a host, a unix path, a file path, a cwd, a name", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    finally(function() os.execute("rm -rf " .. dir) end)
+    local got = util.traced(function(record)
+      local server = curio.tcp_server_socket("127.0.0.1", 0)
+      local port = server:getsockname()[2]
+      record(refused(function() local _ = curio.open_connection("127.0.0.1\0evil", port) end))
+      record(refused(function() local _ = curio.tcp_server_socket("127.0.0.1\0evil", 0) end))
+      local s = curio.socket("inet", "stream")
+      record(refused(function() local _ = s:bind({ "127.0.0.1\0evil", 0 }) end))
+      record(refused(function() local _ = s:connect({ "127.0.0.1\0evil", port }) end))
+      record(refused(function() local _ = s:setsockopt("SO_REUSEADDR\0x", true) end))
+      record(refused(function() local _ = s:shutdown("rw\0x") end))
+      s:close()
+      record(refused(function() local _ = curio.socket("inet\0x", "stream") end))
+      record(refused(function() local _ = curio.socket("inet", "stream\0x") end))
+      local u = curio.socket("unix", "stream")
+      record(refused(function() local _ = u:bind(dir .. "/a\0b") end))
+      u:close()
+      record(refused(function() local _ = curio.open_unix_connection(dir .. "/a\0b") end))
+      record(refused(function() local _ = curio.unix_server(dir .. "/a\0b", print) end))
+      record(refused(function() local _ = curio.aopen(dir .. "/f\0g", "w") end))
+      record(refused(function() local _ = subprocess.run({ "true" }, { cwd = "/\0nowhere" }) end))
+      record(refused(function() local _ = subprocess.Popen("true\0false", { shell = true }) end))
+      record(refused(function() local _ = subprocess.run({ "true" }, { env = { A = "b\0c" } }) end))
+      server:close()
+    end)
+    assert.are.same({
+      "bad argument #1 to 'open_connection'", "bad argument #1 to 'tcp_server_socket'",
+      "bad argument #1 to 'bind'", "bad argument #1 to 'connect'", "bad argument #1 to 'setsockopt'",
+      "bad argument #1 to 'shutdown'", "bad argument #1 to 'socket'", "bad argument #2 to 'socket'",
+      "bad argument #1 to 'bind'", "bad argument #1 to 'open_unix_connection'",
+      "bad argument #1 to 'unix_server'", "bad argument #1 to 'aopen'", "bad argument #2 to 'run'",
+      "bad argument #1 to 'Popen'", "bad argument #2 to 'run'",
+    }, got)
+    -- nothing was made where the string was cut
+    assert.is_nil(io.open(dir .. "/f"))
+    assert.is_nil(io.open(dir .. "/a"))
+  end)
+end)
+
+-- Every function that takes an options table refuses a key it does not
+-- know, naming it (on main Kernel{thread = 4}, TaskGroup's and cancel's
+-- options were accepted silently).
+describe("an options table", function()
+  local subprocess = curio.subprocess
+
+  it("with an unknown key is refused, naming the key, by every function taking options", function()
+    local got = {}
+    local function try(name, fn, ...)
+      local err = tostring(util.catch(fn, ...))
+      got[#got + 1] = name .. ": " .. (err:match("%(unknown option '(.-)'%)") or err)
+    end
+    try("Kernel", curio.Kernel, { thread = 4 })
+    curio.run(function()
+      local t = curio.spawn(curio.sleep, 1)
+      try("cancel", t.cancel, t, { blockin = false })
+      t:cancel()
+      try("TaskGroup", curio.TaskGroup, { wiat = "any" })
+      try("TaskGroup+fn", curio.TaskGroup, { task = {} }, print)
+      try("Popen", subprocess.Popen, { "true" }, { stdout_ = 1 })
+      try("run", subprocess.run, { "true" }, { captur_output = true })
+      try("check_output", subprocess.check_output, { "true" }, { timout = 1 })
+      try("tcp_server", curio.tcp_server, "127.0.0.1", 0, print, { backlg = 1 })
+      try("tcp_server_socket", curio.tcp_server_socket, "127.0.0.1", 0, { reuse = true })
+      try("unix_server", curio.unix_server, "/nonexistent/x", print, { family = "inet" })
+      try("open_connection", curio.open_connection, "127.0.0.1", 1, { famly = "inet" })
+    end)
+    assert.are.same({ "Kernel: thread", "cancel: blockin", "TaskGroup: wiat", "TaskGroup+fn: task",
+                      "Popen: stdout_", "run: captur_output", "check_output: timout", "tcp_server: backlg",
+                      "tcp_server_socket: reuse", "unix_server: family", "open_connection: famly" }, got)
+  end)
+end)

@@ -16,7 +16,13 @@
  *    takes it back from whichever holds it (lock order: object, inbox).
  * 4. A call made in a task (of this Lua state's running kernel) suspends the
  *    task; any other call (a worker thread, a plain program) blocks its
- *    thread. Queue items are copied by the codec. */
+ *    thread. Queue items are copied by the codec.
+ * 5. A Lua state has one proxy per object: a weak table of the registry
+ *    maps the object's address to it, so an object that comes back (a queue
+ *    item, a thread's result) is the same Lua value. A proxy leaves that
+ *    table before its __gc runs (Lua clears weak values of finalized
+ *    objects first), so an address reused after the object is freed never
+ *    finds a stale proxy. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -153,9 +159,31 @@ static int l_proxy_tostring(lua_State *L) {
 
 static const luaL_Reg proxy_meta[];
 
-/* Pushes a proxy owning one reference to obj (the metatable is made in
- * this state on first use: worker states get it through the codec). */
+/* The key of this state's proxies by object (rule 5). */
+static const char proxies_key = 0;
+
+/* Pushes this state's proxy of obj, which takes over one reference: a new
+ * proxy owns it, an existing one (rule 5) already owns one and it is
+ * released. The metatable is made in this state on first use: worker
+ * states get it through the codec. */
 static void push_proxy(lua_State *L, void *obj) {
+  luaL_checkstack(L, 4, "Universal object");
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &proxies_key);
+  }
+  if (lua_rawgetp(L, -1, obj) == LUA_TUSERDATA) {
+    lua_remove(L, -2);
+    uobj_release(obj); /* (never the last: that proxy holds one) */
+    return;
+  }
+  lua_pop(L, 1);
   struct proxy *p = lua_newuserdatauv(L, sizeof *p, 0);
   p->tag.tag = ctx_tag(MT_UNIVERSAL);
   p->obj = obj;
@@ -177,6 +205,9 @@ static void push_proxy(lua_State *L, void *obj) {
     lua_setfield(L, -2, "__metatable");
   }
   lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, -3, obj);
+  lua_remove(L, -2);
 }
 
 static int new_object(lua_State *L, int kind, lua_Integer maxsize) {
@@ -523,6 +554,34 @@ static int l_proxy_close(lua_State *L) {
   return 0;
 }
 
+/* lock:with(fn, ...) -> fn's results, holding the lock, released however
+ * fn ends; in a task (acquire may suspend it, fn may yield: continuations)
+ * and in a thread alike. */
+static int with_done_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  lock_release(L, 1);
+  if (status != LUA_OK && status != LUA_YIELD) return lua_error(L);
+  return lua_gettop(L) - 1;
+}
+
+static int with_acquired_k(lua_State *L, int status, lua_KContext nargs) {
+  (void)status;
+  status = lua_pcallk(L, (int)nargs, LUA_MULTRET, 0, 0, with_done_k);
+  return with_done_k(L, status, 0);
+}
+
+static int l_lock_with(lua_State *L) {
+  check(L, U_LOCK);
+  if (lua_type(L, 2) != LUA_TFUNCTION) /* (#1: the method's first argument) */
+    errors_argerror(L, 1, "with", lua_pushfstring(L, "function expected, got %s",
+                    lua_isnone(L, 2) ? "no value" : luaL_typename(L, 2)));
+  int nargs = lua_gettop(L) - 2;
+  lua_pushcfunction(L, l_lock_acquire);
+  lua_pushvalue(L, 1);
+  lua_callk(L, 1, 0, nargs, with_acquired_k);
+  return with_acquired_k(L, LUA_OK, nargs);
+}
+
 static int l_lock_locked(lua_State *L) {
   struct uobj *o = check(L, U_LOCK);
   pthread_mutex_lock(&o->lock);
@@ -538,6 +597,7 @@ static const luaL_Reg proxy_meta[] = {
   {"set", l_event_set}, {"clear", l_event_clear}, {"is_set", l_event_is_set},
   {"wait", l_event_wait},
   {"acquire", l_lock_acquire}, {"release", l_lock_release}, {"locked", l_lock_locked},
+  {"with", l_lock_with},
   {"__gc", l_proxy_gc}, {"__close", l_proxy_close}, {"__tostring", l_proxy_tostring},
   {NULL, NULL}
 };

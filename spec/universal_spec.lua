@@ -155,4 +155,89 @@ describe("Universal objects", function()
       "UniversalQueue.put: cannot transfer item #1 [1] (userdata)", 1, true))
     assert.are.equal(0, q:qsize())
   end)
+
+  -- API.md section 7: every name, in a task and in a thread alike.
+  local function exercise(q, ev, lock)
+    local trace = {}
+    local function record(...) trace[#trace + 1] = table.concat({ ... }, " ") end
+    q:put("a") q:put("b")
+    record("queue", q:qsize(), tostring(q:empty()), tostring(q:full()), q:get(), q:get())
+    q:task_done() q:task_done()
+    q:join()
+    record("joined", tostring(q:empty()))
+    ev:set() record("event", tostring(ev:is_set())) ev:wait() ev:clear()
+    record("cleared", tostring(ev:is_set()))
+    do
+      local guard <close> = lock:acquire()
+      record("guard", tostring(guard == lock), tostring(lock:locked()))
+    end
+    record("after guard", tostring(lock:locked()))
+    record("with", lock:with(function(x, y) return tostring(lock:locked()), x + y end, 1, 2))
+    local ok, err = pcall(lock.with, lock, function() error({ code = 5 }) end)
+    record("with error", tostring(ok), err.code, tostring(lock:locked()))
+    lock:acquire() lock:release()
+    record("released", tostring(lock:locked()))
+    return table.concat(trace, "; ")
+  end
+
+  it("offers every method of API.md section 7 in a task and in a thread alike, UniversalLock:with included", function()
+    local in_task, in_thread = curio.run(function()
+      local q, ev, lock = curio.UniversalQueue(2), curio.UniversalEvent(), curio.UniversalLock()
+      return exercise(q, ev, lock), curio.run_in_thread(exercise, q, ev, lock)
+    end)
+    assert.are.equal("queue 2 false true a b; joined true; event true; cleared false; guard true true; "
+      .. "after guard false; with true 3; with error false 5 false; released false", in_task)
+    assert.are.equal(in_task, in_thread)
+  end)
+
+  it("runs UniversalLock:with in a thread while a task waits for the lock, and the How-To recipe", function()
+    local overlapped = curio.run(function()
+      local lock, log = curio.UniversalLock(), curio.UniversalQueue()
+      local th = curio.spawn(curio.run_in_thread, function(l, q)
+        for _ = 1, 50 do l:with(function() q:put("thread in") q:put("thread out") end) end
+      end, lock, log)
+      for _ = 1, 50 do
+        lock:with(function() log:put("task in") curio.sleep(0) log:put("task out") end)
+      end
+      th:join()
+      local previous, bad = nil, false
+      for _ = 1, 200 do
+        local entry = log:get()
+        if previous and previous:match("in$") and entry ~= previous:gsub("in$", "out") then bad = true end
+        previous = entry
+      end
+      return bad
+    end)
+    assert.is_false(overlapped)
+    local lock = curio.UniversalLock()
+    assert.is_truthy(tostring(util.catch(lock.with, lock, 5)):find("bad argument #1 to 'with'", 1, true))
+    assert.is_false(lock:locked())
+  end)
+
+  it("is the same Lua value when it comes back into a state that has it", function()
+    local same_get, same_thread, as_key, nested = curio.run(function()
+      local q = curio.UniversalQueue()
+      local ev = curio.UniversalEvent()
+      q:put(q)
+      local back = q:get()
+      local keys = { [ev] = "found" }
+      local ev_back = curio.run_in_thread(function(x) return x end, ev)
+      local t = curio.run_in_thread(function(a, b) return { a, b, a } end, q, ev)
+      return back == q, curio.run_in_thread(function(x) return x end, q) == q, keys[ev_back],
+             t[1] == q and t[2] == ev and t[3] == q
+    end)
+    assert.is_true(same_get)
+    assert.is_true(same_thread)
+    assert.are.equal("found", as_key)
+    assert.is_true(nested)
+    -- in the thread too: the object it was given and the one it gets back
+    local k = curio.Kernel()
+    local in_thread = k:run(curio.run_in_thread, function(q)
+      q:put(q)
+      local again = q:get()
+      return again == q and rawequal(again, q)
+    end, curio.UniversalQueue())
+    k:close()
+    assert.is_true(in_thread)
+  end)
 end)

@@ -1,7 +1,7 @@
 -- curio.thread: run_in_thread, the Universal objects and abide (API.md
 -- section 7). The machinery is C (core/threads.c, core/universal.c); this
--- module checks arguments and adds what is policy: UniversalLock:with and
--- abide's choice between calling directly and running in a thread.
+-- module checks arguments and adds what is policy: abide's choice between
+-- calling directly and running in a thread.
 
 local core = require "curio.core"
 local check = require "curio.check"
@@ -19,22 +19,6 @@ function thread.UniversalQueue(maxsize)
     check.count(maxsize, 1, "UniversalQueue", 0)
   end
   return core.UniversalQueue(maxsize or 0)
-end
-
--- The methods every Universal object shares (one metatable per Lua state).
-local universal_methods = debug.getmetatable(core.UniversalLock()).__index
-
-local function release_after(lock, ok, ...)
-  lock:release()
-  if not ok then error((...), 0) end
-  return ...
-end
-
--- lock:with(fn, ...) -> fn's results, holding the lock (released on error).
-function universal_methods.with(self, fn, ...)
-  check.fn(fn, 1, "with")
-  self:acquire()
-  return release_after(self, pcall(fn, ...))
 end
 
 -- The functions abide calls directly in the task: curio's own, which

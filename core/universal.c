@@ -572,9 +572,7 @@ static int with_acquired_k(lua_State *L, int status, lua_KContext nargs) {
 
 static int l_lock_with(lua_State *L) {
   check(L, U_LOCK);
-  if (lua_type(L, 2) != LUA_TFUNCTION) /* (#1: the method's first argument) */
-    errors_argerror(L, 1, "with", lua_pushfstring(L, "function expected, got %s",
-                    lua_isnone(L, 2) ? "no value" : luaL_typename(L, 2)));
+  if (lua_type(L, 2) != LUA_TFUNCTION) errors_methodtypeerror(L, 2, "with", "function");
   int nargs = lua_gettop(L) - 2;
   lua_pushcfunction(L, l_lock_acquire);
   lua_pushvalue(L, 1);

@@ -15,7 +15,7 @@ set -u
 # benchmark and its default N
 benches=(spawn_join:100000 spawn_many:100000 switch:1000000 timeout_after:100000
   sleepers:100000 sleepers_1m:1000000 queue_bounded:1000000
-  queue_unbounded:1000000 lock_handoff:1000000 event_waiters:10000
+  queue_unbounded:1000000 queue_priority:1000000 lock_handoff:1000000 event_waiters:10000
   taskgroup:100000 thread_roundtrip:10000 thread_parallel:10000 codec:100
   universal_queue:1000000 stream_read:4)
 

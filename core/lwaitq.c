@@ -1,6 +1,6 @@
 /* core/lwaitq.c: core.waitq, the Lua face of the FIFO wait queue
- * (waitq.c). Event, Lock, RLock, Semaphore, Condition and PriorityQueue are
- * Lua on top of it (lua/curio/sync.lua, queue.lua).
+ * (waitq.c). Event, Lock, RLock, Semaphore and Condition are Lua on top of
+ * it (lua/curio/sync.lua).
  *
  *   q:wait(carry?)      suspends the task at the tail; returns what the waker
  *                       handed over. `carry` rides with the waiter (a blocked

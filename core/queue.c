@@ -1,7 +1,8 @@
-/* core/queue.c: the FIFO and LIFO queues behind curio.Queue and
- * curio.LifoQueue (lua/curio/queue.lua checks the constructor's argument).
- * PriorityQueue stays in Lua on core.waitq; these two are C because a
- * producer/consumer pair through them is the hottest path users have.
+/* core/queue.c: curio.Queue, LifoQueue and PriorityQueue, one protocol of
+ * putting and getting over three orders of storage, as curio's queue.py
+ * (lua/curio/queue.lua checks the constructors' argument). They are C
+ * because a producer/consumer pair through a queue is the hottest path
+ * users have.
  *
  * Rules (as curio's and asyncio's queues; they make "no item is ever lost"
  * hold):
@@ -11,25 +12,27 @@
  *    the queue is full, both in FIFO order.
  * 3. put() with getters waiting reserves an item for the first one and
  *    wakes it (the getter joins `takers`, whose count is the number of
- *    reserved items). The woken getter takes an item when it runs; if it
- *    was cancelled meanwhile, it passes its reservation to the next waiting
- *    getter and raises, so the item stays for the next getter. (A timeout
- *    that expired meanwhile comes at its next blocking call: passing on
- *    for timeouts could bounce an item between getters whose time ran out
- *    before they ran, while it sits in the queue.) A getter that never runs again (its kernel closed under it)
- *    leaves `takers`, which frees its reservation. A getter cancelled
+ *    reserved items). The woken getter takes an item when it runs, even if
+ *    it was cancelled or its time ran out since the wake-up: a woken task
+ *    owns what it was handed, and the cancellation or timeout comes at its
+ *    next blocking call (trap.c rule 3), as with Event, Lock and Semaphore.
+ *    A getter that never runs again (its kernel closed under it) leaves
+ *    `takers`, which frees its reservation. A getter cancelled or timed out
  *    while still waiting leaves with nothing.
- * 4. A putter blocked on a full queue carries its item. A getter that makes
- *    room moves the first putter's item in and wakes that putter, whose
- *    put() has then succeeded. A putter cancelled while waiting leaves
- *    with its item: put() raised, so it never entered the queue.
+ * 4. A putter blocked on a full queue carries its item (with its priority,
+ *    in a PriorityQueue). A getter that makes room moves the first putter's
+ *    item in and wakes that putter, whose put() has then succeeded, even
+ *    if it is cancelled before it runs (rule 3). A putter cancelled while
+ *    waiting leaves with its item: put() raised, so it never entered.
  * 5. `unfinished` (join, task_done) grows when an item enters the queue.
- *
- * Items live in a ring in the user value table: slot i (0-based from head)
- * is table index ((head + i) & (cap - 1)) + 1. */
+ * 6. The order is the storage's alone: FIFO and LIFO keep a ring in the
+ *    items table (slot i, 0-based from head, is table index
+ *    ((head + i) & (cap - 1)) + 1); a PriorityQueue keeps its keys in a
+ *    heap (priority.c) and its items in the same table. */
 #include <string.h>
 #include <lauxlib.h>
 #include "queue.h"
+#include "priority.h"
 #include "kernel.h"
 #include "task.h"
 #include "trap.h"
@@ -37,27 +40,43 @@
 #include "wait.h"
 #include "errors.h"
 
-struct fifo {
-  struct udata_tag tag;                  /* see fifo_check */
+enum queue_order { QUEUE_FIFO, QUEUE_LIFO, QUEUE_PRIORITY };
+
+/* Its names, by order: the option core.queue takes, and those its errors
+ * give. */
+static const char *const queue_orders[] = {"fifo", "lifo", "priority", NULL};
+static const struct {
+  const char *type, *put, *get, *join;
+} queue_names[] = {
+  {"Queue", "Queue.put", "Queue.get", "Queue.join"},
+  {"LifoQueue", "LifoQueue.put", "LifoQueue.get", "LifoQueue.join"},
+  {"PriorityQueue", "PriorityQueue.put", "PriorityQueue.get", "PriorityQueue.join"},
+};
+
+/* User values of a queue: its items (every order), the heap's arrays. */
+enum { QUV_ITEMS = 1, QUV_HEAP };
+
+struct queue {
+  struct udata_tag tag;                  /* see queue_check */
   struct curio_ctx *ctx;                 /* the module's context */
   struct waitq getters, putters, joiners;
   struct waitq takers;                   /* woken getters, one reserved item each */
-  lua_Integer head, size, cap, maxsize, unfinished;
-  int lifo;
+  lua_Integer size, maxsize, unfinished;
+  int order;                             /* enum queue_order */
+  lua_Integer head, cap;                 /* the ring (FIFO, LIFO) */
+  struct priority_heap heap;             /* (PriorityQueue) */
 };
 
-static const char *fifo_name(const struct fifo *q) {
-  return q->lifo ? "LifoQueue" : "Queue";
+/* A queue is tagged (module.h), not checked by its metatable: queues have
+ * several metatables, one per order and maxsize. */
+static struct queue *queue_check(lua_State *L) {
+  return ctx_checkudata(L, 1, MT_QUEUE, "Queue");
 }
 
-/* A queue is tagged (module.h), not checked by its metatable: queues have
- * several metatables, one per maxsize. */
-static struct fifo *fifo_check(lua_State *L) {
-  return ctx_checkudata(L, 1, MT_FIFO, "Queue");
-}
+/* ---- the ring of FIFO and LIFO queues (rule 6) ---- */
 
 /* Stores the value on top of the stack; the items table is at tidx. */
-static void fifo_push(lua_State *L, struct fifo *q, int tidx) {
+static void ring_push(lua_State *L, struct queue *q, int tidx) {
   if (q->size == q->cap) {
     /* Grow in place: slots [0, head) hold the ring's wrapped-around end;
      * moving them to [cap, cap + head) makes the items contiguous from
@@ -72,29 +91,242 @@ static void fifo_push(lua_State *L, struct fifo *q, int tidx) {
     q->cap *= 2;
   }
   lua_rawseti(L, tidx, ((q->head + q->size) & (q->cap - 1)) + 1);
-  q->size++;
 }
 
 /* Pushes the next value (oldest, or newest for LIFO) and removes it. */
-static void fifo_pop(lua_State *L, struct fifo *q, int tidx) {
-  lua_Integer slot = q->lifo ? (q->head + q->size - 1) & (q->cap - 1) : q->head;
+static void ring_pop(lua_State *L, struct queue *q, int tidx) {
+  int lifo = q->order == QUEUE_LIFO;
+  lua_Integer slot = lifo ? (q->head + q->size - 1) & (q->cap - 1) : q->head;
   lua_rawgeti(L, tidx, slot + 1);
   lua_pushnil(L);
   lua_rawseti(L, tidx, slot + 1);
-  q->size--;
-  if (!q->lifo) q->head = (q->head + 1) & (q->cap - 1);
+  if (!lifo) q->head = (q->head + 1) & (q->cap - 1);
 }
 
-/* Queues of one kind and maxsize share a metatable whose __index table holds
- * the methods and the `maxsize` field: method lookups then stay inside the
- * VM (a C __index function cost a call per q:put). The metatables are
- * cached in weak tables keyed by maxsize (upvalues 2 and 3 of core.fifo,
- * for FIFO and LIFO queues). */
-static void push_metatable(lua_State *L, lua_Integer maxsize, int lifo) {
-  int cache = lua_upvalueindex(lifo ? 3 : 2);
+/* ---- the protocol (rules 1 to 5), over any order ---- */
+
+/* Stores the value on top of the stack (popping it), with key for a
+ * PriorityQueue; the queue is at index 1, its items table at tidx. */
+static void queue_store(lua_State *L, struct queue *q, int tidx, const struct priority_key *key) {
+  if (q->order == QUEUE_PRIORITY) priority_push(L, &q->heap, 1, QUV_HEAP, tidx, key);
+  else ring_push(L, q, tidx);
+  q->size++;
+  q->unfinished++;
+}
+
+/* The wait record of a getter woken with an item reserved, listed in
+ * `takers` until it runs (rule 3). */
+static const struct wait_kind reserved_wait = {"Queue item reserved", waitq_unlink};
+
+/* Rule 3: reserves an item for the first waiting getter, if any, and
+ * wakes it. */
+static void reserve_for_getter(struct queue *q) {
+  struct task *getter = waitq_pop(&q->getters);
+  if (getter == NULL) return;
+  trap_wake(getter, WAKE_OK);
+  waitq_append(&q->takers, getter); /* its wait record, until it runs */
+  getter->wait = &reserved_wait;
+}
+
+/* Rule 4: moves the item the first blocked putter carries (a PriorityQueue's
+ * putter carries {item, priority}) into the queue, which has room for it,
+ * and wakes that putter. The items table is at tidx. */
+static void admit_putter(lua_State *L, struct queue *q, int tidx) {
+  struct task *putter = waitq_first(&q->putters);
+  if (putter == NULL) return;
+  trap_push_carry(L, putter);
+  struct priority_key key;
+  if (q->order == QUEUE_PRIORITY) {
+    lua_rawgeti(L, -1, 2);
+    priority_tokey(L, -1, &key); /* (checked by its put) */
+    lua_pop(L, 1);
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+  }
+  queue_store(L, q, tidx, &key);
+  trap_hand_over(L, putter, 0); /* (its wait's undo takes it out of putters) */
+}
+
+/* The priority of a PriorityQueue's put (argument 3, default 0). */
+static void check_priority(lua_State *L, struct priority_key *key) {
+  if (lua_isnoneornil(L, 3)) {
+    key->is_int = 1;
+    key->v.i = 0;
+    return;
+  }
+  if (lua_type(L, 3) != LUA_TNUMBER) errors_methodtypeerror(L, 3, "put", "number");
+  if (!priority_tokey(L, 3, key)) errors_methoderror(L, 3, "put", "number expected, got NaN");
+}
+
+static int put_k(lua_State *L, int status, lua_KContext ctx) {
+  return trap_wait_k(L, status, ctx) * 0;
+}
+
+/* q:put(item) (q:put(item, priority) for a PriorityQueue): rules 1 to 4. */
+static int l_queue_put(lua_State *L) {
+  struct queue *q = queue_check(L);
+  struct priority_key key;
+  if (lua_isnoneornil(L, 2)) return errors_methoderror(L, 2, "put", "value expected");
+  if (q->order == QUEUE_PRIORITY) check_priority(L, &key);
+  if (q->maxsize == 0 || q->size < q->maxsize) {
+    trap_current_in(L, q->ctx, queue_names[q->order].put);
+    lua_getiuservalue(L, 1, QUV_ITEMS);
+    lua_pushvalue(L, 2);
+    queue_store(L, q, lua_gettop(L) - 1, &key);
+    reserve_for_getter(q);
+    return 0;
+  }
+  struct task *t = trap_enter(L, queue_names[q->order].put);
+  if (q->order == QUEUE_PRIORITY) { /* the item with its priority */
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, 1);
+    if (key.is_int) lua_pushinteger(L, key.v.i);
+    else lua_pushnumber(L, key.v.n);
+    lua_rawseti(L, -2, 2);
+    trap_carry(L, t, -1);
+  } else {
+    trap_carry(L, t, 2);
+  }
+  lua_settop(L, 1);
+  waitq_append(&q->putters, t);
+  return trap_suspend(L, t, &waitq_wait, put_k);
+}
+
+/* Pushes the next item, taken out (a PriorityQueue's with its priority),
+ * and lets the first blocked putter in (rule 4). The queue is at index 1.
+ * -> the number of values pushed. */
+static int queue_take(lua_State *L, struct queue *q) {
+  lua_getiuservalue(L, 1, QUV_ITEMS);
+  int tidx = lua_gettop(L);
+  int nresults = 1;
+  if (q->order == QUEUE_PRIORITY) {
+    priority_pop(L, &q->heap, tidx);
+    nresults = 2;
+  } else {
+    ring_pop(L, q, tidx);
+  }
+  q->size--;
+  admit_putter(L, q, tidx);
+  return nresults;
+}
+
+/* A getter woken by put (rule 3): take the item reserved for it, whatever
+ * came since the wake-up. */
+static int get_k(lua_State *L, int status, lua_KContext ctx) {
+  struct task *t = trap_resumed(L);
+  struct queue *q = lua_touserdata(L, 1);
+  (void)status;
+  trap_result(L, t, (int)ctx); /* raises if cancelled or timed out while waiting */
+  if (t->wait == &reserved_wait) wait_undo(t); /* (leaves takers) */
+  lua_settop(L, 1);
+  if (q->size == 0) { /* cannot happen (rule 3); wait again rather than fail */
+    waitq_append(&q->getters, t);
+    return trap_suspend(L, t, &waitq_wait, get_k);
+  }
+  return queue_take(L, q);
+}
+
+/* q:get() -> the next item (a PriorityQueue's: item, priority), waiting
+ * while every item is reserved. */
+static int l_queue_get(lua_State *L) {
+  struct queue *q = queue_check(L);
+  if (q->size <= q->takers.count) {
+    struct task *t = trap_enter(L, queue_names[q->order].get);
+    lua_settop(L, 1);
+    waitq_append(&q->getters, t);
+    return trap_suspend(L, t, &waitq_wait, get_k);
+  }
+  trap_current_in(L, q->ctx, queue_names[q->order].get);
+  lua_settop(L, 1);
+  return queue_take(L, q);
+}
+
+static int l_queue_qsize(lua_State *L) {
+  lua_pushinteger(L, queue_check(L)->size);
+  return 1;
+}
+
+static int l_queue_empty(lua_State *L) {
+  lua_pushboolean(L, queue_check(L)->size == 0);
+  return 1;
+}
+
+static int l_queue_full(lua_State *L) {
+  struct queue *q = queue_check(L);
+  lua_pushboolean(L, q->maxsize > 0 && q->size >= q->maxsize);
+  return 1;
+}
+
+/* q:task_done(): one item got earlier is processed (for join). */
+static int l_queue_task_done(lua_State *L) {
+  struct queue *q = queue_check(L);
+  if (q->unfinished <= 0)
+    return errors_raise(L, "CurioError", "%s.task_done: called more times than there were items",
+                        queue_names[q->order].type);
+  if (--q->unfinished == 0)
+    for (struct task *j; (j = waitq_pop(&q->joiners)) != NULL;) trap_hand_over(L, j, 0);
+  return 0;
+}
+
+static int join_k(lua_State *L, int status, lua_KContext ctx) {
+  return trap_wait_k(L, status, ctx) * 0;
+}
+
+/* q:join(): waits until every item put has had its task_done(). */
+static int l_queue_join(lua_State *L) {
+  struct queue *q = queue_check(L);
+  lua_settop(L, 1);
+  if (q->unfinished == 0) {
+    trap_current_in(L, q->ctx, queue_names[q->order].join);
+    return 0;
+  }
+  struct task *t = trap_enter(L, queue_names[q->order].join);
+  waitq_append(&q->joiners, t);
+  return trap_suspend(L, t, &waitq_wait, join_k);
+}
+
+static int l_queue_tostring(lua_State *L) {
+  struct queue *q = queue_check(L);
+  lua_pushfstring(L, "%s (%I items, %I getters, %I putters)", queue_names[q->order].type,
+                  (LUAI_UACINT)q->size, (LUAI_UACINT)q->getters.count,
+                  (LUAI_UACINT)q->putters.count);
+  return 1;
+}
+
+/* __gc: waiting tasks are forgotten (they wait on, until cancelled). */
+static int l_queue_gc(lua_State *L) {
+  struct queue *q = queue_check(L);
+  waitq_detach_all(&q->getters);
+  waitq_detach_all(&q->putters);
+  waitq_detach_all(&q->joiners);
+  waitq_detach_all(&q->takers);
+  return 0;
+}
+
+static const luaL_Reg queue_methods[] = {
+  {"put", l_queue_put},
+  {"get", l_queue_get},
+  {"qsize", l_queue_qsize},
+  {"empty", l_queue_empty},
+  {"full", l_queue_full},
+  {"task_done", l_queue_task_done},
+  {"join", l_queue_join},
+  {"__tostring", l_queue_tostring},
+  {"__gc", l_queue_gc},
+  {NULL, NULL}
+};
+
+/* Queues of one order and maxsize share a metatable whose __index table
+ * holds the methods and the `maxsize` field: method lookups then stay inside
+ * the VM (a C __index function cost a call per q:put). The metatables are
+ * cached in weak tables keyed by maxsize, one per order (upvalues 2 to 4
+ * of core.queue). */
+static void push_metatable(lua_State *L, lua_Integer maxsize, int order) {
+  int cache = lua_upvalueindex(2 + order);
   if (lua_rawgeti(L, cache, maxsize) == LUA_TTABLE) return;
   lua_pop(L, 1);
-  luaL_getmetatable(L, FIFO_MT); /* the template: methods in __index */
+  luaL_getmetatable(L, QUEUE_MT); /* the template: methods in __index */
   lua_newtable(L);
   lua_pushnil(L);
   while (lua_next(L, -3) != 0) { /* copy the template */
@@ -119,204 +351,44 @@ static void push_metatable(lua_State *L, lua_Integer maxsize, int lifo) {
   lua_rawseti(L, cache, maxsize);
 }
 
-/* core.fifo(maxsize, lifo) -> queue; maxsize 0: unbounded (checked in Lua). */
-static int l_fifo_new(lua_State *L) {
+/* core.queue(maxsize, order) -> queue; maxsize 0: unbounded (checked in
+ * Lua); order "fifo", "lifo" or "priority". */
+static int l_queue_new(lua_State *L) {
   lua_Integer maxsize = luaL_checkinteger(L, 1);
-  int lifo = lua_toboolean(L, 2);
-  struct fifo *q = lua_newuserdatauv(L, sizeof *q, 1);
+  int order = luaL_checkoption(L, 2, NULL, queue_orders);
+  struct queue *q = lua_newuserdatauv(L, sizeof *q, order == QUEUE_PRIORITY ? 2 : 1);
   memset(q, 0, sizeof *q);
-  q->tag.tag = ctx_tag(MT_FIFO);
+  q->tag.tag = ctx_tag(MT_QUEUE);
   q->ctx = ctx_get(L);
   waitq_init(&q->getters);
   waitq_init(&q->putters);
   waitq_init(&q->joiners);
   waitq_init(&q->takers);
   q->maxsize = maxsize;
-  q->lifo = lifo;
+  q->order = order;
   q->cap = 16;
+  int qidx = lua_gettop(L);
+  if (order == QUEUE_PRIORITY) priority_init(L, &q->heap, qidx, QUV_HEAP);
   lua_createtable(L, 16, 0);
-  lua_setiuservalue(L, -2, 1);
-  push_metatable(L, maxsize, lifo);
-  lua_setmetatable(L, -2);
+  lua_setiuservalue(L, qidx, QUV_ITEMS);
+  push_metatable(L, maxsize, order);
+  lua_setmetatable(L, qidx);
   return 1;
 }
 
-static int put_k(lua_State *L, int status, lua_KContext ctx) {
-  return trap_wait_k(L, status, ctx) * 0;
-}
-
-/* The wait record of a getter woken with an item reserved, listed in
- * `takers` until it runs (rule 3). */
-static const struct wait_kind reserved_wait = {"Queue item reserved", waitq_unlink};
-
-/* Rule 3: reserves an item for the first waiting getter, if any, and
- * wakes it. */
-static void reserve_for_getter(struct fifo *q) {
-  struct task *getter = waitq_pop(&q->getters);
-  if (getter == NULL) return;
-  trap_wake(getter, WAKE_OK);
-  waitq_append(&q->takers, getter); /* its wait record, until it runs */
-  getter->wait = &reserved_wait;
-}
-
-/* q:put(item): rules 1 to 4. */
-static int l_fifo_put(lua_State *L) {
-  struct fifo *q = fifo_check(L);
-  if (lua_isnoneornil(L, 2)) return errors_methoderror(L, 2, "put", "value expected");
-  if (q->maxsize == 0 || q->size < q->maxsize) {
-    trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.put" : "Queue.put");
-    lua_getiuservalue(L, 1, 1);
-    lua_pushvalue(L, 2);
-    fifo_push(L, q, lua_gettop(L) - 1);
-    q->unfinished++;
-    reserve_for_getter(q);
-    return 0;
-  }
-  struct task *t = trap_enter(L, q->lifo ? "LifoQueue.put" : "Queue.put");
-  lua_settop(L, 2);
-  trap_carry(L, t, 2);
-  waitq_append(&q->putters, t);
-  lua_settop(L, 1);
-  return trap_suspend(L, t, &waitq_wait, put_k);
-}
-
-/* Pushes the next item, taken out, and moves the first blocked putter's
- * item in (rule 4). The queue is at index 1. */
-static int fifo_take(lua_State *L, struct fifo *q) {
-  lua_getiuservalue(L, 1, 1);
-  int items = lua_gettop(L);
-  fifo_pop(L, q, items);
-  struct task *putter = waitq_pop(&q->putters);
-  if (putter != NULL) {
-    trap_push_carry(L, putter);
-    fifo_push(L, q, items);
-    q->unfinished++;
-    trap_hand_over(L, putter, 0);
-  }
-  return 1;
-}
-
-/* A getter woken by put (rule 3): take the item reserved for it. */
-static int get_k(lua_State *L, int status, lua_KContext ctx) {
-  struct task *t = trap_resumed(L);
-  struct fifo *q = lua_touserdata(L, 1);
-  (void)status;
-  trap_result(L, t, (int)ctx); /* raises if it was cancelled while waiting */
-  if (t->wait == &reserved_wait) wait_undo(t); /* (leaves takers) */
-  if (t->no_cancel == 0 && t->pending != PEND_NONE) { /* cancelled since: pass it on */
-    reserve_for_getter(q);
-    trap_raise_pending(L, t);
-  }
-  lua_settop(L, 1);
-  if (q->size == 0) { /* cannot happen (rule 3); wait again rather than fail */
-    waitq_append(&q->getters, t);
-    return trap_suspend(L, t, &waitq_wait, get_k);
-  }
-  return fifo_take(L, q);
-}
-
-/* q:get() -> the next item, waiting while every item is reserved. */
-static int l_fifo_get(lua_State *L) {
-  struct fifo *q = fifo_check(L);
-  if (q->size <= q->takers.count) {
-    struct task *t = trap_enter(L, q->lifo ? "LifoQueue.get" : "Queue.get");
-    lua_settop(L, 1);
-    waitq_append(&q->getters, t);
-    return trap_suspend(L, t, &waitq_wait, get_k);
-  }
-  trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.get" : "Queue.get");
-  lua_settop(L, 1);
-  return fifo_take(L, q);
-}
-
-static int l_fifo_qsize(lua_State *L) {
-  lua_pushinteger(L, fifo_check(L)->size);
-  return 1;
-}
-
-static int l_fifo_empty(lua_State *L) {
-  lua_pushboolean(L, fifo_check(L)->size == 0);
-  return 1;
-}
-
-static int l_fifo_full(lua_State *L) {
-  struct fifo *q = fifo_check(L);
-  lua_pushboolean(L, q->maxsize > 0 && q->size >= q->maxsize);
-  return 1;
-}
-
-/* q:task_done(): one item got earlier is processed (for join). */
-static int l_fifo_task_done(lua_State *L) {
-  struct fifo *q = fifo_check(L);
-  if (q->unfinished <= 0)
-    return errors_raise(L, "CurioError", "%s.task_done: called more times than there were items",
-                        fifo_name(q));
-  if (--q->unfinished == 0)
-    for (struct task *j; (j = waitq_pop(&q->joiners)) != NULL;) trap_hand_over(L, j, 0);
-  return 0;
-}
-
-static int join_k(lua_State *L, int status, lua_KContext ctx) {
-  return trap_wait_k(L, status, ctx) * 0;
-}
-
-/* q:join(): waits until every item put has had its task_done(). */
-static int l_fifo_join(lua_State *L) {
-  struct fifo *q = fifo_check(L);
-  lua_settop(L, 1);
-  if (q->unfinished == 0) {
-    trap_current_in(L, q->ctx, q->lifo ? "LifoQueue.join" : "Queue.join");
-    return 0;
-  }
-  struct task *t = trap_enter(L, q->lifo ? "LifoQueue.join" : "Queue.join");
-  waitq_append(&q->joiners, t);
-  return trap_suspend(L, t, &waitq_wait, join_k);
-}
-
-static int l_fifo_tostring(lua_State *L) {
-  struct fifo *q = fifo_check(L);
-  lua_pushfstring(L, "%s (%I items, %I getters, %I putters)", fifo_name(q),
-                  (LUAI_UACINT)q->size, (LUAI_UACINT)q->getters.count,
-                  (LUAI_UACINT)q->putters.count);
-  return 1;
-}
-
-/* __gc: waiting tasks are forgotten (they wait on, until cancelled). */
-static int l_fifo_gc(lua_State *L) {
-  struct fifo *q = fifo_check(L);
-  waitq_detach_all(&q->getters);
-  waitq_detach_all(&q->putters);
-  waitq_detach_all(&q->joiners);
-  waitq_detach_all(&q->takers);
-  return 0;
-}
-
-static const luaL_Reg fifo_methods[] = {
-  {"put", l_fifo_put},
-  {"get", l_fifo_get},
-  {"qsize", l_fifo_qsize},
-  {"empty", l_fifo_empty},
-  {"full", l_fifo_full},
-  {"task_done", l_fifo_task_done},
-  {"join", l_fifo_join},
-  {"__tostring", l_fifo_tostring},
-  {"__gc", l_fifo_gc},
-  {NULL, NULL}
-};
-
-/* Builds the template metatable and core.fifo (a closure over the cache of
- * per-maxsize metatables); called by luaopen_curio_core with the module
+/* Builds the template metatable and core.queue (a closure over the caches
+ * of per-maxsize metatables); called by luaopen_curio_core with the module
  * table on top and the context at ctx. */
 void queue_open(lua_State *L, int ctx) {
-  module_newtype(L, FIFO_MT, fifo_methods, ctx, -1);
+  module_newtype(L, QUEUE_MT, queue_methods, ctx, -1);
   lua_pushvalue(L, ctx);
-  for (int i = 0; i < 2; i++) { /* the caches, weak-valued */
+  for (int i = 0; i < 3; i++) { /* the caches, weak-valued */
     lua_newtable(L);
     lua_newtable(L);
     lua_pushliteral(L, "v");
     lua_setfield(L, -2, "__mode");
     lua_setmetatable(L, -2);
   }
-  lua_pushcclosure(L, l_fifo_new, 3);
-  lua_setfield(L, -2, "fifo");
+  lua_pushcclosure(L, l_queue_new, 4);
+  lua_setfield(L, -2, "queue");
 }

@@ -170,6 +170,27 @@ describe("LifoQueue and PriorityQueue", function()
     assert.are.same({ "e -2.5", "c 0", "g 0", "b 1", "d 1", "a 5", "f 5" }, trace)
   end)
 
+  it("order integer and float priorities exactly as Lua's < does", function()
+    local big = 2 ^ 53 -- a float: 2^53 + 1 as an integer is above it, though
+                       -- both convert to the same float
+    local priorities = { math.tointeger(big) + 1, big, math.maxinteger, math.huge, 0.5, 0, -0.0,
+                         math.mininteger, -math.huge, math.tointeger(big), -big, 1e300, 3 }
+    local got = curio.run(function()
+      local q = curio.PriorityQueue()
+      for i, priority in ipairs(priorities) do q:put(i, priority) end
+      local out = {}
+      while not q:empty() do
+        local item, priority = q:get()
+        out[#out + 1] = { item, math.type(priority), priority }
+      end
+      return out
+    end)
+    local expected = {}
+    for i, priority in ipairs(priorities) do expected[i] = { i, math.type(priority), priority } end
+    table.sort(expected, function(a, b) return a[3] < b[3] or (a[3] == b[3] and a[1] < b[1]) end)
+    assert.are.same(expected, got)
+  end)
+
   it("keep heap order through many mixed puts and gets", function()
     math.randomseed(11)
     local got, expected = curio.run(function()
@@ -251,23 +272,68 @@ describe("Queue under cancellation", function()
     assert.are.same({ "timed out true", "patient got only", "left 0" }, trace)
   end)
 
+  -- A woken task owns what it was handed (as curio, and as Event, Lock and
+  -- Semaphore here): its call returns, the cancellation comes at its next
+  -- blocking call. (Before, the getter raised and left the item queued.)
   for _, kind in ipairs({ "Queue", "LifoQueue", "PriorityQueue" }) do
-    it("leaves the item to the next getter when a woken " .. kind .. " getter is cancelled before it runs",
-       function()
+    it("returns its item to a woken " .. kind .. " getter cancelled before it runs", function()
       local trace = traced(function(record)
         local q = curio[kind]()
-        local first = curio.spawn(function() record("first got", (q:get())) end)
+        local first = curio.spawn(function()
+          record("first got", (q:get()))
+          curio.sleep(0) -- its next blocking call: the cancellation
+          record("first not cancelled")
+        end)
         local second = curio.spawn(function() record("second got", (q:get())) end)
         curio.sleep(0)
-        q:put("item")     -- reserved for first, which is woken
+        q:put("item") -- reserved for first, which is woken
         record("size", q:qsize())
-        first:cancel()    -- before it runs: it passes the item on and ends (the
-                          -- second runs meanwhile)
+        first:cancel() -- before it runs
         record("first", curio.TaskCancelled:matches(first.exception))
-        second:join()
         record("left", q:qsize())
+        q:put("next")
+        second:join()
       end)
-      assert.are.same({ "size 1", "second got item", "first true", "left 0" }, trace)
+      assert.are.same({ "size 1", "first got item", "first true", "left 0", "second got next" }, trace)
+    end)
+
+    it("completes the put of a woken " .. kind .. " putter cancelled before it runs", function()
+      local trace = traced(function(record)
+        local q = curio[kind](1)
+        q:put("a")
+        local putter = curio.spawn(function()
+          q:put("b")
+          record("put returned")
+          curio.sleep(0)
+          record("putter not cancelled")
+        end)
+        curio.sleep(0) -- the putter waits, carrying "b"
+        record("got", (q:get())) -- moves "b" in and wakes the putter
+        putter:cancel()
+        record("putter", curio.TaskCancelled:matches(putter.exception))
+        record("got", (q:get()))
+        record("left", q:qsize(), q:empty())
+      end)
+      assert.are.same({ "got a", "put returned", "putter true", "got b", "left 0 true" }, trace)
+    end)
+
+    it("returns from join to a woken " .. kind .. " joiner cancelled before it runs", function()
+      local trace = traced(function(record)
+        local q = curio[kind]()
+        q:put("a")
+        local joiner = curio.spawn(function()
+          q:join()
+          record("join returned")
+          curio.sleep(0)
+          record("joiner not cancelled")
+        end)
+        curio.sleep(0)
+        q:get()
+        q:task_done() -- wakes the joiner
+        joiner:cancel()
+        record("joiner", curio.TaskCancelled:matches(joiner.exception))
+      end)
+      assert.are.same({ "join returned", "joiner true" }, trace)
     end)
   end
 

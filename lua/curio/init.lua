@@ -101,9 +101,9 @@ do
   end
   local sample_task = { join = true }
   thread.register_native(curio, core, core.task_methods, methods_of(core.UniversalQueue()),
-    methods_of(core.fifo(0, false)), methods_of(core.waitq()), sample_task)
+    methods_of(core.queue(0, "fifo")), methods_of(core.waitq()), sample_task)
   for _, class in ipairs({ curio.Event(), curio.Lock(), curio.RLock(), curio.Semaphore(),
-                           curio.BoundedSemaphore(), curio.Condition(), curio.PriorityQueue() }) do
+                           curio.BoundedSemaphore(), curio.Condition() }) do
     thread.register_native(getmetatable(class))
   end
 end

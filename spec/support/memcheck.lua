@@ -43,6 +43,16 @@ curio.run(function()
   for _ = 1, 50 do got = got + fifo:get() end
   producer:join()
   results[#results + 1] = got
+  -- a PriorityQueue: its heap grows past its first arrays, putters block
+  -- carrying {item, priority}, and one is collected holding items
+  local pq, held = curio.PriorityQueue(40), curio.PriorityQueue()
+  local pproducer = curio.spawn(function() for i = 1, 100 do pq:put(i, i % 7 + 0.5) end end)
+  curio.sleep(0)
+  got = 0
+  for _ = 1, 100 do got = got + pq:get() end
+  pproducer:join()
+  for i = 1, 30 do held:put({ i }, -i) end
+  results[#results + 1] = got + held:qsize()
   curio.spawn(function() error("unjoined") end)
   curio.spawn_daemon(function() curio.sleep(10) end)
   curio.sleep(0.001)

@@ -115,6 +115,17 @@ static const char *got_name(lua_State *L, int idx) {
   return lua_type(L, idx) == LUA_TNONE ? "no value" : luaL_typename(L, idx);
 }
 
+/* The object at idx is not a `tname`, in a check shared by many methods
+ * that has no public name at hand (module.c's ctx_checkudata, task.c's and
+ * universal.c's self checks): the name is the one the call used, as
+ * lauxlib's; index 1 is self (rule 1). */
+int errors_objecterror(lua_State *L, int idx, const char *tname) {
+  lua_Debug ar;
+  const char *name = "?";
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name != NULL) name = ar.name;
+  return arg_error(L, idx - 1, name, lua_pushfstring(L, "%s expected, got %s", tname, got_name(L, idx)));
+}
+
 /* A function's argument at stack index idx is bad (rule 1). */
 int errors_argerror(lua_State *L, int idx, const char *fname, const char *msg) {
   return arg_error(L, idx, fname, msg);

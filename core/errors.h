@@ -14,6 +14,7 @@ int errors_argerror(lua_State *L, int idx, const char *fname, const char *msg);
 int errors_typeerror(lua_State *L, int idx, const char *fname, const char *tname);
 int errors_methoderror(lua_State *L, int idx, const char *fname, const char *msg);
 int errors_methodtypeerror(lua_State *L, int idx, const char *fname, const char *tname);
+int errors_objecterror(lua_State *L, int idx, const char *tname);
 void errors_checkfunction(lua_State *L, int idx, const char *fname);
 lua_Number errors_checknumber(lua_State *L, int idx, const char *fname);
 lua_Number errors_checkseconds(lua_State *L, int idx, const char *fname);

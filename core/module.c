@@ -25,7 +25,7 @@ const char ctx_tags[MT_COUNT];
 const char ctx_registry_key = 'C';
 
 void *ctx_typeerror(lua_State *L, int idx, const char *tname) {
-  luaL_typeerror(L, idx, tname);
+  errors_objecterror(L, idx, tname);
   return NULL;
 }
 

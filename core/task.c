@@ -32,7 +32,7 @@
 struct task *task_check(lua_State *L, int idx) {
   struct task *t = ctx_testudata(L, idx, MT_TASK);
   if (t == NULL) t = ctx_testudata(L, idx, MT_TASK_GC);
-  if (t == NULL) luaL_typeerror(L, idx, "Task");
+  if (t == NULL) errors_objecterror(L, idx, "Task");
   return t;
 }
 

@@ -126,7 +126,7 @@ static void uobj_release(struct uobj *o) {
 static struct uobj *check(lua_State *L, int kind) {
   struct proxy *p = ctx_testudata(L, 1, MT_UNIVERSAL);
   if (p == NULL || p->obj == NULL || p->obj->kind != kind) {
-    luaL_typeerror(L, 1, kind_names[kind]);
+    errors_objecterror(L, 1, kind_names[kind]);
     return NULL;
   }
   return p->obj;

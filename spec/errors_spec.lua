@@ -248,3 +248,24 @@ describe("argument errors", function()
     assert.are.equal(0, status, stdout .. stderr)
   end)
 end)
+
+describe("a wrong self", function()
+  it("is reported by the method's name as a bad self, at the caller's line", function()
+    local here = debug.getinfo(1, "S").short_src
+    local got = {}
+    curio.run(function()
+      local t, uq, k = curio.spawn(function() end), curio.UniversalQueue(), curio.Kernel()
+      got[1] = select(2, pcall(function() t.join(5) end))
+      got[2] = select(2, pcall(function() uq.get(5) end))
+      got[3] = select(2, pcall(function() k.close(5) end))
+      k:close()
+      t:join()
+    end)
+    local line = debug.getinfo(1, "l").currentline
+    assert.are.same({
+      ("%s:%d: calling 'join' on bad self (Task expected, got number)"):format(here, line - 6),
+      ("%s:%d: calling 'get' on bad self (UniversalQueue expected, got number)"):format(here, line - 5),
+      ("%s:%d: calling 'close' on bad self (Kernel expected, got number)"):format(here, line - 4),
+    }, got)
+  end)
+end)

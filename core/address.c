@@ -17,7 +17,7 @@
 #include "io.h"
 #include "kernel.h"
 #include "trap.h"
-#include "module.h"
+#include "ctx.h"
 #include "errors.h"
 
 /* ---- addresses (rule 5) ---- */
@@ -224,7 +224,7 @@ void address_open(lua_State *L, int ctx) {
   luaL_newmetatable(L, ADDRESS_MT);
   luaL_setfuncs(L, address_meta, 0);
   lua_pop(L, 1);
-  module_functions(L, address_functions, ctx);
+  ctx_functions(L, address_functions, ctx);
   lua_pushcfunction(L, l_getaddrinfo);
   lua_setfield(L, -2, "getaddrinfo");
 }

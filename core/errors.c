@@ -116,7 +116,7 @@ static const char *got_name(lua_State *L, int idx) {
 }
 
 /* The object at idx is not a `tname`, in a check shared by many methods
- * that has no public name at hand (module.c's ctx_checkudata, task.c's and
+ * that has no public name at hand (ctx.c's ctx_checkudata, task.c's and
  * universal.c's self checks): the name is the one the call used, as
  * lauxlib's; index 1 is self (rule 1). */
 int errors_objecterror(lua_State *L, int idx, const char *tname) {

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <lauxlib.h>
 #include "fileio.h"
-#include "module.h"
+#include "ctx.h"
 #include "errors.h"
 
 struct fd_handle {

@@ -28,7 +28,7 @@
 #include "trap.h"
 #include "waitq.h"
 #include "errors.h"
-#include "module.h"
+#include "ctx.h"
 
 enum member_state { MEMBER_NONE, MEMBER_RUNNING, MEMBER_DONE, MEMBER_DAEMON };
 static const char *const state_names[] = {"none", "running", "done", "daemon"};
@@ -321,9 +321,9 @@ static int l_group_of(lua_State *L) {
 
 /* Registers the metatable and the functions; the module table is on top. */
 void group_open(lua_State *L, int ctx) {
-  module_newtype(L, GROUP_MT, group_methods, ctx, -1);
+  ctx_newtype(L, GROUP_MT, group_methods, ctx, -1);
   static const luaL_Reg functions[] = {
     {"group", l_group_new}, {"group_spawn", l_group_spawn}, {"group_of", l_group_of},
     {NULL, NULL}};
-  module_functions(L, functions, ctx);
+  ctx_functions(L, functions, ctx);
 }

@@ -22,7 +22,7 @@
 #include "kernel.h"
 #include "trap.h"
 #include "wait.h"
-#include "module.h"
+#include "ctx.h"
 #include "errors.h"
 
 static void io_undo(struct task *t);
@@ -73,14 +73,14 @@ int io_close(struct io_handle *h) {
  * yield). The caller has the context as upvalue 1. */
 #define SCRATCH_SIZE (256 * 1024)
 
+static const char scratch_key = 'S'; /* its context slot (ctx.h) */
+
 char *io_scratch(lua_State *L, size_t *size) {
   struct curio_ctx *ctx = ctx_get(L);
+  char *scratch = ctx_slot_find(ctx, &scratch_key);
   *size = SCRATCH_SIZE;
-  if (ctx->scratch == NULL) {
-    ctx->scratch = lua_newuserdatauv(L, SCRATCH_SIZE, 0);
-    luaL_ref(L, LUA_REGISTRYINDEX); /* held for the state's life */
-  }
-  return ctx->scratch;
+  if (scratch == NULL) scratch = ctx_slot_make(L, ctx, &scratch_key, SCRATCH_SIZE, NULL);
+  return scratch;
 }
 
 /* ---- core.wait_fd: a wait on a descriptor nobody owns (the host's stdin) */

@@ -238,20 +238,61 @@ static struct kernel *kernel_check(lua_State *L, int idx) {
   return k;
 }
 
-/* A pool size: a whole number from 1 to KERNEL_MAX_POOL (a float such as
- * 1e3 counts when it is whole). */
-#define KERNEL_MAX_POOL 4096
-static int opt_int_field(lua_State *L, int idx, const char *name, int def) {
-  int result = def;
-  if (lua_getfield(L, idx, name) != LUA_TNIL) {
+/* ---- options the features read (a pool's size) ---- */
+
+/* The context slot listing the features' options (kernel_set_options),
+ * and how many they may be. */
+#define KERNEL_MAX_OPTIONS 8
+
+static const char options_key = 'O';
+
+/* Registers the options that features read from Kernel{} (module.c, once
+ * per state): opts, ended by a NULL name, must outlive the state. */
+void kernel_set_options(lua_State *L, struct curio_ctx *ctx, const struct kernel_option *opts) {
+  int n = 0;
+  while (opts[n].name != NULL) n++;
+  if (n > KERNEL_MAX_OPTIONS) luaL_error(L, "kernel_set_options: too many options");
+  const struct kernel_option **slot = ctx_slot_find(ctx, &options_key);
+  if (slot == NULL) slot = ctx_slot_make(L, ctx, &options_key, sizeof *slot, NULL);
+  *slot = opts;
+}
+
+/* Checks Kernel{}'s options at idx (a table, or none: then it puts an
+ * empty table there): no key but the scheduler's and the features' (those
+ * registered); each feature option a whole number from 1 to its max (a
+ * float such as 1e3 counts when it is whole). Pushes a table of the
+ * feature options given. */
+static void check_options(lua_State *L, int idx) {
+  const struct kernel_option *const *slot = ctx_slot_find(ctx_get(L), &options_key);
+  const struct kernel_option *opts = slot != NULL ? *slot : NULL;
+  const char *known[KERNEL_MAX_OPTIONS + 4] = {"shutdown_timeout", "debug", "sigint"};
+  for (int i = 0; opts != NULL && opts[i].name != NULL; i++) known[3 + i] = opts[i].name;
+  if (!errors_checkoptions(L, idx, "Kernel", known)) {
+    lua_newtable(L);
+    lua_replace(L, idx);
+  }
+  lua_newtable(L);
+  for (const struct kernel_option *o = opts; o != NULL && o->name != NULL; o++) {
+    if (lua_getfield(L, idx, o->name) == LUA_TNIL) { lua_pop(L, 1); continue; }
     int isint;
     lua_Integer v = lua_tointegerx(L, -1, &isint);
-    if (!isint || lua_type(L, -1) != LUA_TNUMBER || v < 1 || v > KERNEL_MAX_POOL)
-      return errors_argerror(L, idx, "Kernel", lua_pushfstring(L, "option '%s' must be a whole number "
-                             "from 1 to %d", name, KERNEL_MAX_POOL));
-    result = (int)v;
+    if (!isint || lua_type(L, -1) != LUA_TNUMBER || v < 1 || v > o->max)
+      errors_argerror(L, idx, "Kernel", lua_pushfstring(L, "option '%s' must be a whole number "
+                      "from 1 to %d", o->name, o->max));
+    lua_pop(L, 1);
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, o->name);
   }
-  lua_pop(L, 1);
+}
+
+/* The value of the feature option `name` given to k's Kernel{}, or def. */
+int kernel_option(lua_State *L, struct kernel *k, const char *name, int def) {
+  int result = def;
+  if (k->options_ref == LUA_NOREF) return def;
+  luaL_checkstack(L, 2, "kernel");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, k->options_ref);
+  if (lua_getfield(L, -1, name) == LUA_TNUMBER) result = (int)lua_tointeger(L, -1);
+  lua_pop(L, 2);
   return result;
 }
 
@@ -268,17 +309,10 @@ static int kernel_in_main_thread(void) {
 
 /* curio.Kernel(opts) -> kernel on a new libev loop. */
 static int l_kernel_new(lua_State *L) {
-  static const char *const known[] = {"threads", "processes", "shutdown_timeout", "debug", "sigint", NULL};
-  int has_opts = errors_checkoptions(L, 1, "Kernel", known);
-  int debug = -1, use_sigint = kernel_in_main_thread(), threads, processes;
+  int debug = -1, use_sigint = kernel_in_main_thread();
   double shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
-  long ncpu = 1;
-  if (!has_opts) { lua_settop(L, 0); lua_newtable(L); }
-  threads = opt_int_field(L, 1, "threads", 64);
-#ifdef _SC_NPROCESSORS_ONLN
-  ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-#endif
-  processes = opt_int_field(L, 1, "processes", ncpu > 0 ? (int)ncpu : 1);
+  lua_settop(L, 1);
+  check_options(L, 1); /* (the feature options at 2) */
   if (lua_getfield(L, 1, "shutdown_timeout") != LUA_TNIL) {
     int isnum = 0;
     shutdown_timeout = lua_tonumberx(L, -1, &isnum);
@@ -295,8 +329,8 @@ static int l_kernel_new(lua_State *L) {
   struct kernel *k = kernel_create(L, lua_upvalueindex(1), loop, 1);
   k->debug = debug;
   k->use_sigint = use_sigint;
-  k->threads = threads;
-  k->processes = processes;
+  lua_pushvalue(L, 2);
+  k->options_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   k->shutdown_timeout = shutdown_timeout;
   return 1;
 }
@@ -316,8 +350,7 @@ struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, in
   lua_pushvalue(L, ctx_idx); /* keep the context alive as long as us */
   lua_setiuservalue(L, -2, 1);
   k->debug = -1;
-  k->threads = 64;
-  k->processes = 1;
+  k->options_ref = LUA_NOREF;
   k->next_id = 1;
   lua_newtable(L);
   k->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -503,6 +536,8 @@ static void kernel_free(struct kernel *k, lua_State *L) {
   k->loop = NULL;
   luaL_unref(L, LUA_REGISTRYINDEX, k->live_ref);
   k->live_ref = LUA_NOREF;
+  luaL_unref(L, LUA_REGISTRYINDEX, k->options_ref);
+  k->options_ref = LUA_NOREF;
   k->free_slot = k->next_slot = 0;
   free(k->ready);
   k->ready = NULL;

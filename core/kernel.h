@@ -13,7 +13,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include "timer.h"
-#include "module.h"
+#include "ctx.h"
 #include "list.h"
 
 #define KERNEL_MT "curio.Kernel"
@@ -27,6 +27,14 @@ struct kernel;
 struct kernel_hook {
   struct list node;
   void (*close)(lua_State *L, struct kernel *k, struct kernel_hook *hook);
+};
+
+/* A Kernel{} option that a feature reads when it needs it (kernel_option):
+ * a whole number from 1 to max. module.c registers the features' options
+ * (kernel_set_options); Kernel{} checks those given and keeps them. */
+struct kernel_option {
+  const char *name;
+  int max;
 };
 
 struct kernel {
@@ -56,7 +64,7 @@ struct kernel {
   int grace_over;          /* the grace period ended (timer or SIGINT) */
   double shutdown_timeout; /* seconds a cancelled task gets for its cleanup */
   int debug;               /* -1 default, 0 never, 1 every crash at once */
-  int threads, processes;  /* pool sizes, for the worker capabilities */
+  int options_ref;         /* registry ref to the checked feature options, or LUA_NOREF */
   int host_ref;            /* registry ref held by curio_attach (host.c) */
 };
 
@@ -69,6 +77,8 @@ void kernel_shutdown(lua_State *L, struct kernel *k);
 void kernel_add_hook(struct kernel *k, struct kernel_hook *hook);
 struct kernel_hook *kernel_find_hook(struct kernel *k,
                                      void (*close)(lua_State *, struct kernel *, struct kernel_hook *));
+void kernel_set_options(lua_State *L, struct curio_ctx *ctx, const struct kernel_option *opts);
+int kernel_option(lua_State *L, struct kernel *k, const char *name, int def);
 extern const luaL_Reg kernel_methods[];
 extern const luaL_Reg kernel_functions[];
 

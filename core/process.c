@@ -48,7 +48,7 @@
 #include "io.h"
 #include "kernel.h"
 #include "trap.h"
-#include "module.h"
+#include "ctx.h"
 #include "errors.h"
 #include "fileio.h"
 
@@ -110,6 +110,8 @@ struct orphans {
   int closed;  /* its __gc ran (the state is closing) */
 };
 
+static const char orphans_key = 'O'; /* its context slot (ctx.h) */
+
 static int orphans_gc(lua_State *L) {
   struct orphans *o = lua_touserdata(L, 1);
   for (size_t i = 0; i < o->n; i++) /* (children still running: not ours to wait) */
@@ -125,16 +127,8 @@ static int orphans_gc(lua_State *L) {
  * from a finalizer). The caller has the context as upvalue 1. */
 static struct orphans *orphans_make(lua_State *L) {
   struct curio_ctx *ctx = ctx_get(L);
-  if (ctx->orphans != NULL) return ctx->orphans;
-  struct orphans *o = lua_newuserdatauv(L, sizeof *o, 0);
-  memset(o, 0, sizeof *o);
-  lua_newtable(L);
-  lua_pushcfunction(L, orphans_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  luaL_ref(L, LUA_REGISTRYINDEX); /* held for the state's life */
-  ctx->orphans = o;
-  return o;
+  struct orphans *o = ctx_slot_find(ctx, &orphans_key);
+  return o != NULL ? o : ctx_slot_make(L, ctx, &orphans_key, sizeof *o, orphans_gc);
 }
 
 /* Reaps the orphans that have exited. */
@@ -196,7 +190,7 @@ static int try_reap(struct process *p) {
 static void hook_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
   struct proc_hook *h = (struct proc_hook *)hook;
   (void)L;
-  reap_orphans(k->ctx->orphans);
+  reap_orphans(ctx_slot_find(k->ctx, &orphans_key));
   while (!list_empty(&h->procs)) {
     struct process *p = LIST_ENTRY(h->procs.next, struct process, node);
     list_remove(&p->node);
@@ -317,7 +311,7 @@ static int process_gc(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_registry_key); /* (no upvalue in __gc) */
   struct curio_ctx *ctx = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  add_orphan(ctx != NULL ? ctx->orphans : NULL, fd);
+  add_orphan(ctx != NULL ? ctx_slot_find(ctx, &orphans_key) : NULL, fd);
   return 0;
 }
 
@@ -476,7 +470,11 @@ static int l_self_exe(lua_State *L) {
 static int l_kernel_processes(lua_State *L) {
   struct kernel *k = ctx_get(L)->running;
   if (k == NULL) return 0;
-  lua_pushinteger(L, k->processes);
+  long ncpu = 1;
+#ifdef _SC_NPROCESSORS_ONLN
+  ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+  lua_pushinteger(L, kernel_option(L, k, "processes", ncpu > 0 && ncpu < 4096 ? (int)ncpu : 1));
   lua_pushlightuserdata(L, k);
   return 2;
 }
@@ -501,7 +499,7 @@ static const luaL_Reg process_functions[] = {
 void process_open(lua_State *L, int ctx) {
   luaL_newmetatable(L, PROCESS_MT);
   lua_newtable(L);
-  module_functions(L, process_methods, ctx);
+  ctx_functions(L, process_methods, ctx);
   lua_setfield(L, -2, "methods");
   lua_pushvalue(L, ctx);
   lua_pushcclosure(L, process_index, 1);
@@ -511,5 +509,5 @@ void process_open(lua_State *L, int ctx) {
   lua_pushliteral(L, "locked");
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
-  module_functions(L, process_functions, ctx);
+  ctx_functions(L, process_functions, ctx);
 }

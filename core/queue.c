@@ -67,7 +67,7 @@ struct queue {
   struct priority_heap heap;             /* (PriorityQueue) */
 };
 
-/* A queue is tagged (module.h), not checked by its metatable: queues have
+/* A queue is tagged (ctx.h), not checked by its metatable: queues have
  * several metatables, one per order and maxsize. */
 static struct queue *queue_check(lua_State *L) {
   return ctx_checkudata(L, 1, MT_QUEUE, "Queue");
@@ -380,7 +380,7 @@ static int l_queue_new(lua_State *L) {
  * of per-maxsize metatables); called by luaopen_curio_core with the module
  * table on top and the context at ctx. */
 void queue_open(lua_State *L, int ctx) {
-  module_newtype(L, QUEUE_MT, queue_methods, ctx, -1);
+  ctx_newtype(L, QUEUE_MT, queue_methods, ctx, -1);
   lua_pushvalue(L, ctx);
   for (int i = 0; i < 3; i++) { /* the caches, weak-valued */
     lua_newtable(L);

@@ -43,7 +43,7 @@
 #include "io.h"
 #include "kernel.h"
 #include "trap.h"
-#include "module.h"
+#include "ctx.h"
 #include "errors.h"
 #include "fileio.h"
 
@@ -337,13 +337,13 @@ static const luaL_Reg socket_functions[] = {
  * functions into the module table on top; core.socket_methods is the
  * methods table that network.lua extends (as_stream). */
 void socket_open(lua_State *L, int ctx) {
-  module_newtype(L, SOCKET_MT, socket_methods, ctx, MT_SOCKET);
-  module_functions(L, socket_functions, ctx);
-  module_functions(L, sockio_functions, ctx);
+  ctx_newtype(L, SOCKET_MT, socket_methods, ctx, MT_SOCKET);
+  ctx_functions(L, socket_functions, ctx);
+  ctx_functions(L, sockio_functions, ctx);
   address_open(L, ctx);
   luaL_getmetatable(L, SOCKET_MT);
   lua_getfield(L, -1, "__index");
-  module_functions(L, sockio_methods, ctx);
+  ctx_functions(L, sockio_methods, ctx);
   lua_setfield(L, -3, "socket_methods");
   lua_pop(L, 1);
 }

@@ -20,7 +20,7 @@
 #include "io.h"
 #include "kernel.h"
 #include "trap.h"
-#include "module.h"
+#include "ctx.h"
 #include "errors.h"
 
 /* ---- waiting ---- */

@@ -36,6 +36,9 @@
 
 enum job_state { JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_DELIVERED };
 
+/* Threads a pool may start when Kernel{threads=} is not given (rule 1). */
+#define THREADS_DEFAULT 64
+
 struct pool;
 
 struct job {
@@ -292,13 +295,14 @@ static struct pool *pool_get(lua_State *L, struct kernel *k) {
   if (hook != NULL) return (struct pool *)hook;
   struct notifier *inbox = notifier_get(L, k); /* (before: it closes after the pool) */
   struct pool *p = calloc(1, sizeof *p);
-  pthread_t *threads = calloc((size_t)k->threads, sizeof *threads);
+  int size = kernel_option(L, k, "threads", THREADS_DEFAULT); /* Kernel{threads=} */
+  pthread_t *threads = calloc((size_t)size, sizeof *threads);
   if (p == NULL || threads == NULL) {
     free(p); free(threads);
     luaL_error(L, "run_in_thread: not enough memory");
   }
   p->k = k;
-  p->max = k->threads;
+  p->max = size;
   p->threads = threads;
   p->inbox = inbox;
   list_init(&p->pending);

@@ -1,8 +1,11 @@
-/* core/module.h: the module's per-Lua-state context, the one way to check
- * a userdata's type and the one way to build a type's metatable. */
-#ifndef CURIO_MODULE_H
-#define CURIO_MODULE_H
+/* core/ctx.h: the per-Lua-state context under every core function, the
+ * one way to check a userdata's type, the one way to build a type's
+ * metatable (liolib.c's createmeta), and the slots in which features keep
+ * their per-state records. The bottom of core/: it names no feature. */
+#ifndef CURIO_CTX_H
+#define CURIO_CTX_H
 
+#include <stddef.h>
 #include <lua.h>
 #include <lauxlib.h>
 
@@ -20,6 +23,14 @@ struct udata_tag {
   const void *tag;
 };
 
+/* A feature's per-state record (ctx_slot_make): kept at the end of the
+ * record's userdata, linked from the context. */
+struct ctx_slot {
+  struct ctx_slot *next;
+  const void *key;   /* the address of a static of the feature's file */
+  void *data;        /* the record (the userdata's block) */
+};
+
 /* Per-Lua-state context, upvalue 1 of every core function. `running` is
  * the kernel whose task is executing now (NULL outside tasks). */
 struct curio_ctx {
@@ -27,9 +38,8 @@ struct curio_ctx {
   struct kernel *sigint_owner;       /* the kernel watching SIGINT, or NULL */
   const void *mt[MT_IDENTITY_COUNT]; /* metatables, to check userdata by identity */
   int mt_ref[MT_IDENTITY_COUNT];     /* their registry refs, held for the state's life */
-  char *scratch;                     /* io.c's read buffer, made on first use */
-  void *orphans;                     /* process.c's orphan list, made on first spawn */
   lua_Integer live_tasks;            /* tasks anchored in any kernel of this state (specs' leak check) */
+  struct ctx_slot *slots;            /* the features' per-state records */
 };
 
 /* The context of the running C function (upvalue 1 of every one). */
@@ -66,7 +76,17 @@ static inline void *ctx_checkudata(lua_State *L, int idx, int type, const char *
 }
 void ctx_setmetatable(lua_State *L, struct curio_ctx *ctx, int type);
 
-void module_functions(lua_State *L, const luaL_Reg *fns, int ctx);
-void module_newtype(lua_State *L, const char *name, const luaL_Reg *methods, int ctx, int type);
+void ctx_functions(lua_State *L, const luaL_Reg *fns, int ctx);
+void ctx_newtype(lua_State *L, const char *name, const luaL_Reg *methods, int ctx, int type);
+
+/* The record that the feature keyed `key` keeps in this state, or NULL
+ * when it made none yet. A short walk: a state has a few such records. */
+static inline void *ctx_slot_find(const struct curio_ctx *ctx, const void *key) {
+  for (const struct ctx_slot *s = ctx->slots; s != NULL; s = s->next)
+    if (s->key == key) return s->data;
+  return NULL;
+}
+void *ctx_slot_make(lua_State *L, struct curio_ctx *ctx, const void *key, size_t size,
+                    lua_CFunction gc);
 
 #endif

@@ -398,6 +398,8 @@ describe("a string with a zero byte", function()
       local s = curio.socket("inet", "stream")
       record(refused(function() local _ = s:bind({ "127.0.0.1\0evil", 0 }) end))
       record(refused(function() local _ = s:connect({ "127.0.0.1\0evil", port }) end))
+      record(refused(function() local _ = s:bind({ "localhost\0evil", 0 }) end))
+      record(refused(function() local _ = s:connect({ "localhost", "x" }) end))
       record(refused(function() local _ = s:setsockopt("SO_REUSEADDR\0x", true) end))
       record(refused(function() local _ = s:shutdown("rw\0x") end))
       s:close()
@@ -416,7 +418,8 @@ describe("a string with a zero byte", function()
     end)
     assert.are.same({
       "bad argument #1 to 'open_connection'", "bad argument #1 to 'tcp_server_socket'",
-      "bad argument #1 to 'bind'", "bad argument #1 to 'connect'", "bad argument #1 to 'setsockopt'",
+      "bad argument #1 to 'bind'", "bad argument #1 to 'connect'", "bad argument #1 to 'bind'",
+      "bad argument #1 to 'connect'", "bad argument #1 to 'setsockopt'",
       "bad argument #1 to 'shutdown'", "bad argument #1 to 'socket'", "bad argument #2 to 'socket'",
       "bad argument #1 to 'bind'", "bad argument #1 to 'open_unix_connection'",
       "bad argument #1 to 'unix_server'", "bad argument #1 to 'aopen'", "bad argument #2 to 'run'",

@@ -91,14 +91,17 @@ end
 -- sock:connect(addr) and sock:bind(addr) also take host names (rule 1).
 local c_connect, c_bind = methods.connect, methods.bind
 
+-- (An address that C takes as it is, or refuses, goes to C unchanged: C
+-- checks it once, at the user's line; only a host name is resolved here.)
 local function named(sock, addr, fname)
   if type(addr) ~= "table" then return addr end
-  local host = addr[1] or addr.host
-  if type(host) ~= "string" then return addr end
+  local host, port = addr[1] or addr.host, addr[2] or addr.port
+  if type(host) ~= "string" or host:find("\0", 1, true) then return addr end
+  if math.type(port) ~= "integer" or port < 0 or port > 65535 then return addr end
   local family = sock:family()
   if family == "unix" or is_numeric(host, family) then return addr end
   check.task(fname, 2)
-  local list = resolve(fname, host, addr[2] or addr.port, family, fname == "bind")
+  local list = resolve(fname, host, port, family, fname == "bind")
   return address(list[1][2], list[1][3])
 end
 

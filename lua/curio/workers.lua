@@ -168,9 +168,9 @@ end
 
 -- curio.run_in_process(fn, ...) -> fn's results, computed in a worker process.
 function workers.run_in_process(fn, ...)
-  if type(fn) ~= "function" and type(fn) ~= "string" then
-    check.arg_error(1, "run_in_process",
-                    "function or \"module.function\" expected, got " .. check.describe(fn))
+  if type(fn) ~= "function" and (type(fn) ~= "string" or not fn:match("^.+%.[^.]+$")) then
+    check.arg_error(1, "run_in_process", "function or \"module.function\" expected, got "
+                    .. (type(fn) == "string" and ("'%s'"):format(fn) or check.describe(fn)))
   end
   check.task("run_in_process")
   local payload = core.encode_portable("run_in_process: argument", fn, ...)

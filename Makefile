@@ -16,7 +16,7 @@ BUSTED   ?= $(LUA) /usr/bin/busted
 LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
 
 CORE_SRC := core/kernel.c core/task.c core/taskext.c core/trap.c core/timer.c core/wait.c core/waitq.c core/lwaitq.c \
-            core/coro.c core/queue.c core/priority.c core/group.c core/codec.c core/notify.c core/threads.c core/universal.c core/fileio.c \
+            core/coro.c core/queue.c core/priority.c core/group.c core/codec.c core/inbox.c core/threads.c core/universal.c core/fileio.c \
             core/io.c core/socket.c core/sockio.c core/address.c core/process.c \
             core/errors.c core/host.c core/ctx.c core/module.c
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)

@@ -9,7 +9,7 @@
  * 2. A job carries bytes (the codec, codec.c) both ways: the function and
  *    its arguments in, the results or the error out. A worker thread never
  *    touches the kernel's Lua state or its tasks.
- * 3. A finished job is posted to its kernel's inbox (notify.c), which
+ * 3. A finished job is posted to its kernel's inbox (inbox.c), which
  *    fires it in the kernel's thread: it wakes its task, or is dropped if
  *    the task left. The inbox keeps the loop alive while jobs are out.
  * 4. The waiting task's wait record points at its job (job_wait).
@@ -32,7 +32,7 @@
 #include "trap.h"
 #include "wait.h"
 #include "errors.h"
-#include "notify.h"
+#include "inbox.h"
 
 enum job_state { JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_DELIVERED };
 
@@ -44,7 +44,7 @@ struct pool;
 struct job {
   struct list node;      /* in pool->pending while no thread took it */
   struct list out;       /* in pool->out until it is fired or dropped */
-  struct notify_node done; /* posted to the kernel's inbox when finished */
+  struct inbox_item done; /* posted to the kernel's inbox when finished */
   struct pool *pool;
   struct task *task;     /* the waiting task; NULL once it left (rule 4) */
   int state;             /* enum job_state, under the pool's lock */
@@ -62,7 +62,7 @@ struct pool {
   struct list out;       /* every job not yet fired or dropped (kernel thread) */
   int nthreads, idle, max, stopping;
   pthread_t *threads;
-  struct notifier *inbox;
+  struct inbox *inbox;
   char *path, *cpath;    /* package.path and cpath for the workers */
 };
 
@@ -75,7 +75,7 @@ static void job_free(struct job *j) {
  * left): the shared objects in them are released first. Kernel thread. */
 static void job_drop(struct job *j) {
   list_remove(&j->out);
-  notifier_hold(j->pool->inbox, -1);
+  inbox_hold(j->pool->inbox, -1);
   if (j->data != NULL) codec_release(j->data, j->len);
   job_free(j);
 }
@@ -209,7 +209,7 @@ static void *worker_main(void *arg) {
     pthread_mutex_lock(&p->lock);
     j->state = JOB_DONE;
     pthread_mutex_unlock(&p->lock);
-    notifier_post(p->inbox, &j->done);
+    inbox_post(p->inbox, &j->done);
     pthread_mutex_lock(&p->lock);
   }
   pthread_mutex_unlock(&p->lock);
@@ -220,7 +220,7 @@ static void *worker_main(void *arg) {
 /* ---- the kernel side ---- */
 
 /* A finished job, in the kernel's thread (rule 3). */
-static void job_fire(struct notify_node *n) {
+static void job_fire(struct inbox_item *n) {
   struct job *j = (struct job *)((char *)n - offsetof(struct job, done));
   struct pool *p = j->pool;
   pthread_mutex_lock(&p->lock);
@@ -229,7 +229,7 @@ static void job_fire(struct notify_node *n) {
   pthread_mutex_unlock(&p->lock);
   if (t == NULL) { job_drop(j); return; } /* orphaned (rule 4) */
   list_remove(&j->out);
-  notifier_hold(p->inbox, -1);
+  inbox_hold(p->inbox, -1);
   trap_wake(t, WAKE_OK);
 }
 
@@ -265,7 +265,7 @@ static void pool_close(lua_State *L, struct kernel *k, struct kernel_hook *hook)
   for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
   for (struct list *n; (n = list_first(&p->out)) != NULL;) {
     struct job *j = LIST_ENTRY(n, struct job, out);
-    notifier_take_back(p->inbox, &j->done);
+    inbox_take_back(p->inbox, &j->done);
     job_drop(j);
   }
   pthread_cond_destroy(&p->work);
@@ -293,7 +293,7 @@ static char *package_field(lua_State *L, const char *name) {
 static struct pool *pool_get(lua_State *L, struct kernel *k) {
   struct kernel_hook *hook = kernel_find_hook(k, pool_close);
   if (hook != NULL) return (struct pool *)hook;
-  struct notifier *inbox = notifier_get(L, k); /* (before: it closes after the pool) */
+  struct inbox *inbox = inbox_get(L, k); /* (before: it closes after the pool) */
   struct pool *p = calloc(1, sizeof *p);
   int size = kernel_option(L, k, "threads", THREADS_DEFAULT); /* Kernel{threads=} */
   pthread_t *threads = calloc((size_t)size, sizeof *threads);
@@ -378,7 +378,7 @@ static int l_run_in_thread(lua_State *L) {
     return errors_raise(L, "CurioError", "run_in_thread: cannot start a worker thread");
   }
   list_insert_tail(&p->out, &j->out);
-  notifier_hold(p->inbox, 1);
+  inbox_hold(p->inbox, 1);
   lua_settop(L, 0);
   lua_pushlightuserdata(L, j);
   t->wait_obj = j;

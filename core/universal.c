@@ -8,7 +8,7 @@
  *    crosses the codec by reference (struct codec_shared).
  * 2. Every change is made under the object's lock and wakes every waiter:
  *    threads through a condition variable, tasks through their kernel's
- *    inbox (notify.c). A woken waiter retries: nothing is handed over, so
+ *    inbox (inbox.c). A woken waiter retries: nothing is handed over, so
  *    a waiter cancelled after it was woken loses nothing (an item stays in
  *    the queue).
  * 3. A task's wait record is a userdata in its frame, linked in the
@@ -35,7 +35,7 @@
 #include "trap.h"
 #include "wait.h"
 #include "errors.h"
-#include "notify.h"
+#include "inbox.h"
 
 enum { U_QUEUE, U_EVENT, U_LOCK };
 static const char *const kind_names[] = {"UniversalQueue", "UniversalEvent", "UniversalLock"};
@@ -92,9 +92,9 @@ static void ring_pop(struct uobj *o, char *into, size_t len) {
 
 struct uwaiter {              /* a task's wait record (rule 3) */
   struct list node;           /* in obj->task_waiters while linked */
-  struct notify_node notified;
+  struct inbox_item posted;
   struct uobj *obj;
-  struct notifier *inbox;
+  struct inbox *inbox;
   struct task *task;
   int linked;                 /* under obj->lock */
 };
@@ -232,14 +232,14 @@ static void wake_all(struct uobj *o) {
     struct uwaiter *w = LIST_ENTRY(n, struct uwaiter, node);
     list_remove(n);
     w->linked = 0;
-    notifier_post(w->inbox, &w->notified);
+    inbox_post(w->inbox, &w->posted);
   }
 }
 
 /* A woken task's record, fired in its kernel's thread. */
-static void waiter_fire(struct notify_node *n) {
-  struct uwaiter *w = (struct uwaiter *)((char *)n - offsetof(struct uwaiter, notified));
-  notifier_hold(w->inbox, -1);
+static void waiter_fire(struct inbox_item *n) {
+  struct uwaiter *w = (struct uwaiter *)((char *)n - offsetof(struct uwaiter, posted));
+  inbox_hold(w->inbox, -1);
   trap_wake(w->task, WAKE_OK);
 }
 
@@ -253,8 +253,8 @@ static void universal_undo(struct task *t) {
   pthread_mutex_unlock(&o->lock);
   /* not linked: posted already (under o's lock, so before we took it), or
    * fired; only this thread fires, so taking it back cannot race */
-  if (!removed) removed = notifier_take_back(w->inbox, &w->notified);
-  if (removed) notifier_hold(w->inbox, -1);
+  if (!removed) removed = inbox_take_back(w->inbox, &w->posted);
+  if (removed) inbox_hold(w->inbox, -1);
 }
 
 static const struct wait_kind universal_wait = {"Universal object", universal_undo};
@@ -283,12 +283,12 @@ static struct task *enter(lua_State *L, const char *fname, struct uwaiter **wp) 
   *wp = NULL;
   if (t == NULL) return NULL;
   trap_enter_in(L, state_ctx(L), fname);
-  struct notifier *inbox = notifier_get(L, t->k);
+  struct inbox *inbox = inbox_get(L, t->k);
   struct uwaiter *w = lua_newuserdatauv(L, sizeof *w, 0);
   memset(w, 0, sizeof *w);
   w->task = t;
   w->inbox = inbox;
-  w->notified.fire = waiter_fire;
+  w->posted.fire = waiter_fire;
   *wp = w;
   return t;
 }
@@ -300,7 +300,7 @@ static void task_wait(struct uwaiter *w, struct uobj *o) {
   w->linked = 1;
   list_insert_tail(&o->task_waiters, &w->node);
   pthread_mutex_unlock(&o->lock);
-  notifier_hold(w->inbox, 1);
+  inbox_hold(w->inbox, 1);
   w->task->wait_obj = w;
 }
 

@@ -85,7 +85,7 @@ tsan:
 	$(MAKE) BUILD=build-tsan CFLAGS="-O1 -g -fsanitize=thread" all
 	LD_PRELOAD="$(TSAN_RT)" TSAN_OPTIONS="halt_on_error=1 report_signal_unsafe=0" \
 	  LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./build-tsan/?.so;;' \
-	  $(BUSTED) $(BUSTED_FLAGS) $(TSAN_SPECS)
+	  CURIO_BIN=build-tsan/bin/curio $(BUSTED) $(BUSTED_FLAGS) $(TSAN_SPECS)
 
 # libFuzzer on the codec's decoder (Debian's clang), for FUZZ_SECONDS; what
 # it finds goes to tests/fuzz/regressions/, which spec/codec_spec.lua runs.

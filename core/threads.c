@@ -4,8 +4,7 @@
  * 1. A pool belongs to one kernel (a kernel hook) and is made on first use;
  *    it starts threads on demand, up to Kernel{threads=}, and keeps them
  *    and their Lua states (standard libraries, the caller's package paths)
- *    between calls. It is stopped and its threads joined when the kernel
- *    is freed, after its tasks.
+ *    between calls.
  * 2. A job carries bytes (the codec, codec.c) both ways: the function and
  *    its arguments in, the results or the error out. A worker thread never
  *    touches the kernel's Lua state or its tasks.
@@ -19,8 +18,24 @@
  * 5. An error crosses as curio.errors makes it portable in the worker and
  *    restores it in the task (the same functions serve worker processes):
  *    a table keeps its fields, a curio error its class, a string comes as
- *    a CurioError carrying it and the worker's traceback. */
+ *    a CurioError carrying it and the worker's traceback.
+ * 6. Closing (the kernel's hook, after its tasks) is bounded: jobs no
+ *    thread took are dropped, every running thread is told to stop (one
+ *    blocked in a Universal object's wait is woken and raises there:
+ *    threads_block_begin), and the threads get shutdown_timeout seconds to
+ *    end. One still busy then is reported on stderr and let go: it owns its
+ *    job from then on (finishes it, drops the result, closes its Lua state)
+ *    and never touches the kernel again (the pool is marked closed under
+ *    its lock, which it takes to post). The pool itself is shared by
+ *    reference counting (the kernel, each live thread): the last to leave
+ *    frees it. */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
@@ -51,6 +66,20 @@ struct job {
   char *data;            /* encoded fn and args, then results or error */
   size_t len;
   int failed;            /* data holds the error */
+  char what[96];         /* the function, for the report of rule 6 */
+};
+
+/* A worker thread's record, in its pool; its Lua state's registry points
+ * to it (threads_worker). */
+struct worker {
+  struct pool *pool;
+  pthread_t id;
+  struct job *job;       /* the job it runs, under the pool's lock */
+  int exited;            /* under the pool's lock */
+  atomic_int stop;       /* rule 6: its kernel closed */
+  pthread_mutex_t lock;  /* guards the two below */
+  pthread_mutex_t *blocked_lock; /* the wait it is blocked in, if any */
+  pthread_cond_t *blocked_cond;
 };
 
 struct pool {
@@ -60,8 +89,11 @@ struct pool {
   pthread_cond_t work;
   struct list pending;   /* under the lock */
   struct list out;       /* every job not yet fired or dropped (kernel thread) */
-  int nthreads, idle, max, stopping;
-  pthread_t *threads;
+  pthread_cond_t exited; /* a thread ended (rule 6) */
+  int nthreads, live, idle, max, stopping;
+  int closed;            /* the kernel left: post nothing (rule 6) */
+  int refs;              /* the kernel's, each live thread's (rule 6) */
+  struct worker *workers; /* max of them, nthreads started */
   struct inbox *inbox;
   char *path, *cpath;    /* package.path and cpath for the workers */
 };
@@ -78,6 +110,66 @@ static void job_drop(struct job *j) {
   inbox_hold(j->pool->inbox, -1);
   if (j->data != NULL) codec_release(j->data, j->len);
   job_free(j);
+}
+
+static void pool_free(struct pool *p) {
+  for (int i = 0; i < p->nthreads; i++) pthread_mutex_destroy(&p->workers[i].lock);
+  pthread_cond_destroy(&p->exited);
+  pthread_cond_destroy(&p->work);
+  pthread_mutex_destroy(&p->lock);
+  free(p->workers);
+  free(p->path);
+  free(p->cpath);
+  free(p);
+}
+
+/* Drops one reference to p (rule 6): under its lock; frees it when last. */
+static void pool_unref_unlock(struct pool *p) {
+  int last = --p->refs == 0;
+  pthread_mutex_unlock(&p->lock);
+  if (last) pool_free(p);
+}
+
+/* ---- blocking waits of worker threads (rule 6) ---- */
+
+static const char worker_key = 0; /* the registry of a worker's state: its record */
+
+struct worker *threads_worker(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &worker_key);
+  struct worker *w = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return w;
+}
+
+int threads_block_begin(struct worker *w, pthread_mutex_t *lock, pthread_cond_t *cond) {
+  pthread_mutex_lock(&w->lock);
+  w->blocked_lock = lock;
+  w->blocked_cond = cond;
+  pthread_mutex_unlock(&w->lock);
+  return !threads_stopping(w);
+}
+
+int threads_stopping(struct worker *w) {
+  return atomic_load(&w->stop);
+}
+
+void threads_block_end(struct worker *w) {
+  pthread_mutex_lock(&w->lock);
+  w->blocked_lock = NULL;
+  w->blocked_cond = NULL;
+  pthread_mutex_unlock(&w->lock);
+}
+
+/* The closing kernel's thread: tells w to stop and wakes its wait. */
+static void worker_stop(struct worker *w) {
+  pthread_mutex_lock(&w->lock);
+  atomic_store(&w->stop, 1);
+  if (w->blocked_lock != NULL) { /* (its object lives while it is blocked) */
+    pthread_mutex_lock(w->blocked_lock);
+    pthread_cond_broadcast(w->blocked_cond);
+    pthread_mutex_unlock(w->blocked_lock);
+  }
+  pthread_mutex_unlock(&w->lock);
 }
 
 /* ---- the worker side ---- */
@@ -177,43 +269,64 @@ static void worker_run(lua_State *L, struct job *j) {
   lua_settop(L, 0);
 }
 
-static lua_State *worker_state(struct pool *p) {
+static lua_State *worker_state(struct worker *w) {
   lua_State *L = luaL_newstate();
   if (L == NULL) return NULL;
   luaL_openlibs(L);
   lua_getglobal(L, "package");
-  if (p->path) { lua_pushstring(L, p->path); lua_setfield(L, -2, "path"); }
-  if (p->cpath) { lua_pushstring(L, p->cpath); lua_setfield(L, -2, "cpath"); }
+  if (w->pool->path) { lua_pushstring(L, w->pool->path); lua_setfield(L, -2, "path"); }
+  if (w->pool->cpath) { lua_pushstring(L, w->pool->cpath); lua_setfield(L, -2, "cpath"); }
   lua_pop(L, 1);
+  lua_pushlightuserdata(L, w);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &worker_key);
   return L;
 }
 
+/* Frees a job whose result nobody will take, in the thread that let go of
+ * it (rule 6): no kernel is involved any more. */
+static void job_drop_let_go(struct job *j) {
+  if (j->data != NULL) codec_release(j->data, j->len);
+  job_free(j);
+}
+
 static void *worker_main(void *arg) {
-  struct pool *p = arg;
-  lua_State *L = worker_state(p);
+  struct worker *w = arg;
+  struct pool *p = w->pool;
+  lua_State *L = worker_state(w);
   pthread_mutex_lock(&p->lock);
-  for (;;) {
-    while (list_empty(&p->pending) && !p->stopping) {
+  while (!p->stopping) {
+    if (list_empty(&p->pending)) {
       p->idle++;
       pthread_cond_wait(&p->work, &p->lock);
       p->idle--;
+      continue;
     }
-    if (list_empty(&p->pending)) break; /* stopping */
     struct list *node = list_first(&p->pending);
     list_remove(node);
     struct job *j = LIST_ENTRY(node, struct job, node);
     j->state = JOB_RUNNING;
+    w->job = j;
     pthread_mutex_unlock(&p->lock);
     if (L != NULL) worker_run(L, j);
     else { free(j->data); j->data = NULL; j->len = 0; j->failed = 1; }
     pthread_mutex_lock(&p->lock);
+    w->job = NULL;
+    if (p->closed) { /* let go (rule 6): ours to drop */
+      pthread_mutex_unlock(&p->lock);
+      job_drop_let_go(j);
+      pthread_mutex_lock(&p->lock);
+      continue;
+    }
     j->state = JOB_DONE;
-    pthread_mutex_unlock(&p->lock);
-    inbox_post(p->inbox, &j->done);
-    pthread_mutex_lock(&p->lock);
+    inbox_post(p->inbox, &j->done); /* (under the pool's lock: rule 6) */
   }
   pthread_mutex_unlock(&p->lock);
   if (L != NULL) lua_close(L);
+  pthread_mutex_lock(&p->lock);
+  w->exited = 1;
+  p->live--;
+  pthread_cond_broadcast(&p->exited);
+  pool_unref_unlock(p);
   return NULL;
 }
 
@@ -251,29 +364,76 @@ static void job_undo(struct task *t) {
 
 static const struct wait_kind job_wait = {"run_in_thread", job_undo};
 
-/* Kernel hook: stops the threads, joins them, drops the jobs left (their
- * tasks were abandoned with the kernel). Closes before the inbox (added
- * after it). */
+/* A thread let go may outlive the Lua state that loaded this library (a
+ * host closes it, a program ends): it keeps the library loaded (one more
+ * reference, never dropped), so that the code it returns to stays mapped
+ * until the process exits. */
+static void pin_library(void) {
+  Dl_info info;
+  if (dladdr((void *)worker_main, &info) != 0 && info.dli_fname != NULL)
+    (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+}
+
+/* The deadline of rule 6, on the clock condition variables use. */
+static struct timespec deadline_after(double seconds) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  if (!(seconds < 1e9)) seconds = 1e9;
+  double whole = (double)(long)seconds;
+  ts.tv_sec += (time_t)whole;
+  ts.tv_nsec += (long)((seconds - whole) * 1e9);
+  if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+  return ts;
+}
+
+/* Kernel hook (rule 6): stops the threads, waits for them up to
+ * shutdown_timeout, lets go of those still busy, drops the jobs left
+ * (their tasks were abandoned with the kernel). Closes before the inbox
+ * (added after it). */
 static void pool_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
   struct pool *p = (struct pool *)hook;
-  (void)L; (void)k;
+  (void)L;
   pthread_mutex_lock(&p->lock);
   p->stopping = 1;
   for (struct list *n; (n = list_first(&p->pending)) != NULL;) list_remove(n);
   pthread_cond_broadcast(&p->work);
+  for (int i = 0; i < p->nthreads; i++)
+    if (p->workers[i].job != NULL) worker_stop(&p->workers[i]); /* (lock order: pool, worker, object) */
+  struct timespec deadline = deadline_after(k->shutdown_timeout);
+  while (p->live > 0 && pthread_cond_timedwait(&p->exited, &p->lock, &deadline) != ETIMEDOUT) {}
+  p->closed = 1;
+  int pinned = 0;
+  for (int i = 0; i < p->nthreads; i++) {
+    struct worker *w = &p->workers[i];
+    if (w->exited) continue;
+    if (w->job != NULL) {
+      if (!pinned) pin_library();
+      pinned = 1;
+      list_remove(&w->job->out); /* the thread's from now on */
+      inbox_hold(p->inbox, -1);
+      fprintf(stderr, "curio: shutdown: a worker thread still runs %s %g s after its kernel closed; "
+              "let go (its result will be dropped)\n", w->job->what, k->shutdown_timeout);
+    }
+  }
+  fflush(stderr);
   pthread_mutex_unlock(&p->lock);
-  for (int i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
+  for (int i = 0; i < p->nthreads; i++) {
+    struct worker *w = &p->workers[i];
+    pthread_mutex_lock(&p->lock);
+    int exited = w->exited;
+    pthread_mutex_unlock(&p->lock);
+    if (exited) pthread_join(w->id, NULL);
+    else pthread_detach(w->id);
+  }
+  /* what is left out was never run, or is done and not fired: no thread
+   * touches it any more (rule 6) */
   for (struct list *n; (n = list_first(&p->out)) != NULL;) {
     struct job *j = LIST_ENTRY(n, struct job, out);
     inbox_take_back(p->inbox, &j->done);
     job_drop(j);
   }
-  pthread_cond_destroy(&p->work);
-  pthread_mutex_destroy(&p->lock);
-  free(p->threads);
-  free(p->path);
-  free(p->cpath);
-  free(p);
+  pthread_mutex_lock(&p->lock);
+  pool_unref_unlock(p);
 }
 
 static char *package_field(lua_State *L, const char *name) {
@@ -296,19 +456,25 @@ static struct pool *pool_get(lua_State *L, struct kernel *k) {
   struct inbox *inbox = inbox_get(L, k); /* (before: it closes after the pool) */
   struct pool *p = calloc(1, sizeof *p);
   int size = kernel_option(L, k, "threads", THREADS_DEFAULT); /* Kernel{threads=} */
-  pthread_t *threads = calloc((size_t)size, sizeof *threads);
-  if (p == NULL || threads == NULL) {
-    free(p); free(threads);
+  struct worker *workers = calloc((size_t)size, sizeof *workers);
+  if (p == NULL || workers == NULL) {
+    free(p); free(workers);
     luaL_error(L, "run_in_thread: not enough memory");
   }
   p->k = k;
   p->max = size;
-  p->threads = threads;
+  p->workers = workers;
   p->inbox = inbox;
+  p->refs = 1;
   list_init(&p->pending);
   list_init(&p->out);
   pthread_mutex_init(&p->lock, NULL);
   pthread_cond_init(&p->work, NULL);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&p->exited, &attr);
+  pthread_condattr_destroy(&attr);
   p->path = package_field(L, "path");
   p->cpath = package_field(L, "cpath");
   p->hook.close = pool_close;
@@ -344,6 +510,30 @@ static int run_k(lua_State *L, int status, lua_KContext ctx) {
   return lua_error(L);
 }
 
+/* Under p's lock: one more thread, if it can be started. */
+static void start_worker(struct pool *p) {
+  struct worker *w = &p->workers[p->nthreads];
+  w->pool = p;
+  pthread_mutex_init(&w->lock, NULL);
+  if (pthread_create(&w->id, NULL, worker_main, w) != 0) {
+    pthread_mutex_destroy(&w->lock);
+    return;
+  }
+  p->nthreads++;
+  p->live++;
+  p->refs++;
+}
+
+/* What j runs, in words, for the report of rule 6 (fn is at index 1). */
+static void describe(lua_State *L, struct job *j) {
+  lua_Debug ar;
+  lua_pushvalue(L, 1);
+  if (lua_getinfo(L, ">S", &ar) && ar.what[0] != 'C')
+    snprintf(j->what, sizeof j->what, "function <%s:%d>", ar.short_src, ar.linedefined);
+  else
+    snprintf(j->what, sizeof j->what, "a C function");
+}
+
 /* curio.run_in_thread(fn, ...) -> fn's results, run in a worker thread. */
 static int l_run_in_thread(lua_State *L) {
   errors_checkfunction(L, 1, "run_in_thread");
@@ -365,10 +555,10 @@ static int l_run_in_thread(lua_State *L) {
   j->task = t;
   j->state = JOB_PENDING;
   j->done.fire = job_fire;
+  describe(L, j);
   pthread_mutex_lock(&p->lock);
   list_insert_tail(&p->pending, &j->node);
-  int start = p->idle == 0 && p->nthreads < p->max;
-  if (start && pthread_create(&p->threads[p->nthreads], NULL, worker_main, p) == 0) p->nthreads++;
+  if (p->idle == 0 && p->nthreads < p->max) start_worker(p);
   int none = p->nthreads == 0;
   if (none) list_remove(&j->node);
   else pthread_cond_signal(&p->work);

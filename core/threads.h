@@ -3,9 +3,21 @@
 #ifndef CURIO_THREADS_H
 #define CURIO_THREADS_H
 
+#include <pthread.h>
 #include <lauxlib.h>
 
-struct task;
+struct worker;
+
+/* A worker thread's blocking wait (universal.c), rule 6 of threads.c:
+ * threads_worker is the record of the worker thread whose state is L, or
+ * NULL (a task's state, a plain program). Around a wait on cond under
+ * lock, taken without lock held: threads_block_begin (0: the thread must
+ * stop, its kernel closed) and threads_block_end; while waiting, under
+ * lock, threads_stopping says whether the close woke it. */
+struct worker *threads_worker(lua_State *L);
+int threads_block_begin(struct worker *w, pthread_mutex_t *lock, pthread_cond_t *cond);
+int threads_stopping(struct worker *w);
+void threads_block_end(struct worker *w);
 
 extern const luaL_Reg threads_functions[];
 

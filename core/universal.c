@@ -22,7 +22,10 @@
  *    item, a thread's result) is the same Lua value. A proxy leaves that
  *    table before its __gc runs (Lua clears weak values of finalized
  *    objects first), so an address reused after the object is freed never
- *    finds a stale proxy. */
+ *    finds a stale proxy.
+ * 6. A worker thread blocked in a wait is registered with its pool while
+ *    it waits (thread_wait, threads.c rule 6): its kernel's close wakes it
+ *    and it raises CancelledError there, as it does at any later wait. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -36,6 +39,7 @@
 #include "wait.h"
 #include "errors.h"
 #include "inbox.h"
+#include "threads.h"
 
 enum { U_QUEUE, U_EVENT, U_LOCK };
 static const char *const kind_names[] = {"UniversalQueue", "UniversalEvent", "UniversalLock"};
@@ -327,6 +331,44 @@ static int retry_k(lua_State *L, int status, lua_KContext ctx) {
   return retry(L);
 }
 
+/* A thread's blocking wait (rule 6): a worker thread is registered with
+ * its pool for the duration, so that its kernel's close can wake it. */
+struct block {
+  struct worker *worker; /* NULL: not a worker thread, or not yet asked */
+  int asked;
+};
+
+/* Under o->lock, in a thread: waits for a change of o and returns with the
+ * lock held (the caller re-checks). The first call only registers a
+ * worker thread (the lock is let go meanwhile: the caller re-checks
+ * first). A worker whose kernel closed raises instead (without the lock):
+ * it is told to stop, and waiting on could hang the close. */
+static void thread_wait(lua_State *L, struct uobj *o, struct block *b, const char *fname) {
+  if (!b->asked) {
+    b->asked = 1;
+    b->worker = threads_worker(L);
+    if (b->worker != NULL) {
+      pthread_mutex_unlock(&o->lock);
+      threads_block_begin(b->worker, &o->lock, &o->changed);
+      pthread_mutex_lock(&o->lock);
+      return;
+    }
+  }
+  if (b->worker != NULL && threads_stopping(b->worker)) {
+    pthread_mutex_unlock(&o->lock);
+    threads_block_end(b->worker);
+    errors_raise(L, "CancelledError", "%s: the kernel closed while its worker thread waited here", fname);
+  }
+  pthread_cond_wait(&o->changed, &o->lock);
+}
+
+/* After a thread's wait, o->lock released. */
+static void thread_unblock(struct block *b) {
+  if (b->worker != NULL) threads_block_end(b->worker);
+  b->worker = NULL;
+  b->asked = 0;
+}
+
 /* ---- UniversalQueue ---- */
 
 static int l_queue_new(lua_State *L) {
@@ -347,6 +389,7 @@ static int l_queue_put(lua_State *L) {
   if (len > 0xffffffffu) return luaL_error(L, "UniversalQueue.put: item too large");
   struct task *t = running_task(L);
   struct uwaiter *w = NULL;
+  struct block b = {NULL, 0};
   pthread_mutex_lock(&o->lock);
   while (o->maxsize > 0 && o->size >= o->maxsize) {
     if (t != NULL) {
@@ -358,16 +401,17 @@ static int l_queue_put(lua_State *L) {
       }
       return wait_then_retry(L, t, w, o, l_queue_put, 2);
     }
-    pthread_cond_wait(&o->changed, &o->lock);
+    thread_wait(L, o, &b, "UniversalQueue.put");
   }
-  if (!ring_push(o, data, len)) {
-    pthread_mutex_unlock(&o->lock);
-    return luaL_error(L, "UniversalQueue.put: not enough memory");
+  int pushed = ring_push(o, data, len);
+  if (pushed) {
+    o->size++;
+    o->unfinished++;
+    wake_all(o);
   }
-  o->size++;
-  o->unfinished++;
-  wake_all(o);
   pthread_mutex_unlock(&o->lock);
+  thread_unblock(&b);
+  if (!pushed) return luaL_error(L, "UniversalQueue.put: not enough memory");
   return 0;
 }
 
@@ -379,13 +423,14 @@ static int l_queue_get(lua_State *L) {
   lua_settop(L, 1);
   struct task *t = running_task(L);
   struct uwaiter *w = NULL;
+  struct block b = {NULL, 0};
   char small[512], *big = NULL;
   size_t big_cap = 0;
   if (t != NULL) trap_enter_in(L, state_ctx(L), "UniversalQueue.get");
   pthread_mutex_lock(&o->lock);
   for (;;) {
     if (o->size == 0) {
-      if (t == NULL) { pthread_cond_wait(&o->changed, &o->lock); continue; }
+      if (t == NULL) { thread_wait(L, o, &b, "UniversalQueue.get"); continue; }
       if (w == NULL) {
         pthread_mutex_unlock(&o->lock);
         enter(L, "UniversalQueue.get", &w);
@@ -400,6 +445,7 @@ static int l_queue_get(lua_State *L) {
     char *into = len <= sizeof small ? small : (len <= big_cap ? big : NULL);
     if (into == NULL) {
       pthread_mutex_unlock(&o->lock);
+      thread_unblock(&b); /* (the allocation may raise) */
       big = lua_newuserdatauv(L, len, 0);
       big_cap = len;
       pthread_mutex_lock(&o->lock);
@@ -409,6 +455,7 @@ static int l_queue_get(lua_State *L) {
     o->size--;
     wake_all(o); /* (room for putters) */
     pthread_mutex_unlock(&o->lock);
+    thread_unblock(&b);
     return codec_decode(L, into, len, CODEC_FUNCTIONS);
   }
 }
@@ -418,14 +465,16 @@ static int l_queue_join(lua_State *L) {
   lua_settop(L, 1);
   struct uwaiter *w;
   struct task *t = enter(L, "UniversalQueue.join", &w);
+  struct block b = {NULL, 0};
   pthread_mutex_lock(&o->lock);
   while (o->unfinished > 0) {
     if (t != NULL) {
       return wait_then_retry(L, t, w, o, l_queue_join, 1);
     }
-    pthread_cond_wait(&o->changed, &o->lock);
+    thread_wait(L, o, &b, "UniversalQueue.join");
   }
   pthread_mutex_unlock(&o->lock);
+  thread_unblock(&b);
   return 0;
 }
 
@@ -487,14 +536,16 @@ static int l_event_wait(lua_State *L) {
   lua_settop(L, 1);
   struct uwaiter *w;
   struct task *t = enter(L, "UniversalEvent.wait", &w);
+  struct block b = {NULL, 0};
   pthread_mutex_lock(&o->lock);
   while (!o->set) {
     if (t != NULL) {
       return wait_then_retry(L, t, w, o, l_event_wait, 1);
     }
-    pthread_cond_wait(&o->changed, &o->lock);
+    thread_wait(L, o, &b, "UniversalEvent.wait");
   }
   pthread_mutex_unlock(&o->lock);
+  thread_unblock(&b);
   return 0;
 }
 
@@ -515,16 +566,18 @@ static int l_lock_acquire(lua_State *L) {
   lua_settop(L, 1);
   struct uwaiter *w;
   struct task *t = enter(L, "UniversalLock.acquire", &w);
+  struct block b = {NULL, 0};
   pthread_mutex_lock(&o->lock);
   while (o->held) {
     if (t != NULL) {
       return wait_then_retry(L, t, w, o, l_lock_acquire, 1);
     }
-    pthread_cond_wait(&o->changed, &o->lock);
+    thread_wait(L, o, &b, "UniversalLock.acquire");
   }
   o->held = 1;
   o->owner = holder(t);
   pthread_mutex_unlock(&o->lock);
+  thread_unblock(&b);
   lua_settop(L, 1);
   return 1;
 }

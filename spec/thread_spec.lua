@@ -207,4 +207,114 @@ describe("run_in_thread", function()
     k:close()
     assert.is_true(curio.clock() - t0 < 2)
   end)
+
+  -- Closing while worker threads are still inside their calls (issue 15).
+  -- Each scenario is a chunk that returns what it saw. It runs in a child
+  -- killed after `limit` seconds, so that a hang fails the spec instead of
+  -- sticking the suite; under `make tsan` (no shell can start with
+  -- ThreadSanitizer preloaded) it runs in this process instead.
+  describe("closing a kernel while a thread is still inside its call", function()
+    local limit = 60
+    local in_process = (os.getenv("LD_PRELOAD") or ""):find("tsan", 1, true) ~= nil
+
+    local function scenario(code)
+      if in_process then return 0, assert(load(code))(), nil end
+      local status, out, err = util.lua_code("io.write((function() " .. code .. " end)())", limit)
+      return status, out, err
+    end
+
+    it("wakes a thread blocked in a Universal wait (the How-To consumer thread)", function()
+      -- shutdown_timeout far above the limit: only the wake-up can end it in time
+      local status, out, err = scenario([[
+        local curio = require "curio"
+        local k = curio.Kernel({ shutdown_timeout = 1000 })
+        local q, started, lock = curio.UniversalQueue(), curio.UniversalQueue(), curio.UniversalLock()
+        local seen = curio.UniversalQueue()
+        k:run(function()
+          lock:acquire() -- (the lock's waiter below waits for good)
+          for _, wait in ipairs({ "get", "join", "event", "lock", "put" }) do
+            curio.spawn(curio.run_in_thread, function(q_, started_, lock_, seen_, how)
+              local full = require("curio").UniversalQueue(1)
+              full:put(0)
+              local ok, e = pcall(function()
+                started_:put(how)
+                if how == "get" then while true do q_:get() end
+                elseif how == "join" then q_:put(1) q_:join()
+                elseif how == "event" then require("curio").UniversalEvent():wait()
+                elseif how == "lock" then lock_:acquire()
+                else full:put(1) end
+              end)
+              -- every later wait raises at once too
+              local again = pcall(q_.get, q_)
+              seen_:put(how .. " " .. tostring(ok) .. " " .. tostring(e):match("kernel closed") .. " " .. tostring(again))
+            end, q, started, lock, seen, wait)
+          end
+          for _ = 1, 5 do started:get() end
+        end)
+        k:close()
+        local lines = {}
+        for i = 1, 5 do lines[i] = seen:get() end
+        table.sort(lines)
+        return table.concat(lines, ", ") .. "; closed"
+      ]])
+      assert.are.equal(0, status, err)
+      assert.are.equal("event false kernel closed false, get false kernel closed false, "
+        .. "join false kernel closed false, lock false kernel closed false, put false kernel closed false; closed", out)
+      if err then assert.are.equal("", err) end
+    end)
+
+    it("lets go of a thread still busy after shutdown_timeout and reports it; the thread drops its result", function()
+      local status, out, err = scenario([[
+        local curio = require "curio"
+        local running, go, done = curio.UniversalEvent(), curio.UniversalEvent(), curio.UniversalQueue()
+        local k = curio.Kernel({ shutdown_timeout = 0.05 })
+        k:run(function()
+          curio.spawn(curio.run_in_thread, function(running_, go_, done_)
+            running_:set()
+            while not go_:is_set() do end -- (busy: a wait would be woken)
+            setmetatable({}, { __gc = function() done_:put("its state closed") end })
+            return { go_, "a result that holds a Universal object" }
+          end, running, go, done)
+          running:wait()
+        end)
+        k:close() -- returns while the thread runs
+        local closed = tostring(k)
+        go:set()
+        -- a new kernel in the same process works meanwhile
+        return closed .. "; " .. done:get() .. "; " .. curio.run(curio.run_in_thread, function() return "next" end)
+      ]])
+      assert.are.equal(0, status, err)
+      assert.are.equal("Kernel (closed, 0 tasks); its state closed; next", out)
+      if err then
+        assert.is_truthy(err:find("curio: shutdown: a worker thread still runs function <", 1, true), err)
+        assert.is_truthy(err:find(":5>", 1, true), err) -- (the line of the function given)
+        assert.is_truthy(err:find("let go", 1, true), err)
+      end
+    end)
+
+    if not in_process then
+      it("lets the process exit while a thread loops for ever, or sleeps in os.execute", function()
+        local status, out, err = scenario([[
+          local curio = require "curio"
+          local started = curio.UniversalQueue()
+          local k = curio.Kernel({ shutdown_timeout = 0.05 })
+          k:run(function()
+            curio.spawn(curio.run_in_thread, function(q) q:put(1) while true do end end, started)
+            curio.spawn(curio.run_in_thread, function(q)
+              q:put(2)
+              os.execute("sleep 2 <&- >&- 2>&-")
+            end, started)
+            started:get()
+            started:get()
+          end)
+          k:close()
+          return "closed"
+        ]])
+        assert.are.equal(0, status, err)
+        assert.are.equal("closed", out)
+        local _, reports = err:gsub("let go", "")
+        assert.are.equal(2, reports, err)
+      end)
+    end
+  end)
 end)

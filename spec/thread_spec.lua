@@ -245,7 +245,8 @@ describe("run_in_thread", function()
                 else full:put(1) end
               end)
               -- every later wait raises at once too
-              local again = pcall(q_.get, q_)
+              local empty = require("curio").UniversalQueue()
+              local again = pcall(empty.get, empty)
               seen_:put(how .. " " .. tostring(ok) .. " " .. tostring(e):match("kernel closed") .. " " .. tostring(again))
             end, q, started, lock, seen, wait)
           end

@@ -1,41 +1,56 @@
-/* core/process.c: child processes: spawning them and learning of their
- * exit through the loop (curio.subprocess's machinery; the policy is
- * lua/curio/subprocess.lua).
+/* core/process.c: child processes: spawning them and their exit, the one
+ * thing every wait on a child waits for (curio.subprocess's machinery and
+ * run_in_process's workers; the policies are lua/curio/subprocess.lua and
+ * lua/curio/workers.lua; the worker's own side is core/worker.c).
  *
  * Rules:
  * 1. Children are started with posix_spawn (glibc: clone with CLONE_VM |
  *    CLONE_VFORK, then exec), never fork: safe while worker threads run,
  *    and cheap however big the parent is. Signal dispositions and the mask
  *    are reset to defaults in the child. Every descriptor curio opens is
- *    close-on-exec, and the spawn closes every other one above 2 too (those
- *    the process inherited), so a child gets only 0, 1 and 2 (dup2'ed by
- *    the spawn's file actions).
- * 2. An exit is learnt from a pidfd (pidfd_open, Linux 5.3+) watched by an
- *    ev_io: it works on any kernel's loop (libev's ev_child only on its
- *    default loop), never polls, and never reaps a child that is not ours
- *    (waitid(P_PIDFD) takes exactly that child). Signals go through the
- *    pidfd too (pidfd_send_signal), so a recycled pid is never signalled.
+ *    close-on-exec, and the spawn closes every other one above those it
+ *    hands over (0, 1, 2, and a worker's channels 3 and 4), so a child gets
+ *    only what it was given.
+ * 2. A descriptor the parent keeps is never changed: a non-blocking pipe
+ *    (one of our pipe streams) is handed as a new open file description of
+ *    the same pipe (reopened through /proc/self/fd), blocking, which only
+ *    the child uses; anything else non-blocking (a socket) is handed as it
+ *    is (the child shares its description, as with Python).
+ * 3. An exit is one event per child, learnt by the kernel the child was
+ *    spawned in (or first waited for in): a pidfd (pidfd_open, Linux 5.3+)
+ *    watched by an ev_io, which works on any kernel's loop (libev's
+ *    ev_child only on its default loop), never polls, and never reaps a
+ *    child that is not ours (waitid(P_PIDFD) takes exactly that child).
  *    Where pidfd_open is missing (Linux before 5.3, valgrind, some
- *    sandboxes) a child is "polled": its wait looks with waitid(P_PID,
- *    WNOHANG) after pauses from 1 ms doubling to 50 ms; its pid, not reaped
- *    yet, cannot have been reused.
- * 3. A Process object reaps its child once: wait, poll or its __gc. One
- *    collected while its child runs hands the pidfd to its Lua state's list
- *    of orphans, reaped when they are seen to have exited: at every spawn
- *    and when a kernel closes. No zombie is left behind by curio.
- *    A worker process (kill_on_close) gets a process group of its own: a
+ *    sandboxes; CURIO_NO_PIDFD=1 forces it) a child is "polled": while a
+ *    task waits, a timer looks with waitid(P_PID, WNOHANG) after pauses
+ *    from 1 ms doubling to 50 ms; its pid, not reaped yet, cannot have been
+ *    reused. Signals go through the pidfd (pidfd_send_signal) or, polled,
+ *    that pid.
+ * 4. The exit is handled in one place (exited): the child is reaped, its
+ *    return code kept, its pidfd closed, and every task waiting for it
+ *    woken at once (any number of tasks may wait for one child). The
+ *    watchers never keep the loop alive; a waiting task does (so that the
+ *    kernel's deadlock check stays right).
+ * 5. A Process object reaps its child once: on its exit, poll, or its
+ *    __gc. One collected while its child runs hands the pidfd to its Lua
+ *    state's list of orphans, reaped when they are seen to have exited: at
+ *    every spawn and when a kernel closes. No zombie is left behind.
+ *    A worker process (opts worker) gets a process group of its own: a
  *    Ctrl-C at the terminal reaches the kernel (which cancels the call and
  *    kills the worker), not the worker in the middle of a call.
- * 4. A kernel lists its children not reaped yet (a kernel hook). When it
+ * 6. A kernel lists the children it watches (a kernel hook). When it
  *    closes it reaps those that exited, kills and reaps its worker
- *    processes (kill_on_close) and reaps those it sent SIGKILL (a task
- *    cancelled in wait or communicate), and leaves the others running:
- *    their Process objects reap them later (rule 3). */
+ *    processes and those it sent SIGKILL (a task cancelled in wait or
+ *    communicate), and leaves the others running, unwatched: their Process
+ *    objects reap them later (rule 5). The hook also anchors the kernel's
+ *    pool of workers (workers.lua), which it releases then. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,12 +60,14 @@
 #include <lauxlib.h>
 #include "process.h"
 #include "list.h"
-#include "io.h"
 #include "kernel.h"
 #include "trap.h"
+#include "task.h"
+#include "waitq.h"
 #include "ctx.h"
 #include "errors.h"
-#include "fileio.h"
+#include "worker.h"
+#include "pipe.h"
 
 extern char **environ;
 
@@ -65,23 +82,33 @@ extern char **environ;
 #endif
 
 #define PROCESS_MT "curio.Process"
+#define SPAWN_MAX_FDS 8       /* descriptors a child may be handed: 0..7 */
+#define POLL_FIRST 0.001      /* rule 3's pauses, seconds */
+#define POLL_LAST 0.05
 
 struct process {
-  struct io_handle io; /* first (io.c): the pidfd */
   pid_t pid;
+  int pidfd;           /* -1: polled, or closed once reaped */
   int reaped;
   int returncode;      /* valid once reaped: the exit status or -signal */
   int kill_on_close;   /* a worker: killed and reaped when its kernel closes */
   int killed;          /* sent SIGKILL: reaped (blocking, briefly) at the close */
-  int polled;          /* no pidfd (pidfd_open unsupported): wait polls */
-  double backoff;      /* the polled wait's next pause, seconds */
-  struct list node;    /* in its kernel's procs while not reaped (rule 4) */
+  int polled;          /* no pidfd: the timer polls while someone waits */
+  int held;            /* the loop is kept alive for the waiters (rule 4) */
+  struct kernel *k;    /* the kernel watching it (rule 3), or NULL */
+  lua_State *main;     /* the state's main thread, while k watches */
+  int ref;             /* the registry anchors the Process while k watches */
+  ev_io watch;         /* the pidfd, readable once the child exited */
+  ev_timer poll;       /* polled: the next look */
+  struct waitq waiters;
+  struct list node;    /* in k's hook while k watches it (rule 6) */
 };
 
-/* Rule 4: a kernel's children not reaped yet. */
+/* Rule 6: a kernel's children and its pool of workers. */
 struct proc_hook {
   struct kernel_hook hook;
   struct list procs;
+  int pool_ref;        /* workers.lua's pool table of this kernel, or LUA_NOREF */
 };
 
 /* waitid on p's child, through its pidfd or, polled, its pid (still ours:
@@ -90,20 +117,20 @@ static int child_waitid(const struct process *p, siginfo_t *si, int options) {
   int rc;
   do {
     rc = p->polled ? waitid(P_PID, (id_t)p->pid, si, options)
-                   : waitid(P_PIDFD, (id_t)p->io.fd, si, options);
+                   : waitid(P_PIDFD, (id_t)p->pidfd, si, options);
   } while (rc < 0 && errno == EINTR);
   return rc;
 }
 
 static int child_signal(const struct process *p, int sig) {
-  return p->polled ? kill(p->pid, sig) : (int)syscall(SYS_pidfd_send_signal, p->io.fd, sig, NULL, 0);
+  return p->polled ? kill(p->pid, sig) : (int)syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0);
 }
 
-/* ---- orphans (rule 3) ---- */
+/* ---- orphans (rule 5) ---- */
 
 /* A Lua state's orphans: the pidfds (or, polled, -pid) of children whose
- * Process was collected while they ran. One per state (the context points at it, the
- * registry anchors it), made by the first spawn: no static state. */
+ * Process was collected while they ran. One per state (the context points
+ * at it, the registry anchors it), made by the first spawn: no static state. */
 struct orphans {
   int *fds;
   size_t n, cap;
@@ -164,58 +191,110 @@ static void add_orphan(struct orphans *o, int pidfd) {
   o->fds[o->n++] = pidfd;
 }
 
-/* ---- reaping ---- */
+/* ---- watching and the exit (rules 3, 4) ---- */
 
-/* Takes the child's status if it has exited (blocking: never; the pidfd
- * said so, or WNOHANG). Returns 1 once reaped. */
+/* Keeps p's kernel's loop alive while tasks wait for p, and only then
+ * (rule 4): called wherever the number of waiters may have changed. */
+static void hold_sync(struct process *p) {
+  int want = p->k != NULL && p->waiters.count > 0;
+  if (want == p->held) return;
+  if (want) ev_ref(p->k->loop);
+  else ev_unref(p->k->loop);
+  p->held = want;
+}
+
+/* Stops p's watchers, lets the loop go, and takes p off its kernel's list
+ * (no kernel watches it after). */
+static void unwatch(struct process *p) {
+  if (p->k == NULL) return;
+  struct ev_loop *loop = p->k->loop;
+  if (ev_is_active(&p->watch)) { ev_ref(loop); ev_io_stop(loop, &p->watch); } /* (rule 4's unref) */
+  if (ev_is_active(&p->poll)) { ev_ref(loop); ev_timer_stop(loop, &p->poll); }
+  if (p->held) { ev_unref(loop); p->held = 0; }
+  list_remove(&p->node);
+  p->k = NULL;
+  luaL_unref(p->main, LUA_REGISTRYINDEX, p->ref);
+  p->ref = LUA_NOREF;
+}
+
+/* Rule 4: p's child has exited (or was lost: ECHILD) with status si; the
+ * one place an exit is taken. Wakes every waiter. */
+static void exited(struct process *p, const siginfo_t *si) {
+  p->reaped = 1;
+  if (si == NULL) p->returncode = 255; /* (someone else reaped it: reported as lost) */
+  else p->returncode = si->si_code == CLD_EXITED ? si->si_status : -si->si_status;
+  unwatch(p);
+  if (p->pidfd >= 0) close(p->pidfd);
+  p->pidfd = -1;
+  for (struct task *t; (t = waitq_first(&p->waiters)) != NULL;) trap_wake(t, WAKE_OK);
+}
+
+/* Reaps the child if it has exited (never blocks). Returns 1 once reaped. */
 static int try_reap(struct process *p) {
   if (p->reaped) return 1;
   siginfo_t si;
   memset(&si, 0, sizeof si);
-  int rc = child_waitid(p, &si, WEXITED | WNOHANG);
-  if (rc < 0) { /* (ECHILD: someone else reaped it; report it as lost) */
-    p->reaped = 1;
-    p->returncode = 255;
-  } else if (si.si_pid == 0) {
-    return 0;
-  } else {
-    p->reaped = 1;
-    p->returncode = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
-  }
-  io_close(&p->io);
-  if (list_linked(&p->node)) list_remove(&p->node);
-  return 1;
+  if (child_waitid(p, &si, WEXITED | WNOHANG) < 0) exited(p, NULL);
+  else if (si.si_pid != 0) exited(p, &si);
+  return p->reaped;
+}
+
+static void watch_cb(struct ev_loop *loop, ev_io *w, int revents) {
+  (void)loop; (void)revents;
+  try_reap(w->data);
+}
+
+static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  (void)revents;
+  if (try_reap(w->data)) return;
+  w->repeat = w->repeat * 2 < POLL_LAST ? w->repeat * 2 : POLL_LAST;
+  ev_timer_again(loop, w); /* (active and repeating: no stop and start) */
 }
 
 static void hook_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
   struct proc_hook *h = (struct proc_hook *)hook;
-  (void)L;
   reap_orphans(ctx_slot_find(k->ctx, &orphans_key));
   while (!list_empty(&h->procs)) {
     struct process *p = LIST_ENTRY(h->procs.next, struct process, node);
-    list_remove(&p->node);
+    unwatch(p);
     if (try_reap(p) || !(p->kill_on_close || p->killed)) continue;
     child_signal(p, SIGKILL);
     siginfo_t si; /* (WNOWAIT: try_reap takes the status) */
     child_waitid(p, &si, WEXITED | WNOWAIT);
     try_reap(p);
   }
+  luaL_unref(L, LUA_REGISTRYINDEX, h->pool_ref);
   free(h);
 }
 
-/* Lists p in the running kernel's children (rule 4). */
-static void track(lua_State *L, struct process *p) {
-  struct kernel *k = ctx_get(L)->running;
-  if (k == NULL) return;
+/* The running kernel k's hook, made on first use (raises when out of memory). */
+static struct proc_hook *hook_of(lua_State *L, struct kernel *k) {
   struct proc_hook *h = (struct proc_hook *)kernel_find_hook(k, hook_close);
-  if (h == NULL) {
-    h = malloc(sizeof *h);
-    if (h == NULL) return; /* (not listed: its Process object still reaps it) */
-    h->hook.close = hook_close;
-    list_init(&h->procs);
-    kernel_add_hook(k, &h->hook);
-  }
+  if (h != NULL) return h;
+  h = malloc(sizeof *h);
+  if (h == NULL) luaL_error(L, "not enough memory");
+  h->hook.close = hook_close;
+  h->pool_ref = LUA_NOREF;
+  list_init(&h->procs);
+  kernel_add_hook(k, &h->hook);
+  return h;
+}
+
+/* Rule 3: the running kernel k watches p (the Process at idx) from now on,
+ * and anchors it meanwhile: a child nobody holds is still reaped at its exit. */
+static void watch(lua_State *L, struct process *p, int idx, struct kernel *k) {
+  struct proc_hook *h = hook_of(L, k);
+  lua_pushvalue(L, idx);
+  p->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  p->main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  p->k = k;
   list_insert_tail(&h->procs, &p->node);
+  if (!p->polled) {
+    ev_io_start(k->loop, &p->watch);
+    ev_unref(k->loop); /* rule 4 */
+  }
 }
 
 static struct process *check_process(lua_State *L, const char *fname) {
@@ -234,31 +313,40 @@ static int process_poll(lua_State *L) {
 
 static int wait_k(lua_State *L, int status, lua_KContext ctx);
 
+/* The Process is at index 1. */
 static int do_wait(lua_State *L, struct process *p) {
   if (try_reap(p)) {
     lua_pushinteger(L, p->returncode);
     return 1;
   }
   struct task *t = trap_enter(L, "wait");
-  if (p->polled) { /* no pidfd: look again after a pause, 1 ms doubling to 50 */
-    double pause = p->backoff;
-    p->backoff = pause * 2 < 0.05 ? pause * 2 : 0.05;
-    return trap_suspend_until(L, t, kernel_clock() + pause, wait_k);
+  if (p->k != t->k) { /* spawned outside, or in another kernel: ours now */
+    if (p->waiters.count > 0)
+      errors_raise(L, "ResourceBusy", "wait: tasks of another kernel wait for this process");
+    unwatch(p);
+    watch(L, p, 1, t->k);
   }
-  if (p->io.rd.data != NULL)
-    errors_raise(L, "ResourceBusy", "wait: another task is already waiting for this process");
-  return io_wait(L, t, &p->io.rd, wait_k);
+  if (p->polled && !ev_is_active(&p->poll)) {
+    ev_timer_set(&p->poll, POLL_FIRST, POLL_FIRST);
+    ev_timer_start(p->k->loop, &p->poll);
+    ev_unref(p->k->loop); /* rule 4 */
+  }
+  waitq_append(&p->waiters, t);
+  hold_sync(p);
+  return trap_suspend(L, t, &waitq_wait, wait_k);
 }
 
 static int wait_k(lua_State *L, int status, lua_KContext ctx) {
   struct task *t = trap_resumed(L);
+  struct process *p = lua_touserdata(L, 1);
   (void)status;
+  hold_sync(p);
   trap_result(L, t, (int)ctx);
   lua_settop(L, 1);
-  return do_wait(L, lua_touserdata(L, 1));
+  return do_wait(L, p);
 }
 
-/* process:wait() -> returncode, waiting in the loop (rule 2). */
+/* process:wait() -> returncode, waiting in the loop (rules 3, 4). */
 static int process_wait(lua_State *L) {
   struct process *p = check_process(L, "wait");
   trap_current(L, "wait");
@@ -266,7 +354,8 @@ static int process_wait(lua_State *L) {
   return do_wait(L, p);
 }
 
-/* process:send_signal(sig): nothing once the child is reaped. */
+/* process:send_signal(sig): the one check of the number (Popen:send_signal
+ * passes it on); nothing once the child is reaped. */
 static int process_send_signal(lua_State *L) {
   struct process *p = check_process(L, "send_signal");
   int isint;
@@ -288,7 +377,7 @@ static int process_index(lua_State *L) {
     return 1;
   }
   if (key != NULL && strcmp(key, "returncode") == 0) {
-    if (p->reaped) lua_pushinteger(L, p->returncode);
+    if (try_reap(p)) lua_pushinteger(L, p->returncode);
     else lua_pushnil(L);
     return 1;
   }
@@ -299,14 +388,14 @@ static int process_index(lua_State *L) {
   return 1;
 }
 
-/* __gc: rule 3. */
+/* __gc: rule 5. (No task waits: a waiter holds the Process on its stack.) */
 static int process_gc(lua_State *L) {
   struct process *p = lua_touserdata(L, 1);
-  if (list_linked(&p->node)) list_remove(&p->node);
-  if (p->reaped) return 0;
+  waitq_detach_all(&p->waiters);
+  unwatch(p);
   if (try_reap(p)) return 0;
-  int fd = p->polled ? -p->pid : p->io.fd;
-  p->io.fd = -1;
+  int fd = p->polled ? -p->pid : p->pidfd;
+  p->pidfd = -1;
   p->reaped = 1; /* (the orphan list has it now) */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_registry_key); /* (no upvalue in __gc) */
   struct curio_ctx *ctx = lua_touserdata(L, -1);
@@ -336,34 +425,77 @@ static char **string_list(lua_State *L, int idx, const char *fname, const char *
   return list;
 }
 
-/* core.spawn_process(argv, stdin_fd, stdout_fd, stderr_fd, cwd, envlist,
- * kill_on_close) -> Process. argv: list of strings (argv[1] is searched in PATH unless it
- * has a slash); each fd: -1 to inherit, else dup'ed to 0, 1, 2; envlist:
- * nil (inherit) or a list of "NAME=value". Raises OSError (ENOENT, ...). */
+/* Rule 2: the descriptor to dup2 into the child for the parent's fd, which
+ * stays as it is; *temp is set when it is a new one (closed after the
+ * spawn). `below`: the result must not be under it (the spawn's dup2s
+ * would overwrite it before its turn). */
+static int child_source(int fd, int below, int *temp) {
+  int flags = fcntl(fd, F_GETFL);
+  struct stat st;
+  *temp = 0;
+  if (flags >= 0 && (flags & O_NONBLOCK) && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    /* (O_NONBLOCK for the open: a FIFO's open waits for the other end) */
+    int mine = open(path, (flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
+    if (mine >= 0) {
+      fcntl(mine, F_SETFL, (flags & O_ACCMODE) & ~O_NONBLOCK);
+      fd = mine;
+      *temp = 1;
+    }
+  }
+  if (fd < below) {
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, below);
+    if (moved >= 0) {
+      if (*temp) close(fd);
+      fd = moved;
+      *temp = 1;
+    }
+  }
+  return fd;
+}
+
+/* core.spawn_process(argv, fds, cwd, envlist, worker) -> Process. argv:
+ * list of strings (argv[1] is searched in PATH unless it has a slash);
+ * fds: list of the descriptors the child gets as 0, 1, 2, ... (-1: the
+ * parent's own, for 0 to 2); envlist: nil (inherit) or a list of
+ * "NAME=value"; worker: rule 5's process group and rule 6's kill at close.
+ * Raises OSError (ENOENT, ...). */
 static int l_spawn_process(lua_State *L) {
-  int kill_on_close = lua_toboolean(L, 7); /* (before anything is pushed) */
+  int worker = lua_toboolean(L, 5); /* (before anything is pushed) */
   luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
   char **argv = string_list(L, 1, "Popen", "argument");
   if (argv[0] == NULL) errors_argerror(L, 1, "Popen", "empty argument list");
-  int fds[3];
-  for (int i = 0; i < 3; i++) fds[i] = (int)luaL_optinteger(L, 2 + i, -1);
-  const char *cwd = luaL_optstring(L, 5, NULL);
+  int fds[SPAWN_MAX_FDS], temps[SPAWN_MAX_FDS];
+  lua_Integer nfds = luaL_len(L, 2);
+  if (nfds < 3 || nfds > SPAWN_MAX_FDS) errors_argerror(L, 2, "spawn_process", "3 to 8 descriptors expected");
+  for (int i = 0; i < nfds; i++) {
+    lua_rawgeti(L, 2, i + 1);
+    lua_Integer fd = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (fd < (i < 3 ? -1 : 0) || fd > 0x7fffffff) errors_argerror(L, 2, "spawn_process", "bad descriptor");
+    fds[i] = (int)fd;
+  }
+  const char *cwd = luaL_optstring(L, 3, NULL);
   char **envp = environ;
-  if (!lua_isnoneornil(L, 6)) {
-    luaL_checktype(L, 6, LUA_TTABLE);
-    envp = string_list(L, 6, "Popen", "environment entry");
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    envp = string_list(L, 4, "Popen", "environment entry");
   }
   reap_orphans(orphans_make(L));
 
   struct process *p = lua_newuserdatauv(L, sizeof *p, 0);
-  io_handle_init(&p->io, -1);
+  memset(p, 0, sizeof *p);
   p->pid = -1;
+  p->pidfd = -1;
+  p->ref = LUA_NOREF;
   p->reaped = 1; /* (until there is a child) */
-  p->returncode = 0;
-  p->kill_on_close = kill_on_close;
-  p->killed = 0;
-  p->polled = 0;
-  p->backoff = 0;
+  p->kill_on_close = worker;
+  ev_io_init(&p->watch, watch_cb, -1, EV_READ);
+  ev_timer_init(&p->poll, poll_cb, POLL_FIRST, POLL_FIRST);
+  p->watch.data = p->poll.data = p;
+  waitq_init(&p->waiters);
   list_init(&p->node);
   luaL_setmetatable(L, PROCESS_MT);
 
@@ -377,23 +509,29 @@ static int l_spawn_process(lua_State *L) {
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
   short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
-  if (kill_on_close) { /* a worker: a process group of its own, so that the
-                        * terminal's Ctrl-C goes to us, not to it */
+  if (worker) { /* a process group of its own, so that the terminal's
+                 * Ctrl-C goes to us, not to it (rule 5) */
     flags |= POSIX_SPAWN_SETPGROUP;
     posix_spawnattr_setpgroup(&attr, 0);
   }
   posix_spawnattr_setflags(&attr, flags);
-  for (int i = 0; i < 3; i++)
-    if (fds[i] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+  for (int i = 0; i < nfds; i++) {
+    temps[i] = 0;
+    if (fds[i] < 0) continue;
+    fds[i] = child_source(fds[i], (int)nfds, &temps[i]);
+    posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+  }
   if (cwd != NULL) posix_spawn_file_actions_addchdir_np(&fa, cwd);
-  /* every descriptor above 2 closed in the child, ours (close-on-exec
-   * anyway) and those this process inherited without it, as Python's
-   * close_fds=True */
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  /* every descriptor above those handed closed in the child, ours
+   * (close-on-exec anyway) and those this process inherited without it,
+   * as Python's close_fds=True */
+  posix_spawn_file_actions_addclosefrom_np(&fa, (int)nfds);
   pid_t pid;
   int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
+  for (int i = 0; i < nfds; i++)
+    if (temps[i]) close(fds[i]);
   if (rc != 0) {
     /* posix_spawn does not say whether the chdir or the exec failed */
     const char *what = argv[0];
@@ -414,59 +552,19 @@ static int l_spawn_process(lua_State *L) {
   int pidfd = getenv("CURIO_NO_PIDFD") != NULL ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
   if (pidfd >= 0) {
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-    io_handle_init(&p->io, pidfd);
-  } else { /* Linux before 5.3, valgrind, some sandboxes: rule 2's fallback */
+    p->pidfd = pidfd;
+    ev_io_set(&p->watch, pidfd, EV_READ);
+  } else { /* Linux before 5.3, valgrind, some sandboxes: rule 3's fallback */
     p->polled = 1;
-    p->backoff = 0.001;
   }
-  track(L, p);
+  struct kernel *k = ctx_get(L)->running;
+  if (k != NULL) watch(L, p, -1, k);
   return 1;
 }
 
-/* core.pipe() -> read handle, write handle (descriptor handles, fileio.c:
- * close-on-exec, blocking; closed by close() or when collected). */
-static int l_pipe(lua_State *L) {
-  int *r = fileio_push_handle(L, -1);
-  int *w = fileio_push_handle(L, -1);
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) < 0) errors_raise_os(L, "pipe", errno);
-  *r = fds[0];
-  *w = fds[1];
-  fcntl(fds[0], F_SETPIPE_SZ, 1 << 20); /* fewer, bigger reads (a hint: may fail) */
-  return 2;
-}
-
-/* core.devnull() -> a handle of /dev/null (close-on-exec). */
-static int l_devnull(lua_State *L) {
-  int *h = fileio_push_handle(L, -1);
-  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (fd < 0) errors_raise_os(L, "devnull", errno);
-  *h = fd;
-  return 1;
-}
-
-/* core.set_blocking(fd): clears O_NONBLOCK on a descriptor the user hands
- * to a child (programs expect blocking stdio). */
-static int l_set_blocking(lua_State *L) {
-  lua_Integer fd = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "file descriptor expected");
-  int flags = fcntl((int)fd, F_GETFL);
-  if (flags >= 0 && (flags & O_NONBLOCK)) fcntl((int)fd, F_SETFL, flags & ~O_NONBLOCK);
-  return 0;
-}
-
-/* core.self_exe() -> the path of this process's program (the Lua
- * interpreter or the curio program that worker processes run). */
-static int l_self_exe(lua_State *L) {
-  char path[4096];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  if (n < 0) return 0;
-  lua_pushlstring(L, path, (size_t)n);
-  return 1;
-}
-
-/* core.kernel_processes() -> Kernel{processes=} of the running kernel,
- * and a light userdata naming that kernel (workers.lua's pools). */
+/* core.kernel_processes() -> Kernel{processes=} of the running kernel, and
+ * its pool table (workers.lua's: made here on first use, anchored by the
+ * kernel until it closes, rule 6). */
 static int l_kernel_processes(lua_State *L) {
   struct kernel *k = ctx_get(L)->running;
   if (k == NULL) return 0;
@@ -475,7 +573,14 @@ static int l_kernel_processes(lua_State *L) {
   ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 #endif
   lua_pushinteger(L, kernel_option(L, k, "processes", ncpu > 0 && ncpu < 4096 ? (int)ncpu : 1));
-  lua_pushlightuserdata(L, k);
+  struct proc_hook *h = hook_of(L, k);
+  if (h->pool_ref == LUA_NOREF) {
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    h->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  } else {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->pool_ref);
+  }
   return 2;
 }
 
@@ -488,10 +593,6 @@ static const luaL_Reg process_methods[] = {
 
 static const luaL_Reg process_functions[] = {
   {"spawn_process", l_spawn_process},
-  {"pipe", l_pipe},
-  {"set_blocking", l_set_blocking},
-  {"devnull", l_devnull},
-  {"self_exe", l_self_exe},
   {"kernel_processes", l_kernel_processes},
   {NULL, NULL}
 };
@@ -510,4 +611,6 @@ void process_open(lua_State *L, int ctx) {
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   ctx_functions(L, process_functions, ctx);
+  ctx_functions(L, worker_functions, ctx); /* (the wing's other files) */
+  ctx_functions(L, pipe_functions, ctx);
 }

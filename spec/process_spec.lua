@@ -201,4 +201,108 @@ describe("run_in_process", function()
     assert.is_true(os.time() - t0 < 10)
     assert.are.equal(before, #children())
   end)
+
+  -- issue 15: the reply protocol shared the worker's stdout (descriptor 1)
+  -- and read what the function printed as a frame length: a hang.
+  it("a worker's prints, writes and programs reach the parent's stdout; the replies are not disturbed", function()
+    local status, stdout, stderr = util.lua_code([[
+      local curio = require "curio"
+      io.stdout:setvbuf("no")
+      curio.run(function()
+        local r = curio.run_in_process(function()
+          print("printed")
+          io.stdout:write("written\n")
+          io.stdout:flush() -- (a file, not a terminal: fully buffered)
+          os.execute("echo started")
+          io.stderr:write("to stderr\n")
+          return 42
+        end)
+        print("result", r)
+        print("again", curio.run_in_process(function(x) io.write("x") return x + 1 end, 1))
+      end)
+    ]], 20)
+    assert.are.same({ 0, "printed\nwritten\nstarted\nresult\t42\nxagain\t2\n", "to stderr\n" },
+                    { status, stdout, stderr })
+  end)
+
+  it("a reply that fails its checks kills the worker and raises BrokenWorkerError at once", function()
+    local trace = util.traced(function(record)
+      local before = #children()
+      local err = util.catch(curio.run_in_process, function()
+        local f = assert(io.open("/proc/self/fd/4", "wb")) -- (the replies' descriptor)
+        f:write("hi there, not a frame")
+        f:close()
+        while true do end
+      end)
+      record(curio.BrokenWorkerError:matches(err), err.message)
+      record(#children() <= before + 1) -- (the pool keeps none of it: the next call starts anew)
+      record(curio.run_in_process(function() return "next" end))
+    end)
+    assert.are.same({ "true run_in_process: the worker process broke the protocol", "true", "next" }, trace)
+  end)
+
+  it("cannot block here: refused where Lua cannot yield or in a plain coroutine, no worker started", function()
+    local trace = util.traced(function(record)
+      local before = #children()
+      local errs = {}
+      table.sort({ 3, 1, 2 }, function(a, b)
+        errs[#errs + 1] = errs[#errs + 1] or select(2, pcall(curio.run_in_process, "string.rep", "a", 1))
+        return a < b
+      end)
+      local wrapped = coroutine.wrap(function()
+        return select(2, pcall(curio.run_in_process, "string.rep", "a", 1))
+      end)
+      errs[#errs + 1] = wrapped()
+      for _, err in ipairs(errs) do
+        local what = tostring(err.message):match("cannot block here") or tostring(err.message):match("curio.coroutine")
+        record(curio.CurioError:matches(err), curio.BrokenWorkerError:matches(err), what)
+      end
+      record("children", #children() - before)
+    end)
+    assert.are.equal("true false cannot block here", trace[1])
+    assert.are.equal("true false curio.coroutine", trace[#trace - 1])
+    assert.are.equal("children 0", trace[#trace])
+  end)
+
+  it("a worker dies with its parent killed by SIGKILL", function()
+    local pidfile = os.tmpname()
+    os.remove(pidfile)
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(([[
+      local curio = require "curio"
+      curio.run(function()
+        curio.run_in_process(function(path)
+          local s = io.open("/proc/self/stat")
+          local me = s:read("a"):match("^(%%d+)")
+          s:close()
+          local out = io.open(path .. ".tmp", "w")
+          out:write(me)
+          out:close()
+          os.rename(path .. ".tmp", path)
+          while true do end
+        end, %q)
+      end)
+    ]]):format(pidfile))
+    f:close()
+    local _, parent = util.sh(util.env .. " " .. util.lua .. " " .. script .. " >/dev/null 2>&1 & echo $!")
+    parent = assert(tonumber(parent))
+    local worker
+    for _ = 1, 400 do -- (the worker's pid file: an event, bounded)
+      local pf = io.open(pidfile)
+      if pf then worker = tonumber(pf:read("a")) pf:close() break end
+      os.execute("sleep 0.05")
+    end
+    os.execute("kill -9 " .. parent)
+    local gone = false
+    for _ = 1, 400 do
+      if worker == nil or not alive(worker) then gone = true break end
+      os.execute("sleep 0.05")
+    end
+    if worker and not gone then os.execute("kill -9 " .. worker) end
+    os.remove(pidfile)
+    os.remove(script)
+    assert.is_number(worker)
+    assert.is_true(gone)
+  end)
 end)

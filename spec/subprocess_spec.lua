@@ -581,4 +581,116 @@ describe("curio.subprocess", function()
     assert.are.same({ 0, "polled\n\nterminated\t-15\ntimeout\tfalse\ttrue\npoll\t7\t7\n42\n" },
                     { status, stdout })
   end)
+
+  -- issue 15: the descriptor handed to a child was switched to blocking in
+  -- the parent too: the next recv (read) blocked the whole kernel.
+  it("a socket or a pipe stream handed to a child stays non-blocking in the parent", function()
+    local status, stdout = util.lua_code([[
+      local curio = require "curio"
+      local subprocess = curio.subprocess
+      curio.run(function()
+        local listener <close> = curio.socket("inet", "stream")
+        listener:bind({ "127.0.0.1", 0 })
+        listener:listen(1)
+        local client <close> = curio.socket("inet", "stream")
+        local accepted = curio.spawn(function() return listener:accept() end)
+        client:connect({ "127.0.0.1", listener:getsockname().port })
+        local server <close> = accepted:join()
+        local p = subprocess.Popen({ "echo", "to the socket" }, { stdout = client })
+        p:wait()
+        print(server:recv(100))
+        local ok, err = pcall(curio.timeout_after, 0.05, client.recv, client, 10)
+        print("socket", curio.TaskTimeout:matches(err))
+        -- a pipe stream of ours handed as a child's stdin, kept by us
+        local writer = subprocess.Popen({ "sh", "-c", "read x; echo got $x" },
+                                        { stdin = subprocess.PIPE, stdout = subprocess.PIPE })
+        local q = subprocess.Popen({ "true" }, { stdin = writer.stdout })
+        q:wait()
+        ok, err = pcall(curio.timeout_after, 0.05, writer.stdout.read, writer.stdout, 10)
+        print("pipe", curio.TaskTimeout:matches(err))
+        writer.stdin:write("line\n")
+        writer.stdin:close()
+        print(writer.stdout:read())
+        print("returncode", writer:wait())
+        -- a child reading the pipe as its blocking stdin (a pipeline)
+        local a = subprocess.Popen({ "sh", "-c", "sleep 0.1; echo late" }, { stdout = subprocess.PIPE })
+        local b = subprocess.Popen({ "cat" }, { stdin = a.stdout, stdout = subprocess.PIPE })
+        a.stdout:close()
+        print(b.stdout:read(), a:wait(), b:wait())
+      end)
+    ]], 20)
+    assert.are.same({ 0, "to the socket\n\nsocket\ttrue\npipe\ttrue\ngot line\n\nreturncode\t0\nlate\n\t0\t0\n" },
+                    { status, stdout })
+  end)
+
+  -- issue 16: one exit, any number of waiters (the C wait took one).
+  it("several tasks wait for one child, through Popen and its process; a cancelled one leaves the rest", function()
+    local trace = util.traced(function(record)
+      local p = subprocess.Popen({ "sh", "-c", "read x; exit 5" }, { stdin = PIPE, keep = true })
+      local waiters = {}
+      for i = 1, 3 do waiters[i] = curio.spawn(p.wait, p) end
+      waiters[4] = curio.spawn(p._process.wait, p._process)
+      local quitter = curio.spawn(p.wait, p)
+      curio.sleep(0)
+      quitter:cancel()
+      p.stdin:close()
+      local codes = {}
+      for i = 1, 4 do codes[i] = waiters[i]:join() end
+      record(table.concat(codes, " "), quitter.cancelled, p.returncode, p:poll())
+    end)
+    assert.are.same({ "5 5 5 5 true 5 5" }, trace)
+  end)
+
+  it("one exit for every waiter without pidfd too (CURIO_NO_PIDFD), and the kernel waits for it", function()
+    local status, stdout = util.lua_code([[
+      local curio = require "curio"
+      local subprocess = curio.subprocess
+      curio.run(function()
+        local p = subprocess.Popen({ "sh", "-c", "read x; exit 6" }, { stdin = subprocess.PIPE })
+        local t = {}
+        for i = 1, 3 do t[i] = curio.spawn(p.wait, p) end
+        p.stdin:close()
+        print(t[1]:join(), t[2]:join(), t[3]:join(), p.returncode)
+      end)
+      -- the main task alone waits for a child: not a deadlock
+      print(curio.run(function() return subprocess.Popen({ "sh", "-c", "sleep 0.05; exit 2" }):wait() end))
+    ]], 20)
+    assert.are.same({ 0, "6\t6\t6\t6\n2\n" }, { status, stdout })
+    status, stdout = util.sh(("CURIO_NO_PIDFD=1 %s timeout 20 %s -e %q"):format(util.env, util.lua, [[
+      local curio = require "curio"
+      local subprocess = curio.subprocess
+      curio.run(function()
+        local p = subprocess.Popen({ "sh", "-c", "read x; exit 6" }, { stdin = subprocess.PIPE })
+        local t = {}
+        for i = 1, 3 do t[i] = curio.spawn(p.wait, p) end
+        p.stdin:close()
+        print(t[1]:join(), t[2]:join(), t[3]:join(), p.returncode)
+      end)
+    ]]))
+    assert.are.same({ 0, "6\t6\t6\t6\n" }, { status, stdout })
+  end)
+
+  -- issue 15: dropped Popen objects held their pipes until a collection.
+  it("run, check_output and a Popen read to its end release their descriptors at once (ulimit -n 32)", function()
+    local status, stdout, stderr = util.sh(("ulimit -n 32; %s timeout 60 %s -e %q"):format(util.env, util.lua, [[
+      collectgarbage("stop")
+      local curio = require "curio"
+      local subprocess = curio.subprocess
+      local core = require "curio.core"
+      curio.run(function()
+        local before = core.open_fds()
+        for _ = 1, 100 do
+          subprocess.run({ "true" })
+          subprocess.run({ "echo", "x" }, { capture_output = true })
+          subprocess.check_output({ "echo", "x" })
+          local p = subprocess.Popen({ "echo", "hi" }, { stdout = subprocess.PIPE, stderr = subprocess.PIPE })
+          p.stdout:read()
+          p.stderr:read()
+          p:wait()
+        end
+        print("left", core.open_fds() - before)
+      end)
+    ]]))
+    assert.are.same({ 0, "left\t0\n", "" }, { status, stdout, stderr })
+  end)
 end)

@@ -3,16 +3,23 @@
 -- are sockets of family "pipe" (core/socket.c) behind the one Stream.
 --
 -- Rules:
---  1. Every child has a reaper task (a daemon) waiting on its pidfd: a
---     child that exits is reaped as soon as the loop learns of it, waited
---     for or not, and wait() only waits for that task's news.
+--  1. A child's exit is one event in C (core/process.c): the kernel it was
+--     spawned in (or first waited for in) reaps it as soon as its loop
+--     learns of it, waited for or not, and wakes every task in wait() at
+--     once; its descriptor (a pidfd) is closed then. A descriptor the user
+--     hands as stdin, stdout or stderr is never changed (a non-blocking
+--     pipe is handed as a blocking description of its own).
 --  2. A task cancelled (or timed out) in wait or communicate kills the
 --     child first, unless Popen was given keep = true.
 --  3. communicate writes stdin and reads stdout and stderr in tasks of
 --     their own, so a child that fills one pipe while we write the other
 --     never deadlocks; what was read is kept when it is interrupted
 --     (TimeoutExpired.output, .stderr).
---  4. SIGPIPE is ignored in this process once a pipe exists (as Python
+--  4. What the parent reads of a child (stdout, stderr = PIPE) is closed
+--     as soon as it reaches its end (EofClosing), so that a Popen nobody
+--     closes holds no descriptor once its output is read: run and
+--     check_output release everything before they return.
+--  5. SIGPIPE is ignored in this process once a pipe exists (as Python
 --     does; core/socket.c's pipe_object): a child that closes its stdin
 --     early gives BrokenPipeError.
 
@@ -20,11 +27,11 @@ local core = require "curio.core"
 local errors = require "curio.errors"
 local check = require "curio.check"
 local io_ = require "curio.io"
-local sync = require "curio.sync"
 local time = require "curio.time"
+local task = require "curio.task"
 
 local CancelledError, CurioError = errors.CancelledError, errors.CurioError
-local spawn_daemon, spawn = core.spawn_daemon, core.spawn
+local spawn = core.spawn
 local pipe_object, as_stream = core.pipe_object, core.socket_methods.as_stream
 
 local subprocess = {}
@@ -48,8 +55,38 @@ local run_opts = { input = true, capture_output = true, check = true, timeout = 
 for k in pairs(popen_opts) do run_opts[k] = true end
 
 local Popen = {}
-Popen.__index = Popen
+function Popen.__index(p, key)
+  if key == "returncode" then return p._process.returncode end -- (rule 1: known once reaped)
+  return Popen[key]
+end
 Popen.__name = "curio.subprocess.Popen"
+
+-- Rule 4: the source of a stream of the child's output: the pipe, closed
+-- when it reaches its end (reads then give "" again, as at the end).
+local EofClosing = {}
+EofClosing.__index = EofClosing
+
+function EofClosing:read(n)
+  local pipe = self.pipe
+  if pipe == nil then return "" end
+  local data = pipe:read(n)
+  if data == "" then
+    self.pipe = nil
+    pipe:close()
+  end
+  return data
+end
+
+function EofClosing:close()
+  local pipe = self.pipe
+  self.pipe = nil
+  if pipe then pipe:close() end
+end
+
+function EofClosing:fileno()
+  if self.pipe == nil then error(CurioError("fileno: the pipe reached its end and is closed"), 3) end
+  return self.pipe:fileno()
+end
 
 local function describe(value)
   return value == nil and "no value" or type(value)
@@ -64,7 +101,11 @@ local function child_end(p, name, spec, opened)
     local mine, theirs = r, w
     if name == "stdin" then mine, theirs = w, r end
     opened[#opened + 1] = theirs
-    p[name] = as_stream(pipe_object(mine))
+    if name == "stdin" then
+      p[name] = as_stream(pipe_object(mine))
+    else
+      p[name] = io_.Stream(setmetatable({ pipe = pipe_object(mine) }, EofClosing))
+    end
     return theirs:fileno()
   end
   if spec == DEVNULL then
@@ -73,12 +114,8 @@ local function child_end(p, name, spec, opened)
     return null:fileno()
   end
   if spec == STDOUT then return "stdout" end
-  local fd = spec
-  if math.type(spec) ~= "integer" then fd = spec:fileno() end
-  -- another Popen's pipe is non-blocking on our side: the child expects
-  -- blocking stdio (and we hand that end over: the user closes ours)
-  core.set_blocking(fd)
-  return fd
+  if math.type(spec) ~= "integer" then return spec:fileno() end
+  return spec -- (left as it is, rule 1)
 end
 
 -- Checks opts.stdin/stdout/stderr before anything is opened.
@@ -116,14 +153,10 @@ local function environment(env, fname, depth)
   return list
 end
 
-local function reap(p)
-  p.returncode = p._process:wait()
-  p._exited:set()
-end
-
 -- (depth: how many curio frames stand between popen and the user, for
 -- error levels: 1 from Popen, 2 from run and check_output)
-local function popen(args, opts, fname, depth)
+-- (channels, worker: run_in_process's, workers.lua)
+local function popen(args, opts, fname, depth, channels, worker)
   opts = check.options(opts, 2, fname, fname == "Popen" and popen_opts or run_opts, depth + 1)
   local argv
   if opts.shell then
@@ -152,14 +185,16 @@ local function popen(args, opts, fname, depth)
   if opts.cwd ~= nil then check.cstring(opts.cwd, 2, fname, "opts.cwd: string", depth + 1) end
   local env = environment(opts.env, fname, depth + 2)
   check_ends(opts, fname, depth + 2)
-  local p = setmetatable({ args = args, returncode = nil, _keep = opts.keep == true }, Popen)
+  local p = setmetatable({ args = args, _keep = opts.keep == true }, Popen)
   local opened = {}
   local ok, err = pcall(function()
     local fin = child_end(p, "stdin", opts.stdin, opened)
     local fout = child_end(p, "stdout", opts.stdout, opened)
     local ferr = child_end(p, "stderr", opts.stderr, opened)
     if ferr == "stdout" then ferr = fout == -1 and 1 or fout end
-    p._process = core.spawn_process(argv, fin, fout, ferr, opts.cwd, env)
+    local fds = { fin, fout, ferr }
+    for i, handle in ipairs(channels or {}) do fds[3 + i] = handle:fileno() end
+    p._process = core.spawn_process(argv, fds, opts.cwd, env, worker)
   end)
   for _, handle in ipairs(opened) do handle:close() end -- the child's ends
   if not ok then
@@ -169,14 +204,20 @@ local function popen(args, opts, fname, depth)
     error(err, 0) -- (OSError from the spawn: it names Popen)
   end
   p.pid = p._process.pid
-  p._exited = sync.Event()
-  if core.current_task() then p._reaper = spawn_daemon(reap, p) end -- rule 1
   return p
 end
 
 -- subprocess.Popen(args, opts) -> a started process.
 function subprocess.Popen(args, opts)
   local p = popen(args, opts, "Popen", 1) -- (not a tail call: error levels count this frame)
+  return p
+end
+
+-- subprocess.start_worker(argv, channels) -> a Popen of a run_in_process
+-- worker (workers.lua): stdin /dev/null, stdout and stderr ours, the
+-- descriptor handles `channels` as 3, 4, ...; killed when its kernel closes.
+function subprocess.start_worker(argv, channels)
+  local p = popen(argv, { stdin = DEVNULL }, "run_in_process", 1, channels, true)
   return p
 end
 
@@ -192,12 +233,7 @@ local function killing_on_cancel(p, fn, ...)
 end
 
 local function wait_exit(p)
-  if p.returncode == nil then
-    -- made outside a task: its reaper starts with the first wait (rule 1)
-    if p._reaper == nil then p._reaper = spawn_daemon(reap, p) end
-    p._exited:wait()
-  end
-  return p.returncode
+  return p._process:wait()
 end
 
 -- p:wait() -> returncode
@@ -208,11 +244,7 @@ end
 
 -- p:poll() -> returncode | nil
 function Popen:poll()
-  if self.returncode == nil then
-    local rc = self._process:poll()
-    if rc ~= nil then self.returncode = rc end
-  end
-  return self.returncode
+  return self._process:poll()
 end
 
 -- (the signal number is checked once, by the C method: it does nothing
@@ -231,7 +263,8 @@ local function drain(stream, parts)
   local holder = core.growbuf()
   parts.holder = holder
   parts[1] = io_.take_buffered(stream) -- anything the stream buffered first
-  parts[2] = core.read_to_end(stream._source, holder)
+  local pipe = stream._source.pipe -- (EofClosing: the pipe itself, or nil at its end)
+  parts[2] = pipe and core.read_to_end(pipe, holder) or ""
   stream:close()
 end
 
@@ -320,7 +353,11 @@ local function run(args, opts, fname, capture_stdout)
   end
   if not ok then
     local e = out
-    p:kill()
+    p:kill() -- (and everything released before we return, rule 4)
+    for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
+      if p[name] then p[name]:close() end
+    end
+    task.disable_cancellation(function() pcall(p._process.wait, p._process) end)
     if errors.TaskTimeout:matches(e) and timeout ~= nil then
       local output, stderr = drained(p._out), drained(p._err)
       local message = ("%s: '%s' timed out after %g seconds"):format(fname, cmd_text(args), timeout)

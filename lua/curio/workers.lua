@@ -7,18 +7,26 @@
 --     program (/proc/self/exe: lua5.4 or the curio program; "lua5.4" from
 --     PATH for other hosts) running workers.serve() with the caller's
 --     package.path and package.cpath, so that it finds the same modules.
---     It is started with posix_spawn (core/process.c): safe while worker
---     threads run. Its kernel kills and reaps it when it closes.
---  2. A call is one frame each way on the worker's stdin and stdout: a
---     4-byte length, then codec bytes (core.encode_portable: no C
---     function or shared object crosses to another process). The function
---     goes as bytecode with its upvalues, or as a "module.function" name
---     the worker requires. The worker's print and io.write go to stderr.
+--     It is spawned and watched as any child (subprocess.start_worker,
+--     core/process.c); the pool belongs to the kernel (core.kernel_processes
+--     anchors it), which kills and reaps its workers when it closes.
+--  2. A call is one frame each way on descriptors of the protocol's own
+--     (3 and 4 in the worker, core/worker.c): "CW", a 4-byte length, then
+--     codec bytes (core.encode_portable: no C function or shared object
+--     crosses to another process). The function goes as bytecode with its
+--     upvalues, or as a "module.function" name the worker requires. The
+--     worker's stdout and stderr are the parent's: its prints (and those of
+--     programs it starts) go there, flushed after each call. A reply that
+--     fails its checks (the mark, the length, the codec) kills the worker
+--     and raises BrokenWorkerError at once.
 --  3. A cancelled call kills its worker (whatever it was computing is
 --     lost) and the pool starts another on the next call. A worker that
---     dies (a signal, os.exit) raises BrokenWorkerError in the task.
+--     dies (a signal, os.exit) raises BrokenWorkerError in the task; a
+--     worker dies with its parent (core/worker.c).
 --  4. An error in fn is raised in the task as CurioError whose .cause is
 --     the worker's error text, traceback included.
+--  5. run_in_process refuses, before any worker starts, where the task
+--     cannot block (core.check_can_block: the error of every blocking call).
 
 local core = require "curio.core"
 
@@ -43,20 +51,19 @@ local function call(payload)
   end, table.unpack(request, 2, request.n)))
 end
 
--- The worker's loop: a request in, a reply out, until stdin ends.
-function workers.serve()
-  local input, output = io.stdin, io.stdout
-  io.output(io.stderr)
-  _G.print = function(...) -- the protocol owns stdout (rule 2)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    io.stderr:write(table.concat(parts, "\t"), "\n")
-  end
+local MARK = "CW" -- (rule 2)
+
+-- The worker's loop: a request in, a reply out, until its requests end.
+function workers.serve(parent)
+  local started, input, output = pcall(core.worker_begin, parent)
+  if not started then os.exit(1) end -- (the parent has gone)
   while true do
-    local header = input:read(4)
-    if header == nil or #header < 4 then os.exit(0) end
-    local payload = input:read((string.unpack(">I4", header)))
+    local header = input:read(6)
+    if header == nil or #header < 6 or header:sub(1, 2) ~= MARK then os.exit(0) end
+    local payload = input:read((string.unpack(">I4", header, 3)))
     local ok, result = pcall(call, payload or "")
+    io.stdout:flush() -- (what the function printed comes before the reply)
+    io.stderr:flush()
     local reply
     if ok and result[1] then
       local encoded, bytes = pcall(core.encode_portable, "run_in_process: result", true,
@@ -65,7 +72,7 @@ function workers.serve()
     else
       reply = core.encode_portable("error", false, tostring(ok and result[2] or result))
     end
-    output:write(string.pack(">s4", reply))
+    output:write(MARK, string.pack(">s4", reply))
     output:flush()
   end
 end
@@ -76,67 +83,51 @@ local errors = require "curio.errors"
 local sync = require "curio.sync"
 local task = require "curio.task"
 local check = require "curio.check"
+local subprocess = require "curio.subprocess"
 
 local CurioError, BrokenWorkerError = errors.CurioError, errors.BrokenWorkerError
 local CancelledError = errors.CancelledError
 local as_stream = core.socket_methods.as_stream
 
--- The program a worker runs (rule 1).
+-- The program a worker runs (rule 1), and our pid.
 local function interpreter()
-  local exe = core.self_exe()
+  local exe, pid = core.worker_program()
   local name = exe and exe:match("[^/]+$") or ""
-  if name:match("^lua") or name:match("^curio") then return exe end
-  return "lua5.4"
+  if name:match("^lua") or name:match("^curio") then return exe, pid end
+  return "lua5.4", pid
 end
 
 local function start_worker()
   local in_r, in_w = core.pipe()
   local out_r, out_w = core.pipe()
-  local code = ("package.path = %q; package.cpath = %q; require('curio.workers').serve()")
-    :format(package.path, package.cpath)
-  local ok, proc = pcall(core.spawn_process, { interpreter(), "-e", code }, in_r:fileno(), out_w:fileno(),
-                         -1, nil, nil, true)
+  local exe, pid = interpreter()
+  local code = ("package.path = %q; package.cpath = %q; require('curio.workers').serve(%d)")
+    :format(package.path, package.cpath, pid)
+  local ok, p = pcall(subprocess.start_worker, { exe, "-e", code }, { in_r, out_w })
   in_r:close()
   out_w:close()
   if not ok then
     in_w:close()
     out_r:close()
-    error(proc, 0)
+    error(p, 0)
   end
-  return { proc = proc, stdin = as_stream(core.pipe_object(in_w)),
+  return { proc = p, stdin = as_stream(core.pipe_object(in_w)),
            stdout = as_stream(core.pipe_object(out_r)) }
 end
 
 local function stop_worker(w)
   w.stdin:close()
   w.stdout:close()
-  w.proc:send_signal(9)
+  w.proc:kill()
   task.disable_cancellation(function() pcall(w.proc.wait, w.proc) end)
 end
 
--- Pools by kernel. Each has a guard, a daemon task that sleeps until its
--- kernel shuts down (which cancels it): it then closes the idle workers'
--- pipes (they exit) and forgets the pool; the kernel reaps them (rule 1).
-local pools = {}
-
-local function guard(pool, kernel)
-  pcall(core.sleep, math.huge)
-  pools[kernel] = nil
-  for _, w in ipairs(pool.idle) do
-    w.stdin:close()
-    w.stdout:close()
-    w.proc:send_signal(9)
-  end
-  pool.idle = {}
-end
-
+-- The running kernel's pool (rule 1): made on first use, anchored by the
+-- kernel, released when it closes.
 local function pool_of()
-  local size, kernel = core.kernel_processes()
-  local pool = pools[kernel]
-  if pool == nil then
-    pool = { idle = {}, slots = sync.Semaphore(size) }
-    pools[kernel] = pool
-    core.spawn_daemon(guard, pool, kernel)
+  local size, pool = core.kernel_processes()
+  if pool.slots == nil then
+    pool.idle, pool.slots = {}, sync.Semaphore(size)
   end
   return pool
 end
@@ -144,14 +135,17 @@ end
 -- One round trip with worker w (rule 2); raises BrokenWorkerError when the
 -- worker dies during the call, returns nil when it was dead before it.
 local function exchange(w, payload)
-  local sent, failure = pcall(w.stdin.write, w.stdin, string.pack(">s4", payload))
+  local sent, failure = pcall(w.stdin.write, w.stdin, MARK .. string.pack(">s4", payload))
   if not sent then -- its stdin is closed: it died while idle, before this call
     if CancelledError:matches(failure) then error(failure, 0) end
     return nil
   end
-  local ok, header = pcall(w.stdout.read_exactly, w.stdout, 4)
+  local ok, header = pcall(w.stdout.read_exactly, w.stdout, 6)
+  if ok and header:sub(1, 2) ~= MARK then
+    error(BrokenWorkerError("run_in_process: the worker process broke the protocol"), 0)
+  end
   if ok then
-    ok, header = pcall(w.stdout.read_exactly, w.stdout, (string.unpack(">I4", header)))
+    ok, header = pcall(w.stdout.read_exactly, w.stdout, (string.unpack(">I4", header, 3)))
   end
   if not ok then
     if CancelledError:matches(header) then error(header, 0) end
@@ -160,8 +154,17 @@ local function exchange(w, payload)
   return header
 end
 
-local function finish(reply)
-  local results = table.pack(core.decode(reply, true))
+-- The reply's values: ok, results... or false, the error (a reply that
+-- does not decode breaks the protocol, rule 2).
+local function decode(reply)
+  local results = table.pack(pcall(core.decode, reply, true))
+  if not results[1] then
+    error(BrokenWorkerError("run_in_process: the worker process broke the protocol"), 0)
+  end
+  return table.pack(table.unpack(results, 2, results.n))
+end
+
+local function finish(results)
   if results[1] then return table.unpack(results, 2, results.n) end
   error(CurioError("run_in_process: " .. tostring(results[2]), { cause = results[2] }), 3)
 end
@@ -172,7 +175,7 @@ function workers.run_in_process(fn, ...)
     check.arg_error(1, "run_in_process", "function or \"module.function\" expected, got "
                     .. (type(fn) == "string" and ("'%s'"):format(fn) or check.describe(fn)))
   end
-  check.task("run_in_process")
+  core.check_can_block("run_in_process") -- (rule 5: before any worker starts)
   local payload = core.encode_portable("run_in_process: argument", fn, ...)
   local pool = pool_of()
   pool.slots:acquire()
@@ -181,7 +184,7 @@ function workers.run_in_process(fn, ...)
     for _ = 1, 2 do
       if w == nil then w = start_worker() end
       local reply = exchange(w, payload)
-      if reply then return reply end
+      if reply then return decode(reply) end
       stop_worker(w) -- dead while idle: the call goes to a new one
       w = nil
     end

@@ -6,7 +6,6 @@
  * its own loop and the same watchers run the tasks. */
 #include <dirent.h>
 #include <stdio.h>
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,7 +208,7 @@ static void kernel_sigint_cb(struct ev_loop *loop, ev_signal *w, int revents) {
 /* Runs the loop until done(k) or until nothing can make progress (every
  * task waits on something that no watcher will ever wake). Returns 1 when
  * done, 0 when stuck. */
-int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *)) {
+static int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *)) {
   lua_State *saved = k->L;
   int ok = 1;
   int (*saved_done)(struct kernel *) = k->drive_done;

@@ -71,7 +71,6 @@ struct kernel {
 double kernel_clock(void);
 void kernel_schedule(struct kernel *k, struct task *t);
 struct task *kernel_task_on(lua_State *L, struct kernel *k, lua_State *co);
-int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *));
 struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, int owns_loop);
 void kernel_shutdown(lua_State *L, struct kernel *k);
 void kernel_add_hook(struct kernel *k, struct kernel_hook *hook);

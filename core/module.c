@@ -12,7 +12,7 @@
 #include "coro.h"
 #include "task.h"
 #include "trap.h"
-#include "lwaitq.h"
+#include "waitq.h"
 #include "errors.h"
 #include "codec.h"
 #include "threads.h"
@@ -60,7 +60,7 @@ int luaopen_curio_core(lua_State *L) {
   kernel_set_options(L, ctx, feature_options);
 
   ctx_newtype(L, KERNEL_MT, kernel_methods, ctx_idx, MT_KERNEL);
-  ctx_newtype(L, WAITQ_MT, lwaitq_methods, ctx_idx, MT_WAITQ);
+  ctx_newtype(L, WAITQ_MT, waitq_methods, ctx_idx, MT_WAITQ);
   ctx_newtype(L, FD_MT, fileio_handle_methods, ctx_idx, MT_FD);
   task_types(L, ctx_idx);
   int methods_idx = lua_gettop(L);
@@ -69,7 +69,7 @@ int luaopen_curio_core(lua_State *L) {
   ctx_functions(L, kernel_functions, ctx_idx);
   ctx_functions(L, task_functions, ctx_idx);
   ctx_functions(L, trap_functions, ctx_idx);
-  ctx_functions(L, lwaitq_functions, ctx_idx);
+  ctx_functions(L, waitq_functions, ctx_idx);
   ctx_functions(L, coro_functions, ctx_idx);
   ctx_functions(L, errors_functions, ctx_idx);
   ctx_functions(L, codec_functions, ctx_idx);

@@ -25,11 +25,6 @@
 
 /* ---- waiting ---- */
 
-/* The task that may block in fname (rule 3: checked before trying). */
-static struct task *in_task(lua_State *L, const char *fname) {
-  return trap_current(L, fname);
-}
-
 static void push_busy(lua_State *L, int writing, const char *fname) {
   lua_pushfstring(L, "%s: another task is already %s this socket", fname,
                   writing ? "writing to" : "reading from");
@@ -103,7 +98,7 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
 static int sock_recv(lua_State *L) {
   struct sock *s = sock_check_open(L, "recv");
   sock_check_size(L, 2, "recv");
-  in_task(L, "recv");
+  trap_current(L, "recv");
   check_idle(L, s, 0, "recv");
   lua_settop(L, 2);
   return do_recv(L, s);
@@ -194,7 +189,7 @@ static int read_to_end_k(lua_State *L, int status, lua_KContext ctx) {
 static int l_read_to_end(lua_State *L) {
   struct sock *s = sock_check_open(L, "read");
   luaL_checkudata(L, 2, GROWBUF_MT);
-  in_task(L, "read");
+  trap_current(L, "read");
   check_idle(L, s, 0, "read");
   lua_settop(L, 2);
   return do_read_to_end(L, s);
@@ -224,7 +219,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
 static int sock_send(lua_State *L) {
   struct sock *s = sock_check_open(L, "send");
   sock_check_data(L, 2, "send", NULL);
-  in_task(L, "send");
+  trap_current(L, "send");
   check_idle(L, s, 1, "send");
   lua_settop(L, 2);
   return do_send(L, s);
@@ -285,7 +280,7 @@ static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
 static int sendall_as(lua_State *L, const char *fname, int with_length) {
   struct sock *s = sock_check_open(L, fname);
   sock_check_data(L, 2, fname, NULL);
-  in_task(L, fname);
+  trap_current(L, fname);
   check_idle(L, s, 1, fname);
   lua_settop(L, 2);
   lua_pushinteger(L, 0);
@@ -340,7 +335,7 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
 /* sock:accept() -> client Socket, its address. */
 static int sock_accept(lua_State *L) {
   struct sock *s = sock_check_open(L, "accept");
-  in_task(L, "accept");
+  trap_current(L, "accept");
   check_idle(L, s, 0, "accept");
   lua_settop(L, 1);
   return do_accept(L, s);
@@ -363,7 +358,7 @@ static int sock_connect(lua_State *L) {
   struct sock *s = sock_check_open(L, "connect");
   struct sockaddr_storage ss;
   socklen_t len = address_get(L, 2, s->family, &ss, "connect");
-  in_task(L, "connect");
+  trap_current(L, "connect");
   check_idle(L, s, 1, "connect");
   lua_settop(L, 1);
   if (connect(s->io.fd, (struct sockaddr *)&ss, len) == 0) return 0;
@@ -406,7 +401,7 @@ static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
 static int sock_recvfrom(lua_State *L) {
   struct sock *s = sock_check_open(L, "recvfrom");
   sock_check_size(L, 2, "recvfrom");
-  in_task(L, "recvfrom");
+  trap_current(L, "recvfrom");
   check_idle(L, s, 0, "recvfrom");
   lua_settop(L, 2);
   return do_recvfrom(L, s);
@@ -439,7 +434,7 @@ static int sock_sendto(lua_State *L) {
   sock_check_data(L, 2, "sendto", NULL);
   struct sockaddr_storage ss;
   address_get(L, 3, s->family, &ss, "sendto"); /* checked before blocking */
-  in_task(L, "sendto");
+  trap_current(L, "sendto");
   check_idle(L, s, 1, "sendto");
   lua_settop(L, 3);
   return do_sendto(L, s);

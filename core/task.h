@@ -117,7 +117,6 @@ struct task *task_check(lua_State *L, int idx);
 struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs);
 void task_push(lua_State *L, struct task *t);
 void task_finish(struct kernel *k, struct task *t, int status);
-void task_retrieve(struct task *t);
 int task_cancel(struct task *t);
 void task_report_crash(struct task *t);
 void task_free_deadlines(struct task *t);

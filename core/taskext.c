@@ -6,7 +6,6 @@
 #include <string.h>
 #include <lauxlib.h>
 #include "task.h"
-#include "kernel.h"
 
 /* t's ext record, made on first use (raises when out of memory); idx is
  * the task userdata's stack index, or 0 when it is not on the stack (then

@@ -79,9 +79,34 @@ static void push_pending(lua_State *L, struct task *t) {
 }
 
 /* Raises the task's pending cancellation, consuming it. */
-void trap_raise_pending(lua_State *L, struct task *t) {
+static void trap_raise_pending(lua_State *L, struct task *t) {
   push_pending(L, t);
   lua_error(L);
+}
+
+/* Rule 1 alone: raises t's pending cancellation or expired timeout, if any. */
+static void trap_raise_due(lua_State *L, struct task *t) {
+  if (trap_push_due(L, t)) lua_error(L);
+}
+
+/* Rule 1, for a caller that adds to the error (sendall's bytes_sent): pushes
+ * t's pending cancellation or expired timeout, consuming it, and returns 1;
+ * returns 0 when nothing is due. */
+int trap_push_due(lua_State *L, struct task *t) {
+  if (t->no_cancel != 0) return 0;
+  if (t->pending != PEND_NONE) {
+    push_pending(L, t);
+    return 1;
+  }
+  if (t->timed) {
+    double now = kernel_clock();
+    if (now >= t->ext->timeout) {
+      set_deadline(t, HUGE_VAL);
+      push_timeout(L, now);
+      return 1;
+    }
+  }
+  return 0;
 }
 
 /* Rule 1 for the task running on L; returns it. Rule 0: a trap that
@@ -116,31 +141,6 @@ struct task *trap_enter_quiet(lua_State *L, struct curio_ctx *ctx, const char *f
                  "%s: blocking call inside a coroutine that curio does not drive "
                  "(create or resume it with curio.coroutine)", fname);
   return t;
-}
-
-/* Rule 1 alone: raises t's pending cancellation or expired timeout, if any. */
-void trap_raise_due(lua_State *L, struct task *t) {
-  if (trap_push_due(L, t)) lua_error(L);
-}
-
-/* Rule 1, for a caller that adds to the error (sendall's bytes_sent): pushes
- * t's pending cancellation or expired timeout, consuming it, and returns 1;
- * returns 0 when nothing is due. */
-int trap_push_due(lua_State *L, struct task *t) {
-  if (t->no_cancel != 0) return 0;
-  if (t->pending != PEND_NONE) {
-    push_pending(L, t);
-    return 1;
-  }
-  if (t->timed) {
-    double now = kernel_clock();
-    if (now >= t->ext->timeout) {
-      set_deadline(t, HUGE_VAL);
-      push_timeout(L, now);
-      return 1;
-    }
-  }
-  return 0;
 }
 
 /* trap_resumed's refusal (trap.h). */

@@ -55,8 +55,6 @@ void trap_push_carry(lua_State *L, struct task *t);
 int trap_wait_k(lua_State *L, int status, lua_KContext ctx);
 int trap_push_interrupt(lua_State *L, struct task *t);
 void trap_timer_expired(struct task *t, double at, double now);
-void trap_raise_pending(lua_State *L, struct task *t);
-void trap_raise_due(lua_State *L, struct task *t);
 int trap_push_due(lua_State *L, struct task *t);
 void trap_push_sentinel(lua_State *L);
 int trap_is_sentinel(lua_State *L, int idx);

@@ -1,9 +1,13 @@
-/* core/waitq.h: the FIFO of waiting tasks (contract in waitq.c). */
+/* core/waitq.h: the wait queue, a FIFO of waiting tasks, and its Lua type
+ * core.waitq (contract in waitq.c). */
 #ifndef CURIO_WAITQ_H
 #define CURIO_WAITQ_H
 
 #include <lua.h>
+#include <lauxlib.h>
 #include "list.h"
+
+#define WAITQ_MT "curio.waitq"
 
 struct task;
 
@@ -22,5 +26,7 @@ void waitq_unlink(struct task *t);
 struct task *waitq_first(const struct waitq *q);
 struct task *waitq_pop(struct waitq *q);
 void waitq_detach_all(struct waitq *q);
+extern const luaL_Reg waitq_methods[];
+extern const luaL_Reg waitq_functions[];
 
 #endif

@@ -85,7 +85,11 @@ const luaL_Reg errors_functions[] = {
  * 3. The position is the user's line: the first caller that is not one of
  *    curio's own Lua modules (a C function that a module's wrapper calls,
  *    such as sock:bind through network.lua, reports its user's line too).
- *    errors.lua registers the modules' source prefix with set_errors. */
+ *    init.lua registers the modules' source prefix with set_errors.
+ * 4. Public functions check with these; luaL_check* and luaL_argcheck stay
+ *    only as guards of curio.core functions that curio's own modules call
+ *    after checking (tools/lint_args.sh refuses luaL_argerror and
+ *    luaL_typeerror outside this file). */
 
 /* Pushes "file:line:" of the first caller outside curio's Lua modules. */
 static void errors_where(lua_State *L) {

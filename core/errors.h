@@ -8,7 +8,7 @@
 void errors_push(lua_State *L, const char *cls, const char *msg);
 int errors_raise(lua_State *L, const char *cls, const char *fmt, ...);
 int errors_is_cancel(lua_State *L, int idx);
-/* Argument errors (errors.c rules 1-3): idx is a stack index; a function
+/* Argument errors (errors.c rules 1-4): idx is a stack index; a function
  * numbers from it, a method ("methoderror") counts self out. */
 int errors_argerror(lua_State *L, int idx, const char *fname, const char *msg);
 int errors_typeerror(lua_State *L, int idx, const char *fname, const char *tname);

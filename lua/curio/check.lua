@@ -1,5 +1,6 @@
--- curio.check: the argument checks every Lua module of curio uses (the role
--- lauxlib's luaL_check* plays for C; core/errors.c is the one place in C).
+-- curio.check: the argument checks every module of curio's API uses (the
+-- role lauxlib's luaL_check* plays for C; core/errors.c is the one place in
+-- C; host.lua, the `curio` program, takes no arguments from Lua code).
 -- No other Lua file builds a "bad argument" message: tools/lint_args.sh
 -- refuses one.
 --

@@ -34,8 +34,8 @@
  *    kernel's deadlock check stays right).
  * 5. A Process object reaps its child once: on its exit, poll, or its
  *    __gc. One collected while its child runs hands the pidfd to its Lua
- *    state's list of orphans, reaped when they are seen to have exited: at
- *    every spawn and when a kernel closes. No zombie is left behind.
+ *    state's list of orphans (orphan.c), reaped when they are seen to have
+ *    exited: at every spawn and when a kernel closes. No zombie is left behind.
  *    A worker process (opts worker) gets a process group of its own: a
  *    Ctrl-C at the terminal reaches the kernel (which cancels the call and
  *    kills the worker), not the worker in the middle of a call.
@@ -68,6 +68,7 @@
 #include "errors.h"
 #include "worker.h"
 #include "pipe.h"
+#include "orphan.h"
 
 extern char **environ;
 
@@ -124,71 +125,6 @@ static int child_waitid(const struct process *p, siginfo_t *si, int options) {
 
 static int child_signal(const struct process *p, int sig) {
   return p->polled ? kill(p->pid, sig) : (int)syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0);
-}
-
-/* ---- orphans (rule 5) ---- */
-
-/* A Lua state's orphans: the pidfds (or, polled, -pid) of children whose
- * Process was collected while they ran. One per state (the context points
- * at it, the registry anchors it), made by the first spawn: no static state. */
-struct orphans {
-  int *fds;
-  size_t n, cap;
-  int closed;  /* its __gc ran (the state is closing) */
-};
-
-static const char orphans_key = 'O'; /* its context slot (ctx.h) */
-
-static int orphans_gc(lua_State *L) {
-  struct orphans *o = lua_touserdata(L, 1);
-  for (size_t i = 0; i < o->n; i++) /* (children still running: not ours to wait) */
-    if (o->fds[i] >= 0) close(o->fds[i]);
-  free(o->fds);
-  o->fds = NULL;
-  o->n = o->cap = 0;
-  o->closed = 1;
-  return 0;
-}
-
-/* The state's orphan list, made on first use (from l_spawn_process, never
- * from a finalizer). The caller has the context as upvalue 1. */
-static struct orphans *orphans_make(lua_State *L) {
-  struct curio_ctx *ctx = ctx_get(L);
-  struct orphans *o = ctx_slot_find(ctx, &orphans_key);
-  return o != NULL ? o : ctx_slot_make(L, ctx, &orphans_key, sizeof *o, orphans_gc);
-}
-
-/* Reaps the orphans that have exited. */
-static void reap_orphans(struct orphans *o) {
-  if (o == NULL) return;
-  for (size_t i = 0; i < o->n;) {
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    int id = o->fds[i];
-    int rc = id >= 0 ? waitid(P_PIDFD, (id_t)id, &si, WEXITED | WNOHANG)
-                     : waitid(P_PID, (id_t)-id, &si, WEXITED | WNOHANG);
-    if ((rc == 0 && si.si_pid != 0) || (rc < 0 && errno != EINTR)) {
-      if (id >= 0) close(id);
-      o->fds[i] = o->fds[--o->n];
-    } else {
-      i++;
-    }
-  }
-}
-
-static void add_orphan(struct orphans *o, int pidfd) {
-  if (o == NULL || o->closed) { if (pidfd >= 0) close(pidfd); return; }
-  if (o->n == o->cap) {
-    size_t cap = o->cap ? o->cap * 2 : 16;
-    int *grown = realloc(o->fds, cap * sizeof *grown);
-    if (grown == NULL) { /* (no memory: the child stays a zombie until we exit) */
-      if (pidfd >= 0) close(pidfd);
-      return;
-    }
-    o->fds = grown;
-    o->cap = cap;
-  }
-  o->fds[o->n++] = pidfd;
 }
 
 /* ---- watching and the exit (rules 3, 4) ---- */
@@ -253,7 +189,7 @@ static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 
 static void hook_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
   struct proc_hook *h = (struct proc_hook *)hook;
-  reap_orphans(ctx_slot_find(k->ctx, &orphans_key));
+  orphans_reap(orphans_of(k->ctx));
   while (!list_empty(&h->procs)) {
     struct process *p = LIST_ENTRY(h->procs.next, struct process, node);
     unwatch(p);
@@ -400,7 +336,8 @@ static int process_gc(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_registry_key); /* (no upvalue in __gc) */
   struct curio_ctx *ctx = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  add_orphan(ctx != NULL ? ctx_slot_find(ctx, &orphans_key) : NULL, fd);
+  if (ctx != NULL) orphans_add(ctx, fd);
+  else if (fd >= 0) close(fd); /* (no context: the state is gone) */
   return 0;
 }
 
@@ -483,7 +420,7 @@ static int l_spawn_process(lua_State *L) {
     luaL_checktype(L, 4, LUA_TTABLE);
     envp = string_list(L, 4, "Popen", "environment entry");
   }
-  reap_orphans(orphans_make(L));
+  orphans_reap(orphans_make(L, ctx_get(L)));
 
   struct process *p = lua_newuserdatauv(L, sizeof *p, 0);
   memset(p, 0, sizeof *p);

@@ -23,12 +23,15 @@
 --     lost) and the pool starts another on the next call. A worker that
 --     dies (a signal, os.exit) raises BrokenWorkerError in the task; a
 --     worker dies with its parent (core/worker.c).
---  4. An error in fn is raised in the task as CurioError whose .cause is
---     the worker's error text, traceback included.
+--  4. An error in fn is raised in the task as that error (curio.errors'
+--     portable and restore, as run_in_thread's): a table keeps its fields,
+--     a curio error its class, a string comes as a CurioError with the
+--     message and the worker's .traceback.
 --  5. run_in_process refuses, before any worker starts, where the task
 --     cannot block (core.check_can_block: the error of every blocking call).
 
 local core = require "curio.core"
+local errors = require "curio.errors"
 
 local workers = {}
 
@@ -47,7 +50,7 @@ local function call(payload)
   local fn = request[1]
   if type(fn) == "string" then fn = resolve(fn) end
   return table.pack(xpcall(fn, function(e)
-    return debug.traceback(tostring(e), 2)
+    return errors.portable(e, debug.traceback(nil, 2)) -- (rule 4)
   end, table.unpack(request, 2, request.n)))
 end
 
@@ -64,14 +67,16 @@ function workers.serve(parent)
     local ok, result = pcall(call, payload or "")
     io.stdout:flush() -- (what the function printed comes before the reply)
     io.stderr:flush()
-    local reply
+    local encoded, reply
     if ok and result[1] then
-      local encoded, bytes = pcall(core.encode_portable, "run_in_process: result", true,
-                                   table.unpack(result, 2, result.n))
-      reply = encoded and bytes or core.encode_portable("error", false, tostring(bytes))
+      encoded, reply = pcall(core.encode_portable, "run_in_process: result", true,
+                             table.unpack(result, 2, result.n))
     else
-      reply = core.encode_portable("error", false, tostring(ok and result[2] or result))
+      local err = ok and result[2] or errors.portable(result)
+      encoded, reply = pcall(core.encode_portable, "run_in_process: error", false, err)
+      if not encoded then reply = tostring(type(err) == "table" and err.message or err) end -- (cannot cross)
     end
+    if not encoded then reply = core.encode_portable("error", false, errors.portable(tostring(reply))) end
     output:write(MARK, string.pack(">s4", reply))
     output:flush()
   end
@@ -79,13 +84,12 @@ end
 
 ---------------------------------------------------------------- the pool
 
-local errors = require "curio.errors"
 local sync = require "curio.sync"
 local task = require "curio.task"
 local check = require "curio.check"
 local subprocess = require "curio.subprocess"
 
-local CurioError, BrokenWorkerError = errors.CurioError, errors.BrokenWorkerError
+local BrokenWorkerError = errors.BrokenWorkerError
 local CancelledError = errors.CancelledError
 local as_stream = core.socket_methods.as_stream
 
@@ -166,7 +170,7 @@ end
 
 local function finish(results)
   if results[1] then return table.unpack(results, 2, results.n) end
-  error(CurioError("run_in_process: " .. tostring(results[2]), { cause = results[2] }), 3)
+  error(errors.restore(results[2]), 0) -- (rule 4)
 end
 
 -- curio.run_in_process(fn, ...) -> fn's results, computed in a worker process.

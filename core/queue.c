@@ -33,7 +33,7 @@
 #include <lauxlib.h>
 #include "queue.h"
 #include "priority.h"
-#include "kernel.h"
+#include "ctx.h"
 #include "task.h"
 #include "trap.h"
 #include "waitq.h"

@@ -10,7 +10,9 @@ util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task 
 -- its own pcall, and its tasks may crash ("Task crash" reports on stderr),
 -- but the process must exit 0 within its time bound, print FUZZ-OK, lose no
 -- queue item (a program counts the puts and gets that returned and prints
--- FUZZ-LOST when an item vanished), and show no sign of memory corruption.
+-- FUZZ-LOST when an item vanished), read every line of its shared streams
+-- whole and in order (FUZZ-CORRUPT otherwise), and show no sign of memory
+-- corruption.
 --
 --   CURIO_FUZZ_SEED   seed of the generator (default 1)
 --   CURIO_FUZZ_COUNT  number of programs (default 40)
@@ -18,11 +20,13 @@ util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task 
 --   CURIO_FUZZ_TIME   wall-clock bound per program in seconds (default 20)
 --   CURIO_FUZZ_AVOID  statement kinds or features not to generate, comma
 --                     separated (e.g. "many,kernel2"), to look past a known bug
+--   CURIO_FUZZ_WITH   kinds of fuzz.OFF to generate too, comma separated
+--                     (shapes that still fail on main: see fuzz.OFF)
 --
 -- A failing program is written to /tmp/fuzz-fail-<seed>-<index>.lua and its
 -- text is in the failure message; it is also reproduced by
 --   LUA_PATH='spec/?.lua;;' lua5.4 -e \
---     'io.write(require("support.fuzz").generate(SEED, INDEX))'
+--     'io.write((require("support.fuzz").generate(SEED, INDEX)))'
 -- (with AVOID: generate(SEED, INDEX, { many = true, kernel2 = true })).
 describe("random programs", function()
   local seed = math.tointeger(tonumber(os.getenv("CURIO_FUZZ_SEED") or "1")) or 1
@@ -31,6 +35,8 @@ describe("random programs", function()
   local bound = tonumber(os.getenv("CURIO_FUZZ_TIME") or "20") or 20
   local avoid = {}
   for word in (os.getenv("CURIO_FUZZ_AVOID") or ""):gmatch("[%w_]+") do avoid[word] = true end
+  local with = {}
+  for word in (os.getenv("CURIO_FUZZ_WITH") or ""):gmatch("[%w_]+") do with[word] = true end
 
   -- by lua5.4, or by the curio program (util.bin) when info.bin
   local function run_program(source, info)
@@ -59,13 +65,15 @@ describe("random programs", function()
     if not stdout:find("FUZZ-OK", 1, true) then return "no FUZZ-OK on stdout" end
     local lost = stdout:match("FUZZ%-LOST[^\n]*")
     if lost then return "an item was lost (" .. lost .. ")" end
+    local corrupt = stdout:match("FUZZ%-CORRUPT[^\n]*")
+    if corrupt then return "a stream returned corrupted data (" .. corrupt .. ")" end
     return nil
   end
 
   for index = 1, count do
     if only == nil or only == index then
       it(("survives program %d of seed %d"):format(index, seed), function()
-        local source, info = fuzz.generate(seed, index, avoid)
+        local source, info = fuzz.generate(seed, index, avoid, with)
         local status, stdout, stderr = run_program(source, info)
         local problem = verdict(status, stdout, stderr)
         if problem then

@@ -14,9 +14,10 @@ enum { CODEC_VALUES = 0, CODEC_FUNCTIONS = 1 };
 /* Encodes the n values from stack index first (left there) and pushes the
  * bytes as a string; raises an error naming the value's path when one cannot
  * cross ("cannot transfer argument #2 .conn (userdata)"). `what` names the
- * values ("argument", "result"). */
-void codec_encode(lua_State *L, int first, int n, const char *what);
-void codec_encode_to(lua_State *L, int first, int n, const char *what, int portable);
+ * values ("argument", "result"). With `portable`, for another process: C
+ * functions and shared objects are refused. Returns how many shared
+ * objects the bytes hold. */
+size_t codec_encode(lua_State *L, int first, int n, const char *what, int portable);
 
 /* Decodes data, pushing its values; returns how many. Raises an error on
  * malformed or truncated input. */
@@ -37,6 +38,12 @@ struct codec_shared {
  * before it ran, items of a queue freed): calls release for every shared
  * object in data. Needs no Lua state; stops at malformed data. */
 void codec_release(const char *data, size_t len);
+
+/* Calls fn for every shared object that data holds (stops at malformed
+ * data): the owner of bytes finds what they reference (universal.c's
+ * cycles). */
+void codec_shared_each(const char *data, size_t len,
+                       void (*fn)(const struct codec_shared *ops, void *obj, void *ud), void *ud);
 
 extern const luaL_Reg codec_functions[];
 

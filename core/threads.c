@@ -230,15 +230,15 @@ static int run_job(lua_State *L) {
   if (lua_pcall(L, n - 1, LUA_MULTRET, 1) != LUA_OK) {
     j->failed = 1;
     push_failure(L);
-    codec_encode(L, lua_gettop(L), 1, "error");
+    codec_encode(L, lua_gettop(L), 1, "error", 0);
     return 1;
   }
-  codec_encode(L, 2, lua_gettop(L) - 1, "run_in_thread: result");
+  codec_encode(L, 2, lua_gettop(L) - 1, "run_in_thread: result", 0);
   return 1;
 }
 
 static int encode_message(lua_State *L) {
-  codec_encode(L, 1, 1, "error");
+  codec_encode(L, 1, 1, "error", 0);
   return 1;
 }
 
@@ -539,7 +539,7 @@ static int l_run_in_thread(lua_State *L) {
   errors_checkfunction(L, 1, "run_in_thread");
   struct task *t = trap_enter(L, "run_in_thread");
   struct pool *p = pool_get(L, t->k);
-  codec_encode(L, 1, lua_gettop(L), "run_in_thread: argument");
+  codec_encode(L, 1, lua_gettop(L), "run_in_thread: argument", 0);
   size_t len;
   const char *data = lua_tolstring(L, -1, &len);
   struct job *j = calloc(1, sizeof *j);

@@ -4,6 +4,7 @@
 #include <lauxlib.h>
 #include "curio.h"
 #include "kernel.h"
+#include "shutdown.h"
 #include "task.h"
 
 curio_kernel *curio_attach(lua_State *L, struct ev_loop *loop) {

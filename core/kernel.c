@@ -3,10 +3,10 @@
  * The kernel never owns control flow: ev_prepare runs ready tasks before the
  * loop polls, and ev_idle (started only while tasks are ready) makes that
  * poll non-blocking. k:run drives the loop itself; an embedding host drives
- * its own loop and the same watchers run the tasks. */
+ * its own loop and the same watchers run the tasks. How a kernel ends (its
+ * shutdown, the grace period, SIGINT) is shutdown.c. */
 #include <dirent.h>
 #include <stdio.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +20,7 @@
 #include "wait.h"
 #include "timer.h"
 #include "errors.h"
+#include "shutdown.h"
 
 /* Tasks resumed per prepare callback before libev polls again (at least one
  * whole batch). Polling costs a syscall; this keeps task switches cheap while
@@ -149,66 +150,10 @@ static void kernel_idle_cb(struct ev_loop *loop, ev_idle *w, int revents) {
   (void)loop; (void)w; (void)revents; /* exists only to make the poll non-blocking */
 }
 
-static void grace_start(struct kernel *k) {
-  if (ev_is_active(&k->grace)) return;
-  ev_timer_set(&k->grace, k->shutdown_timeout, 0);
-  ev_timer_start(k->loop, &k->grace);
-  ev_unref(k->loop); /* never keeps the loop alive: a deadlock is seen at once */
-}
-
-static void grace_stop(struct kernel *k) {
-  if (!ev_is_active(&k->grace)) return;
-  ev_ref(k->loop);
-  ev_timer_stop(k->loop, &k->grace);
-}
-
-static void kernel_grace_cb(struct ev_loop *loop, ev_timer *w, int revents) {
-  struct kernel *k = (struct kernel *)((char *)w - offsetof(struct kernel, grace));
-  (void)revents;
-  ev_ref(loop); /* stopped by libev: balance grace_start's unref */
-  k->grace_over = 1;
-  ev_break(loop, EVBREAK_ONE);
-}
-
-/* SIGINT cancels the main task and starts its grace period; during a
- * shutdown, or a second time, it ends the grace period at once. */
-/* Starts watching SIGINT for k if it may and no other kernel of this Lua
- * state does (libev lets one loop at a time watch a signal, and aborts
- * otherwise); -> 1 when started (then sigint_stop must follow). */
-static int sigint_start(struct kernel *k) {
-  struct curio_ctx *ctx = k->ctx;
-  if (!k->use_sigint || ctx->sigint_owner != NULL) return 0;
-  ctx->sigint_owner = k;
-  ev_signal_start(k->loop, &k->sigint);
-  ev_unref(k->loop);
-  return 1;
-}
-
-static void sigint_stop(struct kernel *k) {
-  ev_ref(k->loop);
-  ev_signal_stop(k->loop, &k->sigint);
-  k->ctx->sigint_owner = NULL;
-}
-
-static void kernel_sigint_cb(struct ev_loop *loop, ev_signal *w, int revents) {
-  struct kernel *k = (struct kernel *)((char *)w - offsetof(struct kernel, sigint));
-  (void)revents;
-  if (k->shutting_down || k->interrupted) {
-    k->grace_over = 1;
-    ev_break(loop, EVBREAK_ONE);
-    return;
-  }
-  k->interrupted = 1;
-  if (k->main != NULL && k->main->state != TASK_DONE) {
-    task_cancel(k->main);
-    grace_start(k);
-  }
-}
-
 /* Runs the loop until done(k) or until nothing can make progress (every
  * task waits on something that no watcher will ever wake). Returns 1 when
  * done, 0 when stuck. */
-static int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *)) {
+int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *)) {
   lua_State *saved = k->L;
   int ok = 1;
   int (*saved_done)(struct kernel *) = k->drive_done;
@@ -355,8 +300,7 @@ struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, in
   k->live_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   ev_prepare_init(&k->prepare, kernel_prepare_cb);
   ev_idle_init(&k->idle, kernel_idle_cb);
-  ev_signal_init(&k->sigint, kernel_sigint_cb, SIGINT);
-  ev_init(&k->grace, kernel_grace_cb);
+  shutdown_init(k);
   timer_init(&k->timers, trap_timer_expired);
   list_init(&k->crashes);
   list_init(&k->hooks);
@@ -368,9 +312,7 @@ struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, in
 }
 
 static int main_is_done(struct kernel *k) { return k->main_done; }
-static int all_tasks_done(struct kernel *k) { return k->ntasks == 0; }
 
-static void kernel_free(struct kernel *k, lua_State *L);
 
 void kernel_add_hook(struct kernel *k, struct kernel_hook *hook) {
   list_insert_tail(&k->hooks, &hook->node);
@@ -388,8 +330,8 @@ struct kernel_hook *kernel_find_hook(struct kernel *k,
 
 /* Calls fn for every live task, in the order of their slots in the live
  * table (fn must not end tasks or spawn). */
-static void kernel_each_task(lua_State *L, struct kernel *k,
-                             void (*fn)(lua_State *, struct kernel *, struct task *)) {
+void kernel_each_task(lua_State *L, struct kernel *k,
+                      void (*fn)(lua_State *, struct kernel *, struct task *)) {
   luaL_checkstack(L, 4, "kernel");
   lua_rawgeti(L, LUA_REGISTRYINDEX, k->live_ref);
   int live = lua_gettop(L);
@@ -418,55 +360,6 @@ struct task *kernel_task_on(lua_State *L, struct kernel *k, lua_State *co) {
   return found;
 }
 
-/* Reports on stderr a task that did not end within the grace period: its
- * name, the kind of its wait (wait.h) and where it waits. */
-static void kernel_report_stuck(lua_State *L, struct kernel *k, struct task *t) {
-  luaL_Buffer b;
-  task_push(L, t);
-  lua_getfield(L, -1, "name");
-  luaL_buffinit(L, &b);
-  lua_pushfstring(L, "curio: shutdown: task %I (%s) did not finish its cleanup within %f s; "
-                  "abandoned while it waits (%s) in:\n", (LUAI_UACINT)t->id,
-                  lua_tostring(L, -2) ? lua_tostring(L, -2) : "?", k->shutdown_timeout,
-                  t->wait != NULL ? t->wait->name : "nothing");
-  luaL_addvalue(&b);
-  if (t->state == TASK_WAITING) luaL_traceback(L, t->co, NULL, 0);
-  else lua_pushliteral(L, "(ready to run: it never blocks for long)");
-  luaL_addvalue(&b);
-  luaL_addchar(&b, '\n');
-  luaL_pushresult(&b);
-  fputs(lua_tostring(L, -1), stderr);
-  fflush(stderr);
-  lua_pop(L, 3);
-}
-
-static void cancel(lua_State *L, struct kernel *k, struct task *t) {
-  (void)L; (void)k;
-  task_cancel(t);
-}
-
-/* Cancels every task (their cleanup runs; a task holding cancellation
- * back gets it when it lets it through), runs the loop until they have
- * ended, and frees the kernel: k:close() and curio_detach(). Rules:
- * 1. No task may be spawned meanwhile (spawn raises).
- * 2. Tasks still live after shutdown_timeout seconds, or when nothing can
- *    wake them any more, or after a SIGINT, are reported and abandoned. */
-void kernel_shutdown(lua_State *L, struct kernel *k) {
-  luaL_checkstack(L, 8, "shutdown");
-  k->shutting_down = 1;
-  k->grace_over = 0;
-  kernel_each_task(L, k, cancel);
-  if (k->ntasks > 0) {
-    int sigint = sigint_start(k);
-    grace_start(k);
-    kernel_drive(L, k, all_tasks_done);
-    grace_stop(k);
-    if (sigint) sigint_stop(k);
-    kernel_each_task(L, k, kernel_report_stuck);
-  }
-  kernel_free(k, L);
-}
-
 /* k:run(fn, ...) -> fn's results, or raises its error. */
 static int l_kernel_run(lua_State *L) {
   struct kernel *k = kernel_check(L, 1);
@@ -483,11 +376,11 @@ static int l_kernel_run(lua_State *L) {
   k->main_done = 0;
   k->interrupted = 0;
   k->grace_over = 0;
-  int sigint = sigint_start(k);
+  int sigint = shutdown_sigint_start(k);
   stuck = !kernel_drive(L, k, main_is_done);
-  grace_stop(k);
+  shutdown_grace_stop(k);
   k->grace_over = 0;
-  if (sigint) sigint_stop(k);
+  if (sigint) shutdown_sigint_stop(k);
   interrupted = k->interrupted;
   k->main = NULL;
   if (interrupted) return errors_raise(L, "KeyboardInterrupt", "interrupted (SIGINT)");
@@ -519,7 +412,7 @@ static void abandon(lua_State *L, struct kernel *k, struct task *t) {
   t->slot = 0; /* the live table goes below */
 }
 
-static void kernel_free(struct kernel *k, lua_State *L) {
+void kernel_free(struct kernel *k, lua_State *L) {
   timer_free(k);
   kernel_each_task(L, k, abandon);
   while (!list_empty(&k->hooks)) { /* last added first: later hooks use earlier ones */

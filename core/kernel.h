@@ -60,7 +60,9 @@ struct kernel {
   lua_Integer next_id;
   size_t ntasks;
   int closed, driving, interrupted, main_done, use_sigint;
-  int shutting_down;       /* in kernel_shutdown: no new tasks */
+  int shutting_down;       /* in kernel_shutdown (shutdown.c) */
+  struct task *awaited;    /* the task whose end shutdown waits for, or NULL */
+  lua_Integer shutdown_seen; /* the newest task id a shutdown round took */
   int grace_over;          /* the grace period ended (timer or SIGINT) */
   double shutdown_timeout; /* seconds a cancelled task gets for its cleanup */
   int debug;               /* -1 default, 0 never, 1 every crash at once */
@@ -71,8 +73,11 @@ struct kernel {
 double kernel_clock(void);
 void kernel_schedule(struct kernel *k, struct task *t);
 struct task *kernel_task_on(lua_State *L, struct kernel *k, lua_State *co);
+int kernel_drive(lua_State *L, struct kernel *k, int (*done)(struct kernel *));
+void kernel_each_task(lua_State *L, struct kernel *k,
+                      void (*fn)(lua_State *, struct kernel *, struct task *));
+void kernel_free(struct kernel *k, lua_State *L);
 struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, int owns_loop);
-void kernel_shutdown(lua_State *L, struct kernel *k);
 void kernel_add_hook(struct kernel *k, struct kernel_hook *hook);
 struct kernel_hook *kernel_find_hook(struct kernel *k,
                                      void (*close)(lua_State *, struct kernel *, struct kernel_hook *));

@@ -95,8 +95,8 @@ static void unanchor(lua_State *L, struct kernel *k, struct task *t, int live) {
  * it, schedules it, and pushes its userdata. The arguments stay on L. */
 struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs) {
   fn = lua_absindex(L, fn);
-  if (k->shutting_down)
-    errors_raise(L, "CurioError", "spawn: the kernel is shutting down (no new tasks)");
+  if (k->closed) /* (a host's curio_spawn after curio_detach) */
+    errors_raise(L, "CurioError", "spawn: the kernel is closed");
   luaL_checkstack(L, nargs + 8, "spawn: too many arguments"); /* the copies below */
   reserve(L, k);
   /* A task spawned without arguments while many are ready (a burst of

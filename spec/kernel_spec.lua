@@ -32,7 +32,8 @@ describe("curio.run", function()
       end
       curio.sleep(0)
     end)
-    assert.are.same({ "cleanup 1 false", "cleanup 2 false", "cleanup 3 false" }, trace)
+    -- newest first, each once the one before has ended (shutdown_spec.lua)
+    assert.are.same({ "cleanup 3 false", "cleanup 2 false", "cleanup 1 false" }, trace)
   end)
 
   it("detects a main task that waits for something that can never happen", function()

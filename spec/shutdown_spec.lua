@@ -4,9 +4,11 @@ local util = require "support.util"
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
 -- Shutdown (curio.run returning, k:close(), <close> on a Kernel, SIGINT):
--- every task left is cancelled once and its cleanup may block in any way a
--- task may; the loop runs until the cleanups end, or the grace period
--- (Kernel{shutdown_timeout=}) ends and the stuck tasks are reported.
+-- the tasks left are cancelled one at a time, newest first, each once the
+-- one before has ended (curio's order); a cleanup may block in any way a
+-- task may, spawn tasks included; the loop runs until the cleanups end, or
+-- the grace period (Kernel{shutdown_timeout=}) ends and the stuck tasks
+-- are reported.
 describe("shutdown", function()
 
   -- Each kind of blocking call a cleanup may make, as a function of the
@@ -25,8 +27,8 @@ describe("shutdown", function()
       event = function() ev:wait() end,
       lock = function() lock:with(curio.sleep, 0.005) end,
       queue = function()
-        -- (spawning is refused during shutdown: the item and the event
-        -- come from a task spawned before it)
+        -- (the item and the event come from the helper: the newest task,
+        -- cancelled first, whose cleanup provides them)
         assert(q:get() == "item")
       end,
       join = function() helper:join() end,
@@ -54,10 +56,10 @@ describe("shutdown", function()
   local kinds = { "sleep", "timeout_after", "ignore_after", "event", "lock", "queue", "join",
                   "thread", "universal_queue", "universal_event", "file" }
 
-  -- Main task body: starts one task per kind whose cleanup blocks that way.
+  -- Main task body: starts one task per kind whose cleanup blocks that way,
+  -- then the helper, which is cancelled first.
   local function start_all(trace)
     local calls = cleanups(trace)
-    calls.prepare()
     for _, kind in ipairs(kinds) do
       curio.spawn_daemon(function()
         local ok = pcall(curio.sleep, 10)
@@ -66,19 +68,22 @@ describe("shutdown", function()
         trace[#trace + 1] = kind
       end)
     end
+    calls.prepare()
     curio.sleep(0.001)
   end
 
-  local function sorted(list)
-    table.sort(list)
-    return list
+  -- The kinds newest first: the order their cleanups run and end in.
+  local function newest_first(list)
+    local reversed = {}
+    for i = #list, 1, -1 do reversed[#reversed + 1] = list[i] end
+    return reversed
   end
 
   it("lets every kind of blocking call finish in cleanups when curio.run returns", function()
     local trace = {}
     local t0 = curio.clock()
     curio.run(start_all, trace)
-    assert.are.same(sorted({ table.unpack(kinds) }), sorted(trace))
+    assert.are.same(newest_first(kinds), trace)
     assert.is_true(curio.clock() - t0 < 2)
   end)
 
@@ -88,7 +93,7 @@ describe("shutdown", function()
     k:run(start_all, trace)
     assert.are.same({}, trace)
     k:close()
-    assert.are.same(sorted({ table.unpack(kinds) }), sorted(trace))
+    assert.are.same(newest_first(kinds), trace)
   end)
 
   it("lets them finish when a Kernel in a <close> variable goes out of scope", function()
@@ -97,7 +102,7 @@ describe("shutdown", function()
       local k <close> = curio.Kernel()
       k:run(start_all, trace)
     end
-    assert.are.same(sorted({ table.unpack(kinds) }), sorted(trace))
+    assert.are.same(newest_first(kinds), trace)
   end)
 
   it("does not spin after the main task returns while a cleanup sleeps", function()
@@ -121,19 +126,21 @@ describe("shutdown", function()
   end)
 
   it("reports and abandons cleanups that never finish after shutdown_timeout", function()
+    -- waits-forever, the newest, is cancelled first and never ends: the
+    -- grace period ends with loops-forever never cancelled; both reported
     local status, stdout, stderr = util.lua_code([[
       local curio = require "curio"
       local k = curio.Kernel({ shutdown_timeout = 0.2 })
       k:run(function()
+        local u = curio.spawn(function()
+          while true do pcall(curio.sleep, 0.01) end -- would swallow cancellation
+        end)
+        u.name = "loops-forever"
         local t = curio.spawn(function()
           pcall(curio.sleep, 10)
           curio.Event():wait() -- nothing will ever set it
         end)
         t.name = "waits-forever"
-        local u = curio.spawn(function()
-          while true do pcall(curio.sleep, 0.01) end -- swallows cancellation
-        end)
-        u.name = "loops-forever"
         curio.sleep(0.01)
       end)
       local t0 = curio.clock()
@@ -164,17 +171,105 @@ describe("shutdown", function()
     assert.is_truthy(stderr:find("did not finish its cleanup", 1, true))
   end)
 
-  it("refuses new tasks during shutdown", function()
-    local result
+  -- On main before this: spawn raised "the kernel is shutting down", and the
+  -- cleanup ended there.
+  it("lets a cleanup spawn a helper task and wait for it", function()
+    local trace = {}
     curio.run(function()
       curio.spawn_daemon(function()
+        local ev, q = curio.Event(), curio.Queue()
         pcall(curio.sleep, 10)
-        local ok, err = pcall(curio.spawn, function() while true do curio.sleep(0) end end)
-        result = { ok, curio.CurioError:matches(err), tostring(err):match("shutting down") }
+        trace[#trace + 1] = "cancelled"
+        local helper = curio.spawn(function()
+          q:put("item")
+          ev:set()
+          return "helped"
+        end)
+        ev:wait()
+        trace[#trace + 1] = q:get()
+        trace[#trace + 1] = helper:join()
       end)
       curio.sleep(0.001)
     end)
-    assert.are.same({ false, true, "shutting down" }, result)
+    assert.are.same({ "cancelled", "item", "helped" }, trace)
+  end)
+
+  -- On main before this, every task was cancelled at once and the cleanups
+  -- interleaved: a, b, c start, then a, b, c end.
+  it("cancels the tasks left one at a time, newest first, each once the previous ended", function()
+    local trace = {}
+    curio.run(function()
+      for _, name in ipairs({ "a", "b", "c" }) do
+        curio.spawn_daemon(function()
+          pcall(curio.sleep, 10)
+          trace[#trace + 1] = name .. " starts its cleanup"
+          curio.sleep(0.001)
+          trace[#trace + 1] = name .. " ends"
+        end)
+      end
+      curio.sleep(0.001)
+    end)
+    assert.are.same({ "c starts its cleanup", "c ends", "b starts its cleanup", "b ends",
+                      "a starts its cleanup", "a ends" }, trace)
+  end)
+
+  -- On main before this, the parent's join was interrupted by its own
+  -- cancellation (TaskCancelled, not the child's TaskError).
+  it("lets an older task run on while a newer one is cancelled: a parent sees its child end", function()
+    local trace = {}
+    curio.run(function()
+      curio.spawn_daemon(function()
+        local child = curio.spawn(function()
+          local ok, err = pcall(curio.sleep, 10)
+          trace[#trace + 1] = not ok and curio.TaskCancelled:matches(err) and "child cancelled"
+          error(err, 0)
+        end)
+        local ok, err = pcall(child.join, child)
+        trace[#trace + 1] = not ok and curio.TaskError:matches(err) and "parent: TaskError"
+        trace[#trace + 1] = curio.TaskCancelled:matches(err.cause) and "cause: TaskCancelled"
+        ok, err = pcall(curio.sleep, 10) -- goes on until its own turn
+        trace[#trace + 1] = not ok and curio.TaskCancelled:matches(err) and "parent cancelled"
+      end)
+      curio.sleep(0.001)
+    end)
+    assert.are.same({ "child cancelled", "parent: TaskError", "cause: TaskCancelled",
+                      "parent cancelled" }, trace)
+  end)
+
+  -- On main before this, spawn raised during shutdown.
+  it("cancels in turn the tasks spawned during shutdown that outlive the cleanups", function()
+    local trace = {}
+    curio.run(function()
+      curio.spawn_daemon(function()
+        pcall(curio.sleep, 10)
+        trace[#trace + 1] = "a: cleanup"
+      end)
+      curio.spawn_daemon(function()
+        pcall(curio.sleep, 10)
+        curio.spawn(function()
+          trace[#trace + 1] = "w: runs"
+          local ok, err = pcall(curio.sleep, 10)
+          trace[#trace + 1] = not ok and curio.TaskCancelled:matches(err) and "w: cancelled"
+        end)
+        curio.sleep(0) -- w runs now
+        trace[#trace + 1] = "b: cleanup ends"
+      end)
+      curio.sleep(0.001)
+    end)
+    assert.are.same({ "w: runs", "b: cleanup ends", "a: cleanup", "w: cancelled" }, trace)
+  end)
+
+  it("ends the grace period at once on SIGINT during a shutdown", function()
+    local status, stdout, stderr = util.interrupt(util.env .. " " .. util.lua ..
+      " -e 'local curio = require \"curio\"; io.stdout:setvbuf(\"no\");" ..
+      " local k = curio.Kernel({ shutdown_timeout = 60 });" ..
+      " k:run(function() local t = curio.spawn(function() pcall(curio.sleep, 10); " ..
+      util.ready_code:gsub("'", "\"") .. "; curio.Event():wait() end); t.name = \"stuck\";" ..
+      " curio.sleep(0.001) end);" ..
+      " k:close(); print(\"closed\")'")
+    assert.are.equal(0, status)
+    assert.is_truthy(stdout:find("closed", 1, true))
+    assert.is_truthy(stderr:find("task 2 (stuck) did not finish its cleanup", 1, true))
   end)
 
   it("waits for disable_cancellation to return before cancelling", function()

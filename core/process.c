@@ -3,19 +3,7 @@
  * run_in_process's workers; the policies are lua/curio/subprocess.lua and
  * lua/curio/workers.lua; the worker's own side is core/worker.c).
  *
- * Rules:
- * 1. Children are started with posix_spawn (glibc: clone with CLONE_VM |
- *    CLONE_VFORK, then exec), never fork: safe while worker threads run,
- *    and cheap however big the parent is. Signal dispositions and the mask
- *    are reset to defaults in the child. Every descriptor curio opens is
- *    close-on-exec, and the spawn closes every other one above those it
- *    hands over (0, 1, 2, and a worker's channels 3 and 4), so a child gets
- *    only what it was given.
- * 2. A descriptor the parent keeps is never changed: a non-blocking pipe
- *    (one of our pipe streams) is handed as a new open file description of
- *    the same pipe (reopened through /proc/self/fd), blocking, which only
- *    the child uses; anything else non-blocking (a socket) is handed as it
- *    is (the child shares its description, as with Python).
+ * Rules (1 and 2, of the spawn itself, are in spawn.c):
  * 3. An exit is one event per child, learnt by the kernel the child was
  *    spawned in (or first waited for in): a pidfd (pidfd_open, Linux 5.3+)
  *    watched by an ev_io, which works on any kernel's loop (libev's
@@ -35,7 +23,11 @@
  * 5. A Process object reaps its child once: on its exit, poll, or its
  *    __gc. One collected while its child runs hands the pidfd to its Lua
  *    state's list of orphans (orphan.c), reaped when they are seen to have
- *    exited: at every spawn and when a kernel closes. No zombie is left behind.
+ *    exited: at every spawn and when a kernel closes. A child that no
+ *    kernel watches (spawned outside any task, or left running by a
+ *    closed kernel) is reaped at those times too (as Python's subprocess
+ *    does at each new Popen), or by its first wait in a task, which makes
+ *    that task's kernel watch it. No zombie is left behind.
  *    A worker process (opts worker) gets a process group of its own: a
  *    Ctrl-C at the terminal reaches the kernel (which cancels the call and
  *    kills the worker), not the worker in the middle of a call.
@@ -49,13 +41,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <lauxlib.h>
 #include "process.h"
@@ -70,8 +59,6 @@
 #include "pipe.h"
 #include "orphan.h"
 
-extern char **environ;
-
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
@@ -83,7 +70,6 @@ extern char **environ;
 #endif
 
 #define PROCESS_MT "curio.Process"
-#define SPAWN_MAX_FDS 8       /* descriptors a child may be handed: 0..7 */
 #define POLL_FIRST 0.001      /* rule 3's pauses, seconds */
 #define POLL_LAST 0.05
 
@@ -127,6 +113,45 @@ static int child_signal(const struct process *p, int sig) {
   return p->polled ? kill(p->pid, sig) : (int)syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0);
 }
 
+/* ---- children no kernel watches (rule 5) ---- */
+
+/* A state's running children that no kernel watches (spawned outside any
+ * task, or left running by a closed kernel), linked through their node: a
+ * context slot, made by the first spawn. */
+struct unwatched {
+  struct list procs;
+  int closed;  /* its __gc ran (the state is closing) */
+};
+
+static const char unwatched_key = 'U';
+
+static int unwatched_gc(lua_State *L) {
+  struct unwatched *u = lua_touserdata(L, 1);
+  while (!list_empty(&u->procs)) list_remove(u->procs.next);
+  u->closed = 1;
+  return 0;
+}
+
+static struct unwatched *unwatched_make(lua_State *L, struct curio_ctx *ctx) {
+  struct unwatched *u = ctx_slot_find(ctx, &unwatched_key);
+  if (u != NULL) return u;
+  u = ctx_slot_make(L, ctx, &unwatched_key, sizeof *u, unwatched_gc);
+  list_init(&u->procs);
+  return u;
+}
+
+static int try_reap(struct process *p);
+
+/* Reaps those that have exited (as Python's subprocess does at each new
+ * Popen): their Process objects keep the return code. */
+static void unwatched_reap(struct unwatched *u) {
+  if (u == NULL) return;
+  for (struct list *n = u->procs.next, *next; n != &u->procs; n = next) {
+    next = n->next;
+    try_reap(LIST_ENTRY(n, struct process, node));
+  }
+}
+
 /* ---- watching and the exit (rules 3, 4) ---- */
 
 /* Keeps p's kernel's loop alive while tasks wait for p, and only then
@@ -144,6 +169,7 @@ static void hold_sync(struct process *p) {
 static void unwatch(struct process *p) {
   if (p->k == NULL) return;
   struct ev_loop *loop = p->k->loop;
+  struct unwatched *u = ctx_slot_find(p->k->ctx, &unwatched_key);
   if (ev_is_active(&p->watch)) { ev_ref(loop); ev_io_stop(loop, &p->watch); } /* (rule 4's unref) */
   if (ev_is_active(&p->poll)) { ev_ref(loop); ev_timer_stop(loop, &p->poll); }
   if (p->held) { ev_unref(loop); p->held = 0; }
@@ -151,6 +177,7 @@ static void unwatch(struct process *p) {
   p->k = NULL;
   luaL_unref(p->main, LUA_REGISTRYINDEX, p->ref);
   p->ref = LUA_NOREF;
+  if (!p->reaped && u != NULL && !u->closed) list_insert_tail(&u->procs, &p->node); /* rule 5 */
 }
 
 /* Rule 4: p's child has exited (or was lost: ECHILD) with status si; the
@@ -160,6 +187,7 @@ static void exited(struct process *p, const siginfo_t *si) {
   if (si == NULL) p->returncode = 255; /* (someone else reaped it: reported as lost) */
   else p->returncode = si->si_code == CLD_EXITED ? si->si_status : -si->si_status;
   unwatch(p);
+  list_remove(&p->node); /* (from the unwatched, rule 5) */
   if (p->pidfd >= 0) close(p->pidfd);
   p->pidfd = -1;
   for (struct task *t; (t = waitq_first(&p->waiters)) != NULL;) trap_wake(t, WAKE_OK);
@@ -190,6 +218,7 @@ static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 static void hook_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
   struct proc_hook *h = (struct proc_hook *)hook;
   orphans_reap(orphans_of(k->ctx));
+  unwatched_reap(ctx_slot_find(k->ctx, &unwatched_key));
   while (!list_empty(&h->procs)) {
     struct process *p = LIST_ENTRY(h->procs.next, struct process, node);
     unwatch(p);
@@ -226,6 +255,7 @@ static void watch(lua_State *L, struct process *p, int idx, struct kernel *k) {
   p->main = lua_tothread(L, -1);
   lua_pop(L, 1);
   p->k = k;
+  list_remove(&p->node); /* (from the unwatched, rule 5) */
   list_insert_tail(&h->procs, &p->node);
   if (!p->polled) {
     ev_io_start(k->loop, &p->watch);
@@ -329,6 +359,7 @@ static int process_gc(lua_State *L) {
   struct process *p = lua_touserdata(L, 1);
   waitq_detach_all(&p->waiters);
   unwatch(p);
+  list_remove(&p->node); /* (from the unwatched) */
   if (try_reap(p)) return 0;
   int fd = p->polled ? -p->pid : p->pidfd;
   p->pidfd = -1;
@@ -341,87 +372,14 @@ static int process_gc(lua_State *L) {
   return 0;
 }
 
-/* ---- spawning ---- */
+/* ---- spawning (spawn.c) ---- */
 
-/* Reads the list of strings at idx into a NULL-terminated array (in a
- * userdata left on the stack). */
-static char **string_list(lua_State *L, int idx, const char *fname, const char *what) {
-  lua_Integer n = luaL_len(L, idx);
-  if (n < 0 || n > 1000000) errors_argerror(L, 1, fname, "list too long");
-  char **list = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *list, 0);
-  for (lua_Integer i = 1; i <= n; i++) {
-    if (lua_rawgeti(L, idx, i) != LUA_TSTRING)
-      errors_argerror(L, 1, fname, lua_pushfstring(L, "%s #%d is not a string", what, (int)i));
-    size_t len;
-    const char *s = lua_tolstring(L, -1, &len);
-    if (strlen(s) != len) errors_argerror(L, 1, fname, lua_pushfstring(L, "%s #%d contains a zero byte", what, (int)i));
-    list[i - 1] = (char *)s; /* anchored by the table */
-    lua_pop(L, 1);
-  }
-  list[n] = NULL;
-  return list;
-}
-
-/* Rule 2: the descriptor to dup2 into the child for the parent's fd, which
- * stays as it is; *temp is set when it is a new one (closed after the
- * spawn). `below`: the result must not be under it (the spawn's dup2s
- * would overwrite it before its turn). */
-static int child_source(int fd, int below, int *temp) {
-  int flags = fcntl(fd, F_GETFL);
-  struct stat st;
-  *temp = 0;
-  if (flags >= 0 && (flags & O_NONBLOCK) && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    /* (O_NONBLOCK for the open: a FIFO's open waits for the other end) */
-    int mine = open(path, (flags & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
-    if (mine >= 0) {
-      fcntl(mine, F_SETFL, (flags & O_ACCMODE) & ~O_NONBLOCK);
-      fd = mine;
-      *temp = 1;
-    }
-  }
-  if (fd < below) {
-    int moved = fcntl(fd, F_DUPFD_CLOEXEC, below);
-    if (moved >= 0) {
-      if (*temp) close(fd);
-      fd = moved;
-      *temp = 1;
-    }
-  }
-  return fd;
-}
-
-/* core.spawn_process(argv, fds, cwd, envlist, worker) -> Process. argv:
- * list of strings (argv[1] is searched in PATH unless it has a slash);
- * fds: list of the descriptors the child gets as 0, 1, 2, ... (-1: the
- * parent's own, for 0 to 2); envlist: nil (inherit) or a list of
- * "NAME=value"; worker: rule 5's process group and rule 6's kill at close.
- * Raises OSError (ENOENT, ...). */
-static int l_spawn_process(lua_State *L) {
-  int worker = lua_toboolean(L, 5); /* (before anything is pushed) */
-  luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  char **argv = string_list(L, 1, "Popen", "argument");
-  if (argv[0] == NULL) errors_argerror(L, 1, "Popen", "empty argument list");
-  int fds[SPAWN_MAX_FDS], temps[SPAWN_MAX_FDS];
-  lua_Integer nfds = luaL_len(L, 2);
-  if (nfds < 3 || nfds > SPAWN_MAX_FDS) errors_argerror(L, 2, "spawn_process", "3 to 8 descriptors expected");
-  for (int i = 0; i < nfds; i++) {
-    lua_rawgeti(L, 2, i + 1);
-    lua_Integer fd = lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    if (fd < (i < 3 ? -1 : 0) || fd > 0x7fffffff) errors_argerror(L, 2, "spawn_process", "bad descriptor");
-    fds[i] = (int)fd;
-  }
-  const char *cwd = luaL_optstring(L, 3, NULL);
-  char **envp = environ;
-  if (!lua_isnoneornil(L, 4)) {
-    luaL_checktype(L, 4, LUA_TTABLE);
-    envp = string_list(L, 4, "Popen", "environment entry");
-  }
+/* Pushes a Process with no child yet (worker: rule 5's process group and
+ * rule 6's kill at close, which spawn.c asks for), after reaping what has
+ * exited of the orphans and the unwatched (rule 5). */
+struct process *process_push(lua_State *L, int worker) {
   orphans_reap(orphans_make(L, ctx_get(L)));
-
+  unwatched_reap(unwatched_make(L, ctx_get(L)));
   struct process *p = lua_newuserdatauv(L, sizeof *p, 0);
   memset(p, 0, sizeof *p);
   p->pid = -1;
@@ -435,54 +393,12 @@ static int l_spawn_process(lua_State *L) {
   waitq_init(&p->waiters);
   list_init(&p->node);
   luaL_setmetatable(L, PROCESS_MT);
+  return p;
+}
 
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
-  if (worker) { /* a process group of its own, so that the terminal's
-                 * Ctrl-C goes to us, not to it (rule 5) */
-    flags |= POSIX_SPAWN_SETPGROUP;
-    posix_spawnattr_setpgroup(&attr, 0);
-  }
-  posix_spawnattr_setflags(&attr, flags);
-  for (int i = 0; i < nfds; i++) {
-    temps[i] = 0;
-    if (fds[i] < 0) continue;
-    fds[i] = child_source(fds[i], (int)nfds, &temps[i]);
-    posix_spawn_file_actions_adddup2(&fa, fds[i], i);
-  }
-  if (cwd != NULL) posix_spawn_file_actions_addchdir_np(&fa, cwd);
-  /* every descriptor above those handed closed in the child, ours
-   * (close-on-exec anyway) and those this process inherited without it,
-   * as Python's close_fds=True */
-  posix_spawn_file_actions_addclosefrom_np(&fa, (int)nfds);
-  pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  for (int i = 0; i < nfds; i++)
-    if (temps[i]) close(fds[i]);
-  if (rc != 0) {
-    /* posix_spawn does not say whether the chdir or the exec failed */
-    const char *what = argv[0];
-    struct stat st;
-    if (cwd != NULL && (stat(cwd, &st) != 0 || !S_ISDIR(st.st_mode))) what = cwd;
-    errors_push_os(L, "Popen", rc);
-    if (lua_istable(L, -1)) {
-      lua_pushfstring(L, "Popen: %s: '%s'", strerror(rc), what);
-      lua_setfield(L, -2, "message");
-      lua_pushstring(L, what);
-      lua_setfield(L, -2, "filename");
-    }
-    return lua_error(L);
-  }
+/* The Process p, on top of the stack, has its child `pid`: its pidfd is
+ * opened (rule 3), and the running kernel watches it (or none, rule 5). */
+void process_started(lua_State *L, struct process *p, pid_t pid) {
   p->pid = pid;
   p->reaped = 0;
   /* (CURIO_NO_PIDFD: the fallback on demand, for its specs) */
@@ -496,7 +412,7 @@ static int l_spawn_process(lua_State *L) {
   }
   struct kernel *k = ctx_get(L)->running;
   if (k != NULL) watch(L, p, -1, k);
-  return 1;
+  else list_insert_tail(&((struct unwatched *)ctx_slot_find(ctx_get(L), &unwatched_key))->procs, &p->node);
 }
 
 /* core.kernel_processes() -> Kernel{processes=} of the running kernel, and
@@ -529,7 +445,6 @@ static const luaL_Reg process_methods[] = {
 };
 
 static const luaL_Reg process_functions[] = {
-  {"spawn_process", l_spawn_process},
   {"kernel_processes", l_kernel_processes},
   {NULL, NULL}
 };
@@ -548,6 +463,7 @@ void process_open(lua_State *L, int ctx) {
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   ctx_functions(L, process_functions, ctx);
-  ctx_functions(L, worker_functions, ctx); /* (the wing's other files) */
+  ctx_functions(L, spawn_functions, ctx); /* (the wing's other files) */
+  ctx_functions(L, worker_functions, ctx);
   ctx_functions(L, pipe_functions, ctx);
 }

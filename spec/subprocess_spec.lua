@@ -693,4 +693,17 @@ describe("curio.subprocess", function()
     ]]))
     assert.are.same({ 0, "left\t0\n", "" }, { status, stdout, stderr })
   end)
+
+  -- issue 15: a Popen made outside any task stayed a zombie until collected.
+  it("a Popen made outside any task is reaped at the next spawn, not left a zombie", function()
+    local p = subprocess.Popen({ "true" })
+    for _ = 1, 400 do -- (its exit: an event, bounded)
+      if state(p.pid) == "Z" then break end
+      os.execute("sleep 0.01")
+    end
+    local before = state(p.pid)
+    curio.run(function() subprocess.run({ "true" }) end)
+    local after = state(p.pid)
+    assert.are.same({ "Z", nil, 0 }, { before, after, p.returncode })
+  end)
 end)

@@ -35,7 +35,7 @@ local concerns = {
   { name = "universal",    files = { "universal", "universal_wait", "universal_methods" } },
   { name = "descriptors",  files = { "io", "fileio", "pipe" } },
   { name = "sockets",      files = { "socket", "sockio", "address" } },
-  { name = "processes",    files = { "process", "orphan", "worker" } },
+  { name = "processes",    files = { "process", "spawn", "orphan", "worker" } },
   { name = "embedding",    files = { "host" } },
   -- the top: registers every file's functions; nothing may call it
   { name = "registration", files = { "module" } },

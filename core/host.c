@@ -18,7 +18,7 @@ curio_kernel *curio_attach(lua_State *L, struct ev_loop *loop) {
   lua_getfield(L, -1, "clock");
   lua_getupvalue(L, -1, 1); /* the module's context: upvalue 1 of every function */
   struct kernel *k = kernel_create(L, -1, loop, 0);
-  k->host_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* until curio_detach */
+  lua_rawsetp(L, LUA_REGISTRYINDEX, k); /* anchored under its address until curio_detach */
   k->L = L;
   lua_pop(L, 3);
   return k;
@@ -37,9 +37,9 @@ size_t curio_tasks(const curio_kernel *k) {
 }
 
 void curio_detach(lua_State *L, curio_kernel *k) {
-  int ref = k->host_ref;
   if (!k->closed) kernel_shutdown(L, k);
   k->L = NULL;
-  k->host_ref = LUA_NOREF;
-  luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  luaL_checkstack(L, 1, "curio_detach");
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, k); /* (the kernel may be collected from now on) */
 }

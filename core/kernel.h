@@ -67,7 +67,6 @@ struct kernel {
   double shutdown_timeout; /* seconds a cancelled task gets for its cleanup */
   int debug;               /* -1 default, 0 never, 1 every crash at once */
   int options_ref;         /* registry ref to the checked feature options, or LUA_NOREF */
-  int host_ref;            /* registry ref held by curio_attach (host.c) */
 };
 
 double kernel_clock(void);

@@ -1,16 +1,24 @@
-/* core/fileio.c: the blocking half of curio.aopen's file streams.
+/* core/fileio.c: descriptor handles as Lua values (core.fd_open's files,
+ * core.pipe's and core.devnull's descriptors) and the blocking half of
+ * curio.aopen's file streams.
  *
  * Rules:
- * 1. A file is a descriptor owned by a handle userdata (core.fd_open): its
- *    close, __close and __gc share one idempotent close; a closed handle
+ * 1. A handle userdata is a struct io_handle (io.c) of kind io_fd_kind:
+ *    its close, __close and __gc are io_close, idempotent; a closed handle
  *    has fd -1 and refuses fileno.
  * 2. The reads and writes are plain C functions without upvalues
  *    (core.fd_read, core.fd_write), so they cross to worker threads with
- *    run_in_thread (the codec carries C functions); they block there and
- *    take the descriptor's number. They return nil, errno, code name and
- *    message on failure: the Lua stream (lua/curio/io.lua) raises OSError.
- * 3. The stream's policy (buffering, lines, errors) is Lua: the one stream
- *    that sockets and pipes will share. */
+ *    run_in_thread (the codec carries C functions). They take the handle,
+ *    never its number: the handle crosses by reference (codec_shared, io.c
+ *    rule 5), so a stream closed while a job runs leaves the descriptor
+ *    open until the job ends, and a number reused meanwhile by another
+ *    open, accept or socket is never touched. A job's reference is dropped
+ *    as soon as its read or write is done (not when its Lua state collects
+ *    it): one read or write per crossing. They return nil, errno, code
+ *    name and message on failure: the Lua stream (lua/curio/io.lua) raises
+ *    OSError.
+ * 3. The stream's policy (buffering, lines, errors, busy checks) is Lua:
+ *    the one stream that sockets and pipes share. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -19,10 +27,16 @@
 #include <lauxlib.h>
 #include "fileio.h"
 #include "ctx.h"
+#include "io.h"
+#include "codec.h"
 #include "errors.h"
 
-struct fd_handle {
-  int fd;
+/* A job's reference to a handle's descriptor (rule 2), in whatever Lua
+ * state the codec delivered it to. */
+#define FDREF_MT "curio.fdref"
+
+struct fdref {
+  struct io_shared *shared; /* NULL once dropped */
 };
 
 /* Pushes nil, errno, its code name and message: 4 results. */
@@ -55,23 +69,24 @@ static int l_fd_open(lua_State *L) {
   const char *mode = luaL_optstring(L, 2, "r");
   int flags;
   if (!mode_flags(mode, &flags)) return errors_argerror(L, 2, "aopen", "invalid mode");
-  struct fd_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
-  h->fd = -1;
+  struct io_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+  io_handle_init(h, -1);
   ctx_setmetatable(L, ctx_get(L), MT_FD);
   int fd;
   do fd = open(path, flags, 0666); while (fd < 0 && errno == EINTR);
   if (fd < 0) return fail(L, errno);
-  h->fd = fd;
+  io_handle_setfd(h, fd);
   struct stat st;
   lua_pushboolean(L, fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)));
   return 2;
 }
 
 /* Pushes a handle that owns fd (-1: none yet; the caller sets it through
- * the returned pointer, after making the handle: no descriptor can leak). */
+ * the returned pointer, after making the handle: no descriptor can leak.
+ * Its watchers are never started: these handles are not waited on). */
 int *fileio_push_handle(lua_State *L, int fd) {
-  struct fd_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
-  h->fd = fd;
+  struct io_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+  io_handle_init(h, fd);
   ctx_setmetatable(L, ctx_get(L), MT_FD);
   return &h->fd;
 }
@@ -80,21 +95,22 @@ int *fileio_push_handle(lua_State *L, int fd) {
  * fd -1), for an object that owns it from now on; raises when idx is not
  * an open handle. */
 int fileio_take(lua_State *L, int idx, const char *fname) {
-  struct fd_handle *h = ctx_testudata(L, idx, MT_FD);
+  struct io_handle *h = ctx_testudata(L, idx, MT_FD);
   if (h == NULL) return errors_typeerror(L, idx, fname, "descriptor handle");
   if (h->fd < 0) return errors_argerror(L, idx, fname, "closed descriptor handle");
+  if (h->shared != NULL) return errors_argerror(L, idx, fname, "descriptor handle shared with a thread");
   int fd = h->fd;
   h->fd = -1;
   return fd;
 }
 
-static struct fd_handle *check_handle(lua_State *L) {
+static struct io_handle *check_handle(lua_State *L) {
   return ctx_checkudata(L, 1, MT_FD, "file handle");
 }
 
 /* handle:fileno() -> the descriptor; raises once closed. */
 static int l_handle_fileno(lua_State *L) {
-  struct fd_handle *h = check_handle(L);
+  struct io_handle *h = check_handle(L);
   if (h->fd < 0) return luaL_error(L, "I/O operation on a closed file");
   lua_pushinteger(L, h->fd);
   return 1;
@@ -102,11 +118,7 @@ static int l_handle_fileno(lua_State *L) {
 
 /* handle:close(), __close, __gc: rule 1. */
 static int l_handle_close(lua_State *L) {
-  struct fd_handle *h = check_handle(L);
-  if (h->fd >= 0) {
-    close(h->fd);
-    h->fd = -1;
-  }
+  io_close(check_handle(L));
   return 0;
 }
 
@@ -115,36 +127,88 @@ static int l_handle_closed(lua_State *L) {
   return 1;
 }
 
+/* ---- a job's reference (rule 2) ---- */
+
+/* codec_shared: the handle at idx crosses as a reference to its descriptor. */
+static void *handle_retain(lua_State *L, int idx) {
+  struct io_handle *h = lua_touserdata(L, idx);
+  if (h->fd < 0) luaL_error(L, "I/O operation on a closed file");
+  struct io_shared *s = io_share(h);
+  if (s == NULL) luaL_error(L, "not enough memory");
+  return s;
+}
+
+static int fdref_gc(lua_State *L) {
+  struct fdref *r = lua_touserdata(L, 1);
+  if (r->shared != NULL) io_shared_release(r->shared);
+  r->shared = NULL;
+  return 0;
+}
+
+/* Pushes a reference owning the codec's (its metatable is made in this
+ * state on first use: worker states get it here). */
+static void fdref_push(lua_State *L, void *obj) {
+  struct fdref *r = lua_newuserdatauv(L, sizeof *r, 0);
+  r->shared = obj;
+  if (luaL_newmetatable(L, FDREF_MT)) {
+    lua_pushcfunction(L, fdref_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+}
+
+static void fdref_release(void *obj) {
+  io_shared_release(obj);
+}
+
+static const struct codec_shared handle_shared = {handle_retain, fdref_push, fdref_release};
+
+static struct fdref *check_ref(lua_State *L) {
+  struct fdref *r = luaL_checkudata(L, 1, FDREF_MT);
+  luaL_argcheck(L, r->shared != NULL, 1, "descriptor reference already used");
+  return r;
+}
+
 /* A read asks for at most this much: a bigger n gets up to n bytes, as a
  * socket's recv does, without allocating n first. */
 #define FILEIO_READ_MAX (1 << 24)
 
-/* core.fd_read(fd, n) -> up to n bytes ("" at the end) | nil, errno, ... */
+/* core.fd_read(ref, n) -> up to n bytes ("" at the end) | nil, errno, ...
+ * (in a worker thread; drops ref when done, rule 2) */
 static int l_fd_read(lua_State *L) {
-  lua_Integer fd = luaL_checkinteger(L, 1);
+  struct fdref *r = check_ref(L);
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n > 0, 2, "size out of range");
   if (n > FILEIO_READ_MAX) n = FILEIO_READ_MAX;
+  int fd = io_shared_fd(r->shared);
   luaL_Buffer b;
   char *p = luaL_buffinitsize(L, &b, (size_t)n);
   ssize_t got;
-  do got = read((int)fd, p, (size_t)n); while (got < 0 && errno == EINTR);
-  if (got < 0) return fail(L, errno);
+  do got = read(fd, p, (size_t)n); while (got < 0 && errno == EINTR);
+  int err = errno;
+  io_shared_release(r->shared);
+  r->shared = NULL;
+  if (got < 0) return fail(L, err);
   luaL_pushresultsize(&b, (size_t)got);
   return 1;
 }
 
-/* core.fd_write(fd, data) -> bytes written (all) | nil, errno, ... */
+/* core.fd_write(ref, data) -> bytes written (all) | nil, errno, ...
+ * (in a worker thread; drops ref when done, rule 2) */
 static int l_fd_write(lua_State *L) {
-  lua_Integer fd = luaL_checkinteger(L, 1);
+  struct fdref *r = check_ref(L);
   size_t len, done = 0;
   const char *data = luaL_checklstring(L, 2, &len);
+  int fd = io_shared_fd(r->shared), err = 0;
   while (done < len) {
-    ssize_t n = write((int)fd, data + done, len - done);
+    ssize_t n = write(fd, data + done, len - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(L, errno);
+    if (n < 0) { err = errno; break; }
     done += (size_t)n;
   }
+  io_shared_release(r->shared);
+  r->shared = NULL;
+  if (err != 0) return fail(L, err);
   lua_pushinteger(L, (lua_Integer)done);
   return 1;
 }
@@ -163,8 +227,13 @@ const luaL_Reg fileio_functions[] = {
   {NULL, NULL}
 };
 
-/* Sets fd_read and fd_write into the table on top, without upvalues (rule 2). */
+/* Sets fd_read and fd_write into the table on top, without upvalues, and
+ * lets handles cross to worker threads by reference (rule 2). */
 void fileio_open(lua_State *L) {
+  luaL_getmetatable(L, FD_MT);
+  lua_pushlightuserdata(L, (void *)&handle_shared);
+  lua_setfield(L, -2, CODEC_SHARED);
+  lua_pop(L, 1);
   lua_pushcfunction(L, l_fd_read);
   lua_setfield(L, -2, "fd_read");
   lua_pushcfunction(L, l_fd_write);

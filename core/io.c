@@ -1,8 +1,11 @@
-/* core/io.c: how a task waits for a descriptor.
+/* core/io.c: the one descriptor handle, its one close, and how a task
+ * waits for a descriptor.
  *
  * Rules:
  * 1. A descriptor belongs to one object (struct io_handle, first in a
- *    socket's or a pipe's userdata) with one ev_io per direction. A watcher
+ *    socket's, a pipe's, a file's or a process's userdata) with one ev_io
+ *    per direction and a kind (struct io_kind: the calls that differ,
+ *    recv/send or read/write, as liolib's closef). A watcher
  *    runs only while a task waits in its direction, and its data is that
  *    task: a second task wanting the same direction is refused by the
  *    object (ReadResourceBusy, WriteResourceBusy).
@@ -13,10 +16,20 @@
  *    no system call: libev applies descriptor changes lazily, when it next
  *    polls, and only when the set of events changed. A task that reads,
  *    writes and waits again in one turn leaves epoll untouched.
- * 4. Closing a handle wakes its waiters first (their methods then find the
- *    descriptor closed and raise), then closes the descriptor once. */
+ * 4. Every kind closes through io_close, once: it wakes the handle's
+ *    waiters first (their methods then find the descriptor closed and
+ *    raise), marks the handle closed (fd -1), then closes the descriptor,
+ *    or drops its reference when jobs share it (rule 5).
+ * 5. A worker thread never gets a descriptor number, which the next open,
+ *    accept or socket may reuse once the owner closes: it gets a reference
+ *    to the handle's shared record (io_share, made on first use), and the
+ *    descriptor is closed when the last reference goes, the owner's or a
+ *    job's, whichever is last (STYLE.md rule 20). */
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <lauxlib.h>
 #include "io.h"
 #include "kernel.h"
@@ -33,11 +46,67 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents) {
   trap_wake(w->data, WAKE_OK);
 }
 
+/* ---- kinds (rule 1) ---- */
+
+static ssize_t socket_read(int fd, void *buf, size_t len) { return recv(fd, buf, len, 0); }
+static ssize_t socket_write(int fd, const void *buf, size_t len) { return send(fd, buf, len, MSG_NOSIGNAL); }
+
+const struct io_kind io_socket_kind = {"socket", socket_read, socket_write};
+const struct io_kind io_pipe_kind = {"pipe", read, write};
+const struct io_kind io_fd_kind = {"descriptor", read, write};
+
+/* ---- handles ---- */
+
+struct io_shared {
+  atomic_int refs;
+  int fd;
+};
+
 void io_handle_init(struct io_handle *h, int fd) {
   h->fd = fd;
   ev_io_init(&h->rd, io_cb, fd, EV_READ);
   ev_io_init(&h->wr, io_cb, fd, EV_WRITE);
   h->rd.data = h->wr.data = NULL;
+  h->kind = &io_fd_kind;
+  h->shared = NULL;
+}
+
+/* Gives a closed handle (no waiter, not shared) its descriptor. */
+void io_handle_setfd(struct io_handle *h, int fd) {
+  h->fd = fd;
+  ev_io_set(&h->rd, fd, EV_READ);
+  ev_io_set(&h->wr, fd, EV_WRITE);
+}
+
+/* Rule 5: a new reference to h's descriptor for a job; h is open. Returns
+ * NULL when memory runs out (the caller raises). */
+struct io_shared *io_share(struct io_handle *h) {
+  if (h->shared == NULL) {
+    struct io_shared *s = malloc(sizeof *s);
+    if (s == NULL) return NULL;
+    atomic_init(&s->refs, 1); /* the owner's */
+    s->fd = h->fd;
+    h->shared = s;
+  }
+  atomic_fetch_add(&h->shared->refs, 1);
+  return h->shared;
+}
+
+int io_shared_fd(const struct io_shared *s) {
+  return s->fd;
+}
+
+/* Drops one reference; the last one closes the descriptor (any thread).
+ * Returns close's result (0 when not the last). */
+static int shared_release(struct io_shared *s) {
+  if (atomic_fetch_sub(&s->refs, 1) != 1) return 0;
+  int rc = close(s->fd);
+  free(s);
+  return rc;
+}
+
+void io_shared_release(struct io_shared *s) {
+  shared_release(s);
 }
 
 /* Suspends t until w's direction is ready (rule 2); k continues. The
@@ -56,16 +125,22 @@ static void io_undo(struct task *t) {
   w->data = NULL;
 }
 
-/* Rule 4: returns close's result (0, or -1 with errno), or 0 when the
- * handle was closed already. */
+/* Rule 4, the one close of every kind: returns close's result (0, or -1
+ * with errno), or 0 when the handle was closed already or jobs still hold
+ * the descriptor. */
 int io_close(struct io_handle *h) {
   if (h->fd < 0) return 0;
   if (h->rd.data != NULL) trap_wake(h->rd.data, WAKE_OK);
   if (h->wr.data != NULL) trap_wake(h->wr.data, WAKE_OK);
   int fd = h->fd, rc;
   h->fd = -1;
-  rc = close(fd); /* (no retry on EINTR: Linux has closed it anyway) */
-  return rc < 0 && errno != EINTR ? -1 : 0;
+  if (h->shared != NULL) { /* rule 5: the last reference closes it */
+    rc = shared_release(h->shared);
+    h->shared = NULL;
+  } else {
+    rc = close(fd);
+  }
+  return rc < 0 && errno != EINTR ? -1 : 0; /* (no retry on EINTR: Linux has closed it anyway) */
 }
 
 /* A buffer of *size bytes for one read at a time, owned by the Lua state

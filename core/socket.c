@@ -17,10 +17,14 @@
  * 3. A method that may block raises outside a task even when it would not
  *    wait; it reaches a cancellation point (a pending cancel or timeout)
  *    only when it has to wait, as curio's do.
- * 4. The socket owns its descriptor: close(), <close> and __gc close it
- *    once (io.c rule 4); a closed socket has fd -1 and every method but
- *    close raises OSError EBADF, so a number reused by a new descriptor is
- *    never touched through the old object.
+ * 4. The socket owns its descriptor, in a handle (io.c) whose kind says
+ *    how bytes move (io_socket_kind; a pipe's is io_pipe_kind): close(),
+ *    <close> and __gc all call io_close, once. A closed socket has fd -1;
+ *    every method that uses the descriptor (all but close, closed, family
+ *    and tostring) raises OSError EBADF "<method>: socket is closed", also
+ *    when the close came while it waited (sockio.c's resumed, sendall_k),
+ *    so a number reused by a new descriptor is never touched through the
+ *    old object.
  * 5. Addresses: {host, port} tables (metatable curio.Address: .host,
  *    .port, tostring "host:port", "[v6host]:port") for inet and inet6, a
  *    path string for unix. C takes numeric hosts only; network.lua
@@ -52,10 +56,10 @@ static const int family_values[] = {AF_INET, AF_INET6, AF_UNIX};
 static const char *const type_names[] = {"stream", "dgram", NULL};
 static const int type_values[] = {SOCK_STREAM, SOCK_DGRAM};
 
-static const char *family_name(int family) {
-  if (family == FAMILY_PIPE) return "pipe";
+static const char *family_name(const struct sock *s) {
+  if (s->io.kind == &io_pipe_kind) return "pipe";
   for (int i = 0; family_names[i]; i++)
-    if (family_values[i] == family) return family_names[i];
+    if (family_values[i] == s->family) return family_names[i];
   return "?";
 }
 
@@ -109,10 +113,12 @@ const char *sock_check_data(lua_State *L, int arg, const char *fname, size_t *le
 
 /* ---- creation and closing ---- */
 
-/* Pushes a new closed socket userdata of family/type (rule 4). */
-struct sock *sock_new(lua_State *L, int family, int type) {
+/* Pushes a new closed socket userdata of family/type whose bytes move
+ * through kind (rule 4). */
+struct sock *sock_new(lua_State *L, int family, int type, const struct io_kind *kind) {
   struct sock *s = lua_newuserdatauv(L, sizeof *s, 0);
   io_handle_init(&s->io, -1);
+  s->io.kind = kind;
   s->family = family;
   s->type = type;
   s->drained = 0;
@@ -121,7 +127,7 @@ struct sock *sock_new(lua_State *L, int family, int type) {
 }
 
 void sock_set_fd(struct sock *s, int fd) {
-  io_handle_init(&s->io, fd);
+  io_handle_setfd(&s->io, fd);
   s->drained = 0;
 }
 
@@ -135,7 +141,7 @@ static int l_pipe_object(lua_State *L) {
    * Python does at start; children get the default back, process.c). */
   struct sigaction old;
   if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
-  struct sock *s = sock_new(L, FAMILY_PIPE, SOCK_STREAM);
+  struct sock *s = sock_new(L, AF_UNSPEC, SOCK_STREAM, &io_pipe_kind);
   sock_set_fd(s, fd); /* (owned from here: closed with the socket) */
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) sock_raise_os(L, "pipe", errno);
@@ -156,7 +162,7 @@ static int l_socket(lua_State *L) {
     for (ti = 0; type_names[ti] && (ty == NULL || strcmp(ty, type_names[ti])); ti++) {}
     if (type_names[ti] == NULL) errors_argerror(L, 2, "socket", "type \"stream\" or \"dgram\" expected");
   }
-  struct sock *s = sock_new(L, family_values[fi], type_values[ti]);
+  struct sock *s = sock_new(L, family_values[fi], type_values[ti], &io_socket_kind);
   int fd = socket(s->family, s->type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) sock_raise_os(L, "socket", errno);
   sock_set_fd(s, fd);
@@ -188,15 +194,15 @@ static int sock_closed(lua_State *L) {
 
 static int sock_family(lua_State *L) {
   struct sock *s = sock_check(L, "family");
-  lua_pushstring(L, family_name(s->family));
+  lua_pushstring(L, family_name(s));
   lua_pushstring(L, s->type == SOCK_STREAM ? "stream" : "dgram");
   return 2;
 }
 
 static int sock_tostring(lua_State *L) {
   struct sock *s = sock_check(L, "tostring");
-  if (s->io.fd < 0) lua_pushfstring(L, "Socket (%s, closed)", family_name(s->family));
-  else lua_pushfstring(L, "Socket (fd=%d, %s, %s)", s->io.fd, family_name(s->family),
+  if (s->io.fd < 0) lua_pushfstring(L, "Socket (%s, closed)", family_name(s));
+  else lua_pushfstring(L, "Socket (fd=%d, %s, %s)", s->io.fd, family_name(s),
                        s->type == SOCK_STREAM ? "stream" : "dgram");
   return 1;
 }

@@ -18,17 +18,16 @@ struct sock {
   int drained;         /* rule 2 */
 };
 
-/* A pipe (a subprocess's stdin, stdout or stderr) is a Socket of family
- * "pipe" (AF_UNSPEC here) read with read() and written with write(): the
- * same waits, busy checks and closing, behind a stream (subprocess.lua). */
-#define FAMILY_PIPE AF_UNSPEC
-
+/* A pipe (a subprocess's stdin, stdout or stderr) is a Socket whose
+ * handle is of kind io_pipe_kind (read and write instead of recv and
+ * send): the same waits, busy checks and closing, behind a stream
+ * (subprocess.lua). The kind, not the family, says how bytes move. */
 static inline ssize_t sock_read(struct sock *s, void *buf, size_t len) {
-  return s->family == FAMILY_PIPE ? read(s->io.fd, buf, len) : recv(s->io.fd, buf, len, 0);
+  return s->io.kind->read(s->io.fd, buf, len);
 }
 
 static inline ssize_t sock_write(struct sock *s, const void *buf, size_t len) {
-  return s->family == FAMILY_PIPE ? write(s->io.fd, buf, len) : send(s->io.fd, buf, len, MSG_NOSIGNAL);
+  return s->io.kind->write(s->io.fd, buf, len);
 }
 
 void socket_open(lua_State *L, int ctx);
@@ -41,7 +40,7 @@ struct sock *sock_check(lua_State *L, const char *fname);
 struct sock *sock_check_open(lua_State *L, const char *fname);
 lua_Integer sock_check_size(lua_State *L, int arg, const char *fname);
 const char *sock_check_data(lua_State *L, int arg, const char *fname, size_t *len);
-struct sock *sock_new(lua_State *L, int family, int type);
+struct sock *sock_new(lua_State *L, int family, int type, const struct io_kind *kind);
 void sock_set_fd(struct sock *s, int fd);
 
 /* sockio.c: the methods that may wait, and core.read_to_end */

@@ -306,7 +306,7 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx);
 static int do_accept(lua_State *L, struct sock *s) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  struct sock *c = sock_new(L, s->family, s->type); /* first: no fd to leak */
+  struct sock *c = sock_new(L, s->family, s->type, s->io.kind); /* first: no fd to leak */
   int fd;
   for (;;) {
     len = sizeof ss;

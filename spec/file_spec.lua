@@ -195,6 +195,38 @@ describe("aopen file streams", function()
     assert.are.same({ "read first\n", "timed out true", "next second\n" }, trace)
   end)
 
+  it("a stream closed while its job waits for a thread keeps the descriptor until the job ends", function()
+    local other = os.tmpname()
+    local trace = {}
+    local function record(...) trace[#trace + 1] = table.concat({ ... }, " ") end
+    local k <close> = curio.Kernel({ threads = 1 })
+    k:run(function()
+      local release = curio.UniversalEvent()
+      local blocker = curio.spawn(curio.run_in_thread, function() release:wait() end)
+      curio.sleep(0) -- the only thread is busy
+      local w = curio.aopen(path, "w")
+      local number = w:fileno()
+      local writer = curio.spawn(function() return w:write("STRAY") end)
+      curio.sleep(0) -- its job waits for the thread
+      w:close()
+      local g = curio.aopen(other, "w") -- would take the closed number
+      record("number reused", tostring(g:fileno() == number))
+      release:set()
+      blocker:join()
+      writer:join()
+      g:close()
+    end)
+    local function contents(name)
+      local f = assert(io.open(name))
+      local text = f:read("a")
+      f:close()
+      return text
+    end
+    record("file", contents(path), "other", contents(other))
+    os.remove(other)
+    assert.are.same({ "number reused false", "file STRAY other " }, trace)
+  end)
+
   it("closes the file when the stream is collected", function()
     local before = util.fd_count()
     do curio.aopen(path) end

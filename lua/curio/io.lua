@@ -7,7 +7,8 @@
 --   source:write(data) -> writes all of data, returns #data (may block)
 --   source:close()     source:fileno() -> number
 -- File streams (aopen) have a source whose reads and writes run in worker
--- threads (core/fileio.c's fd_read and fd_write through run_in_thread);
+-- threads (core/fileio.c's fd_read and fd_write through run_in_thread,
+-- given the descriptor handle, never its number);
 -- a socket is its own source (sock:read is recv, sock:write is sendall:
 -- lua/curio/network.lua), and so is a subprocess's pipe.
 --
@@ -20,14 +21,16 @@
 --  3. A closed stream raises CurioError ("I/O operation on a closed
 --     stream") from every method but close, which may be called again.
 --  4. Errors from the system are OSError with errno, code and strerror.
---  5. One reader and one writer at a time. A task that waits inside a read
---     method (in fill, the only place a read yields) marks the stream as
---     read by it; any other task entering a read method meanwhile gets
---     ReadResourceBusy at once, even when the buffer could serve it, so no
---     task takes bytes out of a line another is assembling. Sources refuse
---     a second reader (writer) of their own: sockets and pipes in C
---     (core/sockio.c), file sources here, for the reads and writes that go
---     straight to the source (rule 1, Stream:write).
+--  5. One reader and one writer at a time. A task inside a read method or
+--     write holds the stream as its reader (writer) while it waits (in
+--     fill or the source's read or write, the only places they yield),
+--     until its own continuation runs again: any other task entering a
+--     read method (write) meanwhile gets ReadResourceBusy
+--     (WriteResourceBusy) at once, even when the buffer could serve it, so
+--     no task takes bytes out of a line another is assembling, and a
+--     write cut by a timeout can be finished (err.bytes_sent) before any
+--     other writer gets in. A holder that ended while it waited (its
+--     coroutine closed) holds nothing.
 --  6. A read that resumes after a wait re-reads the buffer's state (its
 --     positions and lengths) instead of trusting what it saw before, and
 --     raises if the stream was closed meanwhile.
@@ -56,7 +59,7 @@ Stream.__index = Stream
 -- curio.io.Stream(source) -> a stream over source (see above).
 function io_.Stream(source)
   return setmetatable({ _source = source, _buffer = "", _pos = 1, _nmore = 0,
-                        _eof = false, _closed = false, _reader = nil }, Stream)
+                        _eof = false, _closed = false, _reader = nil, _writer = nil }, Stream)
 end
 
 local function check_open(self, fname)
@@ -75,8 +78,7 @@ local function buffered(self)
 end
 
 -- Rule 5: raises ReadResourceBusy when another task waits inside a read
--- of self (a task that ended while it waited, its coroutine closed, holds
--- nothing).
+-- of self.
 local function check_reader(self, fname)
   local reader = self._reader
   if reader ~= nil and not reader.terminated then
@@ -89,6 +91,12 @@ local function release_reader(self, ok, ...)
   self._reader = nil
   if not ok then error((...), 0) end
   if self._closed then check_open(self, "read") end -- closed while we waited (rule 6)
+  return ...
+end
+
+local function release_writer(self, ok, ...)
+  self._writer = nil
+  if not ok then error((...), 0) end
   return ...
 end
 
@@ -145,7 +153,9 @@ function Stream:read(maxbytes)
   end
   if buffered(self) == 0 then
     if maxbytes >= CHUNK and not self._eof then -- rule 1: a big read goes straight through
-      return self._source:read(maxbytes) -- (a tail call: a frame less; "" again at the end)
+      local source = self._source -- ("" again at the end)
+      self._reader = current_task()
+      return release_reader(self, pcall(source.read, source, maxbytes))
     end
     fill(self)
   end
@@ -239,8 +249,15 @@ function Stream:write(data)
   if type(data) ~= "string" then
     check.arg_error(1, "write", "string expected, got " .. (data == nil and "no value" or type(data)))
   end
-  if current_task() == nil then check.task("write") end
-  return self._source:write(data) -- (a tail call; the source returns #data)
+  local task = current_task()
+  if task == nil then check.task("write") end
+  local writer = self._writer
+  if writer ~= nil and not writer.terminated then
+    error(WriteResourceBusy("write: another task is already writing to this stream"), 2)
+  end
+  local source = self._source
+  self._writer = task
+  return release_writer(self, pcall(source.write, source, data)) -- (the source returns #data)
 end
 
 -- stream:writelines(list): writes every string of list, in one go.
@@ -289,46 +306,36 @@ local function raise_os(level, fname, path, errno, code, message)
 end
 
 -- The source of a file stream: { handle = core.fd_open's handle, path,
--- regular = a regular file (rule 7), reader, writer = the tasks whose job
--- runs (rule 5) }.
+-- regular = a regular file (rule 7) }. (Its stream lets one job at a time
+-- run: rule 5.)
 local FileSource = {}
 FileSource.__index = FileSource
 
-local busy_errors = { reader = ReadResourceBusy, writer = WriteResourceBusy }
-local busy_doing = { reader = "reading from", writer = "writing to" }
-
-local function job_done(self, side, fname, cancellable, ok, result, errno, code, message)
-  self[side] = nil
+local function job_done(self, fname, cancellable, ok, result, errno, code, message)
   if cancellable ~= nil then set_cancellable(cancellable) end
   if not ok then error(result, 0) end
   if result == nil then raise_os(3, fname, self.path, errno, code, message) end
   return result
 end
 
--- Runs job(handle, arg) in a worker thread as the source's reader or
--- writer (side): a second one is refused (rule 5); a regular file's job is
--- not interrupted (rule 7), a pending cancellation is raised before it.
-local function file_job(self, side, fname, job, arg)
-  local holder = self[side]
-  if holder ~= nil and not holder.terminated then
-    local message = ("%s: another task is already %s this stream"):format(fname, busy_doing[side])
-    error(busy_errors[side](message), 3)
-  end
+-- Runs job(handle, arg) in a worker thread (the handle crosses, never its
+-- number: core/fileio.c rule 2); a regular file's job is not interrupted
+-- (rule 7), a pending cancellation is raised before it.
+local function file_job(self, fname, job, arg)
   local cancellable
   if self.regular then
     check_cancellation()
     cancellable = set_cancellable(false)
   end
-  self[side] = current_task()
-  return job_done(self, side, fname, cancellable, pcall(run_in_thread, job, self.handle:fileno(), arg))
+  return job_done(self, fname, cancellable, pcall(run_in_thread, job, self.handle, arg))
 end
 
 function FileSource:read(n)
-  return file_job(self, "reader", "read", fd_read, n)
+  return file_job(self, "read", fd_read, n)
 end
 
 function FileSource:write(data)
-  return file_job(self, "writer", "write", fd_write, data)
+  return file_job(self, "write", fd_write, data)
 end -- (fd_write returns the bytes written: all of them)
 
 function FileSource:close() self.handle:close() end

@@ -75,8 +75,9 @@ end
 
 -- A socket is the source of its own stream (curio.io's source protocol):
 -- sock:read(n) is recv, sock:write(data) is sendall returning #data (C,
--- core/sockio.c). The stream tail-calls them: no wrapper frame between
--- the stream and the system call in every connection's coroutine.
+-- core/sockio.c). The stream calls them directly, in the pcall that holds
+-- it for its reader or writer (lua/curio/io.lua rule 5): no Lua wrapper
+-- frame between the stream and the system call.
 
 -- sock:as_stream() -> a Stream (curio.io) reading and writing the socket;
 -- closing the stream closes the socket.

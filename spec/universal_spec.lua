@@ -263,7 +263,11 @@ describe("Universal objects", function()
     local before = resident()
     cycles(20000) -- kept, they would take another 80 MB or so
     local grown = resident() - before
-    assert.is_true(grown < 16 * 2 ^ 20, ("grew by %.1f MB"):format(grown / 2 ^ 20))
+    -- (under AddressSanitizer freed memory waits in its quarantine: there
+    -- the collection is checked by valgrind's leak check, memcheck.lua)
+    if not (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) then
+      assert.is_true(grown < 16 * 2 ^ 20, ("grew by %.1f MB"):format(grown / 2 ^ 20))
+    end
   end)
 
   it("keeps a cycle that something outside it still holds", function()

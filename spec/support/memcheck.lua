@@ -103,8 +103,17 @@ do
     orphan:cancel()
     busy:join()
     busy2:join()
+    -- queues that hold themselves or each other: collected, with what
+    -- they hold (a definite leak otherwise)
+    for _ = 1, 3 do
+      local a, b = curio.UniversalQueue(), curio.UniversalQueue()
+      a:put(a)
+      a:put({ b, curio.UniversalEvent() })
+      b:put(a)
+    end
   end)
   k3:close()
+  collectgarbage()
 end
 -- many tasks, most never given a coroutine of their own before they run
 curio.run(function()

@@ -228,7 +228,6 @@ local KINDS = {
 -- shapes that still fail on main, each a known bug (issue 15) that another
 -- change is fixing; they are turned on here once the fix has landed.
 fuzz.OFF = {
-  job_stuck = "close waits for ever for a worker thread that never ends (issue 15: threads)",
   sock_child = "Popen with stdin/stdout = a socket switches the parent's socket to blocking (issue 15: proc)",
 }
 

@@ -36,7 +36,8 @@
  *    processes and those it sent SIGKILL (a task cancelled in wait or
  *    communicate), and leaves the others running, unwatched: their Process
  *    objects reap them later (rule 5). The hook also anchors the kernel's
- *    pool of workers (workers.lua), which it releases then. */
+ *    pool of workers (workers.lua): at the close it calls the pool's close
+ *    (the idle workers' pipes are closed) and releases it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -215,8 +216,24 @@ static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   ev_timer_again(loop, w); /* (active and repeating: no stop and start) */
 }
 
+/* Rule 6: calls the pool's close(pool) (workers.lua: closes its idle
+ * workers' pipes) and lets the pool go. */
+static void pool_close(lua_State *L, int ref) {
+  if (ref == LUA_NOREF || !lua_checkstack(L, 3)) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  if (lua_getfield(L, -1, "close") == LUA_TFUNCTION) {
+    lua_pushvalue(L, -2);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1); /* (then they close when collected) */
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  luaL_unref(L, LUA_REGISTRYINDEX, ref);
+}
+
 static void hook_close(lua_State *L, struct kernel *k, struct kernel_hook *hook) {
   struct proc_hook *h = (struct proc_hook *)hook;
+  pool_close(L, h->pool_ref);
   orphans_reap(orphans_of(k->ctx));
   unwatched_reap(ctx_slot_find(k->ctx, &unwatched_key));
   while (!list_empty(&h->procs)) {
@@ -228,7 +245,6 @@ static void hook_close(lua_State *L, struct kernel *k, struct kernel_hook *hook)
     child_waitid(p, &si, WEXITED | WNOWAIT);
     try_reap(p);
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, h->pool_ref);
   free(h);
 }
 

@@ -157,6 +157,20 @@ describe("run_in_process", function()
     assert.are.equal(before, #children())
   end)
 
+  it("a kernel's close releases its workers' descriptors at once, without a collection", function()
+    local status, stdout = util.lua_code([[
+      collectgarbage("stop")
+      local curio = require "curio"
+      local core = require "curio.core"
+      local before = core.open_fds()
+      for _ = 1, 5 do
+        curio.run(function() return curio.run_in_process(function() return 1 end) end)
+      end
+      print("left", core.open_fds() - before)
+    ]], 30)
+    assert.are.same({ 0, "left\t0\n" }, { status, stdout })
+  end)
+
   it("refuses bad arguments and calls outside a task", function()
     local err = util.catch(curio.run_in_process, function() end)
     assert.are.equal("run_in_process: not inside a curio task", err.message)

@@ -126,12 +126,22 @@ local function stop_worker(w)
   task.disable_cancellation(function() pcall(w.proc.wait, w.proc) end)
 end
 
+-- Called by the kernel when it closes (core/process.c rule 6), before it
+-- kills and reaps the workers: the idle workers' pipes are closed at once.
+local function close_pool(pool)
+  for _, w in ipairs(pool.idle) do
+    w.stdin:close()
+    w.stdout:close()
+  end
+  pool.idle = {}
+end
+
 -- The running kernel's pool (rule 1): made on first use, anchored by the
--- kernel, released when it closes.
+-- kernel, closed and released when it closes.
 local function pool_of()
   local size, pool = core.kernel_processes()
   if pool.slots == nil then
-    pool.idle, pool.slots = {}, sync.Semaphore(size)
+    pool.idle, pool.slots, pool.close = {}, sync.Semaphore(size), close_pool
   end
   return pool
 end

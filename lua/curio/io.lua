@@ -87,18 +87,7 @@ local function check_reader(self, fname)
   self._reader = nil
 end
 
-local function release_reader(self, ok, ...)
-  self._reader = nil
-  if not ok then error((...), 0) end
-  if self._closed then check_open(self, "read") end -- closed while we waited (rule 6)
-  return ...
-end
 
-local function release_writer(self, ok, ...)
-  self._writer = nil
-  if not ok then error((...), 0) end
-  return ...
-end
 
 -- Reads one more chunk into the buffer; false at the end. The task holds
 -- the stream as its reader while it waits (rule 5).
@@ -106,7 +95,10 @@ local function fill(self)
   if self._eof then return false end
   local source = self._source
   self._reader = current_task()
-  local data = release_reader(self, pcall(source.read, source, CHUNK))
+  local ok, data = pcall(source.read, source, CHUNK)
+  self._reader = nil
+  if not ok then error(data, 0) end
+  if self._closed then check_open(self, "read") end -- closed while we waited (rule 6)
   if data == "" then self._eof = true return false end
   if buffered(self) == 0 then
     self._buffer, self._pos = data, 1
@@ -142,7 +134,8 @@ function Stream:read(maxbytes)
   -- (the checks inlined: an echo server calls this per message, and each
   -- Lua call deeper may double the coroutine's stack of every connection)
   if self._closed then check_open(self, "read") end
-  if current_task() == nil then check.task("read") end
+  local task = current_task()
+  if task == nil then check.task("read") end
   if self._reader ~= nil then check_reader(self, "read") end
   if maxbytes == nil or maxbytes == -1 then
     while fill(self) do end
@@ -154,8 +147,12 @@ function Stream:read(maxbytes)
   if buffered(self) == 0 then
     if maxbytes >= CHUNK and not self._eof then -- rule 1: a big read goes straight through
       local source = self._source -- ("" again at the end)
-      self._reader = current_task()
-      return release_reader(self, pcall(source.read, source, maxbytes))
+      self._reader = task
+      local ok, data = pcall(source.read, source, maxbytes)
+      self._reader = nil
+      if not ok then error(data, 0) end
+      if self._closed then check_open(self, "read") end -- closed while we waited (rule 6)
+      return data
     end
     fill(self)
   end
@@ -257,7 +254,10 @@ function Stream:write(data)
   end
   local source = self._source
   self._writer = task
-  return release_writer(self, pcall(source.write, source, data)) -- (the source returns #data)
+  local ok, n = pcall(source.write, source, data) -- (the source returns #data)
+  self._writer = nil
+  if not ok then error(n, 0) end
+  return n
 end
 
 -- stream:writelines(list): writes every string of list, in one go.

@@ -169,7 +169,8 @@ describe("sockets", function()
       local path = os.tmpname()
       local f = io.open(path, "w") -- likely the same number as s had
       for _, call in ipairs({ { "recv", 1 }, { "send", "x" }, { "fileno" }, { "listen" },
-                              { "bind", { "127.0.0.1", 0 } }, { "getsockname" } }) do
+                              { "bind", { "127.0.0.1", 0 } }, { "getsockname" }, { "sendall", "x" },
+                              { "as_stream" } }) do
         local err = util.catch(s[call[1]], s, call[2])
         record(call[1], curio.OSError:matches(err), err.code, err.message)
       end
@@ -188,6 +189,8 @@ describe("sockets", function()
                       "listen true EBADF listen: socket is closed",
                       "bind true EBADF bind: socket is closed",
                       "getsockname true EBADF getsockname: socket is closed",
+                      "sendall true EBADF sendall: socket is closed",
+                      "as_stream true EBADF as_stream: socket is closed",
                       "file intact", "fd was integer" }, trace)
   end)
 

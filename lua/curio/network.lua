@@ -86,6 +86,12 @@ function methods.as_stream(sock)
   -- stack of every connection's coroutine; a non-socket fails at its first
   -- read or write)
   if type(sock) ~= "userdata" then check.arg_error(1, "as_stream", "Socket expected") end
+  local ok, closed = pcall(methods.closed, sock)
+  if ok and closed then -- the OSError EBADF of every method of a closed socket
+    local _, err = pcall(methods.fileno, sock)
+    err.message = "as_stream: socket is closed"
+    error(err, 2)
+  end
   return io_.Stream(sock)
 end
 

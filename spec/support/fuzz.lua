@@ -279,6 +279,7 @@ end
 
 function Gen:stmt(ctx, ind)
   local kind = self:choose_kind(ctx)
+  self.used[kind] = true
   self["k_" .. kind](self, ctx, ind)
 end
 
@@ -1334,10 +1335,12 @@ function Gen:main()
   if r.chance(0.5) then
     self:line(1, "for _, t in ipairs(T) do " .. self:timed("t.wait", { "t" }) .. " end")
   end
-  if r.chance(0.05) and self.runner_kind == "run" then
+  if r.chance(0.05) and self.runner_kind == "run" and not self.used.job_stuck then
     -- a wait only the deadlock detector (or a task) ends: only under
     -- curio.run, whose error the program catches (not with tasks that never
-    -- end either, whose timers keep the kernel from seeing a deadlock)
+    -- end either, whose timers keep the kernel from seeing a deadlock, nor
+    -- with a worker thread that never ends: its job keeps the kernel
+    -- waiting for it, rightly)
     self:line(1, "pcall(EV[2].wait, EV[2])")
   end
   if r.chance(0.3) then self:line(1, "return ...") end
@@ -1397,7 +1400,7 @@ function fuzz.generate(seed, index, avoid, with)
   end
   for name in pairs(avoid or {}) do off[name] = true end
   local g = setmetatable({ r = rng(seed, index), out = {}, nvar = 0, seed = seed, index = index,
-                           avoid = off }, Gen)
+                           avoid = off, used = {} }, Gen)
   g.nf = g.r.int(3, 8)
   -- how the main task is run, chosen first: tasks that never end (kind
   -- "stubborn") are made only when the kernel's shutdown_timeout is short

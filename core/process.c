@@ -59,6 +59,7 @@
 #include "worker.h"
 #include "pipe.h"
 #include "orphan.h"
+#include "io.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -75,8 +76,9 @@
 #define POLL_LAST 0.05
 
 struct process {
+  struct io_handle io; /* first (io.c's one handle and close): the pidfd, -1
+                        * polled or once reaped; io.rd watches the exit */
   pid_t pid;
-  int pidfd;           /* -1: polled, or closed once reaped */
   int reaped;
   int returncode;      /* valid once reaped: the exit status or -signal */
   int kill_on_close;   /* a worker: killed and reaped when its kernel closes */
@@ -86,7 +88,6 @@ struct process {
   struct kernel *k;    /* the kernel watching it (rule 3), or NULL */
   lua_State *main;     /* the state's main thread, while k watches */
   int ref;             /* the registry anchors the Process while k watches */
-  ev_io watch;         /* the pidfd, readable once the child exited */
   ev_timer poll;       /* polled: the next look */
   struct waitq waiters;
   struct list node;    /* in k's hook while k watches it (rule 6) */
@@ -105,13 +106,13 @@ static int child_waitid(const struct process *p, siginfo_t *si, int options) {
   int rc;
   do {
     rc = p->polled ? waitid(P_PID, (id_t)p->pid, si, options)
-                   : waitid(P_PIDFD, (id_t)p->pidfd, si, options);
+                   : waitid(P_PIDFD, (id_t)p->io.fd, si, options);
   } while (rc < 0 && errno == EINTR);
   return rc;
 }
 
 static int child_signal(const struct process *p, int sig) {
-  return p->polled ? kill(p->pid, sig) : (int)syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0);
+  return p->polled ? kill(p->pid, sig) : (int)syscall(SYS_pidfd_send_signal, p->io.fd, sig, NULL, 0);
 }
 
 /* ---- children no kernel watches (rule 5) ---- */
@@ -171,7 +172,7 @@ static void unwatch(struct process *p) {
   if (p->k == NULL) return;
   struct ev_loop *loop = p->k->loop;
   struct unwatched *u = ctx_slot_find(p->k->ctx, &unwatched_key);
-  if (ev_is_active(&p->watch)) { ev_ref(loop); ev_io_stop(loop, &p->watch); } /* (rule 4's unref) */
+  if (ev_is_active(&p->io.rd)) { ev_ref(loop); ev_io_stop(loop, &p->io.rd); } /* (rule 4's unref) */
   if (ev_is_active(&p->poll)) { ev_ref(loop); ev_timer_stop(loop, &p->poll); }
   if (p->held) { ev_unref(loop); p->held = 0; }
   list_remove(&p->node);
@@ -189,8 +190,7 @@ static void exited(struct process *p, const siginfo_t *si) {
   else p->returncode = si->si_code == CLD_EXITED ? si->si_status : -si->si_status;
   unwatch(p);
   list_remove(&p->node); /* (from the unwatched, rule 5) */
-  if (p->pidfd >= 0) close(p->pidfd);
-  p->pidfd = -1;
+  io_close(&p->io);
   for (struct task *t; (t = waitq_first(&p->waiters)) != NULL;) trap_wake(t, WAKE_OK);
 }
 
@@ -206,7 +206,7 @@ static int try_reap(struct process *p) {
 
 static void watch_cb(struct ev_loop *loop, ev_io *w, int revents) {
   (void)loop; (void)revents;
-  try_reap(w->data);
+  try_reap((struct process *)((char *)w - offsetof(struct process, io.rd)));
 }
 
 static void poll_cb(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -274,7 +274,7 @@ static void watch(lua_State *L, struct process *p, int idx, struct kernel *k) {
   list_remove(&p->node); /* (from the unwatched, rule 5) */
   list_insert_tail(&h->procs, &p->node);
   if (!p->polled) {
-    ev_io_start(k->loop, &p->watch);
+    ev_io_start(k->loop, &p->io.rd);
     ev_unref(k->loop); /* rule 4 */
   }
 }
@@ -377,14 +377,12 @@ static int process_gc(lua_State *L) {
   unwatch(p);
   list_remove(&p->node); /* (from the unwatched) */
   if (try_reap(p)) return 0;
-  int fd = p->polled ? -p->pid : p->pidfd;
-  p->pidfd = -1;
   p->reaped = 1; /* (the orphan list has it now) */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_registry_key); /* (no upvalue in __gc) */
   struct curio_ctx *ctx = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  if (ctx != NULL) orphans_add(ctx, fd);
-  else if (fd >= 0) close(fd); /* (no context: the state is gone) */
+  if (ctx != NULL) orphans_add(ctx, &p->io, p->pid); /* (takes the handle) */
+  else io_close(&p->io); /* (no context: the state is gone) */
   return 0;
 }
 
@@ -399,13 +397,13 @@ struct process *process_push(lua_State *L, int worker) {
   struct process *p = lua_newuserdatauv(L, sizeof *p, 0);
   memset(p, 0, sizeof *p);
   p->pid = -1;
-  p->pidfd = -1;
   p->ref = LUA_NOREF;
   p->reaped = 1; /* (until there is a child) */
   p->kill_on_close = worker;
-  ev_io_init(&p->watch, watch_cb, -1, EV_READ);
+  io_handle_init(&p->io, -1);
+  ev_set_cb(&p->io.rd, watch_cb); /* (io.rd.data stays NULL: no task waits in it) */
   ev_timer_init(&p->poll, poll_cb, POLL_FIRST, POLL_FIRST);
-  p->watch.data = p->poll.data = p;
+  p->poll.data = p;
   waitq_init(&p->waiters);
   list_init(&p->node);
   luaL_setmetatable(L, PROCESS_MT);
@@ -421,8 +419,7 @@ void process_started(lua_State *L, struct process *p, pid_t pid) {
   int pidfd = getenv("CURIO_NO_PIDFD") != NULL ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
   if (pidfd >= 0) {
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-    p->pidfd = pidfd;
-    ev_io_set(&p->watch, pidfd, EV_READ);
+    io_handle_setfd(&p->io, pidfd);
   } else { /* Linux before 5.3, valgrind, some sandboxes: rule 3's fallback */
     p->polled = 1;
   }

@@ -428,25 +428,26 @@ void process_started(lua_State *L, struct process *p, pid_t pid) {
   else list_insert_tail(&((struct unwatched *)ctx_slot_find(ctx_get(L), &unwatched_key))->procs, &p->node);
 }
 
-/* core.kernel_processes() -> Kernel{processes=} of the running kernel, and
- * its pool table (workers.lua's: made here on first use, anchored by the
- * kernel until it closes, rule 6). */
-static int l_kernel_processes(lua_State *L) {
+/* core.kernel_pool() -> the running kernel's pool table (workers.lua's:
+ * made here on first use, anchored by the kernel until it closes, rule 6)
+ * and, when it was just made, Kernel{processes=} (the pool's size: read
+ * once, not on every call). */
+static int l_kernel_pool(lua_State *L) {
   struct kernel *k = ctx_get(L)->running;
   if (k == NULL) return 0;
+  struct proc_hook *h = hook_of(L, k);
+  if (h->pool_ref != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->pool_ref);
+    return 1;
+  }
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  h->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   long ncpu = 1;
 #ifdef _SC_NPROCESSORS_ONLN
   ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 #endif
   lua_pushinteger(L, kernel_option(L, k, "processes", ncpu > 0 && ncpu < 4096 ? (int)ncpu : 1));
-  struct proc_hook *h = hook_of(L, k);
-  if (h->pool_ref == LUA_NOREF) {
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    h->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  } else {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, h->pool_ref);
-  }
   return 2;
 }
 
@@ -458,7 +459,7 @@ static const luaL_Reg process_methods[] = {
 };
 
 static const luaL_Reg process_functions[] = {
-  {"kernel_processes", l_kernel_processes},
+  {"kernel_pool", l_kernel_pool},
   {NULL, NULL}
 };
 

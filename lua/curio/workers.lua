@@ -8,7 +8,7 @@
 --     PATH for other hosts) running workers.serve() with the caller's
 --     package.path and package.cpath, so that it finds the same modules.
 --     It is spawned and watched as any child (subprocess.start_worker,
---     core/process.c); the pool belongs to the kernel (core.kernel_processes
+--     core/process.c); the pool belongs to the kernel (core.kernel_pool
 --     anchors it), which kills and reaps its workers when it closes.
 --  2. A call is one frame each way on descriptors of the protocol's own
 --     (3 and 4 in the worker, core/worker.c): "CW", a 4-byte length, then
@@ -139,10 +139,8 @@ end
 -- The running kernel's pool (rule 1): made on first use, anchored by the
 -- kernel, closed and released when it closes.
 local function pool_of()
-  local size, pool = core.kernel_processes()
-  if pool.slots == nil then
-    pool.idle, pool.slots, pool.close = {}, sync.Semaphore(size), close_pool
-  end
+  local pool, size = core.kernel_pool()
+  if size then pool.idle, pool.slots, pool.close = {}, sync.Semaphore(size), close_pool end
   return pool
 end
 

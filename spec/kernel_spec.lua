@@ -51,6 +51,29 @@ end)
 
 describe("Kernel", function()
 
+  -- On main before this, the kernel polled libev only every 4096 task
+  -- steps: with steps that each compute for a while, a 1 ms timeout waited
+  -- for thousands of them (27 s in a fuzz program). Counted in steps, not
+  -- timed: the work per step is a fixed loop.
+  it("looks at its timers between slow steps, not only every 4096 steps", function()
+    local steps = curio.run(function()
+      local count, ev = 0, curio.Event()
+      for _ = 1, 3 do
+        curio.spawn_daemon(function()
+          while true do
+            local x = 0
+            for i = 1, 100000 do x = x + i end -- some work between blocking calls
+            count = count + 1
+            curio.sleep(0)
+          end
+        end)
+      end
+      curio.ignore_after(0.001, ev.wait, ev)
+      return count
+    end)
+    assert.is_true(steps < 300, "steps run before a 1 ms timeout fired: " .. steps)
+  end)
+
   it("is reusable: tasks left by one run go on at the next", function()
     local trace = {}
     local k = curio.Kernel()

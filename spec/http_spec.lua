@@ -94,7 +94,7 @@ end
 -- life should this spec die without stopping it. Returns {pid, port,
 -- pipe, startup}.
 local function start_server()
-  local pipe = assert(io.popen(("echo $$; exec env %s timeout 60 %s examples/http_server.lua 127.0.0.1 0 2>&1 >/dev/null")
+  local pipe = assert(io.popen(("echo $$; exec env %s timeout 900 %s examples/http_server.lua 127.0.0.1 0 2>&1 >/dev/null")
     :format(util.env, util.lua)))
   local server = { pipe = pipe, pid = tonumber(pipe:read("l")), startup = pipe:read("L") }
   server.port = tonumber((server.startup or ""):match("^http_server: listening on 127%.0%.0%.1:(%d+)\n$"))

@@ -147,19 +147,25 @@ describe("tasks", function()
   it("deliver a cancellation once and leave spawned children running", function()
     local trace = {}
     curio.run(function()
+      local joining, seen, go = curio.Event(), curio.Event(), curio.Event()
       local parent = curio.spawn(function()
         local child = curio.spawn(function()
-          curio.sleep(0.01)
+          go:wait()
           trace[#trace + 1] = "child finished"
           return "child result"
         end)
+        joining:set() -- (does not block: the join below comes first)
         local ok = pcall(child.join, child)
         trace[#trace + 1] = "parent cancelled " .. tostring(not ok)
+        seen:set()
         local again = child:join()
         trace[#trace + 1] = "parent joins again: " .. again
       end)
-      curio.sleep(0.001)
-      parent:cancel()
+      joining:wait()
+      local canceller = curio.spawn(parent.cancel, parent) -- waits for parent's end
+      seen:wait()
+      go:set()
+      canceller:join()
     end)
     assert.are.same({ "parent cancelled true", "child finished",
                       "parent joins again: child result" }, trace)

@@ -269,8 +269,17 @@ describe("run_in_process", function()
       record(curio.BrokenWorkerError:matches(err), err.message)
       record(#children() <= before + 1) -- (the pool keeps none of it: the next call starts anew)
       record(curio.run_in_process(function() return "next" end))
+      -- the mark right, and a length of 1.6 GB: refused at once, not waited for
+      err = util.catch(curio.run_in_process, function()
+        local f = assert(io.open("/proc/self/fd/4", "wb"))
+        f:write("CWhi there")
+        f:close()
+        while true do end
+      end)
+      record(curio.BrokenWorkerError:matches(err), err.message)
     end)
-    assert.are.same({ "true run_in_process: the worker process broke the protocol", "true", "next" }, trace)
+    assert.are.same({ "true run_in_process: the worker process broke the protocol", "true", "next",
+                      "true run_in_process: the worker process broke the protocol" }, trace)
   end)
 
   it("cannot block here: refused where Lua cannot yield or in a plain coroutine, no worker started", function()

@@ -11,14 +11,14 @@
 --     core/process.c); the pool belongs to the kernel (core.kernel_pool
 --     anchors it), which kills and reaps its workers when it closes.
 --  2. A call is one frame each way on descriptors of the protocol's own
---     (3 and 4 in the worker, core/worker.c): "CW", a 4-byte length, then
---     codec bytes (core.encode_portable: no C function or shared object
+--     (3 and 4 in the worker, core/worker.c): "CW", a 4-byte length and
+--     its complement, then codec bytes (core.encode_portable: no C function or shared object
 --     crosses to another process). The function goes as bytecode with its
 --     upvalues, or as a "module.function" name the worker requires. The
 --     worker's stdout and stderr are the parent's: its prints (and those of
 --     programs it starts) go there, flushed after each call. A reply that
---     fails its checks (the mark, the length, the codec) kills the worker
---     and raises BrokenWorkerError at once.
+--     fails its checks (the mark, the length's complement, the codec)
+--     kills the worker and raises BrokenWorkerError at once.
 --  3. A cancelled call kills its worker (whatever it was computing is
 --     lost) and the pool starts another on the next call. A worker that
 --     dies (a signal, os.exit) raises BrokenWorkerError in the task; a
@@ -54,16 +54,30 @@ local function call(payload)
   end, table.unpack(request, 2, request.n)))
 end
 
-local MARK = "CW" -- (rule 2)
+-- A frame (rule 2): "CW", the payload's length and its complement (so that
+-- stray bytes are not taken for a length), then the payload.
+local MARK, HEADER = "CW", 10
+
+local function frame(payload)
+  return MARK .. string.pack(">I4I4", #payload, ~#payload & 0xffffffff) .. payload
+end
+
+-- The payload length a header announces, or nil when it fails its checks.
+local function frame_length(header)
+  if #header ~= HEADER or header:sub(1, 2) ~= MARK then return nil end
+  local n, check = string.unpack(">I4I4", header, 3)
+  if n ~ check ~= 0xffffffff then return nil end
+  return n
+end
 
 -- The worker's loop: a request in, a reply out, until its requests end.
 function workers.serve(parent)
   local started, input, output = pcall(core.worker_begin, parent)
   if not started then os.exit(1) end -- (the parent has gone)
   while true do
-    local header = input:read(6)
-    if header == nil or #header < 6 or header:sub(1, 2) ~= MARK then os.exit(0) end
-    local payload = input:read((string.unpack(">I4", header, 3)))
+    local n = frame_length(input:read(HEADER) or "")
+    if n == nil then os.exit(0) end -- (the end of the requests)
+    local payload = input:read(n)
     local ok, result = pcall(call, payload or "")
     io.stdout:flush() -- (what the function printed comes before the reply)
     io.stderr:flush()
@@ -77,7 +91,7 @@ function workers.serve(parent)
       if not encoded then reply = tostring(type(err) == "table" and err.message or err) end -- (cannot cross)
     end
     if not encoded then reply = core.encode_portable("error", false, errors.portable(tostring(reply))) end
-    output:write(MARK, string.pack(">s4", reply))
+    output:write(frame(reply))
     output:flush()
   end
 end
@@ -147,18 +161,17 @@ end
 -- One round trip with worker w (rule 2); raises BrokenWorkerError when the
 -- worker dies during the call, returns nil when it was dead before it.
 local function exchange(w, payload)
-  local sent, failure = pcall(w.stdin.write, w.stdin, MARK .. string.pack(">s4", payload))
+  local sent, failure = pcall(w.stdin.write, w.stdin, frame(payload))
   if not sent then -- its stdin is closed: it died while idle, before this call
     if CancelledError:matches(failure) then error(failure, 0) end
     return nil
   end
-  local ok, header = pcall(w.stdout.read_exactly, w.stdout, 6)
-  if ok and header:sub(1, 2) ~= MARK then
+  local ok, header = pcall(w.stdout.read_exactly, w.stdout, HEADER)
+  local n = ok and frame_length(header)
+  if ok and not n then
     error(BrokenWorkerError("run_in_process: the worker process broke the protocol"), 0)
   end
-  if ok then
-    ok, header = pcall(w.stdout.read_exactly, w.stdout, (string.unpack(">I4", header, 3)))
-  end
+  if ok then ok, header = pcall(w.stdout.read_exactly, w.stdout, n) end
   if not ok then
     if CancelledError:matches(header) then error(header, 0) end
     error(BrokenWorkerError("run_in_process: the worker process died"), 0)

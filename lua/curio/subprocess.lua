@@ -1,6 +1,7 @@
 -- curio.subprocess: Popen, run, check_output (API.md section 9). Spawning
--- and exits are C (core/process.c: posix_spawn, a pidfd per child); pipes
--- are sockets of family "pipe" (core/socket.c) behind the one Stream.
+-- and exits are C (core/spawn.c: posix_spawn; core/process.c: a pidfd per
+-- child and its exit); pipes are Socket objects over pipe handles
+-- (core/socket.c, core/io.c) behind the one Stream.
 --
 -- Rules:
 --  1. A child's exit is one event in C (core/process.c): the kernel it was

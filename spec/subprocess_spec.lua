@@ -3,7 +3,7 @@ local util = require "support.util"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
--- curio.subprocess (API.md section 9; core/process.c, lua/curio/subprocess.lua):
+-- curio.subprocess (README: Subprocesses; core/process.c, lua/curio/subprocess.lua):
 -- Popen, run, check_output, the pipes as streams, timeouts, cancellation,
 -- reaping, and the errors for bad input.
 
@@ -366,7 +366,7 @@ describe("curio.subprocess", function()
     local p = curio.run(function() return subprocess.Popen({ "sleep", "10" }) end)
     local s = state(p.pid)
     local running, polled = s == "S" or s == "R", p:poll()
-    p:kill() -- allowed outside a task (API.md section 0)
+    p:kill() -- allowed outside a task (README: Using it)
     local rc
     for _ = 1, 200 do
       rc = p:poll()
@@ -481,7 +481,7 @@ describe("curio.subprocess", function()
     assert.is_nil(err)
   end)
 
-  it("Popen, poll and kill may be called outside a task (API.md section 0), wait later inside one", function()
+  it("Popen, poll and kill may be called outside a task, wait later inside one", function()
     local ok, p = pcall(subprocess.Popen, { "sleep", "10" })
     assert(ok, tostring(p))
     local pid_type, polled = math.type(p.pid), p:poll()

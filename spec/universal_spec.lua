@@ -156,7 +156,7 @@ describe("Universal objects", function()
     assert.are.equal(0, q:qsize())
   end)
 
-  -- API.md section 7: every name, in a task and in a thread alike.
+  -- README, Threads: every name of the Universal objects, in a task and in a thread alike.
   local function exercise(q, ev, lock)
     local trace = {}
     local function record(...) trace[#trace + 1] = table.concat({ ... }, " ") end
@@ -180,7 +180,7 @@ describe("Universal objects", function()
     return table.concat(trace, "; ")
   end
 
-  it("offers every method of API.md section 7 in a task and in a thread alike, UniversalLock:with included", function()
+  it("offers every method of the Universal objects in a task and in a thread alike, UniversalLock:with included", function()
     local in_task, in_thread = curio.run(function()
       local q, ev, lock = curio.UniversalQueue(2), curio.UniversalEvent(), curio.UniversalLock()
       return exercise(q, ev, lock), curio.run_in_thread(exercise, q, ev, lock)

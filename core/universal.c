@@ -33,7 +33,12 @@
  *    busy one stops the attempt, nothing ever waits) and counted by trial
  *    deletion: if every reference to each of them comes from their items,
  *    they are garbage and freed together. Events and locks hold nothing,
- *    so they close no cycle. */
+ *    so they close no cycle.
+ * 8. A call from the thread of a kernel running in this Lua state but not
+ *    from its running task's own coroutine (a plain coroutine.wrap inside
+ *    a task, a __gc run by the scheduler) never blocks that thread, which
+ *    would stop the kernel for ever: it raises where it would wait, as
+ *    every blocking call of curio does there. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -16,6 +16,59 @@ static int l_queue_new(lua_State *L) {
   return universal_new(L, U_QUEUE, maxsize);
 }
 
+/* The references to shared objects that an encoded item holds (codec.h)
+ * are owned by its bytes' holder: the queue once they are pushed, until
+ * then this guard, a to-be-closed slot of put's frame, which releases them
+ * however put leaves without pushing: an error, a cancellation, the retry
+ * that encodes the item anew, a task's coroutine abandoned with its
+ * kernel (__gc). It is made only when put has to wait (nothing else
+ * raises between encoding and pushing), and only for an item that holds
+ * shared objects: the common put allocates nothing more. */
+#define ITEM_GUARD_MT "curio.UniversalItem"
+struct item_guard {
+  const char *data;           /* the bytes: a string, the guard's user value */
+  size_t len;
+  int armed;
+};
+
+static int l_item_guard_release(lua_State *L) {
+  struct item_guard *g = lua_touserdata(L, 1);
+  if (g->armed) { g->armed = 0; codec_release(g->data, g->len); }
+  return 0;
+}
+
+/* Protected (a memory error must not leak the references): the bytes at
+ * index 1 -> their guard, armed. */
+static int new_item_guard(lua_State *L) {
+  struct item_guard *g = lua_newuserdatauv(L, sizeof *g, 1);
+  g->armed = 0;
+  if (luaL_newmetatable(L, ITEM_GUARD_MT)) {
+    lua_pushcfunction(L, l_item_guard_release);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, l_item_guard_release);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  g->data = lua_tolstring(L, 1, &g->len);
+  g->armed = 1;
+  return 1;
+}
+
+/* Pushes the guard of the encoded item data (index 4 of put), a
+ * to-be-closed slot; a failure to make it releases the item and raises. */
+static struct item_guard *push_item_guard(lua_State *L, const char *data, size_t len) {
+  lua_pushcfunction(L, new_item_guard);
+  lua_pushvalue(L, 3);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    codec_release(data, len);
+    lua_error(L);
+  }
+  lua_toclose(L, -1);
+  return lua_touserdata(L, -1);
+}
+
 /* q:put(item): copies item in; waits (task) or blocks (thread) while full.
  * A task makes its wait record only when it has to wait. */
 static int l_queue_put(lua_State *L) {
@@ -29,11 +82,18 @@ static int l_queue_put(lua_State *L) {
     codec_release(data, len);
     return luaL_error(L, "UniversalQueue.put: item too large");
   }
+  struct item_guard *guard = NULL;
   struct task *t = universal_running_task(L);
   struct uwaiter *w = NULL;
   struct block b = {NULL, 0};
   pthread_mutex_lock(&o->lock);
   while (o->maxsize > 0 && o->size >= o->maxsize) {
+    if (holds && guard == NULL) { /* before anything that may raise: a wait */
+      pthread_mutex_unlock(&o->lock);
+      guard = push_item_guard(L, data, len);
+      pthread_mutex_lock(&o->lock);
+      continue;
+    }
     if (t != NULL) {
       if (w == NULL) { /* (allocating: not under the lock) */
         pthread_mutex_unlock(&o->lock);
@@ -49,12 +109,13 @@ static int l_queue_put(lua_State *L) {
   if (pushed) {
     o->size++;
     o->unfinished++;
+    if (guard != NULL) guard->armed = 0; /* the queue's now */
     universal_wake_all(o);
   }
   pthread_mutex_unlock(&o->lock);
   universal_thread_unblock(&b);
   if (!pushed) {
-    codec_release(data, len);
+    if (guard == NULL) codec_release(data, len); /* (else the guard does) */
     return luaL_error(L, "UniversalQueue.put: not enough memory");
   }
   return 0;

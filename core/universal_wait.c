@@ -131,12 +131,20 @@ static int retry_k(lua_State *L, int status, lua_KContext ctx) {
 /* ---- threads (rule 6) ---- */
 
 /* Under o->lock, in a thread: waits for a change of o and returns with the
- * lock held (the caller re-checks). The first call only registers a
+ * lock held (the caller re-checks). Never in the thread of a kernel that
+ * runs in this Lua state (rule 8): that raises, without the lock. The first call only registers a
  * worker thread (the lock is let go meanwhile: the caller re-checks
  * first). A worker whose kernel closed raises instead (without the lock):
  * it is told to stop, and waiting on could hang the close. */
 void universal_thread_wait(lua_State *L, struct uobj *o, struct block *b, const char *fname) {
   if (!b->asked) {
+    struct curio_ctx *ctx = universal_ctx(L);
+    if (ctx != NULL && ctx->running != NULL) { /* rule 8 */
+      pthread_mutex_unlock(&o->lock);
+      if (ctx->running->current != NULL) trap_enter_quiet(L, ctx, fname); /* (raises) */
+      errors_raise(L, "CurioError", "%s: cannot block here (it would stop the kernel that runs "
+                   "in this thread)", fname);
+    }
     b->asked = 1;
     b->worker = threads_worker(L);
     if (b->worker != NULL) {

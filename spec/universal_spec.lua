@@ -297,4 +297,78 @@ describe("Universal objects", function()
     k:close()
     assert.is_true(got)
   end)
+
+  it("releases what an item holds when its put waited, was cancelled or timed out", function()
+    local function resident()
+      local f = assert(io.open("/proc/self/statm"))
+      local _, pages = f:read("n", "n")
+      f:close()
+      return pages * 4096
+    end
+    local full = curio.UniversalQueue(1)
+    full:put(0)
+    local function rounds(n)
+      curio.run(function()
+        local function holder() -- 2 MB that a lost reference would keep
+          local inner = curio.UniversalQueue()
+          inner:put(("x"):rep(2 ^ 21))
+          return inner
+        end
+        for i = 1, n do
+          if i % 3 == 0 then -- cancelled while it waits
+            local putter = curio.spawn(function() full:put({ holder() }) end)
+            curio.sleep(0)
+            putter:cancel()
+          elseif i % 3 == 1 then -- woken: it encodes its item anew
+            local inner = holder()
+            local putter = curio.spawn(function() full:put({ inner }) end)
+            curio.sleep(0)
+            assert.are.equal(0, full:get())
+            putter:join()
+            assert.are.equal(inner, full:get()[1])
+            full:put(0)
+          else -- timed out
+            assert.is_nil(curio.ignore_after(0.001, full.put, full, { holder() }))
+          end
+        end
+        curio.spawn(function() full:put({ holder() }) end) -- cancelled with the kernel
+        curio.sleep(0)
+      end)
+      collectgarbage()
+      collectgarbage()
+    end
+    rounds(6)
+    local before = resident()
+    rounds(60) -- each lost reference would keep 2 MB: 120 MB
+    local grown = resident() - before
+    assert.are.equal(0, full:get())
+    assert.is_true(full:empty())
+    if not (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) then
+      assert.is_true(grown < 16 * 2 ^ 20, ("grew by %.1f MB"):format(grown / 2 ^ 20))
+    end
+  end)
+
+  it("refuses to block the kernel's thread from a coroutine curio does not drive", function()
+    local status, out, err = util.lua_code([[
+      local curio = require "curio"
+      curio.run(function()
+        local q, ev, lock = curio.UniversalQueue(), curio.UniversalEvent(), curio.UniversalLock()
+        local full = curio.UniversalQueue(1)
+        full:put(1)
+        local held <close> = lock:acquire()
+        for _, f in ipairs{ function() return q:get() end, function() return ev:wait() end,
+                            function() return lock:acquire() end, function() return full:put(2) end,
+                            function() return lock:with(print) end } do
+          local ok, e = pcall(coroutine.wrap(f))
+          assert(not ok and tostring(e):find("coroutine that curio does not drive", 1, true), tostring(e))
+        end
+        q:put(1)
+        assert(coroutine.wrap(function() return q:get() end)() == 1) -- no wait: allowed
+        assert(full:get() == 1 and full:empty())
+      end)
+      print("ok")
+    ]], 20)
+    assert.are.equal(0, status, err)
+    assert.are.equal("ok\n", out)
+  end)
 end)

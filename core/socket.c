@@ -122,6 +122,7 @@ struct sock *sock_new(lua_State *L, int family, int type, const struct io_kind *
   s->family = family;
   s->type = type;
   s->drained = 0;
+  s->write_held = 0;
   ctx_setmetatable(L, ctx_get(L), MT_SOCKET);
   return s;
 }

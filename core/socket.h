@@ -16,6 +16,7 @@ struct sock {
   struct io_handle io; /* first (io.c) */
   int family, type;
   int drained;         /* rule 2 */
+  int write_held;      /* a sendall that waited has not run again yet (sockio.c) */
 };
 
 /* A pipe (a subprocess's stdin, stdout or stderr) is a Socket whose

@@ -34,9 +34,13 @@ static void push_busy(lua_State *L, int writing, const char *fname) {
 
 /* A task waits to read (write) s: a second reader (writer) is refused at
  * once, even when it would not wait, so that two tasks' data never
- * interleave (curio's ReadResourceBusy, WriteResourceBusy). */
+ * interleave (curio's ReadResourceBusy, WriteResourceBusy). A sendall
+ * that waited holds the write side until its continuation has run, woken
+ * or interrupted (write_held): a timeout or cancellation that cut it gives
+ * its task the chance to finish the rest (err.bytes_sent) before any
+ * other writer gets in. */
 static void check_idle(lua_State *L, struct sock *s, int writing, const char *fname) {
-  if ((writing ? s->io.wr.data : s->io.rd.data) != NULL) {
+  if (writing ? s->io.wr.data != NULL || s->write_held : s->io.rd.data != NULL) {
     push_busy(L, writing, fname);
     lua_error(L);
   }
@@ -254,6 +258,7 @@ static int do_sendall(lua_State *L, struct sock *s) {
     lua_replace(L, 3);
     struct task *t = trap_enter_quiet(L, ctx_get(L), "sendall");
     if (trap_push_due(L, t)) return raise_sent(L, (lua_Integer)done);
+    s->write_held = 1;
     return io_wait(L, t, &s->io.wr, sendall_k);
   }
   if (!lua_toboolean(L, 4)) return 0;
@@ -264,6 +269,7 @@ static int do_sendall(lua_State *L, struct sock *s) {
 static int sendall_k(lua_State *L, int status, lua_KContext ctx) {
   struct task *t = trap_resumed(L);
   (void)status;
+  ((struct sock *)lua_touserdata(L, 1))->write_held = 0;
   lua_Integer done = lua_tointeger(L, 3);
   if (trap_push_interrupt(L, t)) return raise_sent(L, done);
   lua_settop(L, (int)ctx);

@@ -212,6 +212,27 @@ describe("sockets", function()
     assert.are.same({ "peer false", "false true EBADF sendall: socket is closed true" }, trace)
   end)
 
+  it("a sendall cut by a cancellation holds the socket until its task has run again", function()
+    local trace = util.traced(function(record)
+      local listener <close> = curio.tcp_server_socket("127.0.0.1", 0)
+      local accepted = curio.spawn(function() return listener:accept() end)
+      local c <close> = curio.open_connection("127.0.0.1", listener:getsockname().port)
+      local peer <close> = accepted:join()
+      record("peer", peer:closed())
+      local sender = curio.spawn(function()
+        local ok, err = pcall(c.sendall, c, ("x"):rep(64 * 1024 * 1024))
+        record("sender", ok, curio.TaskCancelled:matches(err), err.bytes_sent > 0)
+      end)
+      curio.sleep(0) -- the sender fills the buffers and waits
+      sender:cancel({ blocking = false }) -- woken, not run yet
+      -- (the bound only keeps the old behaviour, a wait behind full buffers, from hanging)
+      record("other", curio.WriteResourceBusy:matches(util.catch(curio.timeout_after, 5, c.sendall, c, "y")))
+      sender:join()
+      record("then", c:send("")) -- free again
+    end)
+    assert.are.same({ "peer false", "other true", "sender false true true", "then 0" }, trace)
+  end)
+
   it("closes sockets by <close> and when collected", function()
     local before = util.fd_count()
     do

@@ -21,16 +21,20 @@
 --  3. A closed stream raises CurioError ("I/O operation on a closed
 --     stream") from every method but close, which may be called again.
 --  4. Errors from the system are OSError with errno, code and strerror.
---  5. One reader and one writer at a time. A task inside a read method or
---     write holds the stream as its reader (writer) while it waits (in
---     fill or the source's read or write, the only places they yield),
---     until its own continuation runs again: any other task entering a
---     read method (write) meanwhile gets ReadResourceBusy
---     (WriteResourceBusy) at once, even when the buffer could serve it, so
---     no task takes bytes out of a line another is assembling, and a
---     write cut by a timeout can be finished (err.bytes_sent) before any
---     other writer gets in. A holder that ended while it waited (its
---     coroutine closed) holds nothing.
+--  5. One reader and one writer at a time. A task inside a read method
+--     holds the stream as its reader while it waits (in fill, the only
+--     place a buffered read yields) until its own continuation runs
+--     again: any other task entering a read method meanwhile gets
+--     ReadResourceBusy at once, even when the buffer could serve it, so no
+--     task takes bytes out of a line another is assembling. Sockets and
+--     pipes (userdata sources: `_guarded`) refuse a second reader or
+--     writer themselves, in C (core/sockio.c: a sendall that waited holds
+--     the write side until its continuation has run, so a write cut by a
+--     timeout can be finished, err.bytes_sent, before any other writer
+--     gets in): their big reads and their writes go straight to them. A
+--     file source is held the same way by the stream for its reads and
+--     writes (one thread job at a time). A holder that ended while it
+--     waited (its coroutine closed) holds nothing.
 --  6. A read that resumes after a wait re-reads the buffer's state (its
 --     positions and lengths) instead of trusting what it saw before, and
 --     raises if the stream was closed meanwhile.
@@ -59,7 +63,8 @@ Stream.__index = Stream
 -- curio.io.Stream(source) -> a stream over source (see above).
 function io_.Stream(source)
   return setmetatable({ _source = source, _buffer = "", _pos = 1, _nmore = 0,
-                        _eof = false, _closed = false, _reader = nil, _writer = nil }, Stream)
+                        _eof = false, _closed = false, _reader = nil, _writer = nil,
+                        _guarded = type(source) == "userdata" }, Stream)
 end
 
 local function check_open(self, fname)
@@ -128,14 +133,25 @@ function io_.take_buffered(self)
   return take(self, buffered(self))
 end
 
+-- A big read straight from a source that does not refuse a second reader
+-- itself (a file's): the task holds the stream while it waits (rule 5).
+local function read_through(self, maxbytes)
+  local source = self._source
+  self._reader = current_task()
+  local ok, data = pcall(source.read, source, maxbytes)
+  self._reader = nil
+  if not ok then error(data, 0) end
+  if self._closed then check_open(self, "read") end -- closed while we waited (rule 6)
+  return data
+end
+
 -- stream:read(maxbytes) -> up to maxbytes bytes ("" at the end); without
 -- maxbytes (or -1), everything to the end.
 function Stream:read(maxbytes)
   -- (the checks inlined: an echo server calls this per message, and each
   -- Lua call deeper may double the coroutine's stack of every connection)
   if self._closed then check_open(self, "read") end
-  local task = current_task()
-  if task == nil then check.task("read") end
+  if current_task() == nil then check.task("read") end
   if self._reader ~= nil then check_reader(self, "read") end
   if maxbytes == nil or maxbytes == -1 then
     while fill(self) do end
@@ -146,13 +162,10 @@ function Stream:read(maxbytes)
   end
   if buffered(self) == 0 then
     if maxbytes >= CHUNK and not self._eof then -- rule 1: a big read goes straight through
-      local source = self._source -- ("" again at the end)
-      self._reader = task
-      local ok, data = pcall(source.read, source, maxbytes)
-      self._reader = nil
-      if not ok then error(data, 0) end
-      if self._closed then check_open(self, "read") end -- closed while we waited (rule 6)
-      return data
+      if self._guarded then -- ("" again at the end; a tail call: a frame less)
+        return self._source:read(maxbytes)
+      end
+      return read_through(self, maxbytes)
     end
     fill(self)
   end
@@ -240,6 +253,15 @@ function Stream:lines()
   end
 end
 
+-- Rule 5: raises WriteResourceBusy when another task waits inside a write.
+local function check_writer(self)
+  local writer = self._writer
+  if writer ~= nil and not writer.terminated then
+    error(WriteResourceBusy("write: another task is already writing to this stream"), 3)
+  end
+  self._writer = nil
+end
+
 -- stream:write(data) -> number of bytes written (rule 2).
 function Stream:write(data)
   if self._closed then check_open(self, "write") end
@@ -248,13 +270,13 @@ function Stream:write(data)
   end
   local task = current_task()
   if task == nil then check.task("write") end
-  local writer = self._writer
-  if writer ~= nil and not writer.terminated then
-    error(WriteResourceBusy("write: another task is already writing to this stream"), 2)
+  if self._guarded then -- (its own guard, rule 5; a tail call: a frame less)
+    return self._source:write(data) -- (the source returns #data)
   end
+  if self._writer ~= nil then check_writer(self) end
   local source = self._source
   self._writer = task
-  local ok, n = pcall(source.write, source, data) -- (the source returns #data)
+  local ok, n = pcall(source.write, source, data)
   self._writer = nil
   if not ok then error(n, 0) end
   return n

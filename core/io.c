@@ -24,7 +24,7 @@
  *    accept or socket may reuse once the owner closes: it gets a reference
  *    to the handle's shared record (io_share, made on first use), and the
  *    descriptor is closed when the last reference goes, the owner's or a
- *    job's, whichever is last (STYLE.md rule 20). */
+ *    job's, whichever is last. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>

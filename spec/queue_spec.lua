@@ -141,6 +141,26 @@ describe("Queue", function()
     end)
   end)
 
+  it("takes the same maxsize in every queue constructor, UniversalQueue's included", function()
+    for _, name in ipairs { "Queue", "LifoQueue", "PriorityQueue", "UniversalQueue" } do
+      local new = curio[name]
+      curio.run(function()
+        for _, unbounded in ipairs { 0, math.huge } do -- (UniversalQueue refused math.huge)
+          local q = new(unbounded)
+          for i = 1, 3 do q:put(i) end
+          assert.is_false(q:full(), name)
+        end
+      end)
+      assert.is_true(new(2 ^ 53):empty(), name)
+      for _, bad in ipairs { -1, 1.5, 0 / 0, -math.huge, 2 ^ 63, "3", {} } do
+        local message = catch(new, bad)
+        assert.truthy(message:match("^bad argument #1 to '" .. name .. "'"), message)
+      end
+      -- (NaN: the same words in all four)
+      assert.truthy(catch(new, 0 / 0):match("non%-negative maxsize expected"), name)
+    end
+  end)
+
   it("refuses to get or put outside a task", function()
     local q = curio.Queue()
     assert.is_true(curio.CurioError:matches(catch(q.put, q, 1)))

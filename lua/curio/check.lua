@@ -103,6 +103,18 @@ function check.count(value, n, fname, default, depth)
   return count
 end
 
+-- A queue's optional maxsize: nil, 0 or math.huge (unbounded) give 0,
+-- else a positive integer (every queue constructor takes it alike).
+function check.maxsize(value, n, fname, depth)
+  if value == nil or value == math.huge then return 0 end
+  depth = (depth or 1) + 1
+  if type(value) == "number" and value ~= value then
+    check.arg_error(n, fname, "non-negative maxsize expected", depth)
+  end
+  local size = check.count(value, n, fname, 0, depth)
+  return size -- (not a tail call: the error levels count this frame)
+end
+
 -- Optional seconds: nil (no limit) or a non-negative number, not NaN.
 function check.seconds(value, n, fname, depth)
   if value == nil then return nil end

@@ -9,17 +9,12 @@ local core = require "curio.core"
 local check = require "curio.check"
 
 local new_queue = core.queue
-local huge = math.huge
 
 local queue = {}
 
 -- The maxsize argument of a constructor (called by it: depth 2) -> integer.
 local function check_maxsize(maxsize, fname)
-  if maxsize == nil or maxsize == huge then return 0 end
-  if type(maxsize) == "number" and maxsize ~= maxsize then
-    check.arg_error(1, fname, "non-negative maxsize expected", 2)
-  end
-  local size = check.count(maxsize, 1, fname, 0, 2)
+  local size = check.maxsize(maxsize, 1, fname, 2)
   return size -- (not a tail call: the error levels count this frame)
 end
 

@@ -13,12 +13,12 @@ thread.UniversalEvent = core.UniversalEvent
 thread.UniversalLock = core.UniversalLock
 
 -- curio.UniversalQueue(maxsize) -> a queue shared by tasks and threads;
--- maxsize 0 or nil: unbounded.
+-- maxsize 0, nil or math.huge: unbounded (as Queue's).
 function thread.UniversalQueue(maxsize)
-  if maxsize ~= nil and not (math.type(maxsize) == "integer" and maxsize >= 0) then
-    check.count(maxsize, 1, "UniversalQueue", 0)
+  if not (math.type(maxsize) == "integer" and maxsize >= 0) then
+    maxsize = check.maxsize(maxsize, 1, "UniversalQueue")
   end
-  return core.UniversalQueue(maxsize or 0)
+  return core.UniversalQueue(maxsize)
 end
 
 -- The functions abide calls directly in the task: curio's own, which

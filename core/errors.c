@@ -192,6 +192,19 @@ const char *errors_checkcstring(lua_State *L, int idx, const char *fname, size_t
   return s;
 }
 
+/* Pushes key with each zero byte shown as \0 (a C string would end
+ * there) and returns it. */
+static const char *shown(lua_State *L, const char *key, size_t len) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < len; i++) {
+    if (key[i] == '\0') luaL_addstring(&b, "\\0");
+    else luaL_addchar(&b, key[i]);
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
 /* An optional options table at stack index idx of function fname: nil
  * (or none) is no options; a table's keys must all be in `known` (a NULL-
  * ended list), else the error names the first unknown one (check.lua's
@@ -206,9 +219,13 @@ int errors_checkoptions(lua_State *L, int idx, const char *fname, const char *co
     int found = 0;
     lua_pop(L, 1); /* the value */
     if (lua_type(L, -1) == LUA_TSTRING) {
-      const char *key = lua_tostring(L, -1);
-      for (int i = 0; known[i] != NULL && !found; i++) found = strcmp(key, known[i]) == 0;
-      if (!found) errors_argerror(L, idx, fname, lua_pushfstring(L, "unknown option '%s'", key));
+      size_t len;
+      const char *key = lua_tolstring(L, -1, &len);
+      /* (lengths compared: "threads\0x" is not "threads") */
+      for (int i = 0; known[i] != NULL && !found; i++)
+        found = strlen(known[i]) == len && memcmp(key, known[i], len) == 0;
+      if (!found)
+        errors_argerror(L, idx, fname, lua_pushfstring(L, "unknown option '%s'", shown(L, key, len)));
     } else {
       errors_argerror(L, idx, fname, lua_pushfstring(L, "unknown option (a %s key)", luaL_typename(L, -1)));
     }

@@ -263,6 +263,32 @@ describe("argument errors", function()
     assert.are.same(want, got)
   end)
 
+  it("refuse an option name with a zero byte or a key of another type, shown as it is", function()
+    local weird = setmetatable({}, { __tostring = function() error("a key's __tostring ran") end })
+    local got = {}
+    local function expect(fn, ...) got[#got + 1] = bad(fn, ...) end
+    expect(curio.Kernel, { ["threads\0x"] = 4 }) -- (C compared C strings: this was 'threads')
+    expect(curio.Kernel, { ["shutdown_timeout\0"] = 1 })
+    expect(curio.Kernel, { [weird] = 1 })
+    curio.run(function()
+      expect(curio.TaskGroup, { ["wait\0"] = "any" })
+      expect(curio.TaskGroup, { [weird] = 1 }) -- (Lua called the key's __tostring)
+      expect(curio.TaskGroup, { [1] = "any" })
+      local t = curio.spawn(curio.sleep, 1)
+      expect(t.cancel, t, { ["blocking\0"] = false })
+      t:cancel()
+    end)
+    assert.are.same({
+      "bad argument #1 to 'Kernel' (unknown option 'threads\\0x')",
+      "bad argument #1 to 'Kernel' (unknown option 'shutdown_timeout\\0')",
+      "bad argument #1 to 'Kernel' (unknown option (a table key))",
+      "bad argument #1 to 'TaskGroup' (unknown option 'wait\\0')",
+      "bad argument #1 to 'TaskGroup' (unknown option (a table key))",
+      "bad argument #1 to 'TaskGroup' (unknown option (a number key))",
+      "bad argument #1 to 'cancel' (unknown option 'blocking\\0')",
+    }, got)
+  end)
+
   it("are built only in core/errors.c and lua/curio/check.lua (make lint)", function()
     local status, stdout, stderr = util.sh("sh tools/lint_args.sh")
     assert.are.equal(0, status, stdout .. stderr)

@@ -84,8 +84,13 @@ function check.options(opts, n, fname, known, depth)
   if opts == nil then return {} end
   depth = (depth or 1) + 1
   if type(opts) ~= "table" then check.arg_error(n, fname, "table expected, got " .. type(opts), depth) end
-  for key in pairs(opts) do
-    if not known[key] then check.arg_error(n, fname, "unknown option '" .. tostring(key) .. "'", depth) end
+  for key in next, opts do -- (raw, as C's check: what it sees is what is read)
+    if not known[key] then
+      -- (a key's own __tostring is not called: it may raise or lie)
+      local shown = type(key) == "string" and ("'" .. key:gsub("%z", "\\0") .. "'")
+        or ("(a " .. type(key) .. " key)")
+      check.arg_error(n, fname, "unknown option " .. shown, depth)
+    end
   end
   return opts
 end

@@ -343,13 +343,17 @@ describe("Universal objects", function()
     local grown = resident() - before
     assert.are.equal(0, full:get())
     assert.is_true(full:empty())
-    if not (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) then
+    -- (the sanitizers' allocators keep freed memory: the figure counts on
+    -- the plain build only)
+    if not (os.getenv("LD_PRELOAD") or ""):find("[at]san") then
       assert.is_true(grown < 16 * 2 ^ 20, ("grew by %.1f MB"):format(grown / 2 ^ 20))
     end
   end)
 
   it("refuses to block the kernel's thread from a coroutine curio does not drive", function()
-    local status, out, err = util.lua_code([[
+    -- (a hang on old main: a child killed after 20 s; under `make tsan`,
+    -- where no shell starts, in this process)
+    local code = [[
       local curio = require "curio"
       curio.run(function()
         local q, ev, lock = curio.UniversalQueue(), curio.UniversalEvent(), curio.UniversalLock()
@@ -366,9 +370,14 @@ describe("Universal objects", function()
         assert(coroutine.wrap(function() return q:get() end)() == 1) -- no wait: allowed
         assert(full:get() == 1 and full:empty())
       end)
-      print("ok")
-    ]], 20)
+      return "ok"
+    ]]
+    if (os.getenv("LD_PRELOAD") or ""):find("tsan", 1, true) then
+      assert.are.equal("ok", assert(load(code))())
+      return
+    end
+    local status, out, err = util.lua_code("io.write((function() " .. code .. " end)())", 20)
     assert.are.equal(0, status, err)
-    assert.are.equal("ok\n", out)
+    assert.are.equal("ok", out)
   end)
 end)

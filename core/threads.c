@@ -2,9 +2,11 @@
  *
  * Rules (libuv's threadpool is the model):
  * 1. A pool belongs to one kernel (a kernel hook) and is made on first use;
- *    it starts threads on demand, up to Kernel{threads=}, and keeps them
- *    and their Lua states (standard libraries, the caller's package paths)
- *    between calls.
+ *    it starts threads on demand, up to Kernel{threads=}: one whenever the
+ *    jobs waiting for a thread outnumber its idle threads (a job may block
+ *    its thread for ever, so none waits while the pool may grow). It keeps
+ *    them and their Lua states (standard libraries, the caller's package
+ *    paths) between calls.
  * 2. A job carries bytes (the codec, codec.c) both ways: the function and
  *    its arguments in, the results or the error out. A worker thread never
  *    touches the kernel's Lua state or its tasks.
@@ -88,6 +90,7 @@ struct pool {
   pthread_mutex_t lock;
   pthread_cond_t work;
   struct list pending;   /* under the lock */
+  int npending;          /* jobs in pending (rule 1: one idle thread each) */
   struct list out;       /* every job not yet fired or dropped (kernel thread) */
   pthread_cond_t exited; /* a thread ended (rule 6) */
   int nthreads, live, idle, max, stopping;
@@ -303,6 +306,7 @@ static void *worker_main(void *arg) {
     }
     struct list *node = list_first(&p->pending);
     list_remove(node);
+    p->npending--;
     struct job *j = LIST_ENTRY(node, struct job, node);
     j->state = JOB_RUNNING;
     w->job = j;
@@ -356,7 +360,7 @@ static void job_undo(struct task *t) {
     return;
   }
   int unrun = j->state == JOB_PENDING;
-  if (unrun) list_remove(&j->node);
+  if (unrun) { list_remove(&j->node); p->npending--; }
   j->task = NULL;
   pthread_mutex_unlock(&p->lock);
   if (unrun) job_drop(j); /* (else it fires later, and is dropped then) */
@@ -396,6 +400,7 @@ static void pool_close(lua_State *L, struct kernel *k, struct kernel_hook *hook)
   pthread_mutex_lock(&p->lock);
   p->stopping = 1;
   for (struct list *n; (n = list_first(&p->pending)) != NULL;) list_remove(n);
+  p->npending = 0;
   pthread_cond_broadcast(&p->work);
   for (int i = 0; i < p->nthreads; i++)
     if (p->workers[i].job != NULL) worker_stop(&p->workers[i]); /* (lock order: pool, worker, object) */
@@ -558,9 +563,14 @@ static int l_run_in_thread(lua_State *L) {
   describe(L, j);
   pthread_mutex_lock(&p->lock);
   list_insert_tail(&p->pending, &j->node);
-  if (p->idle == 0 && p->nthreads < p->max) start_worker(p);
+  p->npending++;
+  /* one more thread unless an idle one is there for each waiting job: an
+   * idle thread already signalled for an earlier job stays counted idle
+   * until it wakes, and a job that blocks for ever in its thread must
+   * not leave the next one without a thread while the pool may grow */
+  if (p->npending > p->idle && p->nthreads < p->max) start_worker(p);
   int none = p->nthreads == 0;
-  if (none) list_remove(&j->node);
+  if (none) { list_remove(&j->node); p->npending--; }
   else pthread_cond_signal(&p->work);
   pthread_mutex_unlock(&p->lock);
   if (none) {

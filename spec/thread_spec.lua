@@ -154,6 +154,39 @@ describe("run_in_thread", function()
     assert.are.equal(before, threads_of_process())
   end)
 
+  it("gives every call a thread while the pool may grow, even when the calls block until all have started", function()
+    -- A burst of calls arrives while one thread is idle: that thread was
+    -- counted idle for each of them until it woke, so one thread was
+    -- started for many calls, and calls that block until the others have
+    -- started (a barrier) waited for ever (a hang on old main: a child
+    -- killed after 30 s; under `make tsan`, where no shell starts, here).
+    local code = [[
+      local curio = require "curio"
+      local n = 0
+      for round = 1, 20 do
+        curio.run(function()
+          curio.run_in_thread(function() end) -- one idle thread
+          local started, go = curio.UniversalQueue(), curio.UniversalEvent()
+          local calls = {}
+          for i = 1, 12 do
+            calls[i] = curio.spawn(curio.run_in_thread, function(s, g) s:put(1) g:wait() return 1 end, started, go)
+          end
+          for _ = 1, 12 do started:get() end
+          go:set()
+          for i = 1, 12 do n = n + calls[i]:join() end
+        end)
+      end
+      return tostring(n)
+    ]]
+    if (os.getenv("LD_PRELOAD") or ""):find("tsan", 1, true) then
+      assert.are.equal("240", assert(load(code))())
+      return
+    end
+    local status, out, err = util.lua_code("io.write((function() " .. code .. " end)())", 30)
+    assert.are.equal(0, status, err)
+    assert.are.equal("240", out)
+  end)
+
   it("never runs a call cancelled before a thread took it", function()
     local k = curio.Kernel({ threads = 1 }) -- (the second call waits for the one thread)
     local ran = k:run(function()

@@ -41,6 +41,32 @@ static int l_encode_portable(lua_State *L) {
   return 1;
 }
 
+/* Protected by codec_crosses: encodes arg 1 (portable: arg 2), pushing the
+ * bytes and how many shared objects they hold. */
+static int crosses_encode(lua_State *L) {
+  size_t nshared = codec_encode(L, 1, 1, "value", lua_toboolean(L, 2));
+  lua_pushinteger(L, (lua_Integer)nshared);
+  return 2;
+}
+
+/* core.crosses(value, portable?) -> whether value crosses (to another
+ * process when portable): it is encoded, and the references that the bytes
+ * took are dropped at once. errors.portable's probe (see codec.h). */
+int codec_crosses(lua_State *L) {
+  lua_settop(L, 2);
+  lua_pushcfunction(L, crosses_encode);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  int ok = lua_pcall(L, 2, 2, 0) == LUA_OK;
+  if (ok && lua_tointeger(L, -1) > 0) {
+    size_t len;
+    const char *data = lua_tolstring(L, -2, &len);
+    codec_release(data, len);
+  }
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
 /* core.decode(s, trusted?) -> the values (functions only when trusted). */
 static int l_decode(lua_State *L) {
   size_t len;
@@ -54,5 +80,6 @@ const luaL_Reg codec_functions[] = {
   {"encode", l_encode},
   {"encode_portable", l_encode_portable},
   {"decode", l_decode},
+  {"crosses", codec_crosses},
   {NULL, NULL}
 };

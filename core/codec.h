@@ -45,6 +45,11 @@ void codec_release(const char *data, size_t len);
 void codec_shared_each(const char *data, size_t len,
                        void (*fn)(const struct codec_shared *ops, void *obj, void *ud), void *ud);
 
+/* A lua_CFunction: (value, portable?) -> whether value crosses (to another
+ * process when portable), found by encoding it (protected; the references
+ * the bytes took are dropped). A worker's errors.portable probes with it. */
+int codec_crosses(lua_State *L);
+
 extern const luaL_Reg codec_functions[];
 
 #endif

@@ -20,7 +20,8 @@
  * 5. An error crosses as curio.errors makes it portable in the worker and
  *    restores it in the task (the same functions serve worker processes):
  *    a table keeps its fields, a curio error its class, a string comes as
- *    a CurioError carrying it and the worker's traceback.
+ *    a CurioError carrying it and the worker's traceback; a field that
+ *    cannot cross (codec_crosses says) comes as a string describing it.
  * 6. Closing (the kernel's hook, after its tasks) is bounded: jobs no
  *    thread took are dropped, every running thread is told to stop (one
  *    blocked in a Universal object's wait is woken and raises there:
@@ -196,7 +197,8 @@ static int portable_error(lua_State *L) {
   lua_getfield(L, -1, "portable");
   lua_pushvalue(L, 1);
   lua_pushvalue(L, 2);
-  lua_call(L, 2, 1);
+  lua_pushcfunction(L, codec_crosses); /* (what this codec can carry) */
+  lua_call(L, 3, 1);
   return 1;
 }
 

@@ -228,10 +228,58 @@ describe("run_in_process", function()
       err = util.catch(curio.run_in_process, function() error(42) end)
       record(err)
       err = util.catch(curio.run_in_process, function() error({ f = print }) end)
-      record(curio.CurioError:matches(err))
+      record(curio.CurioError:matches(err), type(err.f))
       record(curio.run_in_process(function() return "still serving" end))
     end)
-    assert.are.same({ "table 7 table", "true late 1.5", "42", "true", "still serving" }, trace)
+    assert.are.same({ "table 7 table", "true late 1.5", "42", "false string", "still serving" }, trace)
+  end)
+
+  -- issue 15 (hostile review): one field the codec cannot carry to another
+  -- process (a file, a C function, a Universal object) made the whole error
+  -- a CurioError "cannot transfer error #1 .f (userdata)", its code lost.
+  it("keeps the fields of an error that can cross; one that cannot comes as a string saying what it was", function()
+    local k = curio.Kernel({ processes = 1 }) -- (closed below: the worker goes with it)
+    local plain, classed = k:run(function()
+      return util.catch(curio.run_in_process, function()
+        local t = { code = 3, f = io.stdout, co = coroutine.create(print), print = print,
+                    q = require("curio").UniversalQueue(), twice = function(x) return 2 * x end,
+                    nested = { deeper = { n = 1, u = io.stderr } } }
+        t.self, t.nested.back = t, t -- (cycles)
+        t[io.stdin] = "a key that cannot cross"
+        t.odd = setmetatable({ kept = true }, { __index = function() error("__index") end,
+                                                __pairs = function() error("__pairs") end,
+                                                __tostring = function() error("__tostring") end })
+        error(t)
+      end), util.catch(curio.run_in_process, function()
+        getmetatable(io.stdout).__tostring = function() error("__tostring") end -- (this worker only)
+        local curio_ = require "curio"
+        error(curio_.TaskTimeout("late", { code = 4, f = io.stdout,
+                                           cause = curio_.ResourceBusy("held", { u = io.stdin }) }))
+      end)
+    end)
+    k:close()
+    assert.is_nil(getmetatable(plain))
+    assert.are.equal(3, plain.code)
+    assert.is_truthy(plain.f:find("^userdata: file %(0x"), plain.f)
+    assert.is_truthy(plain.co:find("^thread: 0x"), plain.co)
+    assert.is_truthy(plain.print:find("^function: "), plain.print) -- (a C function stays home)
+    assert.is_truthy(plain.q:find("^userdata: "), plain.q) -- (a shared object too)
+    assert.are.equal(14, plain.twice(7)) -- (a Lua function crosses)
+    assert.are.equal(1, plain.nested.deeper.n)
+    assert.is_truthy(plain.nested.deeper.u:find("^userdata: file %(0x"), plain.nested.deeper.u)
+    assert.are.equal(plain, plain.self)
+    assert.are.equal(plain, plain.nested.back)
+    assert.are.same({ kept = true }, plain.odd)
+    local keys = {}
+    for key, value in pairs(plain) do
+      if type(key) == "string" and key:find("^userdata: file") then keys[#keys + 1] = value end
+    end
+    assert.are.same({ "a key that cannot cross" }, keys)
+    assert.is_true(curio.TaskTimeout:matches(classed))
+    assert.are.same({ "late", 4 }, { classed.message, classed.code })
+    assert.is_truthy(classed.f:find("^userdata: 0x"), classed.f) -- (its __tostring raised)
+    assert.is_true(curio.ResourceBusy:matches(classed.cause))
+    assert.is_truthy(classed.cause.u:find("^userdata: 0x"), classed.cause.u)
   end)
 
   -- issue 15: the reply protocol shared the worker's stdout (descriptor 1)

@@ -93,6 +93,54 @@ describe("run_in_thread", function()
     assert.is_truthy(e.userdata.message:find("file", 1, true))
   end)
 
+  -- issue 15 (hostile review): one field the codec cannot carry (a file, a
+  -- coroutine) made the whole error a CurioError "cannot transfer error #1
+  -- .f (userdata)", its code lost.
+  it("keeps the fields of an error that can cross; one that cannot comes as a string saying what it was", function()
+    local k = curio.Kernel({ threads = 1 }) -- (closed below: the worker's state goes with it)
+    local plain, classed = k:run(function()
+      local function catch(fn, ...) return select(2, pcall(curio.run_in_thread, fn, ...)) end
+      return catch(function()
+        local t = { code = 3, f = io.stdout, co = coroutine.create(print), print = print,
+                    nested = { deeper = { n = 1, u = io.stderr } } }
+        t.self, t.nested.back = t, t -- (cycles)
+        t[io.stdin] = "a key that cannot cross"
+        t.odd = setmetatable({ kept = true }, { __index = function() error("__index") end,
+                                                __pairs = function() error("__pairs") end,
+                                                __tostring = function() error("__tostring") end })
+        error(t)
+      end), catch(function()
+        getmetatable(io.stdout).__tostring = function() error("__tostring") end -- (this state only)
+        local curio_ = require "curio"
+        error(curio_.TaskTimeout("late", { code = 4, f = io.stdout, q = curio_.UniversalQueue(),
+                                           cause = curio_.ResourceBusy("held", { u = io.stdin }) }))
+      end)
+    end)
+    k:close()
+    assert.is_nil(getmetatable(plain))
+    assert.are.equal(3, plain.code)
+    assert.are.equal("string", type(plain.f))
+    assert.is_truthy(plain.f:find("^userdata: file %(0x"), plain.f)
+    assert.is_truthy(plain.co:find("^thread: 0x"), plain.co)
+    assert.are.equal(print, plain.print) -- (a C function crosses to a thread of this process)
+    assert.are.equal(1, plain.nested.deeper.n)
+    assert.is_truthy(plain.nested.deeper.u:find("^userdata: file %(0x"), plain.nested.deeper.u)
+    assert.are.equal(plain, plain.self)
+    assert.are.equal(plain, plain.nested.back)
+    assert.are.same({ kept = true }, plain.odd)
+    local keys = {}
+    for key, value in pairs(plain) do
+      if type(key) == "string" and key:find("^userdata: file") then keys[#keys + 1] = value end
+    end
+    assert.are.same({ "a key that cannot cross" }, keys)
+    assert.is_true(curio.TaskTimeout:matches(classed))
+    assert.are.same({ "late", 4 }, { classed.message, classed.code })
+    assert.is_truthy(classed.f:find("^userdata: 0x"), classed.f) -- (its __tostring raised)
+    assert.are.equal("userdata", type(classed.q)) -- (a Universal object crosses to a thread)
+    assert.is_true(curio.ResourceBusy:matches(classed.cause))
+    assert.is_truthy(classed.cause.u:find("^userdata: 0x"), classed.cause.u)
+  end)
+
   it("keeps a class known in both states, a subclass made with the same name included", function()
     local Mine = curio.CurioError:subclass("SharedNameError")
     local err = curio.run(function()

@@ -151,78 +151,123 @@ end
 
 -- The marker of a portable error: the names of its class and ancestors.
 local PORTABLE = "__curio_class"
-local MAX_CAUSES = 8 -- nested curio errors converted (a cycle of causes stops)
+local MAX_DEPTH = 100 -- tables nested in an error (the codec's bound is 200)
 
+-- The class of a curio error made here (registered under its name), or nil.
+-- Raw reads only: an error's metatable may be anyone's.
 local function class_of(value)
   local mt = getmetatable(value)
-  return type(mt) == "table" and rawget(mt, "__class") or nil
+  local class = type(mt) == "table" and rawget(mt, "__class") or nil
+  local name = type(class) == "table" and rawget(class, "__name")
+  if type(name) == "string" and named[name] == class then return class end
+  return nil
 end
 
-local function portable_table(err, class, depth)
-  local form, names = {}, {}
-  for key, value in pairs(err) do
-    local kind = type(value)
-    if kind == "table" and class_of(value) and depth < MAX_CAUSES then
-      value = portable_table(value, class_of(value), depth + 1)
-    elseif kind == "userdata" or kind == "thread" then
-      value = tostring(value) -- (a task, a socket: cannot cross; its name can)
+-- What a value that cannot cross becomes: its type and its tostring
+-- ("userdata: file (0x...)"), protected; a raising or odd __tostring gives
+-- way to the type and address.
+local function describe(value)
+  local kind = type(value)
+  local ok, text = pcall(tostring, value)
+  if not ok or type(text) ~= "string" then return ("%s: %p"):format(kind, value) end
+  if text:sub(1, #kind + 1) == kind .. ":" then return text end
+  return kind .. ": " .. text
+end
+
+-- Without a probe from the caller: threads never cross, userdata only when
+-- shared (a Universal object), functions do.
+local function default_crosses(value)
+  if type(value) == "function" then return true end
+  local mt = type(value) == "userdata" and debug.getmetatable(value)
+  return type(mt) == "table" and type(rawget(mt, "__curio_shared")) == "userdata"
+end
+
+-- A copy of value that the codec carries (rule of errors.portable): tables
+-- copied with raw reads (keys too, cycles and shared parts kept through
+-- `copies`, curio errors marked with their class names), a leaf that the
+-- probe refuses described instead.
+local function portable_value(value, crosses, copies, depth)
+  local kind = type(value)
+  if kind == "nil" or kind == "boolean" or kind == "number" or kind == "string" then return value end
+  if kind ~= "table" then
+    if kind ~= "thread" then
+      local ok, yes = pcall(crosses, value)
+      if ok and yes then return value end
     end
-    form[key] = value
+    return describe(value)
   end
-  while class do
-    names[#names + 1] = class.__name
-    class = class.__parent
+  if copies[value] then return copies[value] end
+  if depth >= MAX_DEPTH then return describe(value) .. " (nested too deeply)" end
+  local form = {}
+  copies[value] = form
+  for key, field in next, value do
+    key = portable_value(key, crosses, copies, depth + 1)
+    if rawget(form, key) == nil then form[key] = portable_value(field, crosses, copies, depth + 1) end
   end
-  form[PORTABLE] = names
+  local class = class_of(value)
+  if class then
+    local names = {}
+    while type(class) == "table" and #names < MAX_DEPTH do
+      names[#names + 1] = rawget(class, "__name")
+      class = rawget(class, "__parent")
+    end
+    form[PORTABLE] = names
+  end
   return form
 end
 
--- errors.portable(err, traceback) -> what the codec carries for an error
--- raised in a worker (thread or process): a curio error becomes a plain
--- table of its fields plus its class names; a string becomes a CurioError's
--- form carrying the message and traceback (the worker's, at the raise);
--- nil, booleans, numbers and plain tables stay as they are; anything else
--- becomes a CurioError's form with its tostring. Needs no kernel.
-function errors.portable(err, traceback)
+-- errors.portable(err, traceback, crosses) -> what the codec carries for an
+-- error raised in a worker (thread or process). A table (a curio error or
+-- any other) becomes a plain copy of its fields, read raw, recursively,
+-- cycles kept; a curio error's copy also carries its class names. A field
+-- (or key) that cannot cross becomes a string saying what it was
+-- ("userdata: file (0x...)"): crosses(value) says which can (the caller's
+-- codec: a shared object or a C function does not cross to another
+-- process), a coroutine never does. A string becomes a CurioError's form
+-- carrying the message and traceback (the worker's, at the raise); nil,
+-- booleans and numbers stay as they are; anything else becomes a
+-- CurioError's form with its description. Needs no kernel.
+function errors.portable(err, traceback, crosses)
   local kind = type(err)
   if kind == "table" then
-    local class = class_of(err)
-    if class and class.__name and named[class.__name] == class then
-      return portable_table(err, class, 0)
-    end
-    return err
+    return portable_value(err, type(crosses) == "function" and crosses or default_crosses, {}, 0)
   elseif kind == "nil" or kind == "boolean" or kind == "number" then
     return err
   end
-  return { [PORTABLE] = { "CurioError" }, message = tostring(err),
+  return { [PORTABLE] = { "CurioError" }, message = kind == "string" and err or describe(err),
            traceback = type(traceback) == "string" and traceback or nil }
 end
 
 -- errors.restore(value) -> the error to raise in the caller's state for a
--- value that errors.portable made: a curio error of the first of its class
--- names known here (CurioError when none is); a string (a worker that
--- could not load this module) becomes a CurioError; anything else is
--- returned as it is.
-local function restore(value, depth)
-  local names = getmetatable(value) == nil and rawget(value, PORTABLE)
-  if type(names) ~= "table" then return value end
+-- value that errors.portable made (decoded: plain tables): every table in
+-- it marked as a curio error becomes one, of the first of its class names
+-- known here (CurioError when none is); a string (a worker that could not
+-- load this module) becomes a CurioError; anything else is returned as it
+-- is.
+local function restore(value, done)
+  if done[value] then return end
+  done[value] = true
+  local names = rawget(value, PORTABLE)
   value[PORTABLE] = nil
+  for key, field in next, value do
+    if type(key) == "table" and getmetatable(key) == nil then restore(key, done) end
+    if type(field) == "table" and getmetatable(field) == nil then restore(field, done) end
+  end
+  if type(names) ~= "table" then return end
   local class
   for _, name in ipairs(names) do
     class = type(name) == "string" and named[name] or nil
     if class then break end
   end
-  for key, field in pairs(value) do
-    if type(field) == "table" and depth < MAX_CAUSES then value[key] = restore(field, depth + 1) end
-  end
   if value.message == nil then value.message = (class or errors.CurioError).__name end
-  return setmetatable(value, (class or errors.CurioError).__instance)
+  setmetatable(value, (class or errors.CurioError).__instance)
 end
 
 function errors.restore(value)
   if type(value) == "string" then return errors.CurioError(value) end
-  if type(value) ~= "table" then return value end
-  return restore(value, 0)
+  if type(value) ~= "table" or getmetatable(value) ~= nil then return value end
+  restore(value, {})
+  return value
 end
 
 -- Raises a new instance of class with message (and fields) at level 2.

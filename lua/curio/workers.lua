@@ -26,7 +26,8 @@
 --  4. An error in fn is raised in the task as that error (curio.errors'
 --     portable and restore, as run_in_thread's): a table keeps its fields,
 --     a curio error its class, a string comes as a CurioError with the
---     message and the worker's .traceback.
+--     message and the worker's .traceback; a field that cannot cross to
+--     this process (core.crosses says) comes as a string describing it.
 --  5. run_in_process refuses, before any worker starts, where the task
 --     cannot block (core.check_can_block: the error of every blocking call).
 
@@ -45,12 +46,18 @@ local function resolve(name)
   return fn
 end
 
+-- What may cross in an error (errors.portable's probe): what the codec
+-- carries to another process (no shared object, no C function).
+local function crosses(value)
+  return core.crosses(value, true)
+end
+
 local function call(payload)
   local request = table.pack(core.decode(payload, true))
   local fn = request[1]
   if type(fn) == "string" then fn = resolve(fn) end
   return table.pack(xpcall(fn, function(e)
-    return errors.portable(e, debug.traceback(nil, 2)) -- (rule 4)
+    return errors.portable(e, debug.traceback(nil, 2), crosses) -- (rule 4)
   end, table.unpack(request, 2, request.n)))
 end
 

@@ -347,7 +347,11 @@ int task_cancel(struct task *t) {
 
 /* core.task_cancel(task, exc?) -> true when a cancellation was issued. */
 static int l_task_cancel(lua_State *L) {
-  struct task *t = task_check(L, 1);
+  /* (checked here under the public name: task.lua's cancel passes its self
+   * through, and task_check would name this function, 'task_cancel') */
+  struct task *t = ctx_testudata(L, 1, MT_TASK);
+  if (t == NULL) t = ctx_testudata(L, 1, MT_TASK_GC);
+  if (t == NULL) return errors_methodtypeerror(L, 1, "cancel", "Task");
   if (t->state == TASK_DONE || t->k == NULL || t->cancelled) {
     lua_pushboolean(L, 0);
     return 1;

@@ -332,6 +332,9 @@ static int with_acquired_k(lua_State *L, int status, lua_KContext nargs) {
 static int l_lock_with(lua_State *L) {
   universal_check(L, U_LOCK);
   if (lua_type(L, 2) != LUA_TFUNCTION) errors_methodtypeerror(L, 2, "with", "function");
+  /* (refused here, where Lua cannot yield, under this method's own name:
+   * the acquire below would name itself) */
+  if (universal_running_task(L) != NULL) trap_enter_in(L, universal_ctx(L), "UniversalLock.with");
   int nargs = lua_gettop(L) - 2;
   lua_pushcfunction(L, l_lock_acquire);
   lua_pushvalue(L, 1);

@@ -277,6 +277,10 @@ describe("argument errors", function()
       local t = curio.spawn(curio.sleep, 1)
       expect(t.cancel, t, { ["blocking\0"] = false })
       t:cancel()
+      local path = os.tmpname()
+      expect(curio.aopen, path, "w\0x") -- (the zero byte went raw into the message)
+      expect(curio.aopen, path, setmetatable({}, getmetatable(weird)))
+      os.remove(path)
     end)
     assert.are.same({
       "bad argument #1 to 'Kernel' (unknown option 'threads\\0x')",
@@ -286,6 +290,8 @@ describe("argument errors", function()
       "bad argument #1 to 'TaskGroup' (unknown option (a table key))",
       "bad argument #1 to 'TaskGroup' (unknown option (a number key))",
       "bad argument #1 to 'cancel' (unknown option 'blocking\\0')",
+      "bad argument #2 to 'aopen' (invalid mode w\\0x)",
+      "bad argument #2 to 'aopen' (invalid mode table)",
     }, got)
   end)
 
@@ -313,5 +319,67 @@ describe("a wrong self", function()
       ("%s:%d: calling 'get' on bad self (UniversalQueue expected, got number)"):format(here, line - 5),
       ("%s:%d: calling 'close' on bad self (Kernel expected, got number)"):format(here, line - 4),
     }, got)
+  end)
+
+  it("names a Task's cancel as the user called it (not its C helper)", function()
+    local here = debug.getinfo(1, "S").short_src
+    local got, line
+    curio.run(function()
+      local t = curio.spawn(function() end)
+      line = debug.getinfo(1, "l").currentline + 1
+      got = select(2, pcall(function() t.cancel(5) end))
+      t:join()
+    end)
+    assert.are.equal(("%s:%d: calling 'cancel' on bad self (Task expected, got number)"):format(here, line), got)
+  end)
+
+  it("is refused by every method of the Lua classes, before anything changes", function()
+    local here = debug.getinfo(1, "S").short_src
+    local got, want = {}, {}
+    curio.run(function()
+      local ev, q, g = curio.Event(), curio.Queue(), curio.TaskGroup()
+      local objects = {
+        Event = ev, Lock = curio.Lock(), RLock = curio.RLock(), Semaphore = curio.Semaphore(),
+        BoundedSemaphore = curio.BoundedSemaphore(), Condition = curio.Condition(), TaskGroup = g,
+      }
+      local methods = {
+        Event = { "is_set", "clear", "set", "wait" },
+        Lock = { "acquire", "release", "locked", "with" },
+        RLock = { "acquire", "release", "locked", "with" },
+        Semaphore = { "acquire", "release", "value", "locked", "with" },
+        BoundedSemaphore = { "acquire", "release", "value", "locked", "with" },
+        Condition = { "acquire", "release", "locked", "wait", "wait_for", "notify", "notify_all", "with" },
+        TaskGroup = { "spawn", "spawn_daemon", "add_task", "next_done", "next_result", "cancel_remaining",
+                      "join", "result", "exception", "results", "exceptions" },
+      }
+      for class, names in pairs(methods) do
+        local wrong = class == "Event" and q or ev -- (an Event's fields pass for a Lock's)
+        for _, name in ipairs(names) do
+          local line = debug.getinfo(1, "l").currentline + 1
+          local ok, err = pcall(function() objects[class][name](wrong, print) end)
+          got[#got + 1] = ok and (class .. "." .. name .. " accepted") or tostring(err)
+          -- (Semaphore's methods are BoundedSemaphore's too: both classes pass)
+          local tname = (class == "BoundedSemaphore" and name ~= "acquire" and name ~= "release"
+                         and name ~= "with") and "Semaphore" or class
+          want[#want + 1] = ("%s:%d: calling '%s' on bad self (%s expected, got %s)"):format(
+            here, line, name, tname, wrong == q and "userdata" or "table")
+        end
+      end
+      got[#got + 1] = tostring(rawget(ev, "_held")) -- (Lock.acquire used to set it)
+      want[#want + 1] = "nil"
+      g:join()
+    end)
+    assert.are.same(want, got)
+  end)
+
+  it("names UniversalLock's with where Lua cannot yield (not the acquire it calls)", function()
+    local got
+    curio.run(function()
+      local lock = curio.UniversalLock()
+      local ok, err = pcall(function() ("x"):gsub(".", function() lock:with(print) end) end)
+      got = { ok, tostring(err.message) }
+    end)
+    assert.are.equal(false, got[1])
+    assert.matches("^UniversalLock%.with: cannot block here", got[2])
   end)
 end)

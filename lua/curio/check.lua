@@ -52,9 +52,29 @@ local function describe(value)
 end
 check.describe = describe
 
+-- A user's value shown in a message: a string with its zero bytes as "\0"
+-- (a raw zero byte would cut the message short where C prints it), a
+-- number or boolean as itself, anything else by its type (its own
+-- __tostring is not called: it may raise or lie).
+function check.shown(value)
+  local kind = type(value)
+  if kind == "string" then return (value:gsub("%z", "\\0")) end
+  if kind == "number" or kind == "boolean" then return tostring(value) end
+  return describe(value)
+end
+
 -- Raises "bad argument #n to 'fname' (message)".
 function check.arg_error(n, fname, message, depth)
   error(("bad argument #%d to '%s' (%s)"):format(n, fname, message), level(depth))
+end
+
+-- Raises "calling 'fname' on bad self (tname expected, got ...)": a Lua
+-- class's method called on another object (as core/errors.c for C). The
+-- method itself compares the metatable, one comparison on the success
+-- path, and calls this only when it fails.
+function check.bad_self(value, fname, tname, depth)
+  error(("calling '%s' on bad self (%s expected, got %s)"):format(fname, tname, describe(value)),
+        level(depth))
 end
 
 -- Raises CurioError "fname: not inside a curio task" unless a task runs:
@@ -87,7 +107,7 @@ function check.options(opts, n, fname, known, depth)
   for key in next, opts do -- (raw, as C's check: what it sees is what is read)
     if not known[key] then
       -- (a key's own __tostring is not called: it may raise or lie)
-      local shown = type(key) == "string" and ("'" .. key:gsub("%z", "\\0") .. "'")
+      local shown = type(key) == "string" and ("'" .. check.shown(key) .. "'")
         or ("(a " .. type(key) .. " key)")
       check.arg_error(n, fname, "unknown option " .. shown, depth)
     end

@@ -370,7 +370,7 @@ function io_.aopen(path, mode)
   check.cstring(path, 1, "aopen")
   local valid = type(mode) == "string" and (mode:match("^[rwa]%+?b?$") or mode:match("^[rwa]b%+$"))
   if mode ~= nil and not valid then
-    check.arg_error(2, "aopen", "invalid mode " .. tostring(mode))
+    check.arg_error(2, "aopen", "invalid mode " .. check.shown(mode))
   end
   local handle, errno, code, message = core.fd_open(path, mode or "r") -- (errno: regular)
   if handle == nil then raise_os(3, "aopen", path, errno, code, message) end

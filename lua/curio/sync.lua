@@ -33,14 +33,15 @@ local huge = math.huge
 local sync = {}
 
 local check_task, check_fn, check_count = check.task, check.fn, check.count
--- A public method called on another object (a Lock's acquire on an Event)
--- raises check.bad_self's error at once: one metatable comparison per call,
--- with debug's getmetatable (a __metatable field cannot pass for a class)
--- and `~=` rather than rawequal (a second C call per method: +12% of
--- lock_handoff's instructions). Only a metatable that itself has an __eq
--- claiming equality could pass, and then the method works on that forged
--- table (its waitq fields are checked by C), nothing of curio's.
-local getmetatable, bad_self = debug.getmetatable, check.bad_self
+-- A public method called on another object (a Lock's acquire on an Event,
+-- or on nil: lock.acquire() for lock:acquire()) raises check.bad_self's
+-- error at once. Each instance names its class in its own field _class,
+-- so the check is a field read and a comparison in the VM: a metatable
+-- read (a C call) cost 15% of lock_handoff's instructions. A number or
+-- boolean self gets Lua's own "attempt to index" error; a forged table
+-- with a _class field works on itself only (its waitq fields are checked
+-- by C), nothing of curio's.
+local bad_self = check.bad_self
 
 local function release_after(lock, ok, ...)
   lock:release()
@@ -65,7 +66,7 @@ local function lock_class(name)
   -- releases it on return or error.
   local with_name = name .. ".with"
   function class:with(fn, ...)
-    if getmetatable(self) ~= class then bad_self(self, "with", name) end
+    if self == nil or self._class ~= class then bad_self(self, "with", name) end
     check_fn(fn, 1, "with")
     check_task(with_name)
     self:acquire()
@@ -85,29 +86,29 @@ end
 
 -- curio.Event() -> an unset event.
 function sync.Event()
-  return setmetatable({ _set = false, _waiting = waitq() }, Event)
+  return setmetatable({ _class = Event, _set = false, _waiting = waitq() }, Event)
 end
 
 function Event:is_set()
-  if getmetatable(self) ~= Event then bad_self(self, "is_set", "Event") end
+  if self == nil or self._class ~= Event then bad_self(self, "is_set", "Event") end
   return self._set
 end
 
 function Event:clear()
-  if getmetatable(self) ~= Event then bad_self(self, "clear", "Event") end
+  if self == nil or self._class ~= Event then bad_self(self, "clear", "Event") end
   self._set = false
 end
 
 -- Sets the event and wakes every waiter.
 function Event:set()
-  if getmetatable(self) ~= Event then bad_self(self, "set", "Event") end
+  if self == nil or self._class ~= Event then bad_self(self, "set", "Event") end
   self._set = true
   self._waiting:wake(huge)
 end
 
 -- Waits until the event is set (returns at once if it is).
 function Event:wait()
-  if getmetatable(self) ~= Event then bad_self(self, "wait", "Event") end
+  if self == nil or self._class ~= Event then bad_self(self, "wait", "Event") end
   check_task("Event.wait")
   if self._set then return end
   self._waiting:wait()
@@ -119,30 +120,39 @@ local Lock = lock_class("Lock")
 
 -- curio.Lock() -> an unlocked FIFO lock.
 function sync.Lock()
-  return setmetatable({ _held = false, _waiting = waitq() }, Lock)
+  return setmetatable({ _class = Lock, _held = false, _waiting = waitq() }, Lock)
 end
 
 -- Acquires the lock, waiting in line if it is held; -> the guard (rule 4).
+-- (acquire and release, the hot path, check self by the state they read
+-- anyway: a Lock's _held is true or false, anything else is no Lock.)
 function Lock:acquire()
-  if getmetatable(self) ~= Lock then bad_self(self, "acquire", "Lock") end
+  if self == nil then bad_self(self, "acquire", "Lock") end
+  local held = self._held
   check_task("Lock.acquire")
-  if self._held then
+  if held == true then
     self._waiting:wait() -- woken only by release, which handed us the lock
-  else
+  elseif held == false then
     self._held = true
+  else
+    bad_self(self, "acquire", "Lock")
   end
   return self
 end
 
 -- Releases the lock, handing it to the first waiter if any.
 function Lock:release()
-  if getmetatable(self) ~= Lock then bad_self(self, "release", "Lock") end
-  if not self._held then errors.raise(CurioError, "Lock.release: lock not acquired") end
+  if self == nil then bad_self(self, "release", "Lock") end
+  local held = self._held
+  if held ~= true then
+    if held == false then errors.raise(CurioError, "Lock.release: lock not acquired") end
+    bad_self(self, "release", "Lock")
+  end
   if self._waiting:wake(1) == 0 then self._held = false end
 end
 
 function Lock:locked()
-  if getmetatable(self) ~= Lock then bad_self(self, "locked", "Lock") end
+  if self == nil or self._class ~= Lock then bad_self(self, "locked", "Lock") end
   return self._held
 end
 
@@ -166,11 +176,11 @@ local RLock = lock_class("RLock")
 -- curio.RLock() -> a reentrant lock: its owner task may acquire it again;
 -- it is free once released as many times as acquired.
 function sync.RLock()
-  return setmetatable({ _owner = nil, _count = 0, _waiting = waitq() }, RLock)
+  return setmetatable({ _class = RLock, _owner = nil, _count = 0, _waiting = waitq() }, RLock)
 end
 
 function RLock:acquire()
-  if getmetatable(self) ~= RLock then bad_self(self, "acquire", "RLock") end
+  if self == nil or self._class ~= RLock then bad_self(self, "acquire", "RLock") end
   check_task("RLock.acquire")
   local me = current_task()
   if self._owner == me then
@@ -194,7 +204,7 @@ local function rlock_pass(self)
 end
 
 function RLock:release()
-  if getmetatable(self) ~= RLock then bad_self(self, "release", "RLock") end
+  if self == nil or self._class ~= RLock then bad_self(self, "release", "RLock") end
   if self._owner == nil then errors.raise(CurioError, "RLock.release: lock not acquired") end
   if self._owner ~= current_task() then
     errors.raise(CurioError, "RLock.release: lock held by another task")
@@ -213,7 +223,7 @@ function RLock:_guard_release()
 end
 
 function RLock:locked()
-  if getmetatable(self) ~= RLock then bad_self(self, "locked", "RLock") end
+  if self == nil or self._class ~= RLock then bad_self(self, "locked", "RLock") end
   return self._owner ~= nil
 end
 
@@ -241,7 +251,7 @@ local Semaphore = lock_class("Semaphore")
 local BoundedSemaphore = lock_class("BoundedSemaphore") -- (shares Semaphore's methods)
 
 local function new_semaphore(class, value)
-  return setmetatable({ _value = value, _bound = value, _waiting = waitq() }, class)
+  return setmetatable({ _class = class, _value = value, _bound = value, _waiting = waitq() }, class)
 end
 
 -- curio.Semaphore(n) -> a semaphore with n permits (default 1).
@@ -260,7 +270,7 @@ local function semaphore_acquire(self)
 end
 
 function Semaphore:acquire()
-  local class = getmetatable(self)
+  local class = self ~= nil and self._class or nil
   if class ~= Semaphore and class ~= BoundedSemaphore then bad_self(self, "acquire", "Semaphore") end
   check_task("Semaphore.acquire")
   return semaphore_acquire(self)
@@ -268,7 +278,7 @@ end
 
 -- Gives a permit back, to the first waiter if any.
 function Semaphore:release()
-  local class = getmetatable(self)
+  local class = self ~= nil and self._class or nil
   if class ~= Semaphore and class ~= BoundedSemaphore then bad_self(self, "release", "Semaphore") end
   if self._waiting:wake(1) == 0 then
     local value = self._value
@@ -280,13 +290,13 @@ function Semaphore:release()
 end
 
 function Semaphore:value()
-  local class = getmetatable(self)
+  local class = self ~= nil and self._class or nil
   if class ~= Semaphore and class ~= BoundedSemaphore then bad_self(self, "value", "Semaphore") end
   return self._value
 end
 
 function Semaphore:locked()
-  local class = getmetatable(self)
+  local class = self ~= nil and self._class or nil
   if class ~= Semaphore and class ~= BoundedSemaphore then bad_self(self, "locked", "Semaphore") end
   return self._value == 0
 end
@@ -313,13 +323,13 @@ function sync.BoundedSemaphore(value)
 end
 
 function BoundedSemaphore:acquire()
-  if getmetatable(self) ~= BoundedSemaphore then bad_self(self, "acquire", "BoundedSemaphore") end
+  if self == nil or self._class ~= BoundedSemaphore then bad_self(self, "acquire", "BoundedSemaphore") end
   check_task("BoundedSemaphore.acquire")
   return semaphore_acquire(self)
 end
 
 function BoundedSemaphore:release()
-  if getmetatable(self) ~= BoundedSemaphore then bad_self(self, "release", "BoundedSemaphore") end
+  if self == nil or self._class ~= BoundedSemaphore then bad_self(self, "release", "BoundedSemaphore") end
   if #self._waiting == 0 and self._value >= self._bound then
     errors.raise(CurioError, "BoundedSemaphore.release: released too many times")
   end
@@ -346,18 +356,18 @@ function sync.Condition(lock)
   elseif not is_lock(lock) then
     check.arg_error(1, "Condition", "lock expected, got " .. type(lock))
   end
-  return setmetatable({ _lock = lock, _waiting = waitq() }, Condition)
+  return setmetatable({ _class = Condition, _lock = lock, _waiting = waitq() }, Condition)
 end
 
 function Condition:acquire()
-  if getmetatable(self) ~= Condition then bad_self(self, "acquire", "Condition") end
+  if self == nil or self._class ~= Condition then bad_self(self, "acquire", "Condition") end
   check_task("Condition.acquire")
   self._lock:acquire()
   return self
 end
 
 function Condition:release()
-  if getmetatable(self) ~= Condition then bad_self(self, "release", "Condition") end
+  if self == nil or self._class ~= Condition then bad_self(self, "release", "Condition") end
   self._lock:release()
 end
 
@@ -367,7 +377,7 @@ function Condition:_guard_release()
 end
 
 function Condition:locked()
-  if getmetatable(self) ~= Condition then bad_self(self, "locked", "Condition") end
+  if self == nil or self._class ~= Condition then bad_self(self, "locked", "Condition") end
   return self._lock:locked()
 end
 
@@ -391,7 +401,7 @@ end
 -- `with` block without its lock); a cancellation arriving meanwhile comes
 -- at the next blocking call.
 function Condition:wait()
-  if getmetatable(self) ~= Condition then bad_self(self, "wait", "Condition") end
+  if self == nil or self._class ~= Condition then bad_self(self, "wait", "Condition") end
   check_task("Condition.wait")
   local lock = self._lock
   if not lock:locked() then errors.raise(CurioError, "Condition.wait: lock not acquired") end
@@ -404,7 +414,7 @@ end
 -- Waits until predicate() gives a true value, and returns that value. The
 -- predicate is evaluated holding the lock.
 function Condition:wait_for(predicate)
-  if getmetatable(self) ~= Condition then bad_self(self, "wait_for", "Condition") end
+  if self == nil or self._class ~= Condition then bad_self(self, "wait_for", "Condition") end
   check_fn(predicate, 1, "wait_for")
   check_task("Condition.wait_for")
   while true do
@@ -416,7 +426,7 @@ end
 
 -- Wakes up to n (default 1) waiting tasks; the lock must be held.
 function Condition:notify(n)
-  if getmetatable(self) ~= Condition then bad_self(self, "notify", "Condition") end
+  if self == nil or self._class ~= Condition then bad_self(self, "notify", "Condition") end
   n = check_count(n, 1, "notify", 1)
   if not self._lock:locked() then
     errors.raise(CurioError, "Condition.notify: lock not acquired")
@@ -426,7 +436,7 @@ end
 
 -- Wakes every waiting task; the lock must be held.
 function Condition:notify_all()
-  if getmetatable(self) ~= Condition then bad_self(self, "notify_all", "Condition") end
+  if self == nil or self._class ~= Condition then bad_self(self, "notify_all", "Condition") end
   if not self._lock:locked() then
     errors.raise(CurioError, "Condition.notify_all: lock not acquired")
   end

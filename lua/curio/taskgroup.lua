@@ -48,7 +48,7 @@ local is_task = core.is_task
 
 local check_task, check_fn = check.task, check.fn
 -- (a method called on another object: one comparison, check.bad_self)
-local getmetatable, bad_self = debug.getmetatable, check.bad_self
+local bad_self = check.bad_self -- (self._class: as sync.lua, a field read)
 
 local function check_joined(self, fname)
   if not self._joined then
@@ -163,6 +163,7 @@ local function new(opts)
     end
   end
   local self = setmetatable({
+    _class = TaskGroup,
     completed = nil,
     _wait = wait,
     _core = new_group(), -- members, their states, the done queue (core/group.c)
@@ -182,14 +183,14 @@ end
 -- g:spawn(fn, ...) -> a new task in the group (the group's bookkeeping is
 -- C, core/group.c, which refuses once the group is joined).
 function TaskGroup:spawn(fn, ...)
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "spawn", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "spawn", "TaskGroup") end
   if type(fn) ~= "function" then check_fn(fn, 1, "spawn") end -- (inline: the hot path)
   return group_spawn(self._core, false, fn, ...)
 end
 
 -- g:spawn_daemon(fn, ...) -> a new daemon task, cancelled at join.
 function TaskGroup:spawn_daemon(fn, ...)
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "spawn_daemon", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "spawn_daemon", "TaskGroup") end
   if type(fn) ~= "function" then check_fn(fn, 1, "spawn_daemon") end -- (inline: the hot path)
   local t = group_spawn(self._core, true, fn, ...)
   add_daemon(self, t)
@@ -198,7 +199,7 @@ end
 
 -- g:add_task(task): puts an existing task (maybe terminated) in the group.
 function TaskGroup:add_task(t)
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "add_task", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "add_task", "TaskGroup") end
   if not is_task(t) then
     check.arg_error(1, "add_task", "Task expected, got " .. check.describe(t))
   end
@@ -212,7 +213,7 @@ end
 -- g:next_done() -> the next task to finish, taken out of the group; nil
 -- when no task is left.
 function TaskGroup:next_done()
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "next_done", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "next_done", "TaskGroup") end
   check_task("TaskGroup.next_done")
   local t = self._core:take()
   if t == nil then return nil end
@@ -223,7 +224,7 @@ end
 -- g:next_result() -> the results of the next task to finish (raises its
 -- error if it failed); CurioError when no task is left.
 function TaskGroup:next_result()
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "next_result", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "next_result", "TaskGroup") end
   check_task("TaskGroup.next_result")
   local t = self:next_done()
   if t == nil then errors.raise(CurioError, "TaskGroup.next_result: no task available") end
@@ -269,7 +270,7 @@ end
 -- g:cancel_remaining(): cancels the members still running and takes them
 -- out of the group.
 function TaskGroup:cancel_remaining()
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "cancel_remaining", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "cancel_remaining", "TaskGroup") end
   check_task("TaskGroup.cancel_remaining")
   cancel_remaining(self)
 end
@@ -311,7 +312,7 @@ end
 -- every task left (daemons included) and waits for them. Raises no task's
 -- error; raises what interrupted the wait (a cancellation, a timeout).
 function TaskGroup:join()
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "join", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "join", "TaskGroup") end
   check_task("TaskGroup.join")
   if self._joined then return end -- (nothing can be added after a join)
   local ok, err = pcall(wait_policy, self)
@@ -327,7 +328,7 @@ end
 
 -- g:result() -> the results of g.completed, raising its error.
 function TaskGroup:result()
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "result", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "result", "TaskGroup") end
   check_joined(self, "result")
   if self.completed == nil then
     errors.raise(CurioError, "TaskGroup.result: no task completed")
@@ -337,7 +338,7 @@ end
 
 -- g:exception() -> the error of g.completed, or nil.
 function TaskGroup:exception()
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "exception", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "exception", "TaskGroup") end
   check_joined(self, "exception")
   local t = self.completed
   if t == nil or not failed(t) then return nil end
@@ -348,7 +349,7 @@ end
 -- g:results() -> list (with n) of each task's first result, in creation
 -- order; raises the error of the first task that failed.
 function TaskGroup:results()
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "results", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "results", "TaskGroup") end
   check_joined(self, "results")
   local list = task_list(self)
   local results = { n = #list }
@@ -360,7 +361,7 @@ end
 
 -- g:exceptions() -> list (with n) of each task's error or nil.
 function TaskGroup:exceptions()
-  if getmetatable(self) ~= TaskGroup then bad_self(self, "exceptions", "TaskGroup") end
+  if self == nil or self._class ~= TaskGroup then bad_self(self, "exceptions", "TaskGroup") end
   check_joined(self, "exceptions")
   local list = task_list(self)
   local exceptions = { n = #list }

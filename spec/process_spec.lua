@@ -1,5 +1,6 @@
 local curio = require "curio"
 local util = require "support.util"
+local crossing = require "support.crossing"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
@@ -258,28 +259,10 @@ describe("run_in_process", function()
       end)
     end)
     k:close()
-    assert.is_nil(getmetatable(plain))
-    assert.are.equal(3, plain.code)
-    assert.is_truthy(plain.f:find("^userdata: file %(0x"), plain.f)
-    assert.is_truthy(plain.co:find("^thread: 0x"), plain.co)
+    crossing.check(plain, classed)
     assert.is_truthy(plain.print:find("^function: "), plain.print) -- (a C function stays home)
     assert.is_truthy(plain.q:find("^userdata: "), plain.q) -- (a shared object too)
     assert.are.equal(14, plain.twice(7)) -- (a Lua function crosses)
-    assert.are.equal(1, plain.nested.deeper.n)
-    assert.is_truthy(plain.nested.deeper.u:find("^userdata: file %(0x"), plain.nested.deeper.u)
-    assert.are.equal(plain, plain.self)
-    assert.are.equal(plain, plain.nested.back)
-    assert.are.same({ kept = true }, plain.odd)
-    local keys = {}
-    for key, value in pairs(plain) do
-      if type(key) == "string" and key:find("^userdata: file") then keys[#keys + 1] = value end
-    end
-    assert.are.same({ "a key that cannot cross" }, keys)
-    assert.is_true(curio.TaskTimeout:matches(classed))
-    assert.are.same({ "late", 4 }, { classed.message, classed.code })
-    assert.is_truthy(classed.f:find("^userdata: 0x"), classed.f) -- (its __tostring raised)
-    assert.is_true(curio.ResourceBusy:matches(classed.cause))
-    assert.is_truthy(classed.cause.u:find("^userdata: 0x"), classed.cause.u)
   end)
 
   -- issue 15: the reply protocol shared the worker's stdout (descriptor 1)

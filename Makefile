@@ -19,7 +19,7 @@ CORE_SRC := core/kernel.c core/task.c core/taskext.c core/trap.c core/timer.c co
             core/coro.c core/queue.c core/priority.c core/group.c core/codec.c core/codec_encode.c core/codec_decode.c core/inbox.c core/threads.c core/universal.c core/universal_wait.c core/universal_methods.c core/fileio.c \
             core/io.c core/socket.c core/sockio.c core/address.c core/process.c \
             core/errors.c core/host.c core/ctx.c core/module.c
-CORE_SRC += core/spawn.c core/worker.c core/orphan.c core/pipe.c
+CORE_SRC += core/spawn.c core/worker.c core/orphan.c core/pipe.c core/signal.c
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
 LUA_SRC  := $(wildcard lua/curio/*.lua)
 SPECS    ?= spec

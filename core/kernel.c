@@ -391,11 +391,11 @@ static int l_kernel_run(lua_State *L) {
   k->main_done = 0;
   k->interrupted = 0;
   k->grace_over = 0;
-  int sigint = shutdown_sigint_start(k);
+  shutdown_sigint_start(k);
   stuck = !kernel_drive(L, k, main_is_done);
   shutdown_grace_stop(k);
   k->grace_over = 0;
-  if (sigint) shutdown_sigint_stop(k);
+  shutdown_sigint_stop(k); /* (if started here or by signal.c meanwhile) */
   interrupted = k->interrupted;
   k->main = NULL;
   if (interrupted) return errors_raise(L, "KeyboardInterrupt", "interrupted (SIGINT)");

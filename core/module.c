@@ -21,6 +21,7 @@
 #include "io.h"
 #include "socket.h"
 #include "process.h"
+#include "signals.h"
 
 /* The Kernel{} options that features read (kernel_option): whole numbers
  * from 1 to the second field. */
@@ -80,6 +81,7 @@ int luaopen_curio_core(lua_State *L) {
   ctx_functions(L, io_functions, ctx_idx);
   socket_open(L, ctx_idx);
   process_open(L, ctx_idx);
+  signal_open(L, ctx_idx);
   queue_open(L, ctx_idx);
   group_open(L, ctx_idx);
   lua_pushvalue(L, methods_idx);

@@ -69,7 +69,10 @@ int shutdown_sigint_start(struct kernel *k) {
   return 1;
 }
 
+/* Stops k's SIGINT watcher if it runs (signal.c may have stopped it while a
+ * script watches SIGINT itself; then the owner stays its). */
 void shutdown_sigint_stop(struct kernel *k) {
+  if (!ev_is_active(&k->sigint)) return;
   ev_ref(k->loop);
   ev_signal_stop(k->loop, &k->sigint);
   k->ctx->sigint_owner = NULL;

@@ -36,6 +36,7 @@ local concerns = {
   { name = "descriptors",  files = { "io", "fileio", "pipe" } },
   { name = "sockets",      files = { "socket", "sockio", "address" } },
   { name = "processes",    files = { "process", "spawn", "orphan", "worker" } },
+  { name = "signals",      files = { "signal" } },
   { name = "embedding",    files = { "host" } },
   -- the top: registers every file's functions; nothing may call it
   { name = "registration", files = { "module" } },

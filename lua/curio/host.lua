@@ -5,10 +5,13 @@
 --   --         stop options  -        run standard input as the script
 -- Everything given runs as the main task of one kernel, so top-level code
 -- may block. Exit status: 0 success, 1 error (message and traceback on
--- stderr), 130 after SIGINT.
+-- stderr), 130 after SIGINT, 143 after SIGTERM (treated as SIGINT: the
+-- main task is cancelled and its cleanup runs), unless the script watches
+-- SIGTERM itself with a SignalQueue or SignalEvent.
 
 local curio = require "curio"
 local core = require "curio.core"
+local signal = require "curio.signal"
 
 local host = {}
 
@@ -123,6 +126,23 @@ local function main_task(opts, argv, ...)
   end
 end
 
+-- SIGTERM cancels the main task, as SIGINT does (a fallback watcher: a
+-- script's own SignalQueue for SIGTERM takes it instead).
+local terminated = false
+local function guarded(...)
+  local main = curio.current_task()
+  local term = signal.fallback_queue("SIGTERM")
+  curio.spawn_daemon(function()
+    if pcall(term.get, term) then -- (fails when closed: the main task ended first)
+      terminated = true
+      main:cancel()
+    end
+  end)
+  local ok, err = pcall(main_task, ...)
+  term:close()
+  if not ok then error(err, 0) end
+end
+
 function host.main(argv)
   local opts, problem = parse(argv)
   if not opts then
@@ -135,7 +155,11 @@ function host.main(argv)
   if opts.script_index then
     for j = opts.script_index + 1, #argv do script_args[#script_args + 1] = argv[j] end
   end
-  local ok, err = pcall(curio.run, main_task, opts, argv, table.unpack(script_args))
+  local ok, err = pcall(curio.run, guarded, opts, argv, table.unpack(script_args))
+  if terminated then
+    io.stderr:write("curio: terminated\n")
+    return 143
+  end
   if ok then return 0 end
   if curio.KeyboardInterrupt:matches(err) then
     io.stderr:write("curio: interrupted\n")

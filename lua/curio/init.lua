@@ -92,6 +92,10 @@ curio.aopen = io_.aopen
 curio.subprocess = require "curio.subprocess"
 curio.Stream = io_.Stream
 
+-- 11. signals
+curio.SignalQueue = require("curio.signal").SignalQueue
+curio.SignalEvent = require("curio.signal").SignalEvent
+
 -- abide calls curio's own functions and methods directly
 do
   local function methods_of(value)

@@ -45,11 +45,13 @@ end
 -- waits for it. The path is a FIFO: the shell's read of it ends when the
 -- child closes it, an event rather than a pause (bounded at 20 s, should
 -- the child die before it gets there).
-function util.interrupt(command)
+-- `signal` (default "INT") is the name kill takes.
+function util.interrupt(command, signal)
   local ready = os.tmpname()
   os.remove(ready)
   local status, stdout, stderr = util.sh(("mkfifo %s && { READY=%s %s & pid=$!; " ..
-    "timeout 20 cat %s >/dev/null; kill -INT $pid; wait $pid; }"):format(ready, ready, command, ready))
+    "timeout 20 cat %s >/dev/null; kill -%s $pid; wait $pid; }"):format(ready, ready, command, ready,
+    signal or "INT"))
   os.remove(ready)
   return status, stdout, stderr
 end

@@ -123,10 +123,13 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
   if ((t = waitq_pop(&o->getters)) != NULL) { /* rule 2: handed over */
     lua_State *L = o->k->L;
     obj_unwait(o);
-    lua_pushinteger(L, w->signum);
-    trap_hand_over(L, t, lua_gettop(L));
-    lua_pop(L, 1);
-    return;
+    if (L != NULL && lua_checkstack(L, 1)) {
+      lua_pushinteger(L, w->signum);
+      trap_hand_over(L, t, lua_gettop(L));
+      lua_pop(L, 1);
+      return;
+    }
+    trap_wake(t, WAKE_OK); /* (no Lua thread drives the loop: kept, get_k takes it) */
   }
   if (s->count++ == 0) s->first = o->stamp;
   s->last = o->stamp;

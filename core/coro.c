@@ -26,15 +26,7 @@ static const char parked_key = 'P'; /* the registry key of the weak set */
 
 /* Pushes the set of parked coroutines, made on first use. */
 static void push_parked(lua_State *L) {
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &parked_key) == LUA_TTABLE) return;
-  lua_pop(L, 1);
-  lua_newtable(L);
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &parked_key);
+  ctx_push_weak(L, &parked_key, "k");
 }
 
 /* Marks the coroutine at idx parked (flag 1) or not (0). */

@@ -83,3 +83,18 @@ void *ctx_slot_make(lua_State *L, struct curio_ctx *ctx, const void *key, size_t
   ctx->slots = slot;
   return block;
 }
+
+/* Pushes the weak table the registry holds under key, made on first use
+ * with __mode `mode` ("k" or "v"): the one way a feature keeps a per-state
+ * table of Lua values it must not keep alive. */
+void ctx_push_weak(lua_State *L, const void *key, const char *mode) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushstring(L, mode);
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}

@@ -88,5 +88,6 @@ static inline void *ctx_slot_find(const struct curio_ctx *ctx, const void *key) 
 }
 void *ctx_slot_make(lua_State *L, struct curio_ctx *ctx, const void *key, size_t size,
                     lua_CFunction gc);
+void ctx_push_weak(lua_State *L, const void *key, const char *mode);
 
 #endif

@@ -253,16 +253,7 @@ static const char proxies_key = 0;
  * states get it through the codec. */
 static void push_proxy(lua_State *L, void *obj) {
   luaL_checkstack(L, 4, "Universal object");
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &proxies_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "v");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &proxies_key);
-  }
+  ctx_push_weak(L, &proxies_key, "v");
   if (lua_rawgetp(L, -1, obj) == LUA_TUSERDATA) {
     lua_remove(L, -2);
     uobj_release(obj); /* (never the last: that proxy holds one) */

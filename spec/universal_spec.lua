@@ -242,12 +242,6 @@ describe("Universal objects", function()
   end)
 
   it("collects queues that hold themselves or each other, and what they hold (20,000 cycles)", function()
-    local function resident()
-      local f = assert(io.open("/proc/self/statm"))
-      local _, pages = f:read("n", "n")
-      f:close()
-      return pages * 4096
-    end
     local function cycles(n)
       for _ = 1, n do
         local a, b = curio.UniversalQueue(), curio.UniversalQueue()
@@ -260,9 +254,9 @@ describe("Universal objects", function()
       collectgarbage()
     end
     cycles(20000) -- (the allocator's arenas grow once)
-    local before = resident()
+    local before = util.resident_bytes()
     cycles(20000) -- kept, they would take another 80 MB or so
-    local grown = resident() - before
+    local grown = util.resident_bytes() - before
     -- (under AddressSanitizer freed memory waits in its quarantine: there
     -- the collection is checked by valgrind's leak check, memcheck.lua)
     if not (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) then
@@ -299,12 +293,6 @@ describe("Universal objects", function()
   end)
 
   it("releases what an item holds when its put waited, was cancelled or timed out", function()
-    local function resident()
-      local f = assert(io.open("/proc/self/statm"))
-      local _, pages = f:read("n", "n")
-      f:close()
-      return pages * 4096
-    end
     local full = curio.UniversalQueue(1)
     full:put(0)
     local function rounds(n)
@@ -338,9 +326,9 @@ describe("Universal objects", function()
       collectgarbage()
     end
     rounds(6)
-    local before = resident()
+    local before = util.resident_bytes()
     rounds(60) -- each lost reference would keep 2 MB: 120 MB
-    local grown = resident() - before
+    local grown = util.resident_bytes() - before
     assert.are.equal(0, full:get())
     assert.is_true(full:empty())
     -- (the sanitizers' allocators keep freed memory: the figure counts on

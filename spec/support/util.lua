@@ -125,6 +125,14 @@ function util.stop_server(child)
   return rc < 0 and "signal" or "exit", math.abs(rc), table.concat(child.errors)
 end
 
+-- Resident memory of this process in bytes (/proc/self/statm).
+function util.resident_bytes()
+  local f = assert(io.open("/proc/self/statm"))
+  local _, pages = f:read("n", "n")
+  f:close()
+  return pages * 4096
+end
+
 -- Number of open file descriptors of this process.
 function util.fd_count()
   return require("curio.core").open_fds()

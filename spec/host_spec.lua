@@ -1,0 +1,172 @@
+-- The curio program (build/bin/curio, lua/curio/host.lua): its command
+-- line, how it runs a script, and how it ends.
+local curio = require "curio"
+local util = require "support.util"
+
+util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
+
+-- Runs the program with args (bounded: a hang is status 137).
+local function curio_cmd(args) return util.sh("timeout -s KILL 20 " .. util.bin .. " " .. args) end
+
+local function script(code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  return path
+end
+
+-- Runs a script file made of code with the program; returns status,
+-- stdout, stderr.
+local function run_script(code, args)
+  local path = script(code)
+  local status, stdout, stderr = curio_cmd(path .. " " .. (args or ""))
+  os.remove(path)
+  return status, stdout, stderr
+end
+
+describe("the curio program", function()
+  it("runs a script as the main task with its arguments and arg table", function()
+    local status, stdout = run_script([[
+      local curio = require "curio"
+      curio.sleep(0.001)
+      local t = curio.spawn(function(x) return x * 2 end, 21)
+      print(select("#", ...), table.concat({ ... }, ","), arg[0] == (...) and "?" or "arg0 ok",
+            arg[1], arg[2], t:join())
+    ]], "one two")
+    assert.are.equal(0, status)
+    assert.are.equal("2\tone,two\targ0 ok\tone\ttwo\t42\n", stdout)
+  end)
+
+  it("runs -e code, -l modules and prints -v", function()
+    local status, stdout = curio_cmd([[-l string -v -e "print(string.rep('a', 2))" -e "require('curio').sleep(0) print('slept')"]])
+    assert.are.equal(0, status)
+    local lines = util.lines(stdout)
+    assert.truthy(lines[1]:find("^curio "))
+    assert.are.same({ "aa", "slept" }, { lines[2], lines[3] })
+  end)
+
+  it("takes an option's argument glued to it, after '=' for a long one, and '--' and '-'", function()
+    local status, stdout, stderr = util.sh("printf 'print(\"stdin\", ...)' | " .. util.bin
+      .. " '-eprint(1)' -l g=string -e 'print(g.upper(\"x\"))' - a b")
+    assert.are.same({ 0, "", { "1", "X", "stdin\ta\tb" } }, { status, stderr, util.lines(stdout) })
+    status, stdout, stderr = curio_cmd("-e 'print(arg[0], arg[1])' -- -v x")
+    -- after "--", "-v" is the script (missing here)
+    assert.are.same({ 1, "-v\tx\n", "curio: cannot open -v" }, { status, stdout, stderr:match("^[^:]*: [^:]*") })
+  end)
+
+  it("makes curio a global in scripts, -e code and at the prompt", function()
+    local status, stdout = run_script("print(curio == require('curio'), curio.sleep(0) ~= nil)")
+    assert.are.same({ 0, "true\ttrue\n" }, { status, stdout })
+    status, stdout = curio_cmd("-e 'print(curio.spawn(function() return 7 end):join())'")
+    assert.are.same({ 0, "7\n" }, { status, stdout })
+    status, stdout = util.sh("printf 'print(type(curio.run))\\n' | " .. util.bin .. " -i")
+    assert.are.equal(0, status)
+    assert.truthy(stdout:find("function\n", 1, true))
+  end)
+
+  it("lists every option with -h and --help and exits 0", function()
+    local host = require "curio.host"
+    for _, flag in ipairs({ "-h", "--help" }) do
+      local status, stdout, stderr = curio_cmd(flag .. " -e 'print(\"ran\")'")
+      assert.are.same({ 0, "" }, { status, stderr })
+      local lines = util.lines(stdout)
+      assert.are.equal("usage: curio [options] [script [args]]", lines[1])
+      assert.are.equal(#host.options + 2, #lines) -- one line per option
+      for i, option in ipairs(host.options) do
+        for _, name in ipairs(option.names) do
+          assert.truthy(lines[i + 2]:find(name, 1, true), name)
+        end
+        assert.truthy(lines[i + 2]:find(option.help, 1, true), option.help)
+      end
+    end
+  end)
+
+  it("prints the version of curio._VERSION with -v and --version", function()
+    for _, flag in ipairs({ "-v", "--version" }) do
+      local status, stdout = curio_cmd(flag)
+      assert.are.equal(0, status)
+      assert.are.equal(curio._VERSION, stdout:match("^(curio %S+) "))
+    end
+  end)
+
+  it("refuses an unknown option, a missing argument, an argument to a flag: one line and the usage on stderr, exit 1",
+    function()
+      for _, args in ipairs({ "-Q", "--frobnicate", "-e", "-l", "--help=yes", "-vx" }) do
+        local status, stdout, stderr = curio_cmd(args)
+        local lines = util.lines(stderr)
+        assert.are.same({ 1, "" }, { status, stdout }, args)
+        assert.truthy(lines[1]:match("^curio: [%w ]+ '%-[%-%w]+'"), lines[1])
+        assert.are.equal("usage: curio [options] [script [args]]", lines[2])
+      end
+    end)
+
+  it("exits with 1 and the error's line, then its traceback without the program's frames", function()
+    local status, stdout, stderr = run_script("local function f() error('script failed') end\nf()\n")
+    assert.are.same({ 1, "" }, { status, stdout })
+    local lines = util.lines(stderr)
+    assert.truthy(lines[1]:match("^curio: .*:1: script failed$"), lines[1])
+    assert.are.equal("stack traceback:", lines[2])
+    assert.truthy(stderr:find(":1: in local 'f'", 1, true))
+    assert.truthy(lines[#lines]:find(":2: in main chunk", 1, true), lines[#lines])
+    assert.falsy(stderr:find("host.lua", 1, true))
+  end)
+
+  it("reports a curio error as 'Class: message' on one line, then its traceback once", function()
+    local status, _, stderr = run_script("local function f() curio.timeout_after(0.01, curio.sleep, 1) end\nf()\n")
+    assert.are.equal(1, status)
+    local lines = util.lines(stderr)
+    assert.truthy(lines[1]:match("^curio: TaskTimeout: [^\n]+$"), lines[1])
+    assert.are.equal("stack traceback:", lines[2])
+    assert.are.equal(1, select(2, stderr:gsub("stack traceback:", "")))
+    assert.truthy(stderr:find(":1: in local 'f'", 1, true))
+  end)
+
+  it("reports a failed join with its cause", function()
+    local status, _, stderr = run_script([[
+      local function inner() error("deep down") end
+      curio.spawn(inner):join()
+    ]])
+    assert.are.equal(1, status)
+    local lines = util.lines(stderr)
+    assert.truthy(lines[1]:match("^curio: TaskError: "), lines[1])
+    assert.truthy(stderr:find("\ncaused by: [^\n]*:1: deep down\n"), stderr)
+  end)
+
+  it("reports an error value that is neither a string nor printable as lua5.4 does", function()
+    local status, _, stderr = curio_cmd("-e 'error({})'")
+    assert.are.equal(1, status)
+    assert.are.equal("curio: (error object is a table value)", util.lines(stderr)[1])
+  end)
+
+  it("exits with 1 on a missing script and on code that does not compile", function()
+    local status, _, stderr = curio_cmd("/nonexistent/script.lua")
+    assert.are.same({ 1, { "curio: cannot open /nonexistent/script.lua: No such file or directory" } },
+                    { status, util.lines(stderr) })
+    status, _, stderr = curio_cmd("-e 'x ='")
+    assert.are.same({ 1, { "curio: (command line):1: unexpected symbol near <eof>" } },
+                    { status, util.lines(stderr) })
+  end)
+
+  it("exits with 130 on SIGINT after the cleanup ran", function()
+    local path = script([[
+      local curio = require "curio"
+      io.stdout:write("ready\n"); io.stdout:flush()
+      ]] .. util.ready_code .. [[
+
+      local ok = pcall(curio.sleep, 10)
+      io.stdout:write("cleanup ", tostring(ok), "\n")
+    ]])
+    local status, stdout = util.interrupt(util.bin .. " " .. path)
+    os.remove(path)
+    assert.are.equal(130, status)
+    assert.are.same({ "ready", "cleanup false" }, util.lines(stdout))
+  end)
+
+  it("runs lines typed at the interactive prompt inside the kernel", function()
+    local status, stdout = util.sh("printf 'x = 20\\nt = curio.spawn(function() return x + 1 end)\\nprint(t:join())\\n' | "
+      .. util.bin .. " -l curio -i")
+    assert.are.equal(0, status)
+    assert.truthy(stdout:find("21", 1, true))
+  end)
+end)

@@ -29,7 +29,7 @@ SPECS    ?= spec
 all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(BUILD)/bin/host_loop
 
 help:
-	@echo "make deps | all | run | test | check | tsan | lint | bench | install PREFIX=... | clean"
+	@echo "make deps | all | run [HOST=...] [PORT=...] | test | check | tsan | lint | bench | install PREFIX=... | clean"
 
 deps:
 	sh tools/deps.sh
@@ -61,8 +61,11 @@ $(BUILD)/bin/host_loop: tests/host_loop.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) -Icore -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
 
+# The echo server on HOST (default: every interface) and PORT (25000).
+HOST     ?=
+PORT     ?= 25000
 run: all
-	$(LUAENV) $(LUA) examples/echo_server.lua "" 25000
+	$(LUAENV) $(LUA) examples/echo_server.lua "$(HOST)" $(PORT)
 
 test: all
 	$(LUAENV) $(BUSTED) $(BUSTED_FLAGS) $(SPECS)

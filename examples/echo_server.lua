@@ -13,4 +13,9 @@ local function echo_client(client, addr)
 end
 
 local host, port = arg[1] or "", tonumber(arg[2] or 25000)
-curio.run(curio.tcp_server, host, port, echo_client)
+curio.run(function()
+  local sock = curio.tcp_server_socket(host, port)
+  print("echo server listening on " .. tostring(sock:getsockname())) -- the port it got, if 0
+  io.stdout:flush()
+  curio.run_server(sock, echo_client)
+end)

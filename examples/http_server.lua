@@ -162,7 +162,7 @@ end
 curio.run(function()
   local sock = curio.tcp_server_socket(host, port)
   -- said once it listens, with the port it got (port 0: the system picks)
-  local shown = host == "" and "*" or host
-  io.stderr:write(("http_server: listening on %s:%d\n"):format(shown, sock:getsockname().port))
+  print("http server listening on " .. tostring(sock:getsockname()))
+  io.stdout:flush()
   curio.run_server(sock, http_client)
 end)

@@ -170,3 +170,91 @@ describe("the curio program", function()
     assert.truthy(stdout:find("21", 1, true))
   end)
 end)
+
+describe("curio.run inside the curio program", function()
+  it("runs fn as a task of the program's kernel and returns its results, nested and twice in a row", function()
+    local status, stdout, stderr = run_script([[
+      local main = curio.current_task()
+      local function where() return curio.current_task() ~= main and "own task" or "same task" end
+      print(curio.run(function(a, b)
+        return a + b, where(), curio.run(function() curio.sleep(0) return "nested", where() end)
+      end, 1, 2))
+      print(curio.run(function() return select("#", curio.run(function() return nil, nil end)) end))
+      print(select("#", curio.run(function() end)))
+    ]])
+    assert.are.same({ 0, "", { "3\town task\tnested\town task", "2", "0" } },
+                    { status, stderr, util.lines(stdout) })
+  end)
+
+  it("raises fn's error as it is: the same string, a curio error with the traceback of fn's task", function()
+    local status, stdout, stderr = run_script([[
+      local ok, err = pcall(curio.run, function() error("plain", 0) end)
+      print(ok, err)
+      ok, err = pcall(curio.run, function() error({ code = 7 }) end)
+      print(ok, type(err), err.code)
+      local function deep() curio.sleep(0) error(curio.CurioError("from fn")) end
+      curio.run(function() deep() end)
+    ]])
+    assert.are.same({ 1, { "false\tplain", "false\ttable\t7" } }, { status, util.lines(stdout) })
+    local lines = util.lines(stderr)
+    assert.are.same({ "curio: CurioError: from fn", "stack traceback:" }, { lines[1], lines[2] })
+    assert.truthy(stderr:find(":5: in upvalue 'deep'", 1, true) or stderr:find(":5: in local 'deep'", 1, true),
+                  stderr)
+  end)
+
+  it("refuses from a plain coroutine, naming run, and fn never runs; passes through curio.coroutine", function()
+    local status, stdout, stderr = run_script([[
+      local ran = false
+      local ok, err = coroutine.wrap(function()
+        return pcall(curio.run, function() ran = true end)
+      end)()
+      curio.sleep(0)
+      print(ok, curio.CurioError:matches(err), (err.message:match("^run: blocking call inside a coroutine")),
+            ran)
+      print(curio.coroutine.wrap(function() return curio.run(function() curio.sleep(0) return "through" end) end)())
+    ]])
+    assert.are.same({ 0, "", { "false\ttrue\trun: blocking call inside a coroutine\tfalse", "through" } },
+                    { status, stderr, util.lines(stdout) })
+  end)
+
+  it("cancels fn's task with its cleanup when the caller is cancelled (a timeout around it)", function()
+    local status, stdout, stderr = run_script([[
+      local ok, err = pcall(curio.timeout_after, 0.05, curio.run, function()
+        local slept = pcall(curio.sleep, 10)
+        print("fn cleanup", slept)
+      end)
+      print(ok, curio.TaskTimeout:matches(err))
+    ]])
+    assert.are.same({ 0, "", { "fn cleanup\tfalse", "false\ttrue" } }, { status, stderr, util.lines(stdout) })
+  end)
+
+  for _, case in ipairs({ { "INT", 130, "interrupted" }, { "TERM", 143, "terminated" } }) do
+    it("ends with " .. case[2] .. " on SIG" .. case[1] .. " after the cleanup of fn's task and the script", function()
+      local path = script([[
+        local ok = pcall(curio.run, function()
+          io.stdout:write("ready\n"); io.stdout:flush()
+          ]] .. util.ready_code .. [[
+
+          local slept = pcall(curio.sleep, 10)
+          io.stdout:write("fn cleanup ", tostring(slept), "\n")
+        end)
+        io.stdout:write("script goes on ", tostring(ok), "\n")
+      ]])
+      local status, stdout, stderr = util.interrupt(util.bin .. " " .. path, case[1])
+      os.remove(path)
+      assert.are.same({ case[2], "curio: " .. case[3] .. "\n" }, { status, stderr })
+      assert.are.same({ "ready", "fn cleanup false", "script goes on false" }, util.lines(stdout))
+    end)
+  end
+
+  it("keeps refusing inside a running kernel under plain lua5.4", function()
+    local status, stdout = util.lua_code([[
+      local curio = require "curio"
+      curio.run(function()
+        local ok, err = pcall(curio.run, function() print("must not run") end)
+        print(ok, curio.CurioError:matches(err), (tostring(err):match("cannot run a kernel from inside a curio task")))
+      end)
+    ]], 20)
+    assert.are.same({ 0, "false\ttrue\tcannot run a kernel from inside a curio task\n" }, { status, stdout })
+  end)
+end)

@@ -88,16 +88,16 @@ local function binary(n)
 end
 
 -- Starts examples/http_server.lua on a port the system picks and reads the
--- line it writes on stderr once it listens ("http_server: listening on
+-- line it writes on stdout once it listens ("http server listening on
 -- 127.0.0.1:<port>") through a pipe: no free-port guess, no polling; the
--- rest of its stderr stays in that pipe until stop. `timeout` bounds its
+-- rest of its output (stderr too) stays in that pipe until stop. `timeout` bounds its
 -- life should this spec die without stopping it. Returns {pid, port,
 -- pipe, startup}.
 local function start_server()
-  local pipe = assert(io.popen(("echo $$; exec env %s timeout 900 %s examples/http_server.lua 127.0.0.1 0 2>&1 >/dev/null")
+  local pipe = assert(io.popen(("echo $$; exec env %s timeout 900 %s examples/http_server.lua 127.0.0.1 0 2>&1")
     :format(util.env, util.lua)))
   local server = { pipe = pipe, pid = tonumber(pipe:read("l")), startup = pipe:read("L") }
-  server.port = tonumber((server.startup or ""):match("^http_server: listening on 127%.0%.0%.1:(%d+)\n$"))
+  server.port = tonumber((server.startup or ""):match("^http server listening on 127%.0%.0%.1:(%d+)\n$"))
   if not server.port then
     error("examples/http_server.lua did not start: " .. tostring(server.startup) .. stop(server))
   end
@@ -374,7 +374,7 @@ describe("examples/http_server.lua", function()
 
   it("is still running after all that, having printed only its startup line", function()
     assert.is_true(alive(server.pid))
-    assert.are.equal(("http_server: listening on 127.0.0.1:%d\n"):format(port), server.startup)
+    assert.are.equal(("http server listening on 127.0.0.1:%d\n"):format(port), server.startup)
     assert.are.equal("", stop(server))
   end)
 end)

@@ -295,6 +295,7 @@ function host.main(argv)
   if request.version then print(curio._VERSION .. " (" .. _VERSION .. ", libev)") end
   _G.arg = make_arg(argv, request.script_index)
   _G.curio = curio
+  require("curio.task").set_hosted(true) -- curio.run in a script runs in this kernel
   local script_args = {}
   if request.script_index then
     table.move(argv, request.script_index + 1, #argv, 1, script_args)

@@ -32,8 +32,11 @@ end
 
 -- curio.run(fn, ...): runs fn(...) as the main task of a new kernel, then
 -- cancels every task left (their cleanup runs) and returns fn's results.
+-- In a task of a host's kernel (the curio program), fn runs as a task of
+-- that kernel instead (task.run_here: its rules).
 function curio.run(fn, ...)
   check.fn(fn, 1, "run")
+  if task.runs_here() then return task.run_here(fn, ...) end
   local kernel = core.Kernel()
   return close_and_return(kernel, pcall(kernel.run, kernel, fn, ...))
 end

@@ -61,6 +61,55 @@ end
 
 task.check_cancellation = core.check_cancellation
 
+-- ---- curio.run inside a host ----
+--
+-- A host that runs scripts as tasks of its own kernel (the curio program)
+-- calls task.set_hosted(true); curio.run(fn, ...) called from one of its
+-- tasks then runs fn there (task.run_here) rather than refusing, so a
+-- script runs the same under lua5.4 and under the host. Rules:
+-- 1. fn runs as a new task of the caller's kernel; the caller waits for
+--    it and gets its results, or its error raised again as it is (a curio
+--    error keeps the traceback it was made with).
+-- 2. Its life is the call's: if the caller is cancelled (SIGINT, SIGTERM,
+--    a timeout) while it waits, fn's task is cancelled, its cleanup runs,
+--    then the caller's cancellation goes on.
+-- 3. A caller that cannot block (a plain coroutine inside a task) gets the
+--    wait's CurioError, named 'run', and fn never runs.
+-- 4. Tasks fn spawned and left running are not cancelled when fn returns
+--    (lua5.4's curio.run closes its kernel then): they go on until the
+--    host's kernel ends, as tasks spawned at the prompt do.
+
+local hosted = false
+
+function task.set_hosted(on)
+  hosted = on == true
+end
+
+-- Whether curio.run should run fn in the calling task's kernel.
+function task.runs_here()
+  return hosted and current_task() ~= nil
+end
+
+function task.run_here(fn, ...)
+  local go = true
+  local child = core.spawn(function(...)
+    if go then return fn(...) end
+  end, ...)
+  local ok, err = pcall(child.wait, child)
+  if not ok then
+    if CancelledError:matches(err) then
+      child:cancel()
+    else -- rule 3: the caller cannot block; the child ends before fn
+      go = false
+      if errors.CurioError:matches(err) and type(err.message) == "string" then
+        err.message = err.message:gsub("^[%w.]+:", "run:")
+      end
+    end
+    error(err, 0)
+  end
+  return child:result()
+end
+
 -- curio.coroutine: Lua's coroutine library whose resume and wrap pass
 -- curio's blocking calls through to the kernel.
 task.coroutine = {

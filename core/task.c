@@ -164,12 +164,16 @@ static int task_build_report(lua_State *L) {
   luaL_buffinit(L, &b);
   lua_pushfstring(L, "Task crash: task %I failed: ", (LUAI_UACINT)t->id);
   luaL_addvalue(&b);
-  luaL_tolstring(L, 2, NULL);
+  luaL_tolstring(L, 2, NULL); /* one line ("Class: message" for a curio error) */
   luaL_addvalue(&b);
-  if (lua_type(L, 2) != LUA_TTABLE) {
-    luaL_traceback(L, co, "", 0);
-    luaL_addvalue(&b);
+  luaL_addchar(&b, '\n');
+  /* the traceback of where the error was made, which a curio error
+   * carries; any other value gets the task's, where it failed */
+  if (lua_type(L, 2) != LUA_TTABLE || lua_getfield(L, 2, "traceback") != LUA_TSTRING) {
+    if (lua_type(L, 2) == LUA_TTABLE) lua_pop(L, 1);
+    luaL_traceback(L, co, NULL, 0);
   }
+  luaL_addvalue(&b);
   luaL_addchar(&b, '\n');
   luaL_pushresult(&b);
   size_t len;
@@ -252,9 +256,11 @@ static int task_outcome(lua_State *L, struct task *t, int idx, int wrap) {
     if (!wrap) return lua_error(L);
     int cause = lua_gettop(L);
     const char *text;
-    if (lua_type(L, cause) == LUA_TTABLE && lua_getfield(L, cause, "message") == LUA_TSTRING)
-      text = lua_tostring(L, -1);
-    else if (lua_type(L, cause) == LUA_TSTRING)
+    if (lua_type(L, cause) == LUA_TTABLE && lua_getfield(L, cause, "message") == LUA_TSTRING) {
+      text = lua_tostring(L, -1); /* with its class: "task 3 failed: TaskTimeout: ..." */
+      if (luaL_getmetafield(L, cause, "__name") == LUA_TSTRING)
+        text = lua_pushfstring(L, "%s: %s", lua_tostring(L, -1), text);
+    } else if (lua_type(L, cause) == LUA_TSTRING)
       text = lua_tostring(L, cause);
     else
       text = luaL_typename(L, cause);

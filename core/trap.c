@@ -349,14 +349,16 @@ static int l_timeout_push_after(lua_State *L) {
   return 1;
 }
 
-/* core.timeout_pop(clock|nil) -> verdict. Leaves the innermost block and
- * restores the deadline in force before it. With the clock of a timeout
- * error: 1 when this block is the outermost expired one, 2 when an outer
- * one expired, 0 when none did (the timeout escaped its own block). */
+/* core.timeout_pop(clock|nil) -> verdict, deadline. Leaves the innermost
+ * block and restores the deadline in force before it. With the clock of a
+ * timeout error: 1 when this block is the outermost expired one, 2 when an
+ * outer one expired, 0 when none did (the timeout escaped its own block);
+ * deadline is the expired block's (for the error messages). */
 static int l_timeout_pop(lua_State *L) {
   struct task *t = trap_current(L, "timeout_after");
   struct task_ext *x = t->ext;
   int verdict = 0;
+  double expired = HUGE_VAL;
   if (x == NULL || x->ndeadlines == 0)
     return luaL_error(L, "timeout_pop: no timeout block to leave");
   if (!lua_isnoneornil(L, 1)) {
@@ -364,6 +366,7 @@ static int l_timeout_pop(lua_State *L) {
     for (int i = 0; i < x->ndeadlines; i++) {
       if (x->deadlines[i].deadline <= clock) {
         verdict = i == x->ndeadlines - 1 ? 1 : 2;
+        expired = x->deadlines[i].deadline;
         break;
       }
     }
@@ -371,7 +374,9 @@ static int l_timeout_pop(lua_State *L) {
   x->ndeadlines--;
   set_deadline(t, x->deadlines[x->ndeadlines].prior);
   lua_pushinteger(L, verdict);
-  return 1;
+  if (verdict == 0) return 1;
+  lua_pushnumber(L, expired);
+  return 2;
 }
 
 /* ---- cancellation control ---- */

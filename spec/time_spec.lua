@@ -165,6 +165,59 @@ describe("timeouts", function()
     assert.are.equal("UncaughtTimeoutError", kind(err))
   end)
 
+  it("say how long in their messages, one line each", function()
+    local r = curio.run(function()
+      local after = catch(curio.timeout_after, 0.01, curio.sleep, 5)
+      local at = catch(curio.timeout_at, curio.clock() + 0.05, curio.sleep, 5)
+      local past = catch(curio.timeout_at, curio.clock() - 1, curio.sleep, 5)
+      local tce
+      local outer = catch(curio.timeout_after, 0.01, function()
+        tce = catch(curio.timeout_after, 5, curio.sleep, 10)
+        error(tce, 0)
+      end)
+      local uncaught = catch(curio.timeout_after, 5, function()
+        curio.timeout_after(0.01, curio.sleep, 1)
+      end)
+      local ignored = catch(curio.ignore_after, 5, function()
+        curio.timeout_at(curio.clock() + 0.01, curio.sleep, 1)
+      end)
+      return { after = after, at = at, past = past, tce = tce, outer = outer,
+               uncaught = uncaught, ignored = ignored }
+    end)
+    assert.are.equal("TaskTimeout: timed out after 0.01 s", tostring(r.after))
+    assert.are.equal("timed out after 0.01 s", r.after.message)
+    local deadline, seconds = r.at.message:match("^timed out at deadline (%d+%.%d%d%d) %((.-) s after the block began%)$")
+    assert.are.equal(("%.3f"):format(r.at.deadline), deadline, r.at.message)
+    assert.is_true(tonumber(seconds) > 0.04 and tonumber(seconds) <= 0.05, r.at.message)
+    assert.are.equal(("TaskTimeout: timed out at deadline %.3f (already past when the block began)")
+                     :format(r.past.deadline), tostring(r.past))
+    assert.are.equal(("TimeoutCancellationError: an outer timeout expired (deadline %.3f) inside timeout_after(5)")
+                     :format(r.outer.deadline), tostring(r.tce))
+    assert.are.equal("TaskTimeout: timed out after 0.01 s", tostring(r.outer))
+    assert.are.equal("UncaughtTimeoutError: a TaskTimeout (timed out after 0.01 s) escaped its block"
+                     .. " and reached timeout_after(5), whose time had not run out", tostring(r.uncaught))
+    assert.matches("^UncaughtTimeoutError: a TaskTimeout %(timed out at deadline [%d.]+ %(0.01 s after the block began%)%)"
+                   .. " escaped its block and reached ignore_after%(5%), whose time had not run out$", tostring(r.ignored))
+  end)
+
+  it("keep the line where the timeout struck in the traceback, also when an outer block expired", function()
+    local r = curio.run(function()
+      local direct = catch(curio.timeout_after, 0.01, function()
+        curio.sleep(5) -- the line a traceback must show
+      end)
+      local through = catch(curio.timeout_after, 0.01, function()
+        curio.timeout_after(5, function()
+          curio.sleep(5) -- this one too
+        end)
+      end)
+      return { direct, through }
+    end)
+    for i, err in ipairs(r) do
+      local tb = err.traceback
+      assert.truthy(tb:find("in function 'curio[%w.]*%.sleep'\n\t[^\n]*time_spec.lua:%d+:"), i .. ": " .. tb)
+    end
+  end)
+
   it("treat nil seconds as no limit that still nests", function()
     local trace = {}
     curio.run(function()

@@ -13,10 +13,10 @@ local errors = {}
 local class_methods = {}
 local class_mt = { __index = class_methods }
 
+-- tostring(err): "Class: message", one line as Python's str with its
+-- class; the traceback stays in err.traceback, for whoever prints a crash.
 local function instance_tostring(err)
-  local text = err.__name .. ": " .. tostring(err.message)
-  if err.traceback then text = text .. "\n" .. err.traceback end
-  return text
+  return err.__name .. ": " .. tostring(err.message)
 end
 
 local instance_methods = {}

@@ -55,6 +55,36 @@ void address_push(lua_State *L, const struct sockaddr *sa, socklen_t len) {
   luaL_setmetatable(L, ADDRESS_MT);
 }
 
+/* Pushes the address in sa as text for messages and returns it:
+ * "127.0.0.1:25000", "[::1]:25000", a unix path ("@name" for an abstract
+ * one, "(unnamed)" for none). */
+const char *address_push_text(lua_State *L, const struct sockaddr *sa, socklen_t len) {
+  if (sa->sa_family == AF_UNIX) {
+    const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+    size_t n = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+    if (n == 0) return lua_pushliteral(L, "(unnamed)");
+    if (un->sun_path[0] == '\0') { /* (its name may hold zero bytes: kept, after the @) */
+      lua_pushliteral(L, "@");
+      lua_pushlstring(L, un->sun_path + 1, n - 1);
+      lua_concat(L, 2);
+      return lua_tostring(L, -1);
+    }
+    return lua_pushlstring(L, un->sun_path, strnlen(un->sun_path, n));
+  }
+  address_push(L, sa, len);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return lua_pushliteral(L, "(unknown address)");
+  }
+  lua_rawgeti(L, -1, 1);
+  lua_rawgeti(L, -2, 2);
+  const char *host = lua_tostring(L, -2);
+  lua_pushfstring(L, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, lua_tostring(L, -1));
+  lua_replace(L, -4);
+  lua_pop(L, 2);
+  return lua_tostring(L, -1);
+}
+
 /* Reads the address at arg for a socket of `family` into ss. */
 socklen_t address_get(lua_State *L, int arg, int family, struct sockaddr_storage *ss,
                              const char *fname) {

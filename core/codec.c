@@ -41,6 +41,15 @@ static int l_encode_portable(lua_State *L) {
   return 1;
 }
 
+/* core.encode_reply(what, ok, ...) -> string: as encode_portable, for a
+ * worker's reply, its flag ok first; the values after it are #1 on in
+ * errors ("run_in_process: result #1"). */
+static int l_encode_reply(lua_State *L) {
+  const char *what = luaL_checkstring(L, 1);
+  codec_encode_from(L, 2, lua_gettop(L) - 1, what, 1, 0);
+  return 1;
+}
+
 /* Protected by codec_crosses: encodes arg 1 (portable: arg 2), pushing the
  * bytes and how many shared objects they hold. */
 static int crosses_encode(lua_State *L) {
@@ -79,6 +88,7 @@ static int l_decode(lua_State *L) {
 const luaL_Reg codec_functions[] = {
   {"encode", l_encode},
   {"encode_portable", l_encode_portable},
+  {"encode_reply", l_encode_reply},
   {"decode", l_decode},
   {"crosses", codec_crosses},
   {NULL, NULL}

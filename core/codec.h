@@ -13,11 +13,12 @@ enum { CODEC_VALUES = 0, CODEC_FUNCTIONS = 1 };
 
 /* Encodes the n values from stack index first (left there) and pushes the
  * bytes as a string; raises an error naming the value's path when one cannot
- * cross ("cannot transfer argument #2 .conn (userdata)"). `what` names the
+ * cross ("cannot transfer argument #1 upvalue 'cfg' field 'conn' (userdata)"). `what` names the
  * values ("argument", "result"). With `portable`, for another process: C
  * functions and shared objects are refused. Returns how many shared
  * objects the bytes hold. */
 size_t codec_encode(lua_State *L, int first, int n, const char *what, int portable);
+size_t codec_encode_from(lua_State *L, int first, int n, const char *what, int portable, int number);
 
 /* Decodes data, pushing its values; returns how many. Raises an error on
  * malformed or truncated input. */

@@ -23,7 +23,11 @@ struct writer {
   int portable;     /* for another process: no C function, no shared object */
   size_t nshared;   /* shared objects written */
   int depth;
-  int path[CODEC_MAX_DEPTH]; /* stack index of each key on the way down */
+  /* the way down, for messages: each step is a table key (its stack
+   * index) or a function's upvalue (the function's stack index and the
+   * upvalue's number; 0 for a key) */
+  int path[CODEC_MAX_DEPTH];
+  int upvalue[CODEC_MAX_DEPTH];
 };
 
 /* The bytes, once they outgrow the writer's small buffer, are malloc'd
@@ -101,8 +105,31 @@ static void patch_u32(struct writer *w, size_t at, uint32_t v) {
   for (int i = 0; i < 4; i++) w->p[at + (size_t)i] = (char)(unsigned char)(v >> (8 * i));
 }
 
+/* Adds one key of a path: .name, ["text"], [3], [table key]. */
+static void add_key(lua_State *L, luaL_Buffer *b, int k) {
+  if (lua_type(L, k) == LUA_TSTRING) {
+    size_t len;
+    const char *key = lua_tolstring(L, k, &len);
+    int plain = len > 0 && len <= 40 && strlen(key) == len && !(key[0] >= '0' && key[0] <= '9');
+    for (size_t i = 0; plain && i < len; i++)
+      plain = key[i] == '_' || (key[i] >= 'a' && key[i] <= 'z') || (key[i] >= 'A' && key[i] <= 'Z') ||
+              (key[i] >= '0' && key[i] <= '9');
+    if (plain) lua_pushfstring(L, ".%s", key);
+    else lua_pushfstring(L, "[\"%s\"]", len > 40 || strlen(key) != len ? "..." : key);
+  } else if (lua_type(L, k) == LUA_TNUMBER) {
+    luaL_tolstring(L, k, NULL);
+    lua_pushfstring(L, "[%s]", lua_tostring(L, -1));
+    lua_remove(L, -2);
+  } else {
+    lua_pushfstring(L, "[%s key]", luaL_typename(L, k));
+  }
+  luaL_addvalue(b);
+}
+
 /* Raises "cannot transfer <what> #<arg><path> (<type>)" for the value at
- * idx; a what of "fname: what" puts the function's name first. */
+ * idx; a what of "fname: what" puts the function's name first. The path
+ * names each upvalue and the keys down to the value, as Lua's messages do:
+ * "argument #1 upvalue 'cfg' field 'hosts[2].sock' (userdata)". */
 static int refuse(struct writer *w, int idx, const char *why) {
   lua_State *L = w->L;
   luaL_Buffer b;
@@ -114,29 +141,36 @@ static int refuse(struct writer *w, int idx, const char *why) {
     luaL_addvalue(&b);
     what = colon + 2;
   }
-  lua_pushfstring(L, "cannot transfer %s #%d%s", what, w->arg, w->depth > 0 ? " " : "");
+  lua_pushfstring(L, "cannot transfer %s #%d", what, w->arg);
   luaL_addvalue(&b);
+  int in_field = 0; /* inside a field '...' run of keys */
   for (int i = 0; i < w->depth; i++) {
-    int k = w->path[i];
     if (w->depth > 12 && i == 6) { /* a long path: its ends say enough */
-      luaL_addstring(&b, "...");
+      luaL_addstring(&b, in_field ? "' ..." : " ...");
+      in_field = 0;
       i = w->depth - 6;
+    }
+    if (w->upvalue[i] > 0) {
+      const char *name = lua_getupvalue(L, w->path[i], w->upvalue[i]);
+      if (name != NULL) lua_pop(L, 1);
+      if (in_field) luaL_addchar(&b, '\'');
+      in_field = 0;
+      if (name != NULL && name[0] != '\0') lua_pushfstring(L, " upvalue '%s'", name);
+      else lua_pushfstring(L, " upvalue #%d", w->upvalue[i]); /* (stripped of debug names) */
+      luaL_addvalue(&b);
       continue;
     }
-    if (k < 0) { /* an upvalue: -k is its function's index... named below */
-      luaL_addstring(&b, " (upvalue)");
-      continue;
+    if (!in_field) luaL_addstring(&b, " field '");
+    size_t before = luaL_bufflen(&b);
+    add_key(L, &b, w->path[i]);
+    /* a run starts without its dot: field 'a.b', not field '.a.b' */
+    if (!in_field && b.b[before] == '.') {
+      memmove(b.b + before, b.b + before + 1, luaL_bufflen(&b) - before - 1);
+      luaL_buffsub(&b, 1);
     }
-    if (lua_type(L, k) == LUA_TSTRING) {
-      lua_pushfstring(L, ".%s", lua_tostring(L, k));
-    } else if (lua_type(L, k) == LUA_TNUMBER) {
-      lua_pushfstring(L, "[%s]", luaL_tolstring(L, k, NULL));
-      lua_remove(L, -2);
-    } else {
-      lua_pushfstring(L, "[%s key]", luaL_typename(L, k));
-    }
-    luaL_addvalue(&b);
+    in_field = 1;
   }
+  if (in_field) luaL_addchar(&b, '\'');
   lua_pushfstring(L, " (%s%s%s)", tname, why ? ": " : "", why ? why : "");
   luaL_addvalue(&b);
   luaL_pushresult(&b);
@@ -182,6 +216,7 @@ static void encode_table(struct writer *w, int idx) {
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     int key = lua_gettop(L) - 1;
+    w->upvalue[w->depth] = 0;
     w->path[w->depth++] = key;
     encode_value(w, key);
     encode_value(w, key + 1);
@@ -227,7 +262,8 @@ static void encode_function(struct writer *w, int idx) {
     if (lua_rawequal(L, -1, globals) || (name != NULL && strcmp(name, "_ENV") == 0)) {
       put_byte(w, TAG_GLOBALS);
     } else {
-      w->path[w->depth++] = -idx;
+      w->upvalue[w->depth] = i;
+      w->path[w->depth++] = idx;
       encode_value(w, lua_gettop(L));
       w->depth--;
     }
@@ -296,6 +332,12 @@ static void encode_value(struct writer *w, int idx) {
  * are refused). Returns how many shared objects the bytes hold (each holds
  * a reference: codec_release). */
 size_t codec_encode(lua_State *L, int first, int n, const char *what, int portable) {
+  return codec_encode_from(L, first, n, what, portable, 1);
+}
+
+/* As codec_encode, the values numbered from `number` in messages (a reply
+ * whose first value is a flag numbers it 0: the results are #1 on). */
+size_t codec_encode_from(lua_State *L, int first, int n, const char *what, int portable, int number) {
   struct writer w;
   first = lua_absindex(L, first);
   luaL_checkstack(L, 8, "codec");
@@ -312,7 +354,7 @@ size_t codec_encode(lua_State *L, int first, int n, const char *what, int portab
   put(&w, CODEC_MAGIC, CODEC_MAGIC_LEN);
   put_varint(&w, (uint64_t)n);
   for (int i = 0; i < n; i++) {
-    w.arg = i + 1;
+    w.arg = number + i;
     encode_value(&w, first + i);
   }
   lua_pushlstring(L, w.p, w.len);

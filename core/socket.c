@@ -69,6 +69,14 @@ int sock_raise_os(lua_State *L, const char *fname, int err) {
   return errors_raise_os(L, fname, err);
 }
 
+/* Raises the OSError for err of fname on the address in sa, named in the
+ * message: "bind 127.0.0.1:25000: Address already in use". err is read
+ * before anything here may change errno. */
+int sock_raise_os_at(lua_State *L, const char *fname, int err, const struct sockaddr *sa, socklen_t len) {
+  const char *where = address_push_text(L, sa, len);
+  return errors_raise_os(L, lua_pushfstring(L, "%s %s", fname, where), err);
+}
+
 /* Rule 4: pushes (raises) the OSError for a closed socket. */
 void sock_push_closed(lua_State *L, const char *fname) {
   errors_push_os(L, fname, EBADF);
@@ -215,7 +223,8 @@ static int sock_bind(lua_State *L) {
   struct sock *s = sock_check_open(L, "bind");
   struct sockaddr_storage ss;
   socklen_t len = address_get(L, 2, s->family, &ss, "bind");
-  if (bind(s->io.fd, (struct sockaddr *)&ss, len) < 0) sock_raise_os(L, "bind", errno);
+  if (bind(s->io.fd, (struct sockaddr *)&ss, len) < 0)
+    sock_raise_os_at(L, "bind", errno, (struct sockaddr *)&ss, len);
   return 0;
 }
 

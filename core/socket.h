@@ -35,6 +35,7 @@ void socket_open(lua_State *L, int ctx);
 
 /* socket.c: checks and errors shared by the three files */
 int sock_raise_os(lua_State *L, const char *fname, int err);
+int sock_raise_os_at(lua_State *L, const char *fname, int err, const struct sockaddr *sa, socklen_t len);
 void sock_push_closed(lua_State *L, const char *fname);
 int sock_raise_closed(lua_State *L, const char *fname);
 struct sock *sock_check(lua_State *L, const char *fname);
@@ -50,6 +51,7 @@ extern const luaL_Reg sockio_functions[];
 
 /* address.c */
 void address_push(lua_State *L, const struct sockaddr *sa, socklen_t len);
+const char *address_push_text(lua_State *L, const struct sockaddr *sa, socklen_t len);
 socklen_t address_get(lua_State *L, int arg, int family, struct sockaddr_storage *ss, const char *fname);
 void address_open(lua_State *L, int ctx);
 

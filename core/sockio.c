@@ -308,6 +308,14 @@ static int sock_write_all(lua_State *L) {
 
 static int accept_k(lua_State *L, int status, lua_KContext ctx);
 
+/* Raises accept's OSError err, naming the address s listens on. */
+static int accept_failed(lua_State *L, struct sock *s, int err) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(s->io.fd, (struct sockaddr *)&ss, &len) < 0) return sock_raise_os(L, "accept", err);
+  return sock_raise_os_at(L, "accept", err, (struct sockaddr *)&ss, len);
+}
+
 /* Stack: sock. */
 static int do_accept(lua_State *L, struct sock *s) {
   struct sockaddr_storage ss;
@@ -323,7 +331,7 @@ static int do_accept(lua_State *L, struct sock *s) {
     if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == ENETDOWN ||
         errno == ENOPROTOOPT || errno == EHOSTDOWN || errno == ENONET || errno == EHOSTUNREACH ||
         errno == EOPNOTSUPP || errno == ENETUNREACH) continue;
-    if (!is_again(errno)) sock_raise_os(L, "accept", errno);
+    if (!is_again(errno)) accept_failed(L, s, errno);
     lua_pop(L, 1);
     return wait_ready(L, s, 0, "accept", accept_k);
   }
@@ -349,13 +357,20 @@ static int sock_accept(lua_State *L) {
 
 /* ---- connect ---- */
 
+/* Stack: sock, the address connected to (its bytes, for the message). */
 static int connect_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   struct sock *s = resumed(L, ctx, "connect");
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-  if (err != 0) sock_raise_os(L, "connect", err);
+  if (err != 0) {
+    struct sockaddr_storage ss;
+    size_t n;
+    const char *bytes = lua_tolstring(L, 2, &n);
+    memcpy(&ss, bytes, n < sizeof ss ? n : sizeof ss); /* (aligned copy) */
+    sock_raise_os_at(L, "connect", err, (struct sockaddr *)&ss, (socklen_t)n);
+  }
   return 0;
 }
 
@@ -368,7 +383,9 @@ static int sock_connect(lua_State *L) {
   check_idle(L, s, 1, "connect");
   lua_settop(L, 1);
   if (connect(s->io.fd, (struct sockaddr *)&ss, len) == 0) return 0;
-  if (errno != EINPROGRESS && errno != EINTR && !is_again(errno)) sock_raise_os(L, "connect", errno);
+  if (errno != EINPROGRESS && errno != EINTR && !is_again(errno))
+    sock_raise_os_at(L, "connect", errno, (struct sockaddr *)&ss, len);
+  lua_pushlstring(L, (const char *)&ss, len);
   return wait_ready(L, s, 1, "connect", connect_k);
 }
 

@@ -93,8 +93,8 @@ describe("the value codec", function()
     local function message(...)
       return tostring(util.catch(encode, ...)):match("cannot transfer.*")
     end
-    assert.are.equal("cannot transfer argument #2 .conn (userdata)", message(1, { conn = io.stdout }))
-    assert.are.equal("cannot transfer argument #1 .a[3] (thread)",
+    assert.are.equal("cannot transfer argument #2 field 'conn' (userdata)", message(1, { conn = io.stdout }))
+    assert.are.equal("cannot transfer argument #1 field 'a[3]' (thread)",
                      message({ a = { [3] = coroutine.create(print) } }))
     assert.is_truthy(message(setmetatable({}, { __index = print }), string.gmatch("", "")):find("#2 %(function"))
     local deep = {}

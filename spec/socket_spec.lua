@@ -492,3 +492,65 @@ describe("sockets", function()
     assert.are.equal("again", got)
   end)
 end)
+
+describe("socket errors", function()
+  -- the message, class name, code and errno of err, one string each
+  local function described(err)
+    return { tostring(err), err.__name, err.code, math.type(err.errno), err.strerror }
+  end
+
+  it("name the address in bind, connect and accept's OSErrors", function()
+    local r = curio.run(function()
+      local taken <close> = curio.socket("inet", "stream")
+      taken:bind({ "127.0.0.1", 0 })
+      local port = taken:getsockname().port
+      local second <close> = curio.socket("inet", "stream")
+      local bind_err = util.catch(second.bind, second, { "127.0.0.1", port })
+      -- bound, not listening: a connection to it is refused, accept refused
+      local client <close> = curio.socket("inet", "stream")
+      local connect_err = util.catch(client.connect, client, { "127.0.0.1", port })
+      local accept_err = util.catch(taken.accept, taken)
+      local opened_err = util.catch(curio.open_connection, "127.0.0.1", port)
+      return { port = port, bind = described(bind_err), connect = described(connect_err),
+               accept = described(accept_err), opened = described(opened_err) }
+    end)
+    local where = "127.0.0.1:" .. r.port
+    assert.are.same({ "OSError: bind " .. where .. ": Address already in use", "OSError", "EADDRINUSE",
+                      "integer", "Address already in use" }, r.bind)
+    assert.are.same({ "ConnectionRefusedError: connect " .. where .. ": Connection refused",
+                      "ConnectionRefusedError", "ECONNREFUSED", "integer", "Connection refused" }, r.connect)
+    assert.are.same(r.connect, r.opened)
+    assert.are.same({ "OSError: accept " .. where .. ": Invalid argument", "OSError", "EINVAL", "integer",
+                      "Invalid argument" }, r.accept)
+  end)
+
+  it("name the path of a unix socket, and an IPv6 address in brackets", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local path = dir .. ".sock"
+    local ipv6 = has_ipv6()
+    local r = curio.run(function()
+      local missing = util.catch(curio.open_unix_connection, path)
+      local server <close> = curio.socket("unix", "stream")
+      server:bind(path)
+      local again <close> = curio.socket("unix", "stream")
+      local bind_err = util.catch(again.bind, again, path)
+      local accept_err = util.catch(server.accept, server)
+      local v6
+      if ipv6 then
+        local s <close> = curio.socket("inet6", "stream")
+        s:bind({ "::1", 0 })
+        local c <close> = curio.socket("inet6", "stream")
+        v6 = { s:getsockname().port, tostring(util.catch(c.connect, c, { "::1", s:getsockname().port })) }
+      end
+      return { missing = tostring(missing), bind = tostring(bind_err), accept = tostring(accept_err), v6 = v6 }
+    end)
+    os.remove(path)
+    assert.are.same({ missing = "OSError: connect " .. path .. ": No such file or directory",
+                      bind = "OSError: bind " .. path .. ": Address already in use",
+                      accept = "OSError: accept " .. path .. ": Invalid argument",
+                      v6 = r.v6 and { r.v6[1], ("ConnectionRefusedError: connect [::1]:%d: Connection refused")
+                                                :format(r.v6[1]) } },
+                    r)
+  end)
+end)

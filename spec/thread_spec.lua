@@ -244,7 +244,7 @@ describe("run_in_thread", function()
              select(2, pcall(curio.run_in_thread, print, { conn = io.stdout }))
     end)
     assert.is_truthy(tostring(e1):find("bad argument #1 to 'run_in_thread'", 1, true))
-    assert.is_truthy(tostring(e2):find("run_in_thread: cannot transfer argument #2 .conn (userdata)", 1, true))
+    assert.is_truthy(tostring(e2):find("run_in_thread: cannot transfer argument #2 field 'conn' (userdata)", 1, true))
     local e3 = util.catch(curio.run_in_thread, print)
     assert.is_truthy(tostring(e3):find("run_in_thread: not inside a curio task", 1, true))
     assert.is_truthy(tostring(util.catch(curio.Kernel, { threads = 0 })):find("threads", 1, true))
@@ -380,5 +380,35 @@ describe("run_in_thread", function()
         assert.are.equal(2, reports, err)
       end)
     end
+  end)
+  it("name the upvalue and the keys of a value that cannot cross, threads, processes and queues alike", function()
+    local messages = curio.run(function()
+      local f = io.stdout
+      local cfg = { hosts = { "a", { sock = io.stdout } } }
+      local function handler() return f end
+      local function message(fn, ...)
+        local err = util.catch(fn, ...)
+        return type(err) == "string" and err or tostring(err)
+      end
+      local q = curio.UniversalQueue()
+      return {
+        message(curio.run_in_thread, function() return f end),
+        message(curio.run_in_thread, function() return cfg end),
+        message(curio.run_in_thread, print, { ["a b"] = { handlers = { handler } } }),
+        message(curio.run_in_thread, print, { [io.stdout] = true }),
+        message(curio.run_in_process, function() return f end),
+        message(curio.run_in_process, function() return 1, io.stdout end),
+        message(q.put, q, { x = f }),
+      }
+    end)
+    assert.are.same({
+      "run_in_thread: cannot transfer argument #1 upvalue 'f' (userdata)",
+      "run_in_thread: cannot transfer argument #1 upvalue 'cfg' field 'hosts[2].sock' (userdata)",
+      "run_in_thread: cannot transfer argument #2 field '[\"a b\"].handlers[1]' upvalue 'f' (userdata)",
+      "run_in_thread: cannot transfer argument #2 field '[userdata key]' (userdata)",
+      "run_in_process: cannot transfer argument #1 upvalue 'f' (userdata)",
+      "CurioError: run_in_process: cannot transfer result #2 (userdata)",
+      "UniversalQueue.put: cannot transfer item #1 field 'x' (userdata)",
+    }, messages)
   end)
 end)

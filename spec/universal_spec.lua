@@ -152,7 +152,7 @@ describe("Universal objects", function()
     assert.is_truthy(tostring(util.catch(q.get, ev)):find("UniversalQueue expected", 1, true))
     assert.is_truthy(tostring(util.catch(curio.abide, 5)):find("abide", 1, true))
     assert.is_truthy(tostring(util.catch(q.put, q, { io.stdout })):find(
-      "UniversalQueue.put: cannot transfer item #1 [1] (userdata)", 1, true))
+      "UniversalQueue.put: cannot transfer item #1 field '[1]' (userdata)", 1, true))
     assert.are.equal(0, q:qsize())
   end)
 

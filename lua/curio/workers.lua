@@ -90,14 +90,14 @@ function workers.serve(parent)
     io.stderr:flush()
     local encoded, reply
     if ok and result[1] then
-      encoded, reply = pcall(core.encode_portable, "run_in_process: result", true,
+      encoded, reply = pcall(core.encode_reply, "run_in_process: result", true,
                              table.unpack(result, 2, result.n))
     else
       local err = ok and result[2] or errors.portable(result)
-      encoded, reply = pcall(core.encode_portable, "run_in_process: error", false, err)
+      encoded, reply = pcall(core.encode_reply, "run_in_process: error", false, err)
       if not encoded then reply = tostring(type(err) == "table" and err.message or err) end -- (cannot cross)
     end
-    if not encoded then reply = core.encode_portable("error", false, errors.portable(tostring(reply))) end
+    if not encoded then reply = core.encode_reply("error", false, errors.portable(tostring(reply))) end
     output:write(frame(reply))
     output:flush()
   end

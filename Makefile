@@ -11,6 +11,7 @@ INCDIR   ?= $(PREFIX)/include
 CFLAGS   ?= -O2 -g
 XCFLAGS  := -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC) $(CFLAGS)
 LDLIBS   := -lev -lm -lpthread
+EDIT_LIB := $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
 BUILD    ?= build
 BUSTED   ?= $(LUA) /usr/bin/busted
 LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
@@ -26,7 +27,8 @@ SPECS    ?= spec
 
 .PHONY: all deps test check tsan fuzz lint bench install uninstall clean run help
 
-all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(BUILD)/bin/host_loop
+all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(BUILD)/bin/host_loop \
+     $(BUILD)/bin/pty_drive
 
 help:
 	@echo "make deps | all | run [HOST=...] [PORT=...] | test | check | tsan | lint | bench | install PREFIX=... | clean"
@@ -49,13 +51,19 @@ $(BUILD)/gen/embed.c: tools/embed.lua $(LUA_SRC)
 $(BUILD)/obj/embed.o: $(BUILD)/gen/embed.c
 	$(CC) $(XCFLAGS) -Wno-overlength-strings -c $< -o $@
 
-$(BUILD)/bin/curio: $(BUILD)/obj/main.o $(BUILD)/obj/embed.o $(CORE_OBJ)
+# The program alone links libedit (core/editline.c, the prompt's input).
+$(BUILD)/bin/curio: $(BUILD)/obj/main.o $(BUILD)/obj/editline.o $(BUILD)/obj/embed.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
+	$(CC) $(XCFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) $(EDIT_LIB) -ldl
 
 $(BUILD)/bin/two_kernels: tests/two_kernels.c
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) -o $@ $< $(LDFLAGS) $(LUA_LIB) -lpthread
+
+# Drives a program through a pseudo-terminal (spec/prompt_spec.lua).
+$(BUILD)/bin/pty_drive: tests/pty_drive.c
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) -o $@ $< $(LDFLAGS) -lutil
 
 $(BUILD)/bin/host_loop: tests/host_loop.c $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -105,10 +113,10 @@ fuzz:
 # Lint: luacheck, the one place of argument errors, the layering of core/
 # (tools/layers.lua: its concern table is the one list to edit when a file
 # is added or renamed), cppcheck.
-lint: $(CORE_OBJ)
+lint: $(CORE_OBJ) $(BUILD)/obj/editline.o
 	luacheck -q lua spec examples bench tools
 	sh tools/lint_args.sh
-	$(LUA) tools/layers.lua $(CORE_OBJ)
+	$(LUA) tools/layers.lua $(CORE_OBJ) $(BUILD)/obj/editline.o
 	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs $(LUA_INC) core tests
 

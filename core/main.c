@@ -8,6 +8,7 @@
 #include <lualib.h>
 
 int luaopen_curio_core(lua_State *L);
+int luaopen_curio_editline(lua_State *L);
 void embed_preload(lua_State *L);
 
 static int pmain(lua_State *L) {
@@ -18,6 +19,8 @@ static int pmain(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_curio_core);
   lua_setfield(L, -2, "curio.core");
+  lua_pushcfunction(L, luaopen_curio_editline); /* the prompt's input, here only */
+  lua_setfield(L, -2, "curio.editline");
   lua_pop(L, 1);
   embed_preload(L);
   lua_getglobal(L, "require");

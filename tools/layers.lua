@@ -38,6 +38,8 @@ local concerns = {
   { name = "processes",    files = { "process", "spawn", "orphan", "worker" } },
   { name = "signals",      files = { "signal" } },
   { name = "embedding",    files = { "host" } },
+  -- the prompt's input (libedit), linked only into the curio program
+  { name = "prompt",       files = { "editline" }, uses = {} },
   -- the top: registers every file's functions; nothing may call it
   { name = "registration", files = { "module" } },
 }

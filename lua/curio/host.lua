@@ -12,7 +12,6 @@
 -- watches SIGTERM itself with a SignalQueue or SignalEvent.
 
 local curio = require "curio"
-local core = require "curio.core"
 local signal = require "curio.signal"
 
 local host = {}
@@ -44,7 +43,7 @@ local options = {
       request.actions[#request.actions + 1] = { kind = "library", value = name }
     end },
   { names = { "-i" }, help = "enter interactive mode after running the script",
-    set = function(request) request.interactive = true; request.version = true end },
+    set = function(request) request.interactive = true end },
   { names = { "-v", "--version" }, help = "show version information",
     set = function(request) request.version = true end },
   { names = { "-h", "--help" }, help = "show this help and exit",
@@ -198,37 +197,6 @@ local function compile_error(message)
   return setmetatable({ value = message, traceback = "" }, Caught)
 end
 
--- ---- the prompt ----
-
-local function print_results(ok, ...)
-  if not ok then
-    io.stderr:write(host.report(catch((...))), "\n")
-  elseif select("#", ...) > 0 then
-    print(...)
-  end
-end
-
--- The interactive prompt: each line runs in the main task, so spawned
--- tasks keep running while it waits for input.
-local function repl()
-  io.stdin:setvbuf("no")
-  local buffer = ""
-  while true do
-    io.stdout:write(buffer == "" and "> " or ">> ")
-    io.stdout:flush()
-    core.wait_fd(0, "r")
-    local line = io.stdin:read("L")
-    if line == nil then io.stdout:write("\n"); return end
-    buffer = buffer .. line
-    local chunk, err = load("return " .. buffer, "=stdin")
-    if not chunk then chunk, err = load(buffer, "=stdin") end
-    if chunk or not err:find("<eof>$") then
-      buffer = ""
-      if chunk then print_results(curio.pcall(chunk)) else io.stderr:write(err, "\n") end
-    end
-  end
-end
-
 -- ---- the main task ----
 
 local function load_or_fail(source, name)
@@ -254,11 +222,8 @@ local function main_task(request, argv, ...)
   if script then
     protect(load_or_fail(script ~= "-" and script or nil), ...)
   end
-  local nothing_else = not script and not request.ran_code
-  if request.interactive or (nothing_else and argv.stdin_is_tty) then
-    repl()
-  elseif nothing_else and not request.version then
-    protect(load_or_fail(io.read("a"), "=stdin"), ...)
+  if request.interactive or (not script and not request.ran_code and not request.version) then
+    require("curio.prompt").run(host.report)
   end
 end
 

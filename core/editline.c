@@ -1,0 +1,298 @@
+/* core/editline.c: the prompt's input (module curio.editline), linked
+ * only into the `curio` program (main.c preloads it; core.so does not
+ * need libedit). lua/curio/prompt.lua is its one user and its policy.
+ *
+ *   local ed = editline.open(history_path)  -- a terminal editor on stdin
+ *   ed:start("> ")          -- a new line: raw mode, the prompt shown
+ *   ed:feed()  -> line | false | nil
+ *   ed:interrupt()          -- drop the line being typed (Ctrl-C)
+ *   ed:add_history(line)    ed:close()
+ *   editline.read(fd) -> bytes | "" at the end | false | nil, message
+ *   editline.isatty(fd) -> boolean
+ *
+ * Rules:
+ * 1. libedit runs in its unbuffered mode (EL_UNBUFFERED): el_gets handles
+ *    one key and returns, so the editor never blocks the kernel. The
+ *    caller waits until the descriptor is readable (a task waits with
+ *    core.wait_fd) and then calls feed(), which takes every key already
+ *    typed; a key sequence cut between two reads (an escape sequence)
+ *    may make libedit wait for its end, which a terminal sends at once.
+ * 2. The terminal is in raw mode only between start() and the end of the
+ *    line (or interrupt(), or close()): while a line runs, the terminal
+ *    is as the user had it, so Ctrl-C sends SIGINT and a line may read
+ *    stdin itself.
+ * 3. The editor reads a duplicate of descriptor 0 (close-on-exec): a line
+ *    that closes stdin does not take the prompt's input away.
+ * 4. No signal handlers (no EL_SIGNAL): the kernel watches SIGINT and the
+ *    prompt decides what it means.
+ * 5. History lives in memory (1000 lines, no repeats) and, given a path,
+ *    is read at open and saved after each line, so that os.exit keeps it;
+ *    a path that cannot be read or written gives no history file, no
+ *    error.
+ * 6. close() (also __close and __gc) gives the terminal back as it was,
+ *    once; the other methods raise on a closed editor. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <histedit.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#define EDITOR_MT "curio.editor"
+#define EDITOR_HISTORY 1000
+#define EDITOR_READ 65536
+#define EDITOR_EOF_KEY '\004' /* libedit's line on Ctrl-D at an empty line */
+
+struct editor {
+  EditLine *el;       /* NULL once closed */
+  History *history;
+  FILE *in;           /* over the duplicate of stdin (rule 3) */
+  int fd;
+  int editing;        /* between start() and the line's end (rule 2) */
+  char *prompt;
+  char *history_path; /* NULL: no history file */
+};
+
+int luaopen_curio_editline(lua_State *L);
+
+static char *editor_prompt(EditLine *el) {
+  struct editor *e = NULL;
+  el_get(el, EL_CLIENTDATA, &e);
+  return e != NULL && e->prompt != NULL ? e->prompt : "";
+}
+
+static struct editor *editor_check_open(lua_State *L) {
+  struct editor *e = luaL_checkudata(L, 1, EDITOR_MT);
+  if (e->el == NULL) luaL_error(L, "editor is closed");
+  return e;
+}
+
+/* Rule 2: the terminal back in the user's mode, the line left behind. */
+static void editor_stop(struct editor *e) {
+  if (!e->editing) return;
+  el_set(e->el, EL_UNBUFFERED, 0);
+  e->editing = 0;
+}
+
+/* Rule 6, the one close. */
+static int editor_close(lua_State *L) {
+  struct editor *e = luaL_checkudata(L, 1, EDITOR_MT);
+  if (e->el == NULL) return 0;
+  editor_stop(e);
+  el_end(e->el);
+  e->el = NULL;
+  history_end(e->history);
+  e->history = NULL;
+  fclose(e->in);
+  e->in = NULL;
+  free(e->prompt);
+  free(e->history_path);
+  e->prompt = e->history_path = NULL;
+  return 0;
+}
+
+/* libedit decodes keys by the locale: one that is not UTF-8 (a bare "C")
+ * would drop every byte above 127, so the prompt takes C.UTF-8 then. */
+static void editor_locale(void) {
+  const char *name = setlocale(LC_CTYPE, "");
+  if (name == NULL || (strstr(name, "UTF-8") == NULL && strstr(name, "utf8") == NULL))
+    setlocale(LC_CTYPE, "C.UTF-8");
+}
+
+/* editline.open([history_path]) -> an editor on the terminal at stdin. */
+static int l_open(lua_State *L) {
+  const char *path = luaL_optstring(L, 1, NULL);
+  struct editor *e = lua_newuserdatauv(L, sizeof *e, 0);
+  HistEvent ev;
+  memset(e, 0, sizeof *e);
+  luaL_setmetatable(L, EDITOR_MT);
+  e->fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
+  if (e->fd < 0) return luaL_error(L, "editline: cannot duplicate stdin: %s", strerror(errno));
+  e->in = fdopen(e->fd, "r");
+  if (e->in == NULL) {
+    close(e->fd);
+    return luaL_error(L, "editline: %s", strerror(errno));
+  }
+  e->history = history_init();
+  editor_locale();
+  e->el = el_init("curio", e->in, stdout, stderr);
+  if (e->history == NULL || e->el == NULL) { /* (e->el NULL: __gc has nothing to do) */
+    if (e->el != NULL) el_end(e->el);
+    if (e->history != NULL) history_end(e->history);
+    fclose(e->in);
+    e->el = NULL, e->history = NULL, e->in = NULL;
+    return luaL_error(L, "editline: cannot start the editor");
+  }
+  history(e->history, &ev, H_SETSIZE, EDITOR_HISTORY);
+  history(e->history, &ev, H_SETUNIQUE, 1);
+  if (path != NULL) {
+    e->history_path = strdup(path);
+    history(e->history, &ev, H_LOAD, path); /* rule 5: none yet is no error */
+  }
+  el_set(e->el, EL_CLIENTDATA, e);
+  el_set(e->el, EL_EDITOR, "emacs");
+  el_set(e->el, EL_PROMPT, editor_prompt);
+  el_set(e->el, EL_HIST, history, e->history);
+  el_source(e->el, NULL); /* the user's ~/.editrc, if any */
+  return 1;
+}
+
+/* ed:start(prompt): begins a line (rule 2). */
+static int l_start(lua_State *L) {
+  struct editor *e = editor_check_open(L);
+  const char *prompt = luaL_checkstring(L, 2);
+  char *copy = strdup(prompt);
+  if (copy == NULL) return luaL_error(L, "not enough memory");
+  free(e->prompt);
+  e->prompt = copy;
+  editor_stop(e);
+  fflush(stdout);
+  el_set(e->el, EL_UNBUFFERED, 1); /* raw mode, a fresh line, the prompt */
+  e->editing = 1;
+  return 0;
+}
+
+/* Whether the terminal is gone (nothing to read will ever come). */
+static int editor_hung_up(int fd) {
+  struct pollfd p = {fd, POLLIN, 0};
+  int avail = 0;
+  if (ioctl(fd, FIONREAD, &avail) < 0) return 1;
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/* ed:feed() -> the line (without its newline) once Enter ends it; false
+ * when more keys are needed; nil at the end of input (Ctrl-D at an empty
+ * line, or the terminal gone). Call it when the descriptor is readable
+ * (rule 1). */
+static int l_feed(lua_State *L) {
+  struct editor *e = editor_check_open(L);
+  int first = 1;
+  luaL_argcheck(L, e->editing, 1, "no line started");
+  for (;;) {
+    int avail = 0, n = 0;
+    if (ioctl(e->fd, FIONREAD, &avail) < 0 || avail <= 0) {
+      if (first && editor_hung_up(e->fd)) {
+        editor_stop(e);
+        lua_pushnil(L);
+        return 1;
+      }
+      break; /* (all taken; or keys dropped since the wake-up: Ctrl-C flushes them) */
+    }
+    first = 0;
+    /* NULL: the line is empty after that key (libedit's unbuffered mode
+     * says so with n == -1, as it says an error: none can come, a key was
+     * there to read) */
+    const char *line = el_gets(e->el, &n);
+    if (line == NULL || n <= 0) continue;
+    if (n == 1 && line[0] == EDITOR_EOF_KEY) {
+      editor_stop(e);
+      lua_pushnil(L);
+      return 1;
+    }
+    if (line[n - 1] == '\n') {
+      lua_pushlstring(L, line, (size_t)n - 1);
+      editor_stop(e);
+      return 1;
+    }
+  }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
+/* ed:interrupt(): drops the line being typed; start() begins another. */
+static int l_interrupt(lua_State *L) {
+  struct editor *e = editor_check_open(L);
+  editor_stop(e);
+  return 0;
+}
+
+/* ed:add_history(line): remembered for the Up arrow, and saved (rule 5). */
+static int l_add_history(lua_State *L) {
+  struct editor *e = editor_check_open(L);
+  const char *line = luaL_checkstring(L, 2);
+  HistEvent ev;
+  if (line[0] == '\0') return 0;
+  history(e->history, &ev, H_ENTER, line);
+  if (e->history_path != NULL) history(e->history, &ev, H_SAVE, e->history_path);
+  return 0;
+}
+
+/* ed:fileno() -> the descriptor to wait on. */
+static int l_fileno(lua_State *L) {
+  struct editor *e = editor_check_open(L);
+  lua_pushinteger(L, e->fd);
+  return 1;
+}
+
+/* editline.read(fd) -> up to 64 KiB read once ("" at the end of input),
+ * false if nothing is there yet (a non-blocking descriptor), or nil and
+ * the system's message. For the prompt's input when it is no terminal:
+ * one read() after the descriptor was readable never blocks. */
+static int l_read(lua_State *L) {
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  luaL_Buffer b;
+  ssize_t n;
+  struct pollfd ready = {(int)fd, POLLIN, 0};
+  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "file descriptor expected");
+  if (poll(&ready, 1, 0) == 0) { /* (a wait that woke for nothing: never block) */
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  char *p = luaL_buffinitsize(L, &b, EDITOR_READ);
+  do n = read((int)fd, p, EDITOR_READ); while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (n < 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  luaL_pushresultsize(&b, (size_t)n);
+  return 1;
+}
+
+/* editline.isatty(fd) -> whether fd is a terminal. */
+static int l_isatty(lua_State *L) {
+  lua_Integer fd = luaL_checkinteger(L, 1);
+  lua_pushboolean(L, fd >= 0 && fd <= 0x7fffffff && isatty((int)fd));
+  return 1;
+}
+
+static const luaL_Reg editor_methods[] = {
+  {"start", l_start},
+  {"feed", l_feed},
+  {"interrupt", l_interrupt},
+  {"add_history", l_add_history},
+  {"fileno", l_fileno},
+  {"close", editor_close},
+  {NULL, NULL}
+};
+
+int luaopen_curio_editline(lua_State *L) {
+  static const luaL_Reg functions[] = {
+    {"open", l_open},
+    {"read", l_read},
+    {"isatty", l_isatty},
+    {NULL, NULL}
+  };
+  if (luaL_newmetatable(L, EDITOR_MT)) {
+    luaL_newlib(L, editor_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, editor_close);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, editor_close);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, functions);
+  return 1;
+}

@@ -8,6 +8,7 @@ LIBDIR   ?= $(PREFIX)/lib/lua/$(LUA_VER)
 LUADIR   ?= $(PREFIX)/share/lua/$(LUA_VER)
 BINDIR   ?= $(PREFIX)/bin
 INCDIR   ?= $(PREFIX)/include
+MANDIR   ?= $(PREFIX)/share/man
 CFLAGS   ?= -O2 -g
 XCFLAGS  := -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC) $(CFLAGS)
 LDLIBS   := -lev -lm -lpthread
@@ -125,15 +126,16 @@ bench: all
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR) \
-	  $(DESTDIR)$(INCDIR)
+	  $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(BUILD)/curio/core.so $(DESTDIR)$(LIBDIR)/curio/core.so
 	install -m 644 $(LUA_SRC) $(DESTDIR)$(LUADIR)/curio/
 	install -m 755 $(BUILD)/bin/curio $(DESTDIR)$(BINDIR)/curio
 	install -m 644 core/curio.h $(DESTDIR)$(INCDIR)/curio.h
+	install -m 644 docs/curio.1 $(DESTDIR)$(MANDIR)/man1/curio.1
 
 uninstall:
 	rm -rf $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR)/curio \
-	  $(DESTDIR)$(INCDIR)/curio.h
+	  $(DESTDIR)$(INCDIR)/curio.h $(DESTDIR)$(MANDIR)/man1/curio.1
 
 clean:
 	rm -rf build build-asan build-tsan

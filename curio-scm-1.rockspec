@@ -30,5 +30,7 @@ build = {
     LIBDIR = "$(LIBDIR)",
     LUADIR = "$(LUADIR)",
     BINDIR = "$(BINDIR)",
+    MANDIR = "$(PREFIX)/share/man",
   },
+  copy_directories = { "docs" },
 }

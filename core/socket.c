@@ -1,5 +1,5 @@
 /* core/socket.c: curio.socket, the Socket type and its calls that never
- * wait (README: Sockets, streams and servers); the calls that wait are in
+ * wait (docs/sockets.md); the calls that wait are in
  * sockio.c, addresses and name resolution in address.c. Servers, the choice of addresses and
  * streams are policy, in lua/curio/network.lua.
  *

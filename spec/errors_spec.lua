@@ -121,7 +121,7 @@ describe("curio.pcall and curio.xpcall", function()
   end)
 end)
 
--- Argument errors (README "Errors"): "bad argument #n to 'name' (...)" at
+-- Argument errors (docs/errors.md): "bad argument #n to 'name' (...)" at
 -- the caller's line, methods counting self out, built in one place per
 -- language (core/errors.c, lua/curio/check.lua).
 describe("argument errors", function()

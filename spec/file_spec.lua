@@ -4,7 +4,7 @@ local util = require "support.util"
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
 -- curio.aopen's file streams (lua/curio/io.lua over core/fileio.c): the
--- stream methods (README: Streams and files), with the blocking work in threads.
+-- stream methods (docs/sockets.md: Streams, Files), with the blocking work in threads.
 describe("aopen file streams", function()
 
   local path

@@ -3,7 +3,7 @@ local util = require "support.util"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
--- README, Using it: every call that may wait raises CurioError ("not inside
+-- docs/README.md, conventions: every call that may wait raises CurioError ("not inside
 -- a curio task", naming the function) outside a task, even when it would
 -- not have to wait this time; calls that never wait work anywhere.
 describe("blocking calls outside a task", function()

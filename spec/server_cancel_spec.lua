@@ -6,7 +6,7 @@ util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task 
 
 -- Servers' handler sockets, closed however the handler ends and when the
 -- server is cancelled, and timeouts and cancellation of accept and recv
--- (README: Sockets, streams and servers; lua/curio/network.lua rules, core/socket.c).
+-- (docs/sockets.md; lua/curio/network.lua rules, core/socket.c).
 
 local HOST, listener, recv_upto, wait_until, stop = net.HOST, net.listener, net.recv_upto, net.wait_until, net.stop
 local fails = util.catch

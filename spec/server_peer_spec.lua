@@ -4,7 +4,7 @@ local net = require "support.net"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
--- Connections and their peers (README: Sockets, streams and servers): a peer that closes or
+-- Connections and their peers (docs/sockets.md): a peer that closes or
 -- resets, SIGPIPE, and open_connection's failures and arguments.
 
 local HOST, listener, recv_upto, wait_until, stop = net.HOST, net.listener, net.recv_upto, net.wait_until, net.stop

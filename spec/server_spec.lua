@@ -4,7 +4,7 @@ local net = require "support.net"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
--- Servers under load (README: Sockets, streams and servers; lua/curio/network.lua,
+-- Servers under load (docs/sockets.md; lua/curio/network.lua,
 -- core/socket.c): the How-To echo servers under 100 concurrent clients,
 -- 10,000 connections without a leaked descriptor, a server short of
 -- descriptors (ulimit -n 64), and a unix socket server. Handler sockets and

@@ -3,7 +3,7 @@ local util = require "support.util"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
--- curio.socket and the Socket methods (core/socket.c; README: Sockets, streams and servers).
+-- curio.socket and the Socket methods (core/socket.c; docs/sockets.md).
 
 -- A connected TCP pair on the loopback: client side, server side.
 local function pair(family)

@@ -3,7 +3,7 @@ local util = require "support.util"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
--- curio.subprocess (README: Subprocesses; core/process.c, lua/curio/subprocess.lua):
+-- curio.subprocess (docs/subprocess.md; core/process.c, lua/curio/subprocess.lua):
 -- Popen, run, check_output, the pipes as streams, timeouts, cancellation,
 -- reaping, and the errors for bad input.
 
@@ -366,7 +366,7 @@ describe("curio.subprocess", function()
     local p = curio.run(function() return subprocess.Popen({ "sleep", "10" }) end)
     local s = state(p.pid)
     local running, polled = s == "S" or s == "R", p:poll()
-    p:kill() -- allowed outside a task (README: Using it)
+    p:kill() -- allowed outside a task (docs/README.md, conventions)
     local rc
     for _ = 1, 200 do
       rc = p:poll()

@@ -156,7 +156,7 @@ describe("Universal objects", function()
     assert.are.equal(0, q:qsize())
   end)
 
-  -- README, Threads: every name of the Universal objects, in a task and in a thread alike.
+  -- docs/threads.md: every name of the Universal objects, in a task and in a thread alike.
   local function exercise(q, ev, lock)
     local trace = {}
     local function record(...) trace[#trace + 1] = table.concat({ ... }, " ") end

@@ -3,7 +3,7 @@
 --
 --   lua5.4 tools/layers.lua build/obj/kernel.o build/obj/task.o ...
 --
--- Rules (README: Layout):
+-- Rules (docs/development.md: Layout):
 -- 1. Every object belongs to one concern of the table below; an object that
 --    is in none (a new or renamed file) is an error until it is added.
 -- 2. A concern uses only the concerns it lists in `uses`: the scheduler

@@ -1,6 +1,6 @@
 #!/bin/sh
 # make lint: argument errors are built in one place per language,
-# core/errors.c for C and lua/curio/check.lua for Lua (README "Errors").
+# core/errors.c for C and lua/curio/check.lua for Lua (docs/errors.md).
 # Fails when a "bad argument #n" message, or lauxlib's luaL_argerror or
 # luaL_typeerror, appears in any other source file. luaL_argcheck and
 # luaL_check* stay only as guards of curio.core functions that curio's own

@@ -1,4 +1,4 @@
--- curio.errors: the error classes (README: Errors).
+-- curio.errors: the error classes (docs/errors.md).
 --
 -- A class is a table callable as Class(message, fields). Its instances are
 -- tables whose metatable carries __class, so Class:matches(value) is one

@@ -1,4 +1,4 @@
--- curio for Lua: the public API (README.md). Everything is reached from
+-- curio for Lua: the public API (docs/README.md). Everything is reached from
 -- `local curio = require "curio"`.
 
 local core = require "curio.core"

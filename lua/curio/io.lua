@@ -1,4 +1,4 @@
--- curio.io: the one stream (README: Streams and files) and curio.aopen.
+-- curio.io: the one stream (docs/sockets.md: Streams, Files) and curio.aopen.
 --
 -- A Stream reads and writes through a small source, an object with methods
 -- (one metatable per kind of source, so that a stream costs two small

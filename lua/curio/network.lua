@@ -1,5 +1,5 @@
 -- curio.network: servers, connections, name resolution and socket streams
--- (README: Sockets, streams and servers). The sockets themselves are C (core/socket.c); this
+-- (docs/sockets.md). The sockets themselves are C (core/socket.c); this
 -- module is policy.
 --
 -- Rules:

@@ -1,4 +1,4 @@
--- curio.queue: Queue, LifoQueue, PriorityQueue (README: Queues).
+-- curio.queue: Queue, LifoQueue, PriorityQueue (docs/queues.md).
 --
 -- All three are core.queue (core/queue.c): one protocol of putting and
 -- getting, whose rules are at the head of that file, over three orders of

@@ -1,4 +1,4 @@
--- curio.signal: SignalQueue and SignalEvent (README: Signals), the policy
+-- curio.signal: SignalQueue and SignalEvent (docs/host.md: Signals), the policy
 -- over core/signal.c's watchers: names and numbers, the checks.
 --   local q <close> = curio.SignalQueue("SIGTERM", "SIGHUP")
 --   local name = q:get()          -- "SIGTERM"

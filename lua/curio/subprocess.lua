@@ -1,4 +1,4 @@
--- curio.subprocess: Popen, run, check_output (README: Subprocesses). Spawning
+-- curio.subprocess: Popen, run, check_output (docs/subprocess.md). Spawning
 -- and exits are C (core/spawn.c: posix_spawn; core/process.c: a pidfd per
 -- child and its exit); pipes are Socket objects over pipe handles
 -- (core/socket.c, core/io.c) behind the one Stream.

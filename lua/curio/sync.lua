@@ -1,5 +1,5 @@
 -- curio.sync: Event, Lock, RLock, Semaphore, BoundedSemaphore, Condition
--- (README: Synchronisation), in Lua on the kernel's FIFO wait queue (core/waitq.c).
+-- (docs/sync.md), in Lua on the kernel's FIFO wait queue (core/waitq.c).
 --
 -- Rules every primitive here keeps:
 --  1. FIFO: waiters are served in arrival order. Releasing hands the lock

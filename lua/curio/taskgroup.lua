@@ -1,4 +1,4 @@
--- curio.taskgroup: TaskGroup (README: Task groups), as curio 1.x's TaskGroup.
+-- curio.taskgroup: TaskGroup (docs/tasks.md: Task groups), as curio 1.x's TaskGroup.
 --
 -- How a group tracks its tasks (the per-task part is C, core/group.c):
 --  1. Members are the group's non-daemon tasks. Each is RUNNING (its

@@ -1,5 +1,5 @@
 -- curio.thread: run_in_thread, the Universal objects and abide
--- (README: Threads). The machinery is C (core/threads.c, core/universal.c); this
+-- (docs/threads.md). The machinery is C (core/threads.c, core/universal.c); this
 -- module checks arguments and adds what is policy: abide's choice between
 -- calling directly and running in a thread.
 

@@ -1,5 +1,5 @@
--- curio.workers: run_in_process and its pool of worker processes (README:
--- Processes), and the worker's own loop (workers.serve).
+-- curio.workers: run_in_process and its pool of worker processes (docs/
+-- processes.md), and the worker's own loop (workers.serve).
 --
 -- Rules:
 --  1. A kernel's pool starts workers on demand, up to Kernel{processes=}

@@ -162,6 +162,38 @@ describe("the manual's links", function()
   end)
 end)
 
+describe("the manual's coverage", function()
+  -- Names a module exports for curio's own use, not for programs.
+  local internal = { ["subprocess.start_worker"] = true }
+
+  it("documents every name that curio and its submodules export", function()
+    local curio = require "curio"
+    local text = {}
+    for _, page in ipairs(pages()) do text[#text + 1] = read(page) end
+    text = table.concat(text, "\n")
+    local errors_page = read("docs/errors.md")
+    local missing = {}
+    local function check(prefix, module)
+      for name, value in pairs(module) do
+        local full = prefix .. name
+        local is_class = type(value) == "table" and require("curio.errors").is_class(value)
+        if not internal[full] and not text:find(full, 1, true)
+           and not (is_class and errors_page:find(name, 1, true)) then
+          missing[#missing + 1] = full
+        end
+      end
+    end
+    check("curio.", curio)
+    for name, value in pairs(curio) do
+      if type(value) == "table" and name:match("^%l") and not require("curio.errors").is_class(value) then
+        check(name .. ".", value)
+      end
+    end
+    table.sort(missing)
+    assert.are.same({}, missing)
+  end)
+end)
+
 describe("the man page docs/curio.1", function()
   -- The option words of a piece of text: "-e", "--", "-", "--help" (a
   -- trailing comma dropped).

@@ -158,7 +158,7 @@ describe("the manual's links", function()
         missing[#missing + 1] = name
       end
     end
-    assert.are.same({}, missing)
+    assert(#missing == 0, "docs/README.md (the index) does not link to: " .. table.concat(missing, ", "))
   end)
 end)
 
@@ -190,7 +190,8 @@ describe("the manual's coverage", function()
       end
     end
     table.sort(missing)
-    assert.are.same({}, missing)
+    assert(#missing == 0, "not documented in README.md or docs/*.md (write each as `curio.name`, "
+           .. "`subprocess.name`, ...): " .. table.concat(missing, ", "))
   end)
 end)
 
@@ -240,18 +241,20 @@ describe("the man page docs/curio.1", function()
     end
     table.sort(only_program)
     table.sort(only_page)
-    assert.are.same({ listed_by_curio_h_but_not_in_curio_1 = {}, in_curio_1_but_not_listed_by_curio_h = {} },
-                    { listed_by_curio_h_but_not_in_curio_1 = only_program,
-                      in_curio_1_but_not_listed_by_curio_h = only_page })
+    assert(#only_program == 0 and #only_page == 0,
+      "docs/curio.1 documents exactly the options of `curio -h`, each in a .TP paragraph tagged "
+      .. ".B, .BI or .BR (`.BR \\-h \", \" \\-\\-help`); missing from curio.1: "
+      .. table.concat(only_program, " ") .. "; not listed by curio -h: " .. table.concat(only_page, " "))
   end)
 
   it("renders without warnings", function()
-    local status, _, stderr = util.sh("MANWIDTH=80 man --warnings -l docs/curio.1 >/dev/null")
+    -- (without the sanitizers that make check preloads: groff is not built for them)
+    local status, _, stderr = util.sh("env -u LD_PRELOAD MANWIDTH=80 man --warnings -l docs/curio.1 >/dev/null")
     assert.are.same({ 0, "" }, { status, stderr })
   end)
 
   it("is installed by make install and by the rockspec", function()
-    local status, stdout, stderr = util.sh("make -n install PREFIX=/p")
+    local status, stdout, stderr = util.sh("env -u LD_PRELOAD make -n install PREFIX=/p")
     assert(status == 0, stderr)
     assert.truthy(stdout:find("docs/curio.1 /p/share/man/man1/curio.1", 1, true))
     local rockspec = read("curio-scm-1.rockspec")

@@ -149,6 +149,11 @@ describe("the manual's links", function()
     end)
   end
 
+  it("README.md opens with the two commands: the program first, the tests second", function()
+    local first = read("README.md"):match("```%w*\n(.-)```")
+    assert.are.equal("sh tools/deps.sh && make && make run\nsh tools/deps.sh && make test\n", first)
+  end)
+
   it("the index links to every page of docs/", function()
     local index = read("docs/README.md")
     local missing = {}

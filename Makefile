@@ -79,7 +79,8 @@ run: all
 test: all
 	$(LUAENV) $(BUSTED) $(BUSTED_FLAGS) $(SPECS)
 
-# The whole suite on an AddressSanitizer + UBSan build, then valgrind on a subset.
+# The whole suite on an AddressSanitizer + UBSan build, then valgrind on a subset
+# and on a session at the prompt (tests/prompt_session.txt, on a pseudo-terminal).
 ASAN_RT := $(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)
 check:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" all
@@ -89,6 +90,9 @@ check:
 	$(MAKE) all
 	$(LUAENV) CURIO_NO_PIDFD=1 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(LUA) spec/support/memcheck.lua
+	home=$$(mktemp -d) && HOME=$$home $(BUILD)/bin/pty_drive 120 tests/prompt_session.txt \
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite $(BUILD)/bin/curio \
+	  >/dev/null; status=$$?; rm -rf $$home; exit $$status
 
 # The thread specs on a ThreadSanitizer build (worker threads, the pool's
 # queues and the async hand-back).

@@ -12,7 +12,6 @@ MANDIR   ?= $(PREFIX)/share/man
 CFLAGS   ?= -O2 -g
 XCFLAGS  := -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC) $(CFLAGS)
 LDLIBS   := -lev -lm -lpthread
-EDIT_LIB := $(shell pkg-config --libs libedit 2>/dev/null || echo -ledit)
 BUILD    ?= build
 BUSTED   ?= $(LUA) /usr/bin/busted
 LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
@@ -52,10 +51,11 @@ $(BUILD)/gen/embed.c: tools/embed.lua $(LUA_SRC)
 $(BUILD)/obj/embed.o: $(BUILD)/gen/embed.c
 	$(CC) $(XCFLAGS) -Wno-overlength-strings -c $< -o $@
 
-# The program alone links libedit (core/editline.c, the prompt's input).
+# The program alone has the prompt's input (core/editline.c), which loads
+# libedit when the prompt starts (libedit-dev for its header).
 $(BUILD)/bin/curio: $(BUILD)/obj/main.o $(BUILD)/obj/editline.o $(BUILD)/obj/embed.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) $(EDIT_LIB) -ldl
+	$(CC) $(XCFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
 
 $(BUILD)/bin/two_kernels: tests/two_kernels.c
 	@mkdir -p $(dir $@)

@@ -30,8 +30,16 @@
  *    a path that cannot be read or written gives no history file, no
  *    error.
  * 6. close() (also __close and __gc) gives the terminal back as it was,
- *    once; the other methods raise on a closed editor. */
+ *    once; the other methods raise on a closed editor.
+ * 7. libedit is loaded by open() (dlopen), not linked: linked, its four
+ *    libraries made every start of the program about a fifth slower (task
+ *    clock of `curio -e ''`), for a prompt most runs never show. Without
+ *    it, open() raises and the prompt reads plain lines. Its functions are
+ *    the editor's own pointers (no global state); the prompt callback,
+ *    which libedit gives only the EditLine, finds el_get by asking the
+ *    loader for the library already loaded. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
@@ -49,8 +57,23 @@
 #define EDITOR_HISTORY 1000
 #define EDITOR_READ 65536
 #define EDITOR_EOF_KEY '\004' /* libedit's line on Ctrl-D at an empty line */
+#define EDITOR_LIBRARY "libedit.so.2"
+
+/* Rule 7: the functions of libedit the editor calls. */
+struct editor_lib {
+  void *handle;
+  EditLine *(*init)(const char *, FILE *, FILE *, FILE *);
+  void (*end)(EditLine *);
+  int (*set)(EditLine *, int, ...);
+  const char *(*gets)(EditLine *, int *);
+  int (*source)(EditLine *, const char *);
+  History *(*history_init)(void);
+  void (*history_end)(History *);
+  int (*history)(History *, HistEvent *, int, ...);
+};
 
 struct editor {
+  struct editor_lib lib;
   EditLine *el;       /* NULL once closed */
   History *history;
   FILE *in;           /* over the duplicate of stdin (rule 3) */
@@ -62,9 +85,44 @@ struct editor {
 
 int luaopen_curio_editline(lua_State *L);
 
+/* Rule 7: dlsym's object pointer to a function pointer, as POSIX allows. */
+static void editor_sym(void *handle, const char *name, void *slot, int *missing) {
+  void *sym = dlsym(handle, name);
+  memcpy(slot, &sym, sizeof sym);
+  if (sym == NULL) *missing = 1;
+}
+
+/* Loads libedit into lib; -> 0, or -1 (lib->handle NULL). */
+static int editor_load(struct editor_lib *lib) {
+  int missing = 0;
+  lib->handle = dlopen(EDITOR_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+  if (lib->handle == NULL) return -1;
+  editor_sym(lib->handle, "el_init", &lib->init, &missing);
+  editor_sym(lib->handle, "el_end", &lib->end, &missing);
+  editor_sym(lib->handle, "el_set", &lib->set, &missing);
+  editor_sym(lib->handle, "el_gets", &lib->gets, &missing);
+  editor_sym(lib->handle, "el_source", &lib->source, &missing);
+  editor_sym(lib->handle, "history_init", &lib->history_init, &missing);
+  editor_sym(lib->handle, "history_end", &lib->history_end, &missing);
+  editor_sym(lib->handle, "history", &lib->history, &missing);
+  if (!missing) return 0;
+  dlclose(lib->handle);
+  lib->handle = NULL;
+  return -1;
+}
+
+/* The prompt (EL_PROMPT): libedit passes only the EditLine; the editor is
+ * its client data, read with el_get from the library loaded (rule 7). */
 static char *editor_prompt(EditLine *el) {
   struct editor *e = NULL;
-  el_get(el, EL_CLIENTDATA, &e);
+  int (*get)(EditLine *, int, ...) = NULL;
+  void *handle = dlopen(EDITOR_LIBRARY, RTLD_LAZY | RTLD_NOLOAD);
+  if (handle != NULL) {
+    int missing = 0;
+    editor_sym(handle, "el_get", &get, &missing);
+    if (get != NULL) get(el, EL_CLIENTDATA, &e);
+    dlclose(handle); /* (the editor's own handle keeps it loaded) */
+  }
   return e != NULL && e->prompt != NULL ? e->prompt : "";
 }
 
@@ -77,7 +135,7 @@ static struct editor *editor_check_open(lua_State *L) {
 /* Rule 2: the terminal back in the user's mode, the line left behind. */
 static void editor_stop(struct editor *e) {
   if (!e->editing) return;
-  el_set(e->el, EL_UNBUFFERED, 0);
+  e->lib.set(e->el, EL_UNBUFFERED, 0);
   e->editing = 0;
 }
 
@@ -86,15 +144,17 @@ static int editor_close(lua_State *L) {
   struct editor *e = luaL_checkudata(L, 1, EDITOR_MT);
   if (e->el == NULL) return 0;
   editor_stop(e);
-  el_end(e->el);
+  e->lib.end(e->el);
   e->el = NULL;
-  history_end(e->history);
+  e->lib.history_end(e->history);
   e->history = NULL;
   fclose(e->in);
   e->in = NULL;
   free(e->prompt);
   free(e->history_path);
   e->prompt = e->history_path = NULL;
+  dlclose(e->lib.handle);
+  e->lib.handle = NULL;
   return 0;
 }
 
@@ -106,41 +166,47 @@ static void editor_locale(void) {
     setlocale(LC_CTYPE, "C.UTF-8");
 }
 
-/* editline.open([history_path]) -> an editor on the terminal at stdin. */
+/* editline.open([history_path]) -> an editor on the terminal at stdin;
+ * raises when libedit cannot be loaded or started. */
 static int l_open(lua_State *L) {
   const char *path = luaL_optstring(L, 1, NULL);
   struct editor *e = lua_newuserdatauv(L, sizeof *e, 0);
+  struct editor_lib *lib = &e->lib;
   HistEvent ev;
-  memset(e, 0, sizeof *e);
+  memset(e, 0, sizeof *e); /* (e->el NULL until all is made: __gc does nothing) */
   luaL_setmetatable(L, EDITOR_MT);
+  if (editor_load(lib) < 0) {
+    lua_pushfstring(L, "cannot load %s", EDITOR_LIBRARY);
+    return lua_error(L);
+  }
   e->fd = fcntl(0, F_DUPFD_CLOEXEC, 3);
-  if (e->fd < 0) return luaL_error(L, "editline: cannot duplicate stdin: %s", strerror(errno));
-  e->in = fdopen(e->fd, "r");
-  if (e->in == NULL) {
-    close(e->fd);
-    return luaL_error(L, "editline: %s", strerror(errno));
+  e->in = e->fd >= 0 ? fdopen(e->fd, "r") : NULL;
+  e->history = e->in != NULL ? lib->history_init() : NULL;
+  if (e->history != NULL) {
+    editor_locale();
+    e->el = lib->init("curio", e->in, stdout, stderr);
   }
-  e->history = history_init();
-  editor_locale();
-  e->el = el_init("curio", e->in, stdout, stderr);
-  if (e->history == NULL || e->el == NULL) { /* (e->el NULL: __gc has nothing to do) */
-    if (e->el != NULL) el_end(e->el);
-    if (e->history != NULL) history_end(e->history);
-    fclose(e->in);
-    e->el = NULL, e->history = NULL, e->in = NULL;
-    return luaL_error(L, "editline: cannot start the editor");
+  if (e->el == NULL) {
+    int err = errno;
+    if (e->history != NULL) lib->history_end(e->history);
+    if (e->in != NULL) fclose(e->in);
+    else if (e->fd >= 0) close(e->fd);
+    dlclose(lib->handle);
+    e->history = NULL, e->in = NULL, lib->handle = NULL;
+    lua_pushfstring(L, "cannot start the editor: %s", strerror(err));
+    return lua_error(L);
   }
-  history(e->history, &ev, H_SETSIZE, EDITOR_HISTORY);
-  history(e->history, &ev, H_SETUNIQUE, 1);
+  lib->history(e->history, &ev, H_SETSIZE, EDITOR_HISTORY);
+  lib->history(e->history, &ev, H_SETUNIQUE, 1);
   if (path != NULL) {
     e->history_path = strdup(path);
-    history(e->history, &ev, H_LOAD, path); /* rule 5: none yet is no error */
+    lib->history(e->history, &ev, H_LOAD, path); /* rule 5: none yet is no error */
   }
-  el_set(e->el, EL_CLIENTDATA, e);
-  el_set(e->el, EL_EDITOR, "emacs");
-  el_set(e->el, EL_PROMPT, editor_prompt);
-  el_set(e->el, EL_HIST, history, e->history);
-  el_source(e->el, NULL); /* the user's ~/.editrc, if any */
+  lib->set(e->el, EL_CLIENTDATA, e);
+  lib->set(e->el, EL_EDITOR, "emacs");
+  lib->set(e->el, EL_PROMPT, editor_prompt);
+  lib->set(e->el, EL_HIST, lib->history, e->history);
+  lib->source(e->el, NULL); /* the user's ~/.editrc, if any */
   return 1;
 }
 
@@ -154,7 +220,7 @@ static int l_start(lua_State *L) {
   e->prompt = copy;
   editor_stop(e);
   fflush(stdout);
-  el_set(e->el, EL_UNBUFFERED, 1); /* raw mode, a fresh line, the prompt */
+  e->lib.set(e->el, EL_UNBUFFERED, 1); /* raw mode, a fresh line, the prompt */
   e->editing = 1;
   return 0;
 }
@@ -189,7 +255,7 @@ static int l_feed(lua_State *L) {
     /* NULL: the line is empty after that key (libedit's unbuffered mode
      * says so with n == -1, as it says an error: none can come, a key was
      * there to read) */
-    const char *line = el_gets(e->el, &n);
+    const char *line = e->lib.gets(e->el, &n);
     if (line == NULL || n <= 0) continue;
     if (n == 1 && line[0] == EDITOR_EOF_KEY) {
       editor_stop(e);
@@ -219,8 +285,8 @@ static int l_add_history(lua_State *L) {
   const char *line = luaL_checkstring(L, 2);
   HistEvent ev;
   if (line[0] == '\0') return 0;
-  history(e->history, &ev, H_ENTER, line);
-  if (e->history_path != NULL) history(e->history, &ev, H_SAVE, e->history_path);
+  e->lib.history(e->history, &ev, H_ENTER, line);
+  if (e->history_path != NULL) e->lib.history(e->history, &ev, H_SAVE, e->history_path);
   return 0;
 }
 

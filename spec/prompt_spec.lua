@@ -263,6 +263,12 @@ describe("the prompt on piped stdin", function()
     assert.are.equal("", err)
   end)
 
+  it("runs a last line without its newline, and no empty line more", function()
+    local status, out, err = piped("print(1)\n\nprint(2)")
+    assert.are.equal(0, status, err)
+    assert.are.equal("1\n2\n", out)
+  end)
+
   it("runs each line as a task while tasks spawned before go on", function()
     local status, out, err = piped(table.concat({
       "e = curio.Event()",

@@ -70,7 +70,7 @@ function Plain:take()
       self.head = {}
       return line
     end
-    self.head[#self.head + 1] = self.chunk:sub(self.pos)
+    if self.pos <= #self.chunk then self.head[#self.head + 1] = self.chunk:sub(self.pos) end
     self.chunk = nil
   end
   if not self.ended then return false end
@@ -322,14 +322,18 @@ end
 -- end; report(err) is the text of an error (host.report).
 function prompt.run(report_error)
   local interactive = editline ~= nil and editline.isatty(0)
-  local edited = interactive and editline.isatty(1)
+  local to_terminal = interactive and editline.isatty(1)
   local state = { interactive = interactive, lines = 0, events = curio.Queue(), wants = curio.Queue(),
-                  out = edited and io.stdout or io.stderr, report = report_error }
-  if edited then
-    state.input = editor_input()
-  else
-    state.input = plain_input(0, interactive and io.stderr or nil)
+                  out = to_terminal and io.stdout or io.stderr, report = report_error }
+  if to_terminal then
+    local ok, editor = pcall(editor_input)
+    if ok then
+      state.input = editor
+    else -- (libedit missing: plain lines, still a prompt)
+      io.stderr:write("curio: no line editing: ", one_line(editor), "\n")
+    end
   end
+  state.input = state.input or plain_input(0, interactive and state.out or nil)
   if interactive then
     state.out:write(("%s (%s): lines run as tasks; Ctrl-C cancels a running line, Ctrl-D exits\n")
       :format(curio._VERSION, _VERSION))

@@ -32,6 +32,7 @@ local prompt = {}
 
 local INTERRUPTED = {} -- next_line's answer to Ctrl-C
 local STUBBORN = 1     -- seconds a cancelled line may take before the prompt says so
+local NAME_LENGTH = 40 -- of a line's text in its task's name (ps shows it)
 
 -- The C side exists in the `curio` program only; elsewhere stdin is read
 -- as a pipe.
@@ -236,7 +237,7 @@ local function next_statement(state)
       state.input:add_history(line)
       buffer = buffer and buffer .. "\n" .. line or line
       local chunk, how = compile(buffer)
-      if chunk then return chunk, how end
+      if chunk then return chunk, how, buffer end
       if chunk == false then
         if not state.interactive then error(shown(how), 0) end
         io.stderr:write(how, "\n")
@@ -266,10 +267,11 @@ local function report(state, ok, err, traceback, interrupted)
 end
 
 -- Runs chunk as a task and waits for its end (rules 2 and 4).
-local function run(state, chunk, is_expression)
+local function run(state, chunk, is_expression, text)
   state.lines = state.lines + 1
   local id = state.lines
   local task = curio.spawn(run_line, chunk, is_expression, id, state.events)
+  task.name = ("line %d: %s"):format(id, text:match("^[^\n]*"):sub(1, NAME_LENGTH))
   local interrupts = 0
   while true do
     local event
@@ -312,9 +314,9 @@ end
 
 local function session(state)
   while true do
-    local chunk, is_expression = next_statement(state)
+    local chunk, is_expression, text = next_statement(state)
     if chunk == nil then return end
-    run(state, chunk, is_expression)
+    run(state, chunk, is_expression, text)
   end
 end
 
@@ -339,10 +341,12 @@ function prompt.run(report_error)
       :format(curio._VERSION, _VERSION))
   end
   local helpers = { curio.spawn_daemon(reader_task, state.input.fd, state.wants, state.events) }
+  helpers[1].name = "prompt input"
   local signals
   if interactive then
     signals = curio.SignalQueue("SIGINT")
     helpers[2] = curio.spawn_daemon(interrupt_task, signals, state.events)
+    helpers[2].name = "prompt Ctrl-C"
   end
   local ok, err = pcall(session, state)
   for _, helper in ipairs(helpers) do helper:cancel() end

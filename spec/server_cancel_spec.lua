@@ -75,6 +75,78 @@ describe("server handler sockets", function()
     assert.are.equal(1, reports, stderr)
   end)
 
+  it("report a failed handler once: one line when the peer reset or closed, else its line and one traceback", function()
+    local path = os.tmpname()
+    os.remove(path)
+    local status, stdout, stderr = util.lua_code(([[
+      local curio = require "curio"
+      local core = require "curio.core"
+      curio.run(function()
+        local ls = curio.tcp_server_socket("127.0.0.1", 0)
+        local ended, n = curio.Event(), 0
+        local function finish(ok, err) ended:set(); if not ok then error(err, 0) end end
+        local server = curio.spawn(curio.run_server, ls, function(client)
+          n = n + 1
+          if n == 1 then -- the peer resets: it closes with our data unread
+            client:sendall("hello")
+            finish(pcall(client.recv, client, 100))
+          elseif n == 2 then -- the peer closed: writes break
+            assert(client:recv(100) == "")
+            finish(pcall(function() while true do client:sendall(("x"):rep(65536)) end end))
+          elseif n == 3 then
+            ended:set()
+            error("handler boom")
+          else
+            local function deeper() error(curio.OSError("disk on fire")) end
+            finish(pcall(deeper))
+          end
+        end)
+        for i = 1, 4 do
+          local a = curio.open_connection("127.0.0.1", ls:getsockname().port)
+          print(tostring(a:getsockname()))
+          if i == 1 then core.wait_fd(a:fileno(), "r") end
+          a:close()
+          ended:wait()
+          ended:clear()
+        end
+        server:cancel()
+        local unix = curio.spawn(curio.unix_server, %q, function()
+          ended:set()
+          error(curio.ConnectionResetError("recv: Connection reset by peer"))
+        end)
+        curio.sleep(0)
+        curio.open_unix_connection(%q):close()
+        ended:wait()
+        unix:cancel()
+      end)
+    ]]):format(path, path), 20)
+    assert.are.equal(0, status, stderr)
+    local peers = util.lines(stdout)
+    assert.are.equal(4, #peers, stdout)
+    local lines = util.lines(stderr)
+    assert.are.same({
+      "curio: server handler for " .. peers[1]
+        .. ": connection closed by the peer (ConnectionResetError: recv: Connection reset by peer)",
+      "curio: server handler for " .. peers[2]
+        .. ": connection closed by the peer (BrokenPipeError: sendall: Broken pipe)",
+      "curio: server handler for " .. peers[3] .. " failed: " .. lines[3]:match("failed: (.*)$"),
+      "stack traceback:",
+      "\t[C]: in function 'error'",
+      lines[6],
+      "curio: server handler for " .. peers[4] .. " failed: OSError: disk on fire",
+      "stack traceback:",
+      lines[9],
+      "\t[C]: in function 'pcall'",
+      lines[11],
+      "curio: server handler for a peer of " .. path
+        .. ": connection closed by the peer (ConnectionResetError: recv: Connection reset by peer)",
+    }, lines)
+    assert.matches(":17: handler boom$", lines[3])
+    assert.matches("^\t[^\t]*:17: in function <[^\t]*:7>$", lines[6])
+    assert.matches("^\t[^\t]*:19: in function <[^\t]*:19>$", lines[9])
+    assert.matches("^\t[^\t]*:20: in function <[^\t]*:7>$", lines[11])
+  end)
+
   it("are closed, their handlers cancelled and the port freed when the server is cancelled", function()
     curio.run(function()
       local ls, port = listener()

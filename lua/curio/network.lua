@@ -8,7 +8,10 @@
 --     resolved address in turn and raises the last failure.
 --  2. run_server runs each connection's handler in a task of its own and
 --     closes the client socket when the handler ends, however it ends. A
---     failing handler is reported on stderr and the server goes on.
+--     failing handler is reported on stderr once and the server goes on:
+--     in one line when the peer reset or closed the connection
+--     (ConnectionResetError, BrokenPipeError: the client's doing), else
+--     its line and one traceback, where it was raised.
 --     Cancelling the server cancels the handlers still running, waits for
 --     them and closes the listening socket.
 --  3. accept failing for lack of descriptors or memory (EMFILE, ENFILE,
@@ -23,6 +26,7 @@ local check = require "curio.check"
 local io_ = require "curio.io"
 
 local CancelledError, OSError = errors.CancelledError, errors.OSError
+local ConnectionResetError, BrokenPipeError = errors.ConnectionResetError, errors.BrokenPipeError
 local spawn, sleep, current_task = core.spawn, core.sleep, core.current_task
 local task_cancel, run_in_thread = core.task_cancel, core.run_in_thread
 local new_socket, address, is_numeric = core.socket, core.address, core.is_numeric_host
@@ -160,10 +164,16 @@ end
 
 local report_failure
 
--- A handler's error, with its traceback when it is not a cancellation.
-local function with_traceback(err)
+-- A value raised without a traceback of its own (a string), caught with
+-- the traceback of where it was raised.
+local Caught = {}
+
+-- A handler's error as caught: a cancellation, or a curio error (it
+-- carries its traceback), as it is; anything else in a Caught.
+local function caught(err)
   if CancelledError:matches(err) then return err end
-  return debug.traceback(tostring(err), 2)
+  if type(err) == "table" and type(rawget(err, "traceback")) == "string" then return err end
+  return setmetatable({ value = err, traceback = debug.traceback("", 2):sub(2) }, Caught)
 end
 
 -- A connection's task (rule 2), one closure per server. (Few parameters
@@ -171,20 +181,49 @@ end
 -- lower in the coroutine's stack, which keeps an echo handler reading
 -- through a stream within Lua's first 40 stack slots; one more would
 -- double the stack of every connection, 640 bytes each.)
-local function client_task(handler, active)
+local function client_task(handler, active, server)
   return function(client, addr)
-    local ok, err = xpcall(handler, with_traceback, client, addr)
+    local ok, err = xpcall(handler, caught, client, addr)
     active[current_task()] = nil
     client:close()
     if not ok then
       if CancelledError:matches(err) then error(err, 0) end
-      report_failure(err, addr)
+      report_failure(err, addr, server)
     end
   end
 end
 
-function report_failure(err, addr)
-  io.stderr:write(("curio: server handler for %s failed: %s\n"):format(tostring(addr), tostring(err)))
+-- A traceback without the frames below the handler (from the last xpcall
+-- in it, client_task's, down: curio's own).
+local function trimmed(traceback)
+  local cut
+  for at in traceback:gmatch("()\n%s*%[C%]: in function 'xpcall'") do cut = at end
+  return cut and traceback:sub(1, cut - 1) or traceback
+end
+
+-- An error value on one line, protected (a __tostring may raise).
+local function line_of(value)
+  local ok, text = pcall(tostring, value)
+  return ok and type(text) == "string" and text or ("(error object is a %s value)"):format(type(value))
+end
+
+-- Reports a failed handler once on stderr (rule 2): the peer's reset or
+-- close (the client's doing, not a bug) in one line, any other error in
+-- its line then its traceback.
+function report_failure(err, addr, server)
+  local peer = tostring(addr)
+  if peer == "" then -- (a unix peer has no address: the server's path names it)
+    local ok, path = pcall(server.getsockname, server)
+    peer = "a peer of " .. (ok and tostring(path) or "a unix socket")
+  end
+  local value = getmetatable(err) == Caught and err.value or err
+  if ConnectionResetError:matches(value) or BrokenPipeError:matches(value) then
+    io.stderr:write(("curio: server handler for %s: connection closed by the peer (%s)\n")
+                    :format(peer, line_of(value)))
+  else
+    io.stderr:write(("curio: server handler for %s failed: %s\n%s\n")
+                    :format(peer, line_of(value), trimmed(err.traceback)))
+  end
 end
 
 local out_of_resources = { EMFILE = true, ENFILE = true, ENOBUFS = true, ENOMEM = true }
@@ -208,7 +247,7 @@ function network.run_server(sock, handler)
   check.task("run_server")
   local nodelay = sock:family() ~= "unix"
   local active, warned = {}, false
-  local serve_client = client_task(handler, active)
+  local serve_client = client_task(handler, active, sock)
   local _, err = pcall(function()
     while true do
       local ok_accept, client, addr = pcall(sock.accept, sock)

@@ -18,6 +18,13 @@
 --  5. The group retrieves a failed task's error (core.task_retrieve) only
 --     when its user is given it: result, exception, results, exceptions,
 --     next_result. Otherwise the kernel reports the crash as for any task.
+--  6. A group held in a <close> variable is left as TaskGroup(opts, fn)
+--     leaves fn: with no error in flight it is joined; with one, the
+--     members still running are cancelled (and waited for), then it is
+--     joined, and the error goes on. When the error ended the task itself,
+--     Lua closes the variable once the task is over, where nothing can
+--     wait: the tasks left are cancelled and not waited for (they end at
+--     their next blocking call, their cleanup run by the kernel).
 
 local core = require "curio.core"
 local errors = require "curio.errors"
@@ -375,15 +382,33 @@ function TaskGroup:exceptions()
   return exceptions
 end
 
-local function finish(g, ok, err)
-  if not ok then
-    -- the body failed: cancel what runs, then join as usual (curio's __aexit__)
-    cancel_remaining(g)
-    g:join()
-    error(err, 0)
-  end
+-- Leaves the group's block (curio's __aexit__): an error in flight cancels
+-- what runs first; then the group is joined as usual.
+local function leave(g, failed_block)
+  if failed_block then cancel_remaining(g) end
   g:join()
+end
+
+local function finish(g, ok, err)
+  leave(g, not ok)
+  if not ok then error(err, 0) end
   return g
+end
+
+-- `local g <close> = curio.TaskGroup()`: leaving the variable's scope is
+-- leaving the group's block (rule 6).
+function TaskGroup.__close(self, err)
+  if self._joined then return end -- (joined inside the block)
+  if coroutine.isyieldable() or current_task() == nil then return leave(self, err ~= nil) end
+  -- the error left the task's function: Lua closes the variable after
+  -- the task ended, where nothing can wait; cancel without waiting
+  local victims = running_members(self)
+  for t in pairs(self._daemons) do
+    if not t.terminated then victims[#victims + 1] = t end
+  end
+  for i = 1, #victims do task_cancel(victims[i]) end
+  self._joined = true
+  self._core:close()
 end
 
 -- curio.TaskGroup(opts) -> a new group; curio.TaskGroup(opts, fn) runs

@@ -19,15 +19,24 @@ LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so
 CORE_SRC := core/kernel.c core/task.c core/taskext.c core/trap.c core/timer.c core/wait.c core/waitq.c core/shutdown.c \
             core/coro.c core/queue.c core/priority.c core/group.c core/codec.c core/codec_encode.c core/codec_decode.c core/inbox.c core/threads.c core/universal.c core/universal_wait.c core/universal_methods.c core/fileio.c \
             core/io.c core/socket.c core/sockio.c core/address.c core/process.c \
-            core/errors.c core/host.c core/ctx.c core/module.c
+            core/errors.c core/ctx.c core/module.c
 CORE_SRC += core/spawn.c core/worker.c core/orphan.c core/pipe.c core/signal.c
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
+# libcurio, for C programs (curio.h): the core, the embedding API and the
+# Lua modules compiled in (tools/embed.lua).
+SOVERSION := 0
+VERSION  := 0.1.0
+LIB_OBJ  := $(CORE_OBJ) $(BUILD)/obj/host.o $(BUILD)/obj/embed.o
+LIBS_OUT := $(BUILD)/lib/libcurio.so.$(VERSION) $(BUILD)/lib/libcurio.so.$(SOVERSION) \
+            $(BUILD)/lib/libcurio.so $(BUILD)/lib/libcurio.a
+HOST_BINS := $(patsubst tests/%.c,$(BUILD)/bin/%,$(wildcard tests/host_*.c)) $(BUILD)/bin/embed_example
+CLIBDIR  ?= $(PREFIX)/lib
 LUA_SRC  := $(wildcard lua/curio/*.lua)
 SPECS    ?= spec
 
 .PHONY: all deps test check tsan fuzz lint bench install uninstall clean run help
 
-all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(BUILD)/bin/host_loop \
+all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(LIBS_OUT) $(HOST_BINS) \
      $(BUILD)/bin/pty_drive
 
 help:
@@ -66,9 +75,26 @@ $(BUILD)/bin/pty_drive: tests/pty_drive.c
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) -o $@ $< $(LDFLAGS) -lutil
 
-$(BUILD)/bin/host_loop: tests/host_loop.c $(CORE_OBJ)
+$(BUILD)/lib/libcurio.so.$(VERSION): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) -Icore -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
+	$(CC) $(XCFLAGS) -shared -Wl,-soname,libcurio.so.$(SOVERSION) -o $@ $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/lib/libcurio.so.$(SOVERSION) $(BUILD)/lib/libcurio.so: $(BUILD)/lib/libcurio.so.$(VERSION)
+	ln -sf libcurio.so.$(VERSION) $@
+
+$(BUILD)/lib/libcurio.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJ)
+
+# The C host programs (tests/host_*.c, examples/embed), on the static library.
+$(BUILD)/bin/host_%: tests/host_%.c tests/host_util.h core/curio.h $(BUILD)/lib/libcurio.a
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) -Icore -o $@ $< $(BUILD)/lib/libcurio.a $(LDFLAGS) $(LUA_LIB) $(LDLIBS)
+
+$(BUILD)/bin/embed_example: examples/embed/host.c core/curio.h $(BUILD)/lib/libcurio.a
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) -Icore -o $@ $< $(BUILD)/lib/libcurio.a $(LDFLAGS) $(LUA_LIB) $(LDLIBS)
 
 # The echo server on HOST (default: every interface) and PORT (25000).
 HOST     ?=
@@ -97,7 +123,7 @@ check:
 # The thread specs on a ThreadSanitizer build (worker threads, the pool's
 # queues and the async hand-back).
 TSAN_RT := $(shell $(CC) -print-file-name=libtsan.so)
-TSAN_SPECS ?= spec/thread_spec.lua spec/universal_spec.lua spec/codec_spec.lua
+TSAN_SPECS ?= spec/thread_spec.lua spec/universal_spec.lua spec/codec_spec.lua spec/embed_spec.lua
 tsan:
 	$(MAKE) BUILD=build-tsan CFLAGS="-O1 -g -fsanitize=thread" all
 	LD_PRELOAD="$(TSAN_RT)" TSAN_OPTIONS="halt_on_error=1 report_signal_unsafe=0" \
@@ -118,10 +144,10 @@ fuzz:
 # Lint: luacheck, the one place of argument errors, the layering of core/
 # (tools/layers.lua: its concern table is the one list to edit when a file
 # is added or renamed), cppcheck.
-lint: $(CORE_OBJ) $(BUILD)/obj/editline.o
+lint: $(CORE_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o
 	luacheck -q lua spec examples bench tools
 	sh tools/lint_args.sh
-	$(LUA) tools/layers.lua $(CORE_OBJ) $(BUILD)/obj/editline.o
+	$(LUA) tools/layers.lua $(CORE_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o
 	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs $(LUA_INC) core tests
 
@@ -130,16 +156,23 @@ bench: all
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR) \
-	  $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man1
+	  $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(CLIBDIR)/pkgconfig
 	install -m 755 $(BUILD)/curio/core.so $(DESTDIR)$(LIBDIR)/curio/core.so
 	install -m 644 $(LUA_SRC) $(DESTDIR)$(LUADIR)/curio/
 	install -m 755 $(BUILD)/bin/curio $(DESTDIR)$(BINDIR)/curio
 	install -m 644 core/curio.h $(DESTDIR)$(INCDIR)/curio.h
 	install -m 644 docs/curio.1 $(DESTDIR)$(MANDIR)/man1/curio.1
+	install -m 755 $(BUILD)/lib/libcurio.so.$(VERSION) $(DESTDIR)$(CLIBDIR)/
+	ln -sf libcurio.so.$(VERSION) $(DESTDIR)$(CLIBDIR)/libcurio.so.$(SOVERSION)
+	ln -sf libcurio.so.$(VERSION) $(DESTDIR)$(CLIBDIR)/libcurio.so
+	install -m 644 $(BUILD)/lib/libcurio.a $(DESTDIR)$(CLIBDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(CLIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' tools/curio.pc.in > $(DESTDIR)$(CLIBDIR)/pkgconfig/curio.pc
 
 uninstall:
 	rm -rf $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR)/curio \
-	  $(DESTDIR)$(INCDIR)/curio.h $(DESTDIR)$(MANDIR)/man1/curio.1
+	  $(DESTDIR)$(INCDIR)/curio.h $(DESTDIR)$(MANDIR)/man1/curio.1 $(DESTDIR)$(CLIBDIR)/libcurio.so* \
+	  $(DESTDIR)$(CLIBDIR)/libcurio.a $(DESTDIR)$(CLIBDIR)/pkgconfig/curio.pc
 
 clean:
 	rm -rf build build-asan build-tsan

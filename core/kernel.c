@@ -38,6 +38,9 @@
 /* Tasks given their coroutine together as they start (kernel_start). */
 #define KERNEL_START_BATCH 64
 
+/* Stack slots of the driving thread that running tasks may use. */
+#define KERNEL_STACK_ROOM 24
+
 /* Seconds a shutdown gives cancelled tasks to finish their cleanup before
  * it reports them and closes anyway (Kernel{shutdown_timeout=}). */
 #define KERNEL_SHUTDOWN_TIMEOUT 3.0
@@ -91,24 +94,25 @@ static int start_batch(lua_State *L) {
   return 0;
 }
 
-static void kernel_start(struct kernel *k, struct task *t) {
+/* -> 1 when t has its coroutine. Out of memory, t ends failed with Lua's
+ * memory error, without running (task_finish): a libev callback has no
+ * caller to raise to, and the process goes on. */
+static int kernel_start(struct kernel *k, struct task *t) {
   lua_State *L = k->L;
   if (lua_checkstack(L, 3)) {
     lua_pushcfunction(L, start_batch);
     lua_pushlightuserdata(L, k);
     lua_pushlightuserdata(L, t);
-    if (lua_pcall(L, 2, 0, 0) == LUA_OK && t->co != NULL) return;
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1); /* (the memory error) */
+    if (t->co != NULL) return 1;
   }
-  /* No memory for the coroutine of a task that is starting. There is no
-   * Lua error to raise here (a libev callback), and the task has no stack
-   * to record one on: nothing sane is left to do. */
-  fputs("curio: not enough memory to start a task\n", stderr);
-  abort();
+  task_finish(k, t, LUA_ERRMEM);
+  return 0;
 }
 
 static void kernel_step(struct kernel *k, struct task *t) {
   int nargs = t->nargs, nres = 0, status;
-  if (t->co == NULL) kernel_start(k, t);
+  if (t->co == NULL && !kernel_start(k, t)) return;
   lua_State *co = t->co;
   t->nargs = 0;
   t->state = TASK_RUNNING;
@@ -155,6 +159,9 @@ static void kernel_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents) 
   struct kernel *k = (struct kernel *)((char *)w - offsetof(struct kernel, prepare));
   (void)revents;
   if (k->L == NULL) return; /* not attached to a Lua thread right now */
+  /* The room that ending a task needs on k->L (task_finish), made here
+   * where failing costs nothing: the tasks wait for the next turn. */
+  if (!lua_checkstack(k->L, KERNEL_STACK_ROOM)) return;
   kernel_run_ready(k);
   /* (libev checks for a break before it polls: break only once done, or
    * the loop would spin instead of sleeping until the next timer.) */
@@ -217,31 +224,50 @@ void kernel_set_options(lua_State *L, struct curio_ctx *ctx, const struct kernel
 }
 
 /* Checks Kernel{}'s options at idx (a table, or none: then it puts an
- * empty table there): no key but the scheduler's and the features' (those
- * registered); each feature option a whole number from 1 to its max (a
- * float such as 1e3 counts when it is whole). Pushes a table of the
- * feature options given. */
-static void check_options(lua_State *L, int idx) {
+ * empty table there), errors naming fname: no key but the scheduler's and
+ * the features' (those registered); each feature option a whole number
+ * from 1 to its max (a float such as 1e3 counts when it is whole). Fills
+ * cfg with the scheduler's and pushes a table of the feature options. */
+void kernel_check_options(lua_State *L, int idx, const char *fname, struct kernel_config *cfg) {
   const struct kernel_option *const *slot = ctx_slot_find(ctx_get(L), &options_key);
   const struct kernel_option *opts = slot != NULL ? *slot : NULL;
   const char *known[KERNEL_MAX_OPTIONS + 4] = {"shutdown_timeout", "debug", "sigint"};
   for (int i = 0; opts != NULL && opts[i].name != NULL; i++) known[3 + i] = opts[i].name;
-  if (!errors_checkoptions(L, idx, "Kernel", known)) {
+  if (!errors_checkoptions(L, idx, fname, known)) {
     lua_newtable(L);
     lua_replace(L, idx);
   }
+  if (lua_getfield(L, idx, "shutdown_timeout") != LUA_TNIL) {
+    int isnum = 0;
+    cfg->shutdown_timeout = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !(cfg->shutdown_timeout >= 0))
+      errors_argerror(L, idx, fname, "option 'shutdown_timeout' must be a non-negative number");
+  }
+  if (lua_getfield(L, idx, "debug") != LUA_TNIL) cfg->debug = lua_toboolean(L, -1);
+  if (lua_getfield(L, idx, "sigint") != LUA_TNIL) cfg->use_sigint = lua_toboolean(L, -1);
+  lua_pop(L, 3);
   lua_newtable(L);
   for (const struct kernel_option *o = opts; o != NULL && o->name != NULL; o++) {
     if (lua_getfield(L, idx, o->name) == LUA_TNIL) { lua_pop(L, 1); continue; }
     int isint;
     lua_Integer v = lua_tointegerx(L, -1, &isint);
     if (!isint || lua_type(L, -1) != LUA_TNUMBER || v < 1 || v > o->max)
-      errors_argerror(L, idx, "Kernel", lua_pushfstring(L, "option '%s' must be a whole number "
+      errors_argerror(L, idx, fname, lua_pushfstring(L, "option '%s' must be a whole number "
                       "from 1 to %d", o->name, o->max));
     lua_pop(L, 1);
     lua_pushinteger(L, v);
     lua_setfield(L, -2, o->name);
   }
+}
+
+/* Gives k the options that kernel_check_options checked; options_ref is a
+ * registry ref to the table of feature options it pushed (k owns it now).
+ * Never raises. */
+void kernel_configure(struct kernel *k, const struct kernel_config *cfg, int options_ref) {
+  k->debug = cfg->debug;
+  k->use_sigint = cfg->use_sigint;
+  k->shutdown_timeout = cfg->shutdown_timeout;
+  k->options_ref = options_ref;
 }
 
 /* The value of the feature option `name` given to k's Kernel{}, or def. */
@@ -268,29 +294,14 @@ static int kernel_in_main_thread(void) {
 
 /* curio.Kernel(opts) -> kernel on a new libev loop. */
 static int l_kernel_new(lua_State *L) {
-  int debug = -1, use_sigint = kernel_in_main_thread();
-  double shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
+  struct kernel_config cfg = {KERNEL_SHUTDOWN_TIMEOUT, -1, kernel_in_main_thread()};
   lua_settop(L, 1);
-  check_options(L, 1); /* (the feature options at 2) */
-  if (lua_getfield(L, 1, "shutdown_timeout") != LUA_TNIL) {
-    int isnum = 0;
-    shutdown_timeout = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || !(shutdown_timeout >= 0))
-      return errors_argerror(L, 1, "Kernel", "option 'shutdown_timeout' must be a non-negative number");
-  }
-  lua_pop(L, 1);
-  if (lua_getfield(L, 1, "debug") != LUA_TNIL) debug = lua_toboolean(L, -1);
-  if (lua_getfield(L, 1, "sigint") != LUA_TNIL) use_sigint = lua_toboolean(L, -1);
-  lua_pop(L, 2);
-
+  kernel_check_options(L, 1, "Kernel", &cfg); /* (the feature options at 2) */
   struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
   if (loop == NULL) return errors_raise(L, "CurioError", "Kernel: cannot create an event loop");
   struct kernel *k = kernel_create(L, lua_upvalueindex(1), loop, 1);
-  k->debug = debug;
-  k->use_sigint = use_sigint;
   lua_pushvalue(L, 2);
-  k->options_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  k->shutdown_timeout = shutdown_timeout;
+  kernel_configure(k, &cfg, luaL_ref(L, LUA_REGISTRYINDEX));
   return 1;
 }
 
@@ -409,10 +420,21 @@ static int l_kernel_run(lua_State *L) {
   return task_push_results(L, t);
 }
 
-/* Reports on stderr every crash that nobody retrieved. */
+/* Hands a report to k's report function, or writes it on stderr (k NULL:
+ * a task collected after its kernel). */
+void kernel_report(struct kernel *k, const char *text) {
+  if (k != NULL && k->report != NULL) {
+    k->report(k->report_ud, text);
+    return;
+  }
+  fputs(text, stderr);
+  fflush(stderr);
+}
+
+/* Reports every crash that nobody retrieved. */
 static void kernel_report_crashes(lua_State *L, struct kernel *k) {
   for (struct list *node; (node = list_first(&k->crashes)) != NULL;)
-    task_report_crash(LIST_ENTRY(node, struct task_ext, crash_node)->crash_task);
+    task_report_crash(k, LIST_ENTRY(node, struct task_ext, crash_node)->crash_task);
   (void)L;
 }
 
@@ -428,6 +450,7 @@ static void abandon(lua_State *L, struct kernel *k, struct task *t) {
 }
 
 void kernel_free(struct kernel *k, lua_State *L) {
+  luaL_checkstack(L, 8, "kernel"); /* (the only point where this may raise) */
   timer_free(k);
   kernel_each_task(L, k, abandon);
   while (!list_empty(&k->hooks)) { /* last added first: later hooks use earlier ones */

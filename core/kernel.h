@@ -37,6 +37,13 @@ struct kernel_option {
   int max;
 };
 
+/* The scheduler's own Kernel{} options (kernel_check_options). */
+struct kernel_config {
+  double shutdown_timeout;
+  int debug;               /* -1 default, 0 never, 1 every crash at once */
+  int use_sigint;
+};
+
 struct kernel {
   struct ev_loop *loop;
   int owns_loop;
@@ -67,6 +74,15 @@ struct kernel {
   double shutdown_timeout; /* seconds a cancelled task gets for its cleanup */
   int debug;               /* -1 default, 0 never, 1 every crash at once */
   int options_ref;         /* registry ref to the checked feature options, or LUA_NOREF */
+  /* Where reports go (a task crash nobody retrieved, a task abandoned at
+   * shutdown): report(report_ud, text), or stderr when NULL. Set by the
+   * embedding API (host.c); must not raise. */
+  void (*report)(void *ud, const char *text);
+  void *report_ud;
+  /* Told of the end of each task whose `notify` bit is set, after
+   * task_finish (the task at tidx of L, done); must not raise. */
+  void (*on_notify)(lua_State *L, struct kernel *k, struct task *t, int tidx);
+  const char *abandon_why; /* how report_stuck words an abandoned task (shutdown.c) */
 };
 
 double kernel_clock(void);
@@ -81,6 +97,9 @@ void kernel_add_hook(struct kernel *k, struct kernel_hook *hook);
 struct kernel_hook *kernel_find_hook(struct kernel *k,
                                      void (*close)(lua_State *, struct kernel *, struct kernel_hook *));
 void kernel_set_options(lua_State *L, struct curio_ctx *ctx, const struct kernel_option *opts);
+void kernel_check_options(lua_State *L, int idx, const char *fname, struct kernel_config *cfg);
+void kernel_configure(struct kernel *k, const struct kernel_config *cfg, int options_ref);
+void kernel_report(struct kernel *k, const char *text);
 int kernel_option(lua_State *L, struct kernel *k, const char *name, int def);
 extern const luaL_Reg kernel_methods[];
 extern const luaL_Reg kernel_functions[];

@@ -24,7 +24,6 @@
  * 5. During k:run, a SIGINT cancels the main task and starts the same
  *    grace period; a second one ends it. */
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <lauxlib.h>
 #include "shutdown.h"
@@ -147,18 +146,22 @@ static void report_stuck(lua_State *L, struct kernel *k, struct task *t) {
   task_push(L, t);
   lua_getfield(L, -1, "name");
   luaL_buffinit(L, &b);
-  lua_pushfstring(L, "curio: shutdown: task %I (%s) did not finish its cleanup within %f s; "
-                  "abandoned while it waits (%s) in:\n", (LUAI_UACINT)t->id,
-                  lua_tostring(L, -2) ? lua_tostring(L, -2) : "?", k->shutdown_timeout,
-                  t->wait != NULL ? t->wait->name : "nothing");
+  if (k->abandon_why != NULL)
+    lua_pushfstring(L, "curio: shutdown: task %I (%s) %s; abandoned while it waits (%s) in:\n",
+                    (LUAI_UACINT)t->id, lua_tostring(L, -2) ? lua_tostring(L, -2) : "?",
+                    k->abandon_why, t->wait != NULL ? t->wait->name : "nothing");
+  else
+    lua_pushfstring(L, "curio: shutdown: task %I (%s) did not finish its cleanup within %f s; "
+                    "abandoned while it waits (%s) in:\n", (LUAI_UACINT)t->id,
+                    lua_tostring(L, -2) ? lua_tostring(L, -2) : "?", k->shutdown_timeout,
+                    t->wait != NULL ? t->wait->name : "nothing");
   luaL_addvalue(&b);
   if (t->state == TASK_WAITING) luaL_traceback(L, t->co, NULL, 0);
   else lua_pushliteral(L, "(ready to run: it never blocks for long)");
   luaL_addvalue(&b);
   luaL_addchar(&b, '\n');
   luaL_pushresult(&b);
-  fputs(lua_tostring(L, -1), stderr);
-  fflush(stderr);
+  kernel_report(k, lua_tostring(L, -1));
   lua_pop(L, 3);
 }
 
@@ -190,6 +193,15 @@ void kernel_shutdown(lua_State *L, struct kernel *k) {
   }
   shutdown_grace_stop(k);
   if (sigint) shutdown_sigint_stop(k);
+  shutdown_abandon(L, k, NULL);
+}
+
+/* Reports the tasks still live (why: how they are abandoned, completing
+ * "task N (name) ..."; NULL: their grace period ran out) and frees k
+ * (rule 4). Raises only when out of memory, before k is freed. */
+void shutdown_abandon(lua_State *L, struct kernel *k, const char *why) {
+  shutdown_grace_stop(k);
+  k->abandon_why = why;
   kernel_each_task(L, k, report_stuck);
   kernel_free(k, L);
 }

@@ -12,5 +12,6 @@ int shutdown_sigint_start(struct kernel *k);
 void shutdown_sigint_stop(struct kernel *k);
 void shutdown_grace_stop(struct kernel *k);
 void kernel_shutdown(lua_State *L, struct kernel *k);
+void shutdown_abandon(lua_State *L, struct kernel *k, const char *why);
 
 #endif

@@ -134,11 +134,10 @@ static void crash_unlink(struct task *t) {
   if (t->ext != NULL) list_remove(&t->ext->crash_node);
 }
 
-static void crash_print(struct task *t) {
-  if (t->ext != NULL && t->ext->report != NULL && !t->reported && !t->retrieved) {
-    fputs(t->ext->report, stderr);
-    fflush(stderr);
-  }
+/* Reports t's crash to k's report function (kernel_report). */
+static void crash_print(struct kernel *k, struct task *t) {
+  if (t->ext != NULL && t->ext->report != NULL && !t->reported && !t->retrieved)
+    kernel_report(k, t->ext->report);
   t->reported = 1;
 }
 
@@ -149,8 +148,8 @@ static void task_retrieve(struct task *t) {
 }
 
 /* Reports an unretrieved crash now and forgets it (kernel shutdown). */
-void task_report_crash(struct task *t) {
-  crash_print(t);
+void task_report_crash(struct kernel *k, struct task *t) {
+  crash_print(k, t);
   crash_unlink(t);
 }
 
@@ -184,6 +183,13 @@ static int task_build_report(lua_State *L) {
   return 0;
 }
 
+/* A failed task that nobody is about to take the error of: no task waits
+ * for its end and no end hook (a task group) has it. A host's report
+ * function hears of such a crash when it happens. */
+static int unclaimed(const struct task *t) {
+  return list_empty(&t->joiners) && (t->ext == NULL || t->ext->on_event == NULL);
+}
+
 /* Records the error on top of t's dead coroutine: it ends up alone at
  * index 1 there, after the task's pending <close> variables have run. */
 static void task_record_error(struct kernel *k, struct task *t, int tidx) {
@@ -202,8 +208,12 @@ static void task_record_error(struct kernel *k, struct task *t, int tidx) {
     lua_pushthread(co);
     lua_xmove(co, L, 1);
     if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_pop(L, 1); /* no report, then */
-    if (k->debug == 1 && !t->retrieved) crash_print(t);
-    else if (!t->retrieved && t->ext != NULL) list_insert_tail(&k->crashes, &t->ext->crash_node);
+    if (!t->retrieved && (k->debug == 1 || (k->report != NULL && unclaimed(t)))) {
+      crash_print(k, t);
+    } else if (!t->retrieved && t->ext != NULL) {
+      list_insert_tail(&k->crashes, &t->ext->crash_node);
+      t->ext->crash_kernel = k;
+    }
   }
   /* The task's pending <close> variables run now, with the task still
    * current so that current_task() is right (they cannot block here). */
@@ -232,8 +242,9 @@ void task_finish(struct kernel *k, struct task *t, int status) {
   lua_rawgeti(L, live, t->slot);
   int tidx = live + 1;
   if (status == LUA_OK) t->nresults = lua_gettop(t->co);
-  else task_record_error(k, t, tidx);
-  if (status == LUA_OK && t->nresults == 0) task_drop_thread(L, t, tidx);
+  else if (t->co != NULL) task_record_error(k, t, tidx);
+  else t->failed = 1; /* it could not start: its error is Lua's memory error */
+  if (t->co == NULL || (status == LUA_OK && t->nresults == 0)) task_drop_thread(L, t, tidx);
   task_free_deadlines(t);
   for (struct list *j; (j = list_first(&t->joiners)) != NULL;)
     trap_wake(LIST_ENTRY(j, struct task, node), WAKE_OK);
@@ -243,6 +254,7 @@ void task_finish(struct kernel *k, struct task *t, int status) {
   if (t == k->main) k->main_done = 1;
   t->k = NULL;
   unanchor(L, k, t, live);
+  if (t->notify && k->on_notify != NULL) k->on_notify(L, k, t, tidx);
   lua_settop(L, live - 1);
 }
 
@@ -472,7 +484,8 @@ static int l_task_eq(lua_State *L) {
 /* __gc: reports a crash nobody retrieved; works with the kernel gone. */
 static int l_task_gc(lua_State *L) {
   struct task *t = task_check(L, 1);
-  if (t->failed && !t->is_cancel_error) crash_print(t);
+  struct kernel *k = t->ext != NULL && list_linked(&t->ext->crash_node) ? t->ext->crash_kernel : NULL;
+  if (t->failed && !t->is_cancel_error) crash_print(k, t);
   crash_unlink(t);
   if (t->ext != NULL) {
     free(t->ext->report);

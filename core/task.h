@@ -50,6 +50,7 @@ struct task_ext {
   int ndeadlines, cap_deadlines;
   struct list crash_node;               /* in its kernel's unreported crashes */
   struct task *crash_task;              /* the task this record belongs to */
+  struct kernel *crash_kernel;          /* whose crashes list holds it, while linked */
   char *report;                         /* crash report (malloc; freed by __gc) */
   lua_State *active;                    /* when nested: see task_active */
   int nested;                           /* inside a curio.coroutine resume */
@@ -84,6 +85,7 @@ struct task {
   unsigned short daemon : 1, cancelled : 1, failed : 1, no_cancel : 1;
   unsigned short retrieved : 1, reported : 1, is_cancel_error : 1, has_carry : 1;
   unsigned short timed : 1; /* ext->timeout is a deadline (else: none) */
+  unsigned short notify : 1; /* its end goes to k->on_notify (the embedding API) */
   /* Its wait record (wait.c): its kind is `wait` (NULL: none), what it
    * waits in is wait_obj, and `node` links it there; `joiners` lists the
    * tasks waiting for it to end. */
@@ -118,7 +120,7 @@ struct task *task_spawn(lua_State *L, struct kernel *k, int fn, int nargs);
 void task_push(lua_State *L, struct task *t);
 void task_finish(struct kernel *k, struct task *t, int status);
 int task_cancel(struct task *t);
-void task_report_crash(struct task *t);
+void task_report_crash(struct kernel *k, struct task *t);
 void task_free_deadlines(struct task *t);
 int task_index(lua_State *L);
 extern const luaL_Reg task_methods[];

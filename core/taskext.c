@@ -99,8 +99,14 @@ void task_drop_thread(lua_State *L, struct task *t, int tidx) {
   t->co = NULL;
 }
 
-/* Pushes the error of a failed task (at index 1 of its dead coroutine). */
+/* Pushes the error of a failed task (at index 1 of its dead coroutine);
+ * one that could not start for want of memory has no coroutine, and its
+ * error is Lua's own memory error (an interned string: no allocation). */
 void task_push_error(lua_State *L, struct task *t) {
+  if (t->co == NULL) {
+    lua_pushliteral(L, "not enough memory");
+    return;
+  }
   lua_pushvalue(t->co, 1);
   lua_xmove(t->co, L, 1);
 }

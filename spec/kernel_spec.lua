@@ -178,12 +178,14 @@ describe("embedding (curio.h)", function()
     local status, stdout, stderr = util.sh(util.env .. " " .. program)
     assert.are.equal(0, status, stderr)
     assert.are.same({
+      "attach: ok",
       "tasks before the loop: 1",
       "task slept 3 times, joined child (host ticks so far: some)",
       "host ticks: 10",
       "tasks after the loop: 0",
-      "task result: 6",
+      "task result: 6 (1 value)",
       "sleeper cleanup, sleep ok: false",
+      "detach: ok",
       "ev_userdata kept: yes",
     }, util.lines(stdout))
   end)

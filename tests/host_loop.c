@@ -1,13 +1,8 @@
 /* tests/host_loop.c: a C program that owns a libev loop, with a watcher of
  * its own, and hosts curio tasks on that loop through curio.h. Prints what
  * happened in order; spec/kernel_spec.lua runs it and checks the lines. */
-#include <stdio.h>
-#include <string.h>
 #include <ev.h>
-#include <lua.h>
-#include <lauxlib.h>
-#include <lualib.h>
-#include "curio.h"
+#include "host_util.h"
 
 static int ticks;
 static int userdata_marker;
@@ -34,53 +29,46 @@ static const char *task_source =
   "  return n * 2\n"
   "end\n";
 
-static int run(lua_State *L) {
+int main(void) {
   struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+  lua_State *L = luaL_newstate();
+  curio_kernel *k;
+  size_t n;
+  luaL_openlibs(L);
   ev_set_userdata(loop, &userdata_marker);
   ev_timer tick;
   ev_timer_init(&tick, tick_cb, 0.004, 0.004);
   ev_timer_start(loop, &tick);
 
-  curio_kernel *k = curio_attach(L, loop);
+  if (host_show(L, curio_attach(L, loop, &k), "attach") != LUA_OK) return 1;
   luaL_loadstring(L, task_source);
   lua_pushcfunction(L, l_log);
   lua_call(L, 1, 1);             /* the task function */
   lua_pushinteger(L, 3);
-  curio_spawn(L, k, 1);          /* pushes the Task */
-  printf("tasks before the loop: %zu\n", curio_tasks(k));
+  if (curio_spawn(L, k, 1, NULL, NULL) != LUA_OK) return 1; /* pushes the Task */
+  curio_tasks(L, k, &n);
+  printf("tasks before the loop: %zu\n", n);
   ev_run(loop, 0);               /* the program's loop: its timer and the tasks */
   printf("host ticks: %d\n", ticks);
-  printf("tasks after the loop: %zu\n", curio_tasks(k));
-  lua_getfield(L, -1, "result");
-  lua_pushvalue(L, -2);
-  lua_call(L, 1, 1);
-  printf("task result: %d\n", (int)lua_tointeger(L, -1));
-  lua_pop(L, 2);
+  curio_tasks(L, k, &n);
+  printf("tasks after the loop: %zu\n", n);
+  int top = lua_gettop(L);
+  if (curio_result(L, k, -1) == LUA_OK)
+    printf("task result: %d (%d value)\n", (int)lua_tointeger(L, -1), lua_gettop(L) - top);
+  lua_settop(L, 0);
 
   /* a task still sleeping when the program detaches is cancelled */
   luaL_loadstring(L, "local curio = require 'curio'\n"
                      "return function() local ok = pcall(curio.sleep, 10)\n"
                      "  print('sleeper cleanup, sleep ok: ' .. tostring(ok)) end");
   lua_call(L, 0, 1);
-  curio_spawn(L, k, 0);
+  curio_spawn(L, k, 0, NULL, NULL);
   lua_pop(L, 1);
   ev_run(loop, EVRUN_NOWAIT);    /* the sleeper starts and sleeps */
-  curio_detach(L, k);
+  host_show(L, curio_detach(L, k, CURIO_DETACH_WAIT), "detach");
   printf("ev_userdata kept: %s\n", ev_userdata(loop) == &userdata_marker ? "yes" : "no");
+  curio_release(k);
+  lua_close(L);
   ev_loop_destroy(loop);
   return 0;
-}
-
-int main(void) {
-  lua_State *L = luaL_newstate();
-  luaL_openlibs(L);
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_curio_core);
-  lua_setfield(L, -2, "curio.core");
-  lua_pop(L, 1);
-  lua_pushcfunction(L, run);
-  int status = lua_pcall(L, 0, 0, 0);
-  if (status != LUA_OK) fprintf(stderr, "host_loop: %s\n", luaL_tolstring(L, -1, NULL));
-  lua_close(L);
-  return status == LUA_OK ? 0 : 1;
 }

@@ -9,6 +9,8 @@ description = {
     Tasks are coroutines run by a C kernel on a libev loop; blocking calls
     (sleep, join, queue get, ...) suspend only the calling task. Timeouts,
     cancellation, task groups, queues and locks follow Python's curio.
+    This rockspec builds the repository as it is, curio 0.1.0 (the
+    version curio._VERSION and `curio -v` report).
   ]],
   license = "MIT",
 }

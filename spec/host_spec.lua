@@ -258,3 +258,76 @@ describe("curio.run inside the curio program", function()
     assert.are.same({ 0, "false\ttrue\tcannot run a kernel from inside a curio task\n" }, { status, stdout })
   end)
 end)
+
+describe("start-up", function()
+  -- The curio.* modules a Lua state holds, sorted, as one line.
+  local LOADED = [[
+    local names = {}
+    for name in pairs(package.loaded) do
+      if name:match("^curio") then names[#names + 1] = name end
+    end
+    table.sort(names)
+    print(table.concat(names, " "))
+  ]]
+
+  it("require 'curio' loads the kernel, errors and tasks only; every other name loads when first read", function()
+    local status, stdout, stderr = util.lua_code([[
+      local curio = require "curio"
+      ]] .. LOADED .. [[
+      local names = { "Event", "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "TaskGroup",
+        "Queue", "LifoQueue", "PriorityQueue", "UniversalQueue", "abide", "run_in_process", "socket",
+        "tcp_server", "tcp_server_socket", "run_server", "unix_server", "open_connection",
+        "open_unix_connection", "aopen", "Stream", "subprocess", "SignalQueue", "SignalEvent",
+        "timeout_after", "ignore_after", "timeout_at", "ignore_at", "TIMEOUT" }
+      local missing = {}
+      for _, name in ipairs(names) do
+        if curio[name] == nil or rawget(curio, name) ~= curio[name] then missing[#missing + 1] = name end
+      end
+      print("missing: " .. table.concat(missing, " "), curio.no_such_name)
+      ]] .. LOADED .. [[
+      curio.run(function() print(curio.abide(curio.sleep, 0) ~= nil) end)
+    ]], 20)
+    assert.are.same({ 0, "", {
+      "curio curio.check curio.core curio.errors curio.task",
+      "missing: \tnil",
+      "curio curio.check curio.core curio.errors curio.io curio.network curio.queue curio.signal "
+        .. "curio.subprocess curio.sync curio.task curio.taskgroup curio.thread curio.time curio.workers",
+      "true",
+    } }, { status, stderr, util.lines(stdout) })
+  end)
+
+  it("the program loads only what it runs, its modules keeping their line numbers", function()
+    local status, stdout = curio_cmd("-e '" .. LOADED .. "'")
+    assert.are.same({ 0, "curio curio.check curio.core curio.errors curio.host curio.signal curio.task\n" },
+                    { status, stdout })
+    local _, _, stderr = curio_cmd("-e 'curio.timeout_after(0.01, curio.sleep, 1)'")
+    assert.truthy(stderr:find("\n\tlua/curio/time.lua:%d+: in function 'curio.timeout_after'\n"), stderr)
+  end)
+end)
+
+describe("the version", function()
+  -- The rockspec's fields (a rockspec is Lua assignments).
+  local function rockspec()
+    local listed = io.popen("ls curio-*.rockspec")
+    local path = listed:read("l")
+    listed:close()
+    local fields = {}
+    assert(loadfile(path, "t", fields))()
+    return fields
+  end
+
+  it("is one: curio._VERSION, `curio -v` and the rockspec agree", function()
+    local number = curio._VERSION:match("^curio (%d+%.%d+%.%d+)$")
+    assert.truthy(number, curio._VERSION)
+    local spec = rockspec()
+    -- a release rockspec carries the number as its version; the scm one
+    -- (the repository as it is) says it in its description
+    if spec.version:match("^scm%-") then
+      assert.are.equal("curio " .. number, spec.description.detailed:match("curio %d+%.%d+%.%d+"))
+    else
+      assert.are.equal(number, spec.version:match("^(.-)%-%d+$"))
+    end
+    local _, stdout = curio_cmd("-v")
+    assert.are.equal(curio._VERSION .. " (" .. _VERSION .. ", libev)\n", stdout)
+  end)
+end)

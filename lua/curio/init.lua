@@ -5,16 +5,41 @@ local core = require "curio.core"
 local errors = require "curio.errors"
 local check = require "curio.check"
 core.set_errors(errors.classes, check.module_dir)
-local time = require "curio.time"
 local task = require "curio.task"
-local sync = require "curio.sync"
-local queue = require "curio.queue"
-local taskgroup = require "curio.taskgroup"
-local thread = require "curio.thread"
-local io_ = require "curio.io"
-local network = require "curio.network"
 
 local curio = { _VERSION = "curio 0.1.0" }
+
+-- Start-up cost: the modules below are compiled and run when one of their
+-- names is first read (curio.Event loads curio.sync), not at require
+-- "curio": a script pays for what it uses, and `lua5.4 -e 'require
+-- "curio"'` stays within twice a bare `lua5.4 -e ''` (bench/startup.sh).
+-- Each entry is a name and how to get its value; the value is then stored
+-- in curio, so a name costs the lookup once. (Tasks' methods, errors,
+-- and the kernel are used by every script and load at once.)
+local lazy = {}
+
+local function from(module, names)
+  for _, name in ipairs(names) do
+    lazy[name] = function() return require(module)[name] end
+  end
+end
+
+setmetatable(curio, {
+  __index = function(self, name)
+    local load = lazy[name]
+    if load == nil then return nil end
+    local value = load()
+    rawset(self, name, value)
+    return value
+  end,
+})
+
+-- Every lazy name but `except` loaded (for what must see them all: abide).
+local function load_all(except)
+  for name in pairs(lazy) do
+    if name ~= except then local _ = curio[name] end
+  end
+end
 
 -- 1. errors
 for name, class in pairs(errors.classes) do curio[name] = class end
@@ -52,55 +77,26 @@ curio.check_cancellation = task.check_cancellation
 curio.coroutine = task.coroutine
 
 -- 4. timeouts
-curio.timeout_after = time.timeout_after
-curio.ignore_after = time.ignore_after
-curio.timeout_at = time.timeout_at
-curio.ignore_at = time.ignore_at
-curio.TIMEOUT = time.TIMEOUT
+from("curio.time", { "timeout_after", "ignore_after", "timeout_at", "ignore_at", "TIMEOUT" })
 
 -- 5. synchronisation
-curio.Event = sync.Event
-curio.Lock = sync.Lock
-curio.RLock = sync.RLock
-curio.Semaphore = sync.Semaphore
-curio.BoundedSemaphore = sync.BoundedSemaphore
-curio.Condition = sync.Condition
-curio.TaskGroup = taskgroup.TaskGroup
-
+from("curio.sync", { "Event", "Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition" })
+from("curio.taskgroup", { "TaskGroup" })
 
 -- 6. queues
-curio.Queue = queue.Queue
-curio.LifoQueue = queue.LifoQueue
-curio.PriorityQueue = queue.PriorityQueue
+from("curio.queue", { "Queue", "LifoQueue", "PriorityQueue" })
 
 -- 7. threads
-curio.run_in_thread = thread.run_in_thread
-curio.UniversalQueue = thread.UniversalQueue
-curio.UniversalEvent = thread.UniversalEvent
-curio.UniversalLock = thread.UniversalLock
-curio.abide = thread.abide
+curio.run_in_thread = core.run_in_thread
+curio.UniversalEvent = core.UniversalEvent
+curio.UniversalLock = core.UniversalLock
+from("curio.thread", { "UniversalQueue" })
 
--- 8. processes
-curio.run_in_process = require("curio.workers").run_in_process
-
--- 10. sockets, streams and servers
-curio.socket = network.socket
-curio.tcp_server = network.tcp_server
-curio.tcp_server_socket = network.tcp_server_socket
-curio.run_server = network.run_server
-curio.unix_server = network.unix_server
-curio.open_connection = network.open_connection
-curio.open_unix_connection = network.open_unix_connection
-curio.aopen = io_.aopen
-curio.subprocess = require "curio.subprocess"
-curio.Stream = io_.Stream
-
--- 11. signals
-curio.SignalQueue = require("curio.signal").SignalQueue
-curio.SignalEvent = require("curio.signal").SignalEvent
-
--- abide calls curio's own functions and methods directly
-do
+-- abide calls curio's own functions and methods directly: it learns them
+-- all (every lazy name loaded) when it is first read.
+function lazy.abide()
+  local thread = require "curio.thread"
+  load_all("abide")
   local function methods_of(value)
     local mt = debug.getmetatable(value)
     local index = mt and mt.__index
@@ -108,11 +104,25 @@ do
   end
   local sample_task = { join = true }
   thread.register_native(curio, core, core.task_methods, methods_of(core.UniversalQueue()),
-    methods_of(core.queue(0, "fifo")), methods_of(core.waitq()), sample_task)
+    methods_of(core.queue(0, "fifo")), methods_of(core.waitq()), sample_task, { thread.abide })
   for _, class in ipairs({ curio.Event(), curio.Lock(), curio.RLock(), curio.Semaphore(),
                            curio.BoundedSemaphore(), curio.Condition() }) do
     thread.register_native(getmetatable(class))
   end
+  return thread.abide
 end
+
+-- 8. processes
+from("curio.workers", { "run_in_process" })
+
+-- 10. sockets, streams and servers
+from("curio.network", { "socket", "tcp_server", "tcp_server_socket", "run_server", "unix_server",
+                        "open_connection", "open_unix_connection" })
+lazy.aopen = function() return require("curio.io").aopen end
+lazy.Stream = function() return require("curio.io").Stream end
+lazy.subprocess = function() return require "curio.subprocess" end
+
+-- 11. signals
+from("curio.signal", { "SignalQueue", "SignalEvent" })
 
 return curio

@@ -33,6 +33,7 @@ local task = require "curio.task"
 
 local CancelledError, CurioError = errors.CancelledError, errors.CurioError
 local spawn = core.spawn
+require "curio.network" -- (which gives sockets, and so pipes, their as_stream)
 local pipe_object, as_stream = core.pipe_object, core.socket_methods.as_stream
 
 local subprocess = {}

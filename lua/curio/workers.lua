@@ -112,6 +112,7 @@ local subprocess = require "curio.subprocess"
 
 local BrokenWorkerError = errors.BrokenWorkerError
 local CancelledError = errors.CancelledError
+require "curio.network" -- (which gives sockets, and so pipes, their as_stream)
 local as_stream = core.socket_methods.as_stream
 
 -- The program a worker runs (rule 1), and our pid.

@@ -286,6 +286,17 @@ describe("start-up", function()
       print("missing: " .. table.concat(missing, " "), curio.no_such_name)
       ]] .. LOADED .. [[
       curio.run(function() print(curio.abide(curio.sleep, 0) ~= nil) end)
+      -- pairs lists every name (a second instance: nothing read yet)
+      local function keys(t, iterate)
+        local list = {}
+        for name in iterate(t) do list[#list + 1] = name end
+        table.sort(list)
+        return table.concat(list, " ")
+      end
+      local fresh = dofile("lua/curio/init.lua")
+      local raw_before = keys(fresh, function(t) return next, t, nil end)
+      print(keys(fresh, pairs) == keys(curio, pairs), keys(fresh, pairs) ~= raw_before,
+            keys(curio, pairs):find(" Event ") ~= nil)
     ]], 20)
     assert.are.same({ 0, "", {
       "curio curio.check curio.core curio.errors curio.task",
@@ -293,6 +304,7 @@ describe("start-up", function()
       "curio curio.check curio.core curio.errors curio.io curio.network curio.queue curio.signal "
         .. "curio.subprocess curio.sync curio.task curio.taskgroup curio.thread curio.time curio.workers",
       "true",
+      "true\ttrue\ttrue",
     } }, { status, stderr, util.lines(stdout) })
   end)
 

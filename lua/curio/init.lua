@@ -24,6 +24,14 @@ local function from(module, names)
   end
 end
 
+-- Every lazy name but `except` loaded (for what must see them all: abide,
+-- pairs(curio)).
+local function load_all(except)
+  for name in pairs(lazy) do
+    if name ~= except then local _ = curio[name] end
+  end
+end
+
 setmetatable(curio, {
   __index = function(self, name)
     local load = lazy[name]
@@ -32,14 +40,11 @@ setmetatable(curio, {
     rawset(self, name, value)
     return value
   end,
+  __pairs = function(self) -- every name, as when all loaded at once
+    load_all()
+    return next, self, nil
+  end,
 })
-
--- Every lazy name but `except` loaded (for what must see them all: abide).
-local function load_all(except)
-  for name in pairs(lazy) do
-    if name ~= except then local _ = curio[name] end
-  end
-end
 
 -- 1. errors
 for name, class in pairs(errors.classes) do curio[name] = class end
@@ -103,7 +108,9 @@ function lazy.abide()
     return type(index) == "table" and index or {}
   end
   local sample_task = { join = true }
-  thread.register_native(curio, core, core.task_methods, methods_of(core.UniversalQueue()),
+  local loaded = {} -- (pairs(curio) would come back here)
+  for name, value in next, curio do loaded[name] = value end
+  thread.register_native(loaded, core, core.task_methods, methods_of(core.UniversalQueue()),
     methods_of(core.queue(0, "fifo")), methods_of(core.waitq()), sample_task, { thread.abide })
   for _, class in ipairs({ curio.Event(), curio.Lock(), curio.RLock(), curio.Semaphore(),
                            curio.BoundedSemaphore(), curio.Condition() }) do

@@ -14,9 +14,12 @@
  * 1. libedit runs in its unbuffered mode (EL_UNBUFFERED): el_gets handles
  *    one key and returns, so the editor never blocks the kernel. The
  *    caller waits until the descriptor is readable (a task waits with
- *    core.wait_fd) and then calls feed(), which takes every key already
- *    typed; a key sequence cut between two reads (an escape sequence)
- *    may make libedit wait for its end, which a terminal sends at once.
+ *    core.wait_fd) and then calls feed(), which takes the keys already
+ *    typed, up to EDITOR_FEED_KEYS: a long paste is taken over several
+ *    turns of the loop, other tasks running between them (libedit redraws
+ *    a long line at every wrap: a paste of n keys costs about n*n/80). A
+ *    key sequence cut between two reads (an escape sequence) may make
+ *    libedit wait for its end, which a terminal sends at once.
  * 2. The terminal is in raw mode only between start() and the end of the
  *    line (or interrupt(), or close()): while a line runs, the terminal
  *    is as the user had it, so Ctrl-C sends SIGINT and a line may read
@@ -56,6 +59,7 @@
 #define EDITOR_MT "curio.editor"
 #define EDITOR_HISTORY 1000
 #define EDITOR_READ 65536
+#define EDITOR_FEED_KEYS 256 /* keys a feed() takes at most (rule 1) */
 #define EDITOR_EOF_KEY '\004' /* libedit's line on Ctrl-D at an empty line */
 #define EDITOR_LIBRARY "libedit.so.2"
 
@@ -241,7 +245,7 @@ static int l_feed(lua_State *L) {
   struct editor *e = editor_check_open(L);
   int first = 1;
   luaL_argcheck(L, e->editing, 1, "no line started");
-  for (;;) {
+  for (int keys = 0; keys < EDITOR_FEED_KEYS; keys++) {
     int avail = 0, n = 0;
     if (ioctl(e->fd, FIONREAD, &avail) < 0 || avail <= 0) {
       if (first && editor_hung_up(e->fd)) {

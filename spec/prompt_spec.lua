@@ -229,6 +229,16 @@ describe("the prompt at a terminal", function()
     assert.are.equal(0, status, out)
   end)
 
+  it("runs the statements of a pasted text one by one", function()
+    local status, out = session(home, {
+      "expect > ",
+      "send 1\\r2\\rfor i = 1, 2 do\\rprint(i * 100)\\rend\\r'last'\\r",
+      "expect 1\\r\\n> 2\\r\\n2\\r\\n> for", "expect 100\\r\\n200\\r\\n> 'last'\\r\\nlast\\r\\n> ",
+      "send \\x04",
+    })
+    assert.are.equal(0, status, out)
+  end)
+
   it("survives binary garbage", function()
     local status, out = session(home, {
       "expect > ",
@@ -244,6 +254,11 @@ describe("the prompt at a terminal", function()
     local status = session(home, { "expect > ", "send os.exit(3)\\r" })
     assert.are.equal(3, status)
     assert.truthy(read_file(home .. "/.curio_history"):find("os.exit(3)", 1, true))
+  end)
+
+  it("exits from a line that closes the Lua state (os.exit(0, true))", function()
+    local status, out = session(home, { "expect > ", "send os.exit(0, true)\\r" })
+    assert.are.equal(0, status, out)
   end)
 
   it("ends with status 143 on SIGTERM", function()

@@ -17,6 +17,7 @@
  * it waited on told on stderr. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -66,21 +67,26 @@ static size_t drive_unescape(char *s) {
   return (size_t)(w - s);
 }
 
-/* Reads what the program wrote, waiting at most until the deadline;
- * -> 0, or -1 when the time is up. */
-static int drive_read(struct drive *d) {
+/* Waits until the program wrote something (read and kept) or, with
+ * `writable`, until the terminal takes more input, at most until the
+ * deadline; -> 0, or -1 when the time is up. The terminal is
+ * non-blocking: a program that echoes what it is sent is read while it is
+ * sent a long text, never left blocked on its own output. */
+static int drive_wait(struct drive *d, int writable) {
   double left = d->deadline - drive_now();
   if (left <= 0) return -1;
-  struct pollfd p = {d->master, POLLIN, 0};
+  struct pollfd p = {d->master, (short)(POLLIN | (writable ? POLLOUT : 0)), 0};
   int r = poll(&p, 1, (int)(left * 1000) + 1);
   if (r < 0 && errno == EINTR) return 0;
   if (r <= 0) return r == 0 ? -1 : 0;
+  if ((p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) return 0;
   if (d->len + 4096 > d->cap) {
     d->cap = d->cap * 2 + 4096;
     d->out = realloc(d->out, d->cap);
     if (d->out == NULL) { perror("pty_drive"); exit(2); }
   }
   ssize_t n = read(d->master, d->out + d->len, 4096);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
   if (n <= 0) { /* EIO: every descriptor of the terminal's other side is closed */
     d->eof = 1;
     return 0;
@@ -89,6 +95,10 @@ static int drive_read(struct drive *d) {
   fflush(stdout);
   d->len += (size_t)n;
   return 0;
+}
+
+static int drive_read(struct drive *d) {
+  return drive_wait(d, 0);
 }
 
 static int drive_expect(struct drive *d, const char *text, size_t n) {
@@ -107,7 +117,10 @@ static int drive_send(struct drive *d, const char *text, size_t n) {
   while (n > 0) {
     ssize_t w = write(d->master, text, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) { if (drive_read(d) < 0) return -1; continue; }
+    if (w < 0 && errno == EAGAIN) {
+      if (d->eof || drive_wait(d, 1) < 0) return -1;
+      continue;
+    }
     if (w < 0) return -1;
     text += w, n -= (size_t)w;
   }
@@ -179,6 +192,7 @@ int main(int argc, char **argv) {
     perror(argv[3]);
     _exit(127);
   }
+  fcntl(d.master, F_SETFL, fcntl(d.master, F_GETFL) | O_NONBLOCK);
   int rc = drive_script(&d, script);
   fclose(script);
   if (rc < 0) return drive_fail(&d, "a step failed");

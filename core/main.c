@@ -7,22 +7,35 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "threads.h"
+
 int luaopen_curio_core(lua_State *L);
 int luaopen_curio_editline(lua_State *L);
 void embed_preload(lua_State *L);
+
+/* curio's modules in a Lua state (the program's, a worker thread's). */
+static void preload_curio(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_curio_core);
+  lua_setfield(L, -2, "curio.core");
+  lua_pop(L, 1);
+  embed_preload(L);
+}
+
+static const struct threads_state_open thread_state_open = {preload_curio};
 
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
   luaL_checkversion(L);
   luaL_openlibs(L);
+  preload_curio(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_curio_core);
-  lua_setfield(L, -2, "curio.core");
   lua_pushcfunction(L, luaopen_curio_editline); /* the prompt's input, here only */
   lua_setfield(L, -2, "curio.editline");
   lua_pop(L, 1);
-  embed_preload(L);
+  lua_pushlightuserdata(L, (void *)&thread_state_open); /* worker threads' states too */
+  lua_setfield(L, LUA_REGISTRYINDEX, THREADS_OPEN_FIELD);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "curio.host");
   lua_call(L, 1, 1);

@@ -100,6 +100,7 @@ struct pool {
   struct worker *workers; /* max of them, nthreads started */
   struct inbox *inbox;
   char *path, *cpath;    /* package.path and cpath for the workers */
+  const struct threads_state_open *open_state; /* or NULL (threads.h) */
 };
 
 static void job_free(struct job *j) {
@@ -282,6 +283,7 @@ static lua_State *worker_state(struct worker *w) {
   if (w->pool->path) { lua_pushstring(L, w->pool->path); lua_setfield(L, -2, "path"); }
   if (w->pool->cpath) { lua_pushstring(L, w->pool->cpath); lua_setfield(L, -2, "cpath"); }
   lua_pop(L, 1);
+  if (w->pool->open_state != NULL) w->pool->open_state->open(L);
   lua_pushlightuserdata(L, w);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &worker_key);
   return L;
@@ -484,6 +486,9 @@ static struct pool *pool_get(lua_State *L, struct kernel *k) {
   pthread_condattr_destroy(&attr);
   p->path = package_field(L, "path");
   p->cpath = package_field(L, "cpath");
+  p->open_state = lua_getfield(L, LUA_REGISTRYINDEX, THREADS_OPEN_FIELD) == LUA_TLIGHTUSERDATA
+                  ? lua_touserdata(L, -1) : NULL;
+  lua_pop(L, 1);
   p->hook.close = pool_close;
   kernel_add_hook(k, &p->hook);
   return p;

@@ -19,6 +19,15 @@ int threads_block_begin(struct worker *w, pthread_mutex_t *lock, pthread_cond_t 
 int threads_stopping(struct worker *w);
 void threads_block_end(struct worker *w);
 
+/* A worker thread's Lua state has the standard libraries and the package
+ * path and cpath of the kernel's state. A host that carries curio's
+ * modules itself (the curio program: they are not files) puts a pointer
+ * to one of these in the registry field THREADS_OPEN_FIELD (light
+ * userdata) before the pool starts, and each thread's new state is also
+ * passed to open, so that `require "curio"` works there as under lua5.4. */
+struct threads_state_open { void (*open)(lua_State *L); };
+#define THREADS_OPEN_FIELD "curio.threads_state_open"
+
 extern const luaL_Reg threads_functions[];
 
 #endif

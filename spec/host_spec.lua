@@ -247,6 +247,24 @@ describe("curio.run inside the curio program", function()
     end)
   end
 
+  it("in a worker thread, where curio is required anew, runs a kernel of the thread's own, as under lua5.4",
+    function()
+      local code = [[
+        local curio = require "curio"
+        print(curio.run(function()
+          return curio.run_in_thread(function()
+            local c = require "curio" -- (the thread's Lua state: the program's modules, no files)
+            return c.run(function() c.sleep(0.001) return "thread's kernel", c.current_task() ~= nil end)
+          end)
+        end))
+      ]]
+      local path = script(code)
+      local status, stdout, stderr = curio_cmd(path)
+      os.remove(path)
+      assert.are.same({ 0, "", "thread's kernel\ttrue\n" }, { status, stderr, stdout })
+      assert.are.same({ 0, "thread's kernel\ttrue\n", "" }, { util.lua_code(code, 20) })
+    end)
+
   it("keeps refusing inside a running kernel under plain lua5.4", function()
     local status, stdout = util.lua_code([[
       local curio = require "curio"

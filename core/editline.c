@@ -6,6 +6,7 @@
  *   ed:start("> ")          -- a new line: raw mode, the prompt shown
  *   ed:feed()  -> line | false | nil
  *   ed:interrupt()          -- drop the line being typed (Ctrl-C)
+ *   ed:redraw()             -- after SIGWINCH or SIGCONT
  *   ed:add_history(line)    ed:close()
  *   editline.read(fd) -> bytes | "" at the end | false | nil, message
  *   editline.isatty(fd) -> boolean
@@ -71,6 +72,7 @@ struct editor_lib {
   int (*set)(EditLine *, int, ...);
   const char *(*gets)(EditLine *, int *);
   int (*source)(EditLine *, const char *);
+  void (*resize)(EditLine *);
   History *(*history_init)(void);
   void (*history_end)(History *);
   int (*history)(History *, HistEvent *, int, ...);
@@ -106,6 +108,7 @@ static int editor_load(struct editor_lib *lib) {
   editor_sym(lib->handle, "el_set", &lib->set, &missing);
   editor_sym(lib->handle, "el_gets", &lib->gets, &missing);
   editor_sym(lib->handle, "el_source", &lib->source, &missing);
+  editor_sym(lib->handle, "el_resize", &lib->resize, &missing);
   editor_sym(lib->handle, "history_init", &lib->history_init, &missing);
   editor_sym(lib->handle, "history_end", &lib->history_end, &missing);
   editor_sym(lib->handle, "history", &lib->history, &missing);
@@ -283,6 +286,19 @@ static int l_interrupt(lua_State *L) {
   return 0;
 }
 
+/* ed:redraw(): after the terminal changed under the editor (SIGWINCH: its
+ * size; SIGCONT: back from Ctrl-Z, its modes the shell's): the line being
+ * typed is drawn again on a new line, the terminal raw again (rule 2). */
+static int l_redraw(lua_State *L) {
+  struct editor *e = editor_check_open(L);
+  if (!e->editing) return 0;
+  e->lib.set(e->el, EL_PREP_TERM, 0); /* (libedit's idea of the modes, then the terminal's) */
+  e->lib.set(e->el, EL_PREP_TERM, 1);
+  e->lib.resize(e->el);
+  e->lib.set(e->el, EL_REFRESH);
+  return 0;
+}
+
 /* ed:add_history(line): remembered for the Up arrow, and saved (rule 5). */
 static int l_add_history(lua_State *L) {
   struct editor *e = editor_check_open(L);
@@ -341,6 +357,7 @@ static const luaL_Reg editor_methods[] = {
   {"start", l_start},
   {"feed", l_feed},
   {"interrupt", l_interrupt},
+  {"redraw", l_redraw},
   {"add_history", l_add_history},
   {"fileno", l_fileno},
   {"close", editor_close},

@@ -33,15 +33,20 @@ local function remove_dir(path)
   os.execute("rm -rf '" .. path .. "'")
 end
 
--- Runs the curio program on a terminal through the steps (pty_drive's
--- script lines), HOME set to home; -> status, the terminal's text, stderr.
-local function session(home, steps, args)
+-- Runs command on a terminal through the steps (pty_drive's script
+-- lines), HOME set to home; -> status, the terminal's text, stderr.
+local function drive(home, steps, command)
   local script = os.tmpname()
   write_file(script, table.concat(steps, "\n") .. "\n")
-  local status, out, err = util.sh(("HOME='%s' TERM=xterm %s %d %s %s %s"):format(
-    home, pty_drive, LIMIT, script, util.bin, args or ""))
+  local status, out, err = util.sh(("HOME='%s' TERM=xterm PS1='$ ' %s %d %s %s"):format(
+    home, pty_drive, LIMIT, script, command))
   os.remove(script)
   return status, out, err
+end
+
+-- The curio program (and args) on a terminal.
+local function session(home, steps, args)
+  return drive(home, steps, util.bin .. " " .. (args or ""))
 end
 
 -- Runs the program with `input` piped to its stdin.
@@ -254,6 +259,17 @@ describe("the prompt at a terminal", function()
     local status = session(home, { "expect > ", "send os.exit(3)\\r" })
     assert.are.equal(3, status)
     assert.truthy(read_file(home .. "/.curio_history"):find("os.exit(3)", 1, true))
+  end)
+
+  it("gives the line being typed back after Ctrl-Z and fg, still edited", function()
+    local status, out = drive(home, {
+      "expect $ ", "send " .. util.bin .. "\\r", "expect > ",
+      "send 1+", "expect 1+", "send \\x1a", "expect Stopped", "expect $ ",
+      "send fg\\r", "expect > 1+",
+      "send 1\\r", "expect 2\\r\\n> ",
+      "send \\x04", "expect $ ", "send exit\\r",
+    }, "bash --norc -i")
+    assert.are.equal(0, status, out)
   end)
 
   it("exits from a line that closes the Lua state (os.exit(0, true))", function()

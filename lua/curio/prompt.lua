@@ -8,8 +8,10 @@
 -- Rules:
 -- 1. One task, the prompt, decides everything, in the order events reach
 --    its queue: "input" (stdin is readable: the reader task waits only
---    when the prompt asks it to), "interrupt" (SIGINT, at a terminal) and
---    "done" (a line's task ended). Nothing is judged twice or lost.
+--    when the prompt asks it to), "interrupt" (SIGINT, at a terminal),
+--    "terminal" (SIGWINCH or SIGCONT while a line is edited: it is drawn
+--    again) and "done" (a line's task ended). Nothing is judged twice or
+--    lost.
 -- 2. Each statement runs as a task of its own while tasks spawned before
 --    go on; the prompt reads nothing until it ends.
 -- 3. A line's error, timeout or cancellation is printed on stderr (one
@@ -97,6 +99,7 @@ function Plain:interrupt()
 end
 
 function Plain.add_history() end
+function Plain.redraw() end
 function Plain.close() end
 
 -- Lines edited at a terminal (core/editline.c).
@@ -118,6 +121,7 @@ function Editor:start(text) self.ed:start(text) end
 function Editor.take() return false end
 function Editor:feed() return self.ed:feed() end
 function Editor:interrupt() self.ed:interrupt() end
+function Editor:redraw() self.ed:redraw() end
 function Editor:add_history(line) self.ed:add_history(line) end
 function Editor:close() self.ed:close() end
 
@@ -215,6 +219,8 @@ local function next_line(state, text)
       input:interrupt()
       state.out:write("^C\n")
       return INTERRUPTED
+    elseif event[1] == "terminal" then
+      input:redraw()
     end -- (a "done" of a line left running: rule 4)
   end
   return line
@@ -306,9 +312,13 @@ local function reader_task(fd, wants, events)
   end
 end
 
-local function interrupt_task(signals, events)
-  while pcall(signals.get, signals) do
-    events:put({ "interrupt" })
+-- Tells the prompt of signals: SIGINT is "interrupt", SIGWINCH and
+-- SIGCONT (a new size, back from Ctrl-Z) are "terminal".
+local function signal_task(signals, events)
+  while true do
+    local ok, name = pcall(signals.get, signals)
+    if not ok then return end
+    events:put({ name == "SIGINT" and "interrupt" or "terminal" })
   end
 end
 
@@ -344,9 +354,13 @@ function prompt.run(report_error)
   helpers[1].name = "prompt input"
   local signals
   if interactive then
-    signals = curio.SignalQueue("SIGINT")
-    helpers[2] = curio.spawn_daemon(interrupt_task, signals, state.events)
-    helpers[2].name = "prompt Ctrl-C"
+    if getmetatable(state.input) == Editor then
+      signals = curio.SignalQueue("SIGINT", "SIGWINCH", "SIGCONT")
+    else
+      signals = curio.SignalQueue("SIGINT")
+    end
+    helpers[2] = curio.spawn_daemon(signal_task, signals, state.events)
+    helpers[2].name = "prompt signals"
   end
   local ok, err = pcall(session, state)
   for _, helper in ipairs(helpers) do helper:cancel() end

@@ -19,8 +19,9 @@
  *    been cancelled and none can end, shutdown stops at once.
  * 4. shutdown_timeout bounds the whole (one grace period); a SIGINT during
  *    it ends it at once. The tasks still live then are reported on stderr
- *    (name, kind of wait, traceback) and abandoned, and the kernel is
- *    freed.
+ *    or to the embedding host's report function (name, kind of wait,
+ *    traceback, and why: shutdown_abandon) and abandoned, and the kernel
+ *    is freed.
  * 5. During k:run, a SIGINT cancels the main task and starts the same
  *    grace period; a second one ends it. */
 #include <signal.h>

@@ -250,9 +250,10 @@ static const char proxies_key = 0;
 /* Pushes this state's proxy of obj, which takes over one reference: a new
  * proxy owns it, an existing one (rule 5) already owns one and it is
  * released. The metatable is made in this state on first use: worker
- * states get it through the codec. */
+ * states get it through the codec. Out of memory, it raises before it
+ * takes the reference (the proxy owns obj only once nothing can fail). */
 static void push_proxy(lua_State *L, void *obj) {
-  luaL_checkstack(L, 4, "Universal object");
+  luaL_checkstack(L, 5, "Universal object");
   ctx_push_weak(L, &proxies_key, "v");
   if (lua_rawgetp(L, -1, obj) == LUA_TUSERDATA) {
     lua_remove(L, -2);
@@ -260,9 +261,6 @@ static void push_proxy(lua_State *L, void *obj) {
     return;
   }
   lua_pop(L, 1);
-  struct proxy *p = lua_newuserdatauv(L, sizeof *p, 0);
-  p->tag.tag = ctx_tag(MT_UNIVERSAL);
-  p->obj = obj;
   if (luaL_newmetatable(L, UNIVERSAL_MT)) {
     lua_newtable(L);
     luaL_setfuncs(L, universal_methods, 0);
@@ -278,10 +276,20 @@ static void push_proxy(lua_State *L, void *obj) {
     lua_pushliteral(L, "locked");
     lua_setfield(L, -2, "__metatable");
   }
-  lua_setmetatable(L, -2);
+  struct proxy *p = lua_newuserdatauv(L, sizeof *p, 0); /* proxies, mt, p */
+  p->tag.tag = ctx_tag(MT_UNIVERSAL);
+  p->obj = NULL;
   lua_pushvalue(L, -1);
-  lua_rawsetp(L, -3, obj);
+  lua_rawsetp(L, -4, obj);
+  p->obj = obj; /* (nothing raises from here on) */
+  lua_insert(L, -2);
+  lua_setmetatable(L, -2);
   lua_remove(L, -2);
+}
+
+static int push_proxy_protected(lua_State *L) {
+  push_proxy(L, lua_touserdata(L, 1));
+  return 1;
 }
 
 /* Pushes a new object of kind (its one proxy). */
@@ -294,6 +302,11 @@ int universal_new(lua_State *L, int kind, lua_Integer maxsize) {
   pthread_mutex_init(&o->lock, NULL);
   pthread_cond_init(&o->changed, NULL);
   list_init(&o->task_waiters);
-  push_proxy(L, o);
+  lua_pushcfunction(L, push_proxy_protected);
+  lua_pushlightuserdata(L, o);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) { /* (out of memory: o is still ours alone) */
+    uobj_release(o);
+    return lua_error(L);
+  }
   return 1;
 }

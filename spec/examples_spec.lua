@@ -74,6 +74,18 @@ local function with_server(runner, script, what, body)
   end)
 end
 
+-- A connection that sends nothing and waits for the server to close it:
+-- once it ends, the server has run each earlier connection's handler to
+-- its end (their ends of stream were there before this one was accepted),
+-- so the log lines of all are printed, whenever SIGINT comes after.
+local function last_connection(port)
+  curio.timeout_after(LIMIT, function()
+    local sock <close> = curio.open_connection("127.0.0.1", port)
+    sock:shutdown("w")
+    assert(sock:recv(100) == "", "the server sent something")
+  end)
+end
+
 local function sorted(lines)
   table.sort(lines)
   return lines
@@ -120,12 +132,17 @@ for _, runner in ipairs(runners) do
               local code, out, err = run(client, "echo_client.lua", args, input)
               replies[#replies + 1] = { code, out, err }
             end
+            last_connection(port)
           end)
           assert.are.same({ { 0, "hello\nworld\n", "" }, { 0, "one\ntwo\n", "" } }, replies)
           check_interrupted(runner, status, stderr)
           for i, line in ipairs(lines) do lines[i] = line:gsub("127%.0%.0%.1:%d+$", "127.0.0.1:N") end
-          assert.are.same(sorted({ "Connection from\t127.0.0.1:N", "Connection closed",
-                                   "Connection from\t127.0.0.1:N", "Connection closed" }), sorted(lines))
+          local expected = {}
+          for _ = 1, 3 do -- two clients, the last connection
+            table.insert(expected, "Connection from\t127.0.0.1:N")
+            table.insert(expected, "Connection closed")
+          end
+          assert.are.same(sorted(expected), sorted(lines))
         end)
     end
 
@@ -148,3 +165,36 @@ for _, runner in ipairs(runners) do
     end)
   end)
 end
+
+describe("make run", function()
+  it("starts the echo server on HOST and PORT, which says where it listens and echoes", function()
+    local reply
+    local status, rest, stderr = curio.run(function()
+      -- its own process group (setsid), which Ctrl-C at a terminal would reach whole
+      -- (BUILD: the build under test, up to date, so make builds nothing)
+      local build = util.bin:match("^(.-)/bin/curio$") or "build"
+      local p = sub.Popen({ "setsid", "make", "-s", "run", "BUILD=" .. build, "HOST=127.0.0.1", "PORT=0" },
+                          { stdout = sub.PIPE, stderr = sub.PIPE })
+      local first = curio.ignore_after(LIMIT, p.stdout.readline, p.stdout)
+      local port = tonumber(first and first:match("^echo server listening on 127%.0%.0%.1:(%d+)\n$"))
+      if port then
+        reply = curio.timeout_after(LIMIT, function()
+          local sock <close> = curio.open_connection("127.0.0.1", port)
+          sock:sendall("ping\n")
+          return sock:recv(100)
+        end)
+        last_connection(port)
+      end
+      curio.run_in_thread(os.execute, "kill -INT -" .. p.pid)
+      local out, err = curio.timeout_after(LIMIT, p.communicate, p)
+      assert(port, "no listening line: " .. tostring(first) .. err)
+      return p.returncode, out, err
+    end)
+    assert.are.equal("ping\n", reply)
+    assert.are.same(sorted({ "Connection from\t127.0.0.1:N", "Connection closed",
+                             "Connection from\t127.0.0.1:N", "Connection closed" }),
+                    sorted(util.lines((rest:gsub("127%.0%.0%.1:%d+", "127.0.0.1:N")))))
+    assert.truthy(stderr:find("KeyboardInterrupt", 1, true), stderr)
+    assert.are_not.equal(0, status)
+  end)
+end)

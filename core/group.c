@@ -27,6 +27,7 @@
 #include "task.h"
 #include "trap.h"
 #include "waitq.h"
+#include "wait.h"
 #include "errors.h"
 #include "ctx.h"
 
@@ -200,6 +201,9 @@ static int take_k(lua_State *L, int status, lua_KContext ctx) {
   return 2;
 }
 
+/* A task in take(), as the monitor names it (wait.h). */
+static const struct wait_kind take_wait = {"TaskGroup.next_done", waitq_unlink};
+
 /* g:take() -> the next member to have ended (marked done) and whether it
  * failed, waiting for one; nothing when no running member is left. */
 static int l_group_take(lua_State *L) {
@@ -219,7 +223,7 @@ static int l_group_take(lua_State *L) {
   struct task *self = trap_enter(L, "TaskGroup.next_done");
   lua_settop(L, 1); /* the group stays referenced while we wait */
   waitq_append(&g->waiters, self);
-  return trap_suspend(L, self, &waitq_wait, take_k);
+  return trap_suspend(L, self, &take_wait, take_k);
 }
 
 /* g:state(task) -> "none" (not in this group), "running", "done", "daemon". */

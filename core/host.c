@@ -286,7 +286,7 @@ static int attach_kernel_cf(lua_State *L) {
   curio_kernel *h = lua_touserdata(L, 1);
   struct ev_loop *loop = lua_touserdata(L, 2);
   const struct curio_options *opts = lua_touserdata(L, 3);
-  struct kernel_config cfg = {3.0, -1, 0}; /* (never SIGINT: the program's) */
+  struct kernel_config cfg = {3.0, -1, 0, 0}; /* (never SIGINT: the program's) */
   push_options(L, opts);
   lua_replace(L, 3);
   kernel_check_options(L, 3, "curio_attach_opts", &cfg); /* pushes the feature options */

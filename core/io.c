@@ -9,7 +9,8 @@
  *    runs only while a task waits in its direction, and its data is that
  *    task: a second task wanting the same direction is refused by the
  *    object (ReadResourceBusy, WriteResourceBusy).
- * 2. The wait is a wait record (wait.c): fd_wait, wait_obj the watcher. The
+ * 2. The wait is a wait record (wait.c): a kind whose undo is io_undo
+ *    (fd_wait, or one named by the caller: IO_WAIT), wait_obj the watcher. The
  *    undo stops the watcher, whoever ends the wait (the event, a
  *    cancellation, a timeout, the kernel's close).
  * 3. Stopping a watcher and starting it again before the loop polls costs
@@ -38,8 +39,7 @@
 #include "ctx.h"
 #include "errors.h"
 
-static void io_undo(struct task *t);
-static const struct wait_kind fd_wait = {"file descriptor", io_undo};
+static const struct wait_kind fd_wait = IO_WAIT("file descriptor");
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents) {
   (void)loop; (void)revents;
@@ -112,14 +112,20 @@ void io_shared_release(struct io_shared *s) {
 /* Suspends t until w's direction is ready (rule 2); k continues. The
  * caller checked that no task waits on w. */
 int io_wait(lua_State *L, struct task *t, ev_io *w, lua_KFunction k) {
+  return io_wait_as(L, t, w, &fd_wait, k);
+}
+
+/* As io_wait, the wait of the kind given (its undo is io_undo: IO_WAIT). */
+int io_wait_as(lua_State *L, struct task *t, ev_io *w, const struct wait_kind *kind,
+               lua_KFunction k) {
   w->data = t;
   ev_io_start(t->k->loop, w);
   t->wait_obj = w;
-  return trap_suspend(L, t, &fd_wait, k);
+  return trap_suspend(L, t, kind, k);
 }
 
-/* The undo of a descriptor wait (fd_wait, wait.h). */
-static void io_undo(struct task *t) {
+/* The undo of every descriptor wait (IO_WAIT, wait.h). */
+void io_undo(struct task *t) {
   ev_io *w = t->wait_obj;
   if (t->k != NULL && ev_is_active(w)) ev_io_stop(t->k->loop, w);
   w->data = NULL;

@@ -7,6 +7,7 @@
 #include <ev.h>
 #include <lua.h>
 #include "task.h"
+#include "wait.h"
 
 /* What differs between kinds of descriptors (as liolib's closef): its
  * name and how its bytes are read and written (a socket's recv and send,
@@ -38,6 +39,15 @@ struct io_handle {
 void io_handle_init(struct io_handle *h, int fd);
 void io_handle_setfd(struct io_handle *h, int fd);
 int io_wait(lua_State *L, struct task *t, ev_io *w, lua_KFunction k);
+
+/* A descriptor wait under a name of its own, what the monitor shows a task
+ * waits in (wait.h): the file that waits defines
+ *   static const struct wait_kind recv_wait = IO_WAIT("recv");
+ * and hands it to io_wait_as (io_wait's is "file descriptor"). */
+#define IO_WAIT(name) {name, io_undo}
+void io_undo(struct task *t);
+int io_wait_as(lua_State *L, struct task *t, ev_io *w, const struct wait_kind *kind,
+               lua_KFunction k);
 int io_close(struct io_handle *h);
 char *io_scratch(lua_State *L, size_t *size);
 

@@ -21,6 +21,7 @@
 #include "timer.h"
 #include "errors.h"
 #include "shutdown.h"
+#include "inspect.h"
 
 /* Tasks resumed per prepare callback before libev polls again (at least one
  * whole batch). Polling costs a syscall; this keeps task switches cheap while
@@ -69,6 +70,7 @@ void kernel_schedule(struct kernel *k, struct task *t) {
   k->ready[(k->ready_head + k->ready_len) % k->ready_cap] = t;
   k->ready_len++;
   t->state = TASK_READY;
+  t->since = k->now; /* (inspect.c rule 1) */
   idle_start(k);
 }
 
@@ -79,8 +81,6 @@ static struct task *ready_pop(struct kernel *k) {
   return t;
 }
 
-/* Resumes one task until it traps or ends. A yield that recorded no trap
- * (a bare coroutine.yield in the task body) ends the task with an error. */
 /* Protected: makes the coroutines of the starting task (arg 2) and of the
  * tasks that have none among the next ready ones, a batch per protected
  * call (a lua_pcall per task cost a fifth of a spawn and join). */
@@ -94,9 +94,9 @@ static int start_batch(lua_State *L) {
   return 0;
 }
 
-/* -> 1 when t has its coroutine. Out of memory, t ends failed with Lua's
- * memory error, without running (task_finish): a libev callback has no
- * caller to raise to, and the process goes on. */
+/* -> 1 when t has its coroutine. Out of memory, 0: the caller ends t
+ * failed with Lua's memory error, without running (task_finish): a libev
+ * callback has no caller to raise to, and the process goes on. */
 static int kernel_start(struct kernel *k, struct task *t) {
   lua_State *L = k->L;
   if (lua_checkstack(L, 3)) {
@@ -106,28 +106,46 @@ static int kernel_start(struct kernel *k, struct task *t) {
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1); /* (the memory error) */
     if (t->co != NULL) return 1;
   }
-  task_finish(k, t, LUA_ERRMEM);
   return 0;
 }
 
-static void kernel_step(struct kernel *k, struct task *t) {
+/* Resumes one task until it traps or ends: returns LUA_YIELD when it
+ * trapped, else the status it ended with (its outcome on its stack, for
+ * task_finish). A yield that recorded no trap (a bare coroutine.yield in
+ * the task body) ends the task with an error. */
+static inline int kernel_resume(struct kernel *k, struct task *t) {
   int nargs = t->nargs, nres = 0, status;
-  if (t->co == NULL && !kernel_start(k, t)) return;
+  if (t->co == NULL && !kernel_start(k, t)) return LUA_ERRMEM; /* (no coroutine: see kernel_start) */
   lua_State *co = t->co;
   t->nargs = 0;
   t->state = TASK_RUNNING;
+  t->cycles++;
   k->current = t;
   status = lua_resume(co, k->L, nargs, &nres);
   k->current = NULL;
   if (status == LUA_YIELD) {
     lua_pop(co, nres);
-    if (t->state != TASK_RUNNING) return;
+    if (t->state != TASK_RUNNING) return LUA_YIELD;
     lua_pushliteral(co, "coroutine.yield called in a curio task outside a coroutine "
                         "(use curio.coroutine for generators)");
     status = LUA_ERRRUN;
-    nres = 1;
   }
-  task_finish(k, t, status);
+  return status;
+}
+
+static void kernel_step(struct kernel *k, struct task *t) {
+  int status = kernel_resume(k, t);
+  if (status != LUA_YIELD) task_finish(k, t, status);
+}
+
+/* The same, timed (Kernel{debug = {longblock = s}}, inspect.c rules 2
+ * and 3): a long step is reported before the task's end is recorded. */
+static void kernel_step_timed(struct kernel *k, struct task *t) {
+  double start = inspect_clock(k);
+  int status = kernel_resume(k, t);
+  double ran = inspect_clock(k) - start;
+  if (ran > k->longblock) inspect_longblock_report(k, t, ran, status);
+  if (status != LUA_YIELD) task_finish(k, t, status);
 }
 
 /* Runs ready tasks in FIFO batches: a task readied during a batch (sleep(0)
@@ -141,7 +159,8 @@ static void kernel_run_ready(struct kernel *k) {
   while (k->ready_len > 0 && steps < KERNEL_STEP_BUDGET) {
     size_t batch = k->ready_len;
     while (batch-- > 0 && k->ready_len > 0) {
-      kernel_step(k, ready_pop(k));
+      if (k->longblock == 0) kernel_step(k, ready_pop(k)); /* (off: this one branch) */
+      else kernel_step_timed(k, ready_pop(k));
       steps++;
     }
     if (steps >= next_clock) {
@@ -166,6 +185,16 @@ static void kernel_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents) 
   /* (libev checks for a break before it polls: break only once done, or
    * the loop would spin instead of sleeping until the next timer.) */
   if (k->driving && k->drive_done != NULL && k->drive_done(k)) ev_break(loop, EVBREAK_ONE);
+}
+
+/* After each poll, before the callbacks that it brought run (libev runs
+ * check watchers first), notes the loop's time: tasks made ready or
+ * waiting before the next poll take it as their `since` (inspect.c rule
+ * 1), a load where ev_now would be a call on every switch. */
+static void kernel_check_cb(struct ev_loop *loop, ev_check *w, int revents) {
+  struct kernel *k = (struct kernel *)((char *)w - offsetof(struct kernel, check));
+  (void)revents;
+  k->now = ev_now(loop);
 }
 
 static void kernel_idle_cb(struct ev_loop *loop, ev_idle *w, int revents) {
@@ -243,9 +272,9 @@ void kernel_check_options(lua_State *L, int idx, const char *fname, struct kerne
     if (!isnum || !(cfg->shutdown_timeout >= 0))
       errors_argerror(L, idx, fname, "option 'shutdown_timeout' must be a non-negative number");
   }
-  if (lua_getfield(L, idx, "debug") != LUA_TNIL) cfg->debug = lua_toboolean(L, -1);
+  inspect_debug_option(L, idx, fname, &cfg->debug, &cfg->longblock);
   if (lua_getfield(L, idx, "sigint") != LUA_TNIL) cfg->use_sigint = lua_toboolean(L, -1);
-  lua_pop(L, 3);
+  lua_pop(L, 2);
   lua_newtable(L);
   for (const struct kernel_option *o = opts; o != NULL && o->name != NULL; o++) {
     if (lua_getfield(L, idx, o->name) == LUA_TNIL) { lua_pop(L, 1); continue; }
@@ -267,6 +296,7 @@ void kernel_configure(struct kernel *k, const struct kernel_config *cfg, int opt
   k->debug = cfg->debug;
   k->use_sigint = cfg->use_sigint;
   k->shutdown_timeout = cfg->shutdown_timeout;
+  inspect_longblock_start(k, cfg->longblock);
   k->options_ref = options_ref;
 }
 
@@ -294,7 +324,7 @@ static int kernel_in_main_thread(void) {
 
 /* curio.Kernel(opts) -> kernel on a new libev loop. */
 static int l_kernel_new(lua_State *L) {
-  struct kernel_config cfg = {KERNEL_SHUTDOWN_TIMEOUT, -1, kernel_in_main_thread()};
+  struct kernel_config cfg = {KERNEL_SHUTDOWN_TIMEOUT, -1, kernel_in_main_thread(), 0};
   lua_settop(L, 1);
   kernel_check_options(L, 1, "Kernel", &cfg); /* (the feature options at 2) */
   struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
@@ -333,6 +363,10 @@ struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, in
   k->shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
   ev_prepare_start(k->loop, &k->prepare);
   ev_unref(k->loop);
+  ev_check_init(&k->check, kernel_check_cb);
+  ev_check_start(k->loop, &k->check);
+  ev_unref(k->loop);
+  k->now = ev_now(k->loop);
   k->closed = 0;
   return k;
 }
@@ -355,7 +389,8 @@ struct kernel_hook *kernel_find_hook(struct kernel *k,
 }
 
 /* Calls fn for every live task, in the order of their slots in the live
- * table (fn must not end tasks or spawn). */
+ * table (fn must not end tasks or spawn). fn finds the live table on top
+ * of L's stack and what the caller pushed below it. */
 void kernel_each_task(lua_State *L, struct kernel *k,
                       void (*fn)(lua_State *, struct kernel *, struct task *)) {
   luaL_checkstack(L, 4, "kernel");
@@ -462,6 +497,7 @@ void kernel_free(struct kernel *k, lua_State *L) {
   kernel_report_crashes(L, k);
   idle_stop(k);
   if (ev_is_active(&k->prepare)) { ev_ref(k->loop); ev_prepare_stop(k->loop, &k->prepare); }
+  if (ev_is_active(&k->check)) { ev_ref(k->loop); ev_check_stop(k->loop, &k->check); }
   if (k->owns_loop) ev_loop_destroy(k->loop);
   k->loop = NULL;
   luaL_unref(L, LUA_REGISTRYINDEX, k->live_ref);

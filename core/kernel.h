@@ -42,6 +42,7 @@ struct kernel_config {
   double shutdown_timeout;
   int debug;               /* -1 default, 0 never, 1 every crash at once */
   int use_sigint;
+  double longblock;        /* debug.longblock (inspect.c), 0: off */
 };
 
 struct kernel {
@@ -54,6 +55,8 @@ struct kernel {
   int next_slot;           /* highest index used so far */
   ev_prepare prepare;
   ev_idle idle;
+  ev_check check;          /* notes `now` after each poll (inspect.c rule 1) */
+  double now;              /* ev_now(loop), kept by `check`: tasks' `since` */
   ev_signal sigint;
   struct timer_heap timers; /* every task's deadline, one ev_timer (timer.c) */
   ev_timer grace;          /* shutdown_timeout: the cleanup's grace period */
@@ -73,6 +76,8 @@ struct kernel {
   int grace_over;          /* the grace period ended (timer or SIGINT) */
   double shutdown_timeout; /* seconds a cancelled task gets for its cleanup */
   int debug;               /* -1 default, 0 never, 1 every crash at once */
+  double longblock;        /* report steps longer than this (inspect.c), 0: off */
+  int longblock_clock;     /* the clockid_t it reads */
   int options_ref;         /* registry ref to the checked feature options, or LUA_NOREF */
   /* Where reports go (a task crash nobody retrieved, a task abandoned at
    * shutdown): report(report_ud, text), or stderr when NULL. Set by the

@@ -22,6 +22,7 @@
 #include "socket.h"
 #include "process.h"
 #include "signals.h"
+#include "inspect.h"
 
 /* The Kernel{} options that features read (kernel_option): whole numbers
  * from 1 to the second field. */
@@ -70,6 +71,7 @@ int luaopen_curio_core(lua_State *L) {
   ctx_functions(L, kernel_functions, ctx_idx);
   ctx_functions(L, task_functions, ctx_idx);
   ctx_functions(L, trap_functions, ctx_idx);
+  ctx_functions(L, inspect_functions, ctx_idx);
   ctx_functions(L, waitq_functions, ctx_idx);
   ctx_functions(L, coro_functions, ctx_idx);
   ctx_functions(L, errors_functions, ctx_idx);

@@ -54,6 +54,7 @@
 #include "trap.h"
 #include "task.h"
 #include "waitq.h"
+#include "wait.h"
 #include "ctx.h"
 #include "errors.h"
 #include "worker.h"
@@ -295,6 +296,9 @@ static int process_poll(lua_State *L) {
 
 static int wait_k(lua_State *L, int status, lua_KContext ctx);
 
+/* A task in Process.wait, as the monitor names it (wait.h). */
+static const struct wait_kind wait_kind_process = {"Process.wait", waitq_unlink};
+
 /* The Process is at index 1. */
 static int do_wait(lua_State *L, struct process *p) {
   if (try_reap(p)) {
@@ -315,7 +319,7 @@ static int do_wait(lua_State *L, struct process *p) {
   }
   waitq_append(&p->waiters, t);
   hold_sync(p);
-  return trap_suspend(L, t, &waitq_wait, wait_k);
+  return trap_suspend(L, t, &wait_kind_process, wait_k);
 }
 
 static int wait_k(lua_State *L, int status, lua_KContext ctx) {

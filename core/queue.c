@@ -43,14 +43,19 @@
 enum queue_order { QUEUE_FIFO, QUEUE_LIFO, QUEUE_PRIORITY };
 
 /* Its names, by order: the option core.queue takes, and those its errors
- * give. */
+ * give; each blocking method's is also the name of its kind of wait
+ * (wait.h: what the monitor shows a task waits in). */
 static const char *const queue_orders[] = {"fifo", "lifo", "priority", NULL};
+#define QUEUE_WAIT(name) {name, waitq_unlink}
 static const struct {
-  const char *type, *put, *get, *join;
+  const char *type;
+  struct wait_kind put, get, join;
 } queue_names[] = {
-  {"Queue", "Queue.put", "Queue.get", "Queue.join"},
-  {"LifoQueue", "LifoQueue.put", "LifoQueue.get", "LifoQueue.join"},
-  {"PriorityQueue", "PriorityQueue.put", "PriorityQueue.get", "PriorityQueue.join"},
+  {"Queue", QUEUE_WAIT("Queue.put"), QUEUE_WAIT("Queue.get"), QUEUE_WAIT("Queue.join")},
+  {"LifoQueue", QUEUE_WAIT("LifoQueue.put"), QUEUE_WAIT("LifoQueue.get"),
+   QUEUE_WAIT("LifoQueue.join")},
+  {"PriorityQueue", QUEUE_WAIT("PriorityQueue.put"), QUEUE_WAIT("PriorityQueue.get"),
+   QUEUE_WAIT("PriorityQueue.join")},
 };
 
 /* User values of a queue: its items (every order), the heap's arrays. */
@@ -169,14 +174,14 @@ static int l_queue_put(lua_State *L) {
   if (lua_isnoneornil(L, 2)) return errors_methoderror(L, 2, "put", "value expected");
   if (q->order == QUEUE_PRIORITY) check_priority(L, &key);
   if (q->maxsize == 0 || q->size < q->maxsize) {
-    trap_current_in(L, q->ctx, queue_names[q->order].put);
+    trap_current_in(L, q->ctx, queue_names[q->order].put.name);
     lua_getiuservalue(L, 1, QUV_ITEMS);
     lua_pushvalue(L, 2);
     queue_store(L, q, lua_gettop(L) - 1, &key);
     reserve_for_getter(q);
     return 0;
   }
-  struct task *t = trap_enter(L, queue_names[q->order].put);
+  struct task *t = trap_enter(L, queue_names[q->order].put.name);
   if (q->order == QUEUE_PRIORITY) { /* the item with its priority */
     lua_createtable(L, 2, 0);
     lua_pushvalue(L, 2);
@@ -190,7 +195,7 @@ static int l_queue_put(lua_State *L) {
   }
   lua_settop(L, 1);
   waitq_append(&q->putters, t);
-  return trap_suspend(L, t, &waitq_wait, put_k);
+  return trap_suspend(L, t, &queue_names[q->order].put, put_k);
 }
 
 /* Pushes the next item, taken out (a PriorityQueue's with its priority),
@@ -222,7 +227,7 @@ static int get_k(lua_State *L, int status, lua_KContext ctx) {
   lua_settop(L, 1);
   if (q->size == 0) { /* cannot happen (rule 3); wait again rather than fail */
     waitq_append(&q->getters, t);
-    return trap_suspend(L, t, &waitq_wait, get_k);
+    return trap_suspend(L, t, &queue_names[q->order].get, get_k);
   }
   return queue_take(L, q);
 }
@@ -232,12 +237,12 @@ static int get_k(lua_State *L, int status, lua_KContext ctx) {
 static int l_queue_get(lua_State *L) {
   struct queue *q = queue_check(L);
   if (q->size <= q->takers.count) {
-    struct task *t = trap_enter(L, queue_names[q->order].get);
+    struct task *t = trap_enter(L, queue_names[q->order].get.name);
     lua_settop(L, 1);
     waitq_append(&q->getters, t);
-    return trap_suspend(L, t, &waitq_wait, get_k);
+    return trap_suspend(L, t, &queue_names[q->order].get, get_k);
   }
-  trap_current_in(L, q->ctx, queue_names[q->order].get);
+  trap_current_in(L, q->ctx, queue_names[q->order].get.name);
   lua_settop(L, 1);
   return queue_take(L, q);
 }
@@ -278,12 +283,12 @@ static int l_queue_join(lua_State *L) {
   struct queue *q = queue_check(L);
   lua_settop(L, 1);
   if (q->unfinished == 0) {
-    trap_current_in(L, q->ctx, queue_names[q->order].join);
+    trap_current_in(L, q->ctx, queue_names[q->order].join.name);
     return 0;
   }
-  struct task *t = trap_enter(L, queue_names[q->order].join);
+  struct task *t = trap_enter(L, queue_names[q->order].join.name);
   waitq_append(&q->joiners, t);
-  return trap_suspend(L, t, &waitq_wait, join_k);
+  return trap_suspend(L, t, &queue_names[q->order].join, join_k);
 }
 
 static int l_queue_tostring(lua_State *L) {

@@ -105,8 +105,8 @@ static void waiter_undo(struct task *t) {
   waitq_unlink(t);
   obj_unwait((struct signal_obj *)((char *)q - offsetof(struct signal_obj, waiters)));
 }
-static const struct wait_kind getter_wait = {"signal", getter_undo};
-static const struct wait_kind waiter_wait = {"signal event", waiter_undo};
+static const struct wait_kind getter_wait = {"SignalQueue.get", getter_undo};
+static const struct wait_kind waiter_wait = {"SignalEvent.wait", waiter_undo};
 
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
   struct signal_obj *o = w->data;

@@ -46,10 +46,18 @@ static void check_idle(lua_State *L, struct sock *s, int writing, const char *fn
   }
 }
 
-/* Suspends the running task until s is ready in direction w (io.c). */
-static int wait_ready(lua_State *L, struct sock *s, int writing, const char *fname, lua_KFunction k) {
-  struct task *t = trap_enter(L, fname);
-  return io_wait(L, t, writing ? &s->io.wr : &s->io.rd, k);
+/* The waits of each method, by its name (what the monitor shows). */
+static const struct wait_kind recv_wait = IO_WAIT("recv"), read_wait = IO_WAIT("read"),
+  send_wait = IO_WAIT("send"), sendall_wait = IO_WAIT("sendall"), accept_wait = IO_WAIT("accept"),
+  connect_wait = IO_WAIT("connect"), recvfrom_wait = IO_WAIT("recvfrom"),
+  sendto_wait = IO_WAIT("sendto");
+
+/* Suspends the running task until s is ready in direction w (io.c); the
+ * method is the kind's name. */
+static int wait_ready(lua_State *L, struct sock *s, int writing, const struct wait_kind *kind,
+                      lua_KFunction k) {
+  struct task *t = trap_enter(L, kind->name);
+  return io_wait_as(L, t, writing ? &s->io.wr : &s->io.rd, kind, k);
 }
 
 /* In a continuation: the socket at 1, after raising what ended the wait
@@ -88,7 +96,7 @@ static int do_recv(lua_State *L, struct sock *s) {
     }
     if (!is_again(errno)) sock_raise_os(L, "recv", errno);
   }
-  return wait_ready(L, s, 0, "recv", recv_k);
+  return wait_ready(L, s, 0, &recv_wait, recv_k);
 }
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
@@ -180,7 +188,7 @@ static int do_read_to_end(lua_State *L, struct sock *s) {
     }
     if (errno == EINTR) continue;
     if (!is_again(errno)) sock_raise_os(L, "read", errno);
-    return wait_ready(L, s, 0, "read", read_to_end_k);
+    return wait_ready(L, s, 0, &read_wait, read_to_end_k);
   }
 }
 
@@ -211,7 +219,7 @@ static int do_send(lua_State *L, struct sock *s) {
   do n = sock_write(s, data, len); while (n < 0 && errno == EINTR);
   if (n >= 0) { lua_pushinteger(L, n); return 1; }
   if (!is_again(errno)) sock_raise_os(L, "send", errno);
-  return wait_ready(L, s, 1, "send", send_k);
+  return wait_ready(L, s, 1, &send_wait, send_k);
 }
 
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
@@ -259,7 +267,7 @@ static int do_sendall(lua_State *L, struct sock *s) {
     struct task *t = trap_enter_quiet(L, ctx_get(L), "sendall");
     if (trap_push_due(L, t)) return raise_sent(L, (lua_Integer)done);
     s->write_held = 1;
-    return io_wait(L, t, &s->io.wr, sendall_k);
+    return io_wait_as(L, t, &s->io.wr, &sendall_wait, sendall_k);
   }
   if (!lua_toboolean(L, 4)) return 0;
   lua_pushinteger(L, (lua_Integer)len);
@@ -333,7 +341,7 @@ static int do_accept(lua_State *L, struct sock *s) {
         errno == EOPNOTSUPP || errno == ENETUNREACH) continue;
     if (!is_again(errno)) accept_failed(L, s, errno);
     lua_pop(L, 1);
-    return wait_ready(L, s, 0, "accept", accept_k);
+    return wait_ready(L, s, 0, &accept_wait, accept_k);
   }
   sock_set_fd(c, fd);
   if (s->family == AF_UNIX) lua_pushliteral(L, "");
@@ -386,7 +394,7 @@ static int sock_connect(lua_State *L) {
   if (errno != EINPROGRESS && errno != EINTR && !is_again(errno))
     sock_raise_os_at(L, "connect", errno, (struct sockaddr *)&ss, len);
   lua_pushlstring(L, (const char *)&ss, len);
-  return wait_ready(L, s, 1, "connect", connect_k);
+  return wait_ready(L, s, 1, &connect_wait, connect_k);
 }
 
 /* ---- recvfrom, sendto ---- */
@@ -412,7 +420,7 @@ static int do_recvfrom(lua_State *L, struct sock *s) {
     return 2;
   }
   if (!is_again(errno)) sock_raise_os(L, "recvfrom", errno);
-  return wait_ready(L, s, 0, "recvfrom", recvfrom_k);
+  return wait_ready(L, s, 0, &recvfrom_wait, recvfrom_k);
 }
 
 static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
@@ -443,7 +451,7 @@ static int do_sendto(lua_State *L, struct sock *s) {
   while (n < 0 && errno == EINTR);
   if (n >= 0) { lua_pushinteger(L, n); return 1; }
   if (!is_again(errno)) sock_raise_os(L, "sendto", errno);
-  return wait_ready(L, s, 1, "sendto", sendto_k);
+  return wait_ready(L, s, 1, &sendto_wait, sendto_k);
 }
 
 static int sendto_k(lua_State *L, int status, lua_KContext ctx) {

@@ -5,8 +5,8 @@
  * Afterwards only Lua references keep the userdata; its results, or its
  * error, stay on the dead coroutine's stack.
  *
- * Memory: a task is its coroutine plus this userdata (a 96-byte record,
- * 160 bytes of malloc with the userdata's header and its one user value,
+ * Memory: a task is its coroutine plus this userdata (a 112-byte record,
+ * 176 bytes of malloc with the userdata's header and its one user value,
  * task.h); what few tasks need (fields, timeout blocks, group membership,
  * crash report, a carried value) is in the ext userdata, made on first
  * use. A server holds a task per connection, so this matters.

@@ -62,11 +62,15 @@ struct task_ext {
 };
 
 /* The task record, grouped by who may touch what (as uv.h's fields). It
- * is kept at 96 bytes, so that with its userdata header and one user value
- * a task costs 160 bytes of malloc beside its coroutine (checked below).
+ * is kept at 112 bytes, so that with its userdata header and one user value
+ * a task costs 176 bytes of malloc beside its coroutine (checked below).
  * The effective deadline lives in the ext record, which every timeout
  * block makes anyway, behind the `timed` bit: that left room for the
- * kind of wait as a pointer. */
+ * kind of wait as a pointer. The last 16 bytes are what the monitor's ps
+ * shows of every task (inspect.c): kept here rather than in the ext
+ * record, which would then be made for every task that ever ran (a
+ * second userdata each), or in a per-slot array of the kernel, which
+ * would cost as much memory and a cache line more per switch. */
 struct task {
   /* Read by every file. */
   struct kernel *k;        /* NULL once done or once the kernel is closed */
@@ -93,9 +97,14 @@ struct task {
   void *wait_obj;
   struct list node;
   struct list joiners;
+  /* Introspection (inspect.c): the loop time (ev_now) at which it last
+   * became ready or began to wait, read at no cost to the switch, and
+   * how many times it has been resumed. */
+  double since;
+  lua_Integer cycles;
 };
 
-_Static_assert(sizeof(struct task) == 96, "struct task grew: a task costs 160 bytes of malloc");
+_Static_assert(sizeof(struct task) == 112, "struct task grew: a task costs 176 bytes of malloc");
 
 /* The effective deadline of t (timeout blocks, trap.c), HUGE_VAL when none. */
 static inline double task_deadline(const struct task *t) {

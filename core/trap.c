@@ -163,6 +163,7 @@ static int suspend(lua_State *L, struct task *t, const struct wait_kind *kind, d
   if (t->no_cancel == 0 && t->timed && t->ext->timeout < when) when = t->ext->timeout;
   if (when != HUGE_VAL) trap_arm(t, when);
   t->state = TASK_WAITING;
+  t->since = t->k->now; /* (inspect.c rule 1) */
   t->wait = kind;
   t->wake = WAKE_OK;
   trap_push_sentinel(L);

@@ -12,6 +12,9 @@
  * are built on (lua/curio/sync.lua; curio's _scheduler_wait and
  * _scheduler_wake):
  *
+ *   core.waitq(name?)   a new one; its waiters' kind of wait is called
+ *                       `name` (what the monitor shows, "Event.wait"),
+ *                       by default "wait queue"
  *   q:wait(carry?)      suspends the task at the tail; returns what the waker
  *                       handed over. `carry` rides with the waiter (a blocked
  *                       putter's item) and is given to wake_one's caller.
@@ -70,24 +73,39 @@ void waitq_detach_all(struct waitq *q) {
 
 /* ---- core.waitq ---- */
 
+/* A waitq made in Lua, with its own kind of wait: its name is the string
+ * in the userdata's user value (a waiting task's t->wait points here; the
+ * finalizer detaches the waiters first, so it never outlives them). */
+struct lua_waitq {
+  struct waitq q;
+  struct wait_kind kind;
+};
+
 static struct waitq *check(lua_State *L) {
   return ctx_checkudata(L, 1, MT_WAITQ, "waitq");
 }
 
 static int l_waitq_new(lua_State *L) {
-  struct waitq *q = lua_newuserdatauv(L, sizeof *q, 0);
-  waitq_init(q);
+  const char *name = lua_isnoneornil(L, 1) ? NULL : luaL_checkstring(L, 1);
+  struct lua_waitq *w = lua_newuserdatauv(L, sizeof *w, name != NULL ? 1 : 0);
+  waitq_init(&w->q);
+  w->kind = waitq_wait;
   ctx_setmetatable(L, ctx_get(L), MT_WAITQ);
+  if (name != NULL) {
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    w->kind.name = name;
+  }
   return 1;
 }
 
 static int l_waitq_wait(lua_State *L) {
-  struct waitq *q = check(L);
+  struct lua_waitq *w = (struct lua_waitq *)check(L);
   struct task *t = trap_enter(L, "wait");
   if (!lua_isnoneornil(L, 2)) trap_carry(L, t, 2);
   lua_settop(L, 0);
-  waitq_append(q, t);
-  return trap_suspend(L, t, &waitq_wait, trap_wait_k);
+  waitq_append(&w->q, t);
+  return trap_suspend(L, t, &w->kind, trap_wait_k);
 }
 
 static int l_waitq_wake(lua_State *L) {

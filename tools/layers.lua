@@ -26,7 +26,7 @@ local concerns = {
   { name = "context",      files = { "ctx" },    uses = { "errors" } },
   { name = "errors",       files = { "errors" }, uses = {} },
   { name = "scheduler",    uses = { "context", "errors" },
-    files = { "kernel", "task", "taskext", "trap", "wait", "timer", "waitq", "shutdown" } },
+    files = { "kernel", "task", "taskext", "trap", "wait", "timer", "waitq", "shutdown", "inspect" } },
   -- the wings
   { name = "coroutines",   files = { "coro" } },
   { name = "queues",       files = { "queue", "priority" } },

@@ -132,4 +132,7 @@ lazy.subprocess = function() return require "curio.subprocess" end
 -- 11. signals
 from("curio.signal", { "SignalQueue", "SignalEvent" })
 
+-- 11. the task monitor
+lazy.monitor = function() return require("curio.monitor").start end
+
 return curio

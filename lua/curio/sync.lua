@@ -86,7 +86,7 @@ end
 
 -- curio.Event() -> an unset event.
 function sync.Event()
-  return setmetatable({ _class = Event, _set = false, _waiting = waitq() }, Event)
+  return setmetatable({ _class = Event, _set = false, _waiting = waitq("Event.wait") }, Event)
 end
 
 function Event:is_set()
@@ -120,7 +120,7 @@ local Lock = lock_class("Lock")
 
 -- curio.Lock() -> an unlocked FIFO lock.
 function sync.Lock()
-  return setmetatable({ _class = Lock, _held = false, _waiting = waitq() }, Lock)
+  return setmetatable({ _class = Lock, _held = false, _waiting = waitq("Lock.acquire") }, Lock)
 end
 
 -- Acquires the lock, waiting in line if it is held; -> the guard (rule 4).
@@ -176,7 +176,8 @@ local RLock = lock_class("RLock")
 -- curio.RLock() -> a reentrant lock: its owner task may acquire it again;
 -- it is free once released as many times as acquired.
 function sync.RLock()
-  return setmetatable({ _class = RLock, _owner = nil, _count = 0, _waiting = waitq() }, RLock)
+  return setmetatable({ _class = RLock, _owner = nil, _count = 0,
+                        _waiting = waitq("RLock.acquire") }, RLock)
 end
 
 function RLock:acquire()
@@ -251,7 +252,8 @@ local Semaphore = lock_class("Semaphore")
 local BoundedSemaphore = lock_class("BoundedSemaphore") -- (shares Semaphore's methods)
 
 local function new_semaphore(class, value)
-  return setmetatable({ _class = class, _value = value, _bound = value, _waiting = waitq() }, class)
+  local kind = class == Semaphore and "Semaphore.acquire" or "BoundedSemaphore.acquire"
+  return setmetatable({ _class = class, _value = value, _bound = value, _waiting = waitq(kind) }, class)
 end
 
 -- curio.Semaphore(n) -> a semaphore with n permits (default 1).
@@ -356,7 +358,7 @@ function sync.Condition(lock)
   elseif not is_lock(lock) then
     check.arg_error(1, "Condition", "lock expected, got " .. type(lock))
   end
-  return setmetatable({ _class = Condition, _lock = lock, _waiting = waitq() }, Condition)
+  return setmetatable({ _class = Condition, _lock = lock, _waiting = waitq("Condition.wait") }, Condition)
 end
 
 function Condition:acquire()

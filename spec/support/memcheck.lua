@@ -174,6 +174,30 @@ curio.run(function()
   total = total + curio.run_in_process(function(x) return x * 2 end, 21)
   results[#results + 1] = total
 end)
+-- the monitor (ps, where, cancel over a socket, a client gone mid-reply,
+-- one left open at the kernel's close) and the long-block check
+do
+  local k4 <close> = curio.Kernel({ debug = { longblock = 0.02 } })
+  k4:run(function()
+    local m = curio.monitor({ port = 0 })
+    local e = curio.Event()
+    local waiter = curio.spawn(function() e:wait() end)
+    waiter.name = "waiter"
+    local t0 = curio.clock()
+    while curio.clock() - t0 < 0.03 do end -- (reported on stderr)
+    local c = curio.open_connection(m.host, m.port)
+    c:sendall("ps\nwhere " .. waiter.id .. "\ncancel " .. waiter.id .. "\nbogus\nquit\n")
+    local total = 0
+    while true do
+      local data = c:recv(65536)
+      if data == "" then break end
+      total = total + #data
+    end
+    c:close()
+    curio.open_connection(m.host, m.port):sendall(("ps\n"):rep(50)) -- left open, unread
+    results[#results + 1] = total > 0 and waiter.cancelled and #require("curio.monitor").ps() > 0
+  end)
+end
 collectgarbage()
 local printed = {}
 for i = 1, #results do printed[i] = tostring(results[i]) end

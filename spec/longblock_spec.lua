@@ -106,3 +106,37 @@ describe("Kernel{debug = {longblock = s}}", function()
     assert.truthy(message({ crashes = 1 }):find("option 'debug.crashes' must be a boolean, got number", 1, true))
   end)
 end)
+
+describe("curio --longblock", function()
+  it("runs the script with the check on, curio.run's tasks included", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write([[
+curio.run(function()
+  curio.current_task().name = "inner"
+  local t0 = curio.clock()
+  while curio.clock() - t0 < 0.2 do end
+  curio.sleep(0) -- line 5
+end)
+print("done")
+]])
+    f:close()
+    local status, stdout, stderr = util.sh(util.bin .. " --longblock 0.05 " .. path)
+    local plain = { util.sh(util.bin .. " " .. path) }
+    os.remove(path)
+    assert.are.same({ 0, "done\n" }, { status, stdout })
+    local found = reports(stderr)
+    assert.are.same({ "inner", "yielded (sleep(0))" }, { found[1][2], found[1][3] })
+    assert.truthy(stderr:find(":5: in function", 1, true))
+    assert.are.same({ 0, "done\n", "" }, plain) -- (off without the option)
+  end)
+
+  it("refuses a value that is no positive number of seconds, in one line", function()
+    for _, value in ipairs({ "x", "0", "-1", "inf", "nan" }) do
+      local status, stdout, stderr = util.sh(util.bin .. " --longblock " .. value .. " -e 'print(1)'")
+      assert.are.same({ 1, "" }, { status, stdout })
+      assert.are.equal(("curio: option '--longblock' needs a positive number of seconds, got '%s'"):format(value),
+                       stderr:match("^[^\n]*"))
+    end
+  end)
+end)

@@ -275,3 +275,80 @@ describe("monitor.parse_address", function()
     assert.is_nil(monitor.parse_address("nonsense"))
   end)
 end)
+
+describe("the curio program", function()
+  -- A script for `curio -m`: a named sleeping task, then "ready" (after
+  -- which the monitor listens: -m starts it before the script runs).
+  local script = [[
+local t = curio.spawn(function()
+  local ok = pcall(curio.sleep, 60) -- line 2
+  print("cleanup", ok)
+end)
+t.name = "napper"
+print("ready " .. t.id)
+io.stdout:flush()
+t:join()
+print("joined")
+]]
+
+  it("runs a script with -m, and --monitor talks to its monitor", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    local path = dir .. "/script.lua"
+    local f = assert(io.open(path, "w"))
+    f:write(script)
+    f:close()
+    local socket_path = dir .. "/monitor.sock"
+    curio.run(function()
+      local sub = curio.subprocess
+      local p = sub.Popen({ util.bin, "-m", path }, { stdout = sub.PIPE, stderr = sub.PIPE,
+                          env = { CURIO_MONITOR = socket_path, PATH = os.getenv("PATH") } })
+      local ok, problem = pcall(function()
+        local said = curio.timeout_after(20, p.stderr.readline, p.stderr)
+        assert.are.equal(("curio: monitor listening on %s (curio --monitor %s)\n"):format(socket_path, socket_path), said)
+        local id = tonumber(curio.timeout_after(20, p.stdout.readline, p.stdout):match("^ready (%d+)\n$"))
+        local function client(input)
+          local r = curio.timeout_after(20, sub.run, { util.bin, "--monitor", socket_path },
+                                        { input = input, capture_output = true })
+          return r.returncode, r.stdout, r.stderr
+        end
+        local status, out, err = client("ps\nwhere " .. id .. "\n")
+        assert.are.same({ 0, "" }, { status, err })
+        assert.truthy(out:find("^curio monitor: ps, where ID, cancel ID, help, quit\ncurio > "))
+        assert.truthy(out:find("\n%s*" .. id .. "%s+WAITING%s+sleep%s[^\n]*napper\n"))
+        assert.truthy(out:find("task " .. id .. " %(napper%):\nstack traceback:\n"))
+        assert.truthy(out:find("script.lua:2:", 1, true))
+        assert.truthy(out:find("curio > bye\n$"))
+        status, out = client("cancel " .. id .. "\n")
+        assert.are.equal(0, status)
+        assert.truthy(out:find("task " .. id .. " (napper) cancelled\n", 1, true))
+        assert.are.equal("cleanup\tfalse\n", curio.timeout_after(20, p.stdout.readline, p.stdout))
+        assert.are.equal("joined\n", p.stdout:readline())
+        assert.are.equal(0, curio.timeout_after(20, p.wait, p))
+        -- the monitor's file went with it, so a client now finds nothing
+        status, out, err = client("ps\n")
+        assert.are.same({ 1, "", ("curio: cannot connect to the monitor at %s: No such file or directory\n"):format(socket_path) },
+                        { status, out, err })
+      end)
+      if p:poll() == nil then p:kill() p:wait() end -- (a failure above: nothing left behind)
+      p.stdout:close()
+      p.stderr:close()
+      if not ok then error(problem, 0) end
+    end)
+    os.remove(path)
+    assert(os.execute("rmdir " .. dir))
+  end)
+
+  it("says so in one line when no monitor listens, or the address is wrong", function()
+    local status, stdout, stderr = util.sh(util.bin .. " --monitor 127.0.0.1:1 </dev/null")
+    assert.are.same({ 1, "", "curio: cannot connect to the monitor at 127.0.0.1:1: Connection refused\n" },
+                    { status, stdout, stderr })
+    status, stdout, stderr = util.sh(util.bin .. " --monitor no:where </dev/null")
+    assert.are.same({ 1, "", "curio: bad monitor address 'no:where' (host:port, port or a path)\n" },
+                    { status, stdout, stderr })
+    status, stdout, stderr = util.sh("CURIO_MONITOR=no:where " .. util.bin .. " -m -e 'print(1)'")
+    assert.are.same({ 1, "", "curio: CURIO_MONITOR: bad monitor address 'no:where' (host:port, port or a path)\n" },
+                    { status, stdout, stderr })
+  end)
+end)

@@ -27,7 +27,8 @@ end
 --   optional  for an optional argument: a pattern the next word must
 --             match to be taken as it (`--name=value` is always taken)
 --   help      one line for `curio -h`
---   set       set(request, value): records the option in the request
+--   set       set(request, value): records the option in the request, or
+--             returns a one-line complaint about the value
 --   stop      "--" and "-": options end here ("skip": the word is eaten;
 --             "keep": the word is the script)
 -- A long option's argument is the next word or follows "="; a short one's
@@ -48,6 +49,20 @@ local options = {
     set = function(request) request.version = true end },
   { names = { "-h", "--help" }, help = "show this help and exit",
     set = function(request) request.help = true end },
+  { names = { "-m" }, help = "run with the task monitor on (at $CURIO_MONITOR, default 127.0.0.1:48802)",
+    set = function(request) request.monitor = true end },
+  { names = { "--monitor" }, arg = "address", optional = "^[^-]",
+    help = "talk to the monitor at address (host:port, port or path; default 127.0.0.1:48802)",
+    set = function(request, address) request.monitor_client = address or "" end },
+  { names = { "--longblock" }, arg = "secs",
+    help = "report tasks that run longer than secs between two blocking calls",
+    set = function(request, secs)
+      local seconds = tonumber(secs)
+      if not seconds or not (seconds > 0 and seconds < math.huge) then
+        return ("option '--longblock' needs a positive number of seconds, got '%s'"):format(secs)
+      end
+      request.longblock = seconds
+    end },
   { names = { "--" }, help = "stop handling options", stop = "skip" },
   { names = { "-" }, help = "execute stdin and stop handling options", stop = "keep" },
 }
@@ -115,7 +130,8 @@ local function parse(argv)
         i = i + 1
       end
     end
-    option.set(request, value)
+    local complaint = option.set(request, value)
+    if complaint then return nil, complaint end
     i = i + 1
   end
   request.script_index = argv[i] and i or nil
@@ -216,7 +232,22 @@ local function run_action(action)
   end
 end
 
+-- -m: the monitor at $CURIO_MONITOR (as `curio --monitor` takes it) or
+-- its default address, said on stderr.
+local function start_monitor()
+  local monitor = require "curio.monitor"
+  local given = os.getenv("CURIO_MONITOR")
+  local where = monitor.parse_address(given)
+  if where == nil then
+    local problem = ("CURIO_MONITOR: bad monitor address '%s' (host:port, port or a path)"):format(given)
+    error(compile_error(problem), 0)
+  end
+  local m = curio.monitor(where)
+  io.stderr:write(("curio: monitor listening on %s (curio --monitor %s)\n"):format(m.address, m.address))
+end
+
 local function main_task(request, argv, ...)
+  if request.monitor then start_monitor() end
   for _, action in ipairs(request.actions) do run_action(action) end
   local script = request.script_index and argv[request.script_index]
   if script then
@@ -245,6 +276,16 @@ local function guarded(...)
   return terminated, outcome
 end
 
+-- curio.run(fn, ...) on a kernel with the command line's options
+-- (--longblock).
+local function run_kernel(request, fn, ...)
+  local kernel = curio.Kernel(request.longblock and { debug = { longblock = request.longblock } } or nil)
+  local outcome = table.pack(pcall(kernel.run, kernel, fn, ...))
+  kernel:close()
+  if not outcome[1] then error(outcome[2], 0) end
+  return table.unpack(outcome, 2, outcome.n)
+end
+
 -- host.main(argv) -> exit status. argv[0] is the program, argv.stdin_is_tty
 -- whether standard input is a terminal.
 function host.main(argv)
@@ -258,6 +299,9 @@ function host.main(argv)
     return 0
   end
   if request.version then print(curio._VERSION .. " (" .. _VERSION .. ", libev)") end
+  if request.monitor_client then
+    return curio.run(require("curio.monitor").client, request.monitor_client)
+  end
   _G.arg = make_arg(argv, request.script_index)
   _G.curio = curio
   require("curio.task").set_hosted(true) -- curio.run in a script runs in this kernel
@@ -265,7 +309,8 @@ function host.main(argv)
   if request.script_index then
     table.move(argv, request.script_index + 1, #argv, 1, script_args)
   end
-  local ok, terminated, outcome = pcall(curio.run, guarded, request, argv, table.unpack(script_args))
+  local ok, terminated, outcome = pcall(run_kernel, request, guarded, request, argv,
+                                        table.unpack(script_args))
   if ok and terminated then
     io.stderr:write("curio: terminated\n")
     return 143

@@ -9,9 +9,11 @@
  *    what a task waits in is its wait kind's name.
  * 2. The long-block check (Kernel{debug = {longblock = s}}) costs the
  *    scheduler one predictable branch per step while it is off. On, a step
- *    reads a clock before and after the task runs: CLOCK_MONOTONIC_COARSE
- *    (a read of the vDSO's page, a few nanoseconds) when its resolution is
- *    at most a tenth of s, else CLOCK_MONOTONIC.
+ *    reads a clock once, after the task ran (a step begins where the one
+ *    before ended; a task's end and a report read it once more, so that
+ *    their time is nobody's step): CLOCK_MONOTONIC_COARSE (a read of the
+ *    vDSO's page, 10 ns on this project's VM where CLOCK_MONOTONIC takes
+ *    50) when its resolution is at most a tenth of s, else CLOCK_MONOTONIC.
  * 3. A step longer than s is reported (kernel_report: on stderr, or to an
  *    embedding host's report function) before the task's end (if
  *    it ended) is recorded, while its stack is still there: its id, its

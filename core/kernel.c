@@ -139,13 +139,17 @@ static void kernel_step(struct kernel *k, struct task *t) {
 }
 
 /* The same, timed (Kernel{debug = {longblock = s}}, inspect.c rules 2
- * and 3): a long step is reported before the task's end is recorded. */
-static void kernel_step_timed(struct kernel *k, struct task *t) {
-  double start = inspect_clock(k);
+ * and 3): the step began at `start` (the end of the one before: one clock
+ * read a step); a long one is reported before the task's end is recorded.
+ * Returns when the next step begins. */
+static double kernel_step_timed(struct kernel *k, struct task *t, double start) {
   int status = kernel_resume(k, t);
-  double ran = inspect_clock(k) - start;
-  if (ran > k->longblock) inspect_longblock_report(k, t, ran, status);
-  if (status != LUA_YIELD) task_finish(k, t, status);
+  double now = inspect_clock(k);
+  int slow = now - start > k->longblock;
+  if (slow) inspect_longblock_report(k, t, now - start, status);
+  if (status == LUA_YIELD && !slow) return now;
+  if (status != LUA_YIELD) task_finish(k, t, status); /* (its <close> handlers are its own) */
+  return inspect_clock(k);
 }
 
 /* Runs ready tasks in FIFO batches: a task readied during a batch (sleep(0)
@@ -154,13 +158,13 @@ static void kernel_run_ready(struct kernel *k) {
   struct curio_ctx *ctx = k->ctx;
   struct kernel *outer = ctx->running;
   size_t steps = 0, next_clock = KERNEL_CLOCK_EVERY;
-  double start = 0;
+  double start = 0, mark = k->longblock > 0 ? inspect_clock(k) : 0;
   ctx->running = k;
   while (k->ready_len > 0 && steps < KERNEL_STEP_BUDGET) {
     size_t batch = k->ready_len;
     while (batch-- > 0 && k->ready_len > 0) {
       if (k->longblock == 0) kernel_step(k, ready_pop(k)); /* (off: this one branch) */
-      else kernel_step_timed(k, ready_pop(k));
+      else mark = kernel_step_timed(k, ready_pop(k), mark);
       steps++;
     }
     if (steps >= next_clock) {

@@ -296,7 +296,7 @@ describe("start-up", function()
         "Queue", "LifoQueue", "PriorityQueue", "UniversalQueue", "abide", "run_in_process", "socket",
         "tcp_server", "tcp_server_socket", "run_server", "unix_server", "open_connection",
         "open_unix_connection", "aopen", "Stream", "subprocess", "SignalQueue", "SignalEvent",
-        "timeout_after", "ignore_after", "timeout_at", "ignore_at", "TIMEOUT" }
+        "timeout_after", "ignore_after", "timeout_at", "ignore_at", "TIMEOUT", "monitor" }
       local missing = {}
       for _, name in ipairs(names) do
         if curio[name] == nil or rawget(curio, name) ~= curio[name] then missing[#missing + 1] = name end
@@ -319,8 +319,9 @@ describe("start-up", function()
     assert.are.same({ 0, "", {
       "curio curio.check curio.core curio.errors curio.task",
       "missing: \tnil",
-      "curio curio.check curio.core curio.errors curio.io curio.network curio.queue curio.signal "
-        .. "curio.subprocess curio.sync curio.task curio.taskgroup curio.thread curio.time curio.workers",
+      "curio curio.check curio.core curio.errors curio.io curio.monitor curio.network curio.queue "
+        .. "curio.signal curio.subprocess curio.sync curio.task curio.taskgroup curio.thread curio.time "
+        .. "curio.workers",
       "true",
       "true\ttrue\ttrue",
     } }, { status, stderr, util.lines(stdout) })

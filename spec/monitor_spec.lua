@@ -63,8 +63,10 @@ describe("curio.monitor", function()
       -- the monitor's own tasks are listed, marked
       assert.truthy(listing:match("monitor %(this monitor%)"))
       assert.truthy(listing:match("RUNNING.*monitor client 127%.0%.0%.1:%d+ %(this monitor%)"))
-      -- and monitor.ps() gives the same listing in a task
+      -- and monitor.ps() gives the same listing in a task; a name stays on its line
       assert.truthy(ps_line(monitor.ps(), sleeper.id):match("%sWAITING%s+sleep%s.*napper$"))
+      getter.name = "two\nlines\0"
+      assert.truthy(ps_line(c.send("ps"), getter.id):match("%s+two\\10lines\\0$"))
       c.sock:close()
       sleeper:cancel()
       getter:cancel()
@@ -221,6 +223,16 @@ describe("curio.monitor", function()
     collectgarbage()
     assert.are.equal(fds, util.fd_count())
     assert.is_nil(io.open(path))
+  end)
+
+  it("closes from where Lua cannot yield, its sockets as soon as its tasks run", function()
+    curio.run(function()
+      local m = curio.monitor({ port = 0 })
+      table.sort({ 2, 1 }, function(a, b) m:close() return a < b end) -- (no yield possible)
+      curio.sleep(0)
+      local err = catch(curio.open_connection, "127.0.0.1", m.port)
+      assert.are.equal("ECONNREFUSED", err.code)
+    end)
   end)
 
   it("stops serving when closed, and its address says where it listened", function()

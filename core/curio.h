@@ -103,7 +103,8 @@ struct curio_options {
 #define CURIO_OPTIONS_INIT {-1.0, 0, 0, -1, NULL, NULL}
 
 /* Puts curio.core and curio's Lua modules (compiled into libcurio) in
- * L's package.preload, so that require "curio" needs no package.path.
+ * L's package.preload, so that require "curio" needs no package.path;
+ * the states of the worker threads (run_in_thread) get them too.
  * curio_attach calls it when package.preload.curio is not set yet. */
 int curio_preload(lua_State *L);
 

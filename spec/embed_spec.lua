@@ -123,6 +123,20 @@ describe("curio.h", function()
     })
   end)
 
+  it("detaches from the program's own callback, running the loop nested, and refuses a detach nested in it", function()
+    if tsan then return end
+    check_program("host_detach_in_callback", {
+      "attach: ok",
+      "spawn: ok",
+      "detach from a callback of the detach: error 2: curio_detach: called from a callback that the " ..
+        "kernel's own detach runs",
+      "spawn from a callback of the detach: error 2: curio_spawn: the kernel is being detached",
+      "cleanup done, sleep ok: false",
+      "detach from the program's callback: ok",
+      "the program's ticks during the detach: several",
+    })
+  end)
+
   it("refuses another state and accepts a coroutine of the attached one", function()
     if tsan then return end
     local wrong = ": the lua_State is not of the state the kernel was attached to"
@@ -234,7 +248,7 @@ describe("curio.h", function()
     end
   end)
 
-  it("runs two hosts in two threads at once, each with its own loop and state", function()
+  it("runs two hosts in two threads at once, each with its own loop and state, curio in their worker threads", function()
     local status, lines, stderr = host("host_threads")
     assert.are.equal(0, status, stderr)
     assert.are.same({

@@ -51,7 +51,9 @@ static void *run(void *arg) {
   host_push_chunk(h->L, "local curio = require 'curio'\n"
                         "return function(i)\n"
                         "  for _ = 1, 10 do curio.sleep(0) end\n"
-                        "  if i % 4 == 0 then return curio.run_in_thread(function(x) return x * 2 end, i) / 2 end\n"
+                        "  if i % 4 == 0 then -- (the thread's state has curio too: libcurio carries it)\n"
+                        "    return curio.run_in_thread(function(x) return require('curio').run(function() return x * 2 end) end, i) / 2\n"
+                        "  end\n"
                         "  curio.sleep(0.001)\n"
                         "  return i\n"
                         "end");

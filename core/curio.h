@@ -86,7 +86,7 @@ enum curio_detach_mode {
 typedef void (*curio_done_fn)(lua_State *L, curio_kernel *k, int task, void *ud);
 
 /* Receives one report (a crash nobody retrieved, a task abandoned at
- * detach), a text of lines ending in a newline. It must not raise nor
+ * detach, a long block), a text of lines ending in a newline. It must not raise nor
  * call curio_* functions. */
 typedef void (*curio_report_fn)(void *ud, const char *report);
 
@@ -99,8 +99,9 @@ struct curio_options {
   int debug;               /* 1: report every crash at once; 0: never; -1: unretrieved ones */
   curio_report_fn report;  /* NULL: reports go to stderr */
   void *report_ud;
+  double longblock;        /* report a task that runs this many seconds without blocking; 0: off */
 };
-#define CURIO_OPTIONS_INIT {-1.0, 0, 0, -1, NULL, NULL}
+#define CURIO_OPTIONS_INIT {-1.0, 0, 0, -1, NULL, NULL, 0.0}
 
 /* Puts curio.core and curio's Lua modules (compiled into libcurio) in
  * L's package.preload, so that require "curio" needs no package.path;

@@ -181,15 +181,17 @@ static int abandon_cf(lua_State *L) {
 }
 
 /* Abandons what is left of h's kernel and frees it, from the main thread
- * (a libev callback, or curio_release); -> its status, the error left on
- * the main thread's stack. */
+ * (a libev callback, or curio_release); -> its status (only out of
+ * memory fails), the error dropped: nobody could take it there. */
 static int host_abandon(curio_kernel *h, const char *why) {
   lua_State *L = h->main;
   if (h->k == NULL) return LUA_OK;
   if (!lua_checkstack(L, HOST_STACK_ROOM)) return LUA_ERRMEM;
   lua_pushlightuserdata(L, h);
   lua_pushlightuserdata(L, (void *)why);
-  return host_pcall(L, abandon_cf, 2, 0);
+  int status = host_pcall(L, abandon_cf, 2, 0);
+  if (status != LUA_OK) lua_pop(L, 1);
+  return status;
 }
 
 /* Rule 4: ev_loop_destroy is under way. */
@@ -197,9 +199,8 @@ static void host_cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
   curio_kernel *h = (curio_kernel *)((char *)w - offsetof(curio_kernel, cleanup));
   (void)loop; (void)revents;
   h->loop_dying = 1;
-  if (host_abandon(h, "did not run its cleanup: the loop was destroyed before "
-                      "curio_detach") != LUA_OK)
-    lua_pop(h->main, 1); /* (out of memory: nothing better can be done here) */
+  (void)host_abandon(h, "did not run its cleanup: the loop was destroyed before curio_detach");
+  /* (out of memory, the kernel stays on the dying loop: nothing better can be done here) */
   h->loop_dying = 0;
 }
 
@@ -288,11 +289,20 @@ static void push_options(lua_State *L, const struct curio_options *o) {
     lua_pushinteger(L, o->processes);
     lua_setfield(L, -2, "processes");
   }
-  if (o->debug == 0 || o->debug == 1) {
-    lua_pushboolean(L, o->debug);
+  if (o->debug != -1 && o->debug != 0 && o->debug != 1)
+    errors_raise(L, "CurioError", "curio_attach_opts: option 'debug' must be -1, 0 or 1");
+  if (o->longblock != 0) { /* debug = {crashes =, longblock =}, as Kernel{} takes it */
+    lua_createtable(L, 0, 2);
+    lua_pushnumber(L, o->longblock);
+    lua_setfield(L, -2, "longblock");
+    if (o->debug != -1) {
+      lua_pushboolean(L, o->debug);
+      lua_setfield(L, -2, "crashes");
+    }
     lua_setfield(L, -2, "debug");
   } else if (o->debug != -1) {
-    errors_raise(L, "CurioError", "curio_attach_opts: option 'debug' must be -1, 0 or 1");
+    lua_pushboolean(L, o->debug);
+    lua_setfield(L, -2, "debug");
   }
 }
 
@@ -501,7 +511,7 @@ static void cancel_check_cb(struct ev_loop *loop, ev_check *w, int revents) {
   (void)loop; (void)revents;
   if (h->k == NULL || !lua_checkstack(L, HOST_STACK_ROOM)) return;
   if (h->k->ntasks == 0) {
-    if (host_abandon(h, NULL) != LUA_OK) lua_pop(L, 1); /* (retried at the next check) */
+    (void)host_abandon(h, NULL); /* (out of memory: retried at the next check) */
     return;
   }
   if (h->k->next_id - 1 > h->cancel_seen) {
@@ -515,7 +525,6 @@ static void cancel_grace_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)revents;
   ev_ref(loop); /* (stopped by libev: balance the start's unref) */
   if (host_abandon(h, h->why) != LUA_OK) {
-    lua_pop(h->main, 1);
     ev_timer_set(w, 0.01, 0); /* out of memory: try again soon */
     ev_timer_start(loop, w);
     ev_unref(loop);
@@ -592,10 +601,7 @@ int curio_release(curio_kernel *h) {
   if (h->k != NULL) {
     int status = host_abandon(h, "did not run its cleanup: curio_release without "
                                  "curio_detach abandons the tasks at once");
-    if (status != LUA_OK) {
-      lua_pop(h->main, 1);
-      return status;
-    }
+    if (status != LUA_OK) return status;
   }
   free(h);
   return LUA_OK;

@@ -59,18 +59,24 @@ int main(void) {
   bad = (struct curio_options)CURIO_OPTIONS_INIT;
   bad.debug = 7;
   host_show(L, curio_attach_opts(L, loop, &bad, &k), "debug 7");
+  bad = (struct curio_options)CURIO_OPTIONS_INIT;
+  bad.longblock = -1;
+  host_show(L, curio_attach_opts(L, loop, &bad, &k), "longblock -1");
 
   printf("-- reports and CURIO_DETACH_CANCEL\n");
   struct curio_options opts = CURIO_OPTIONS_INIT;
   opts.shutdown_timeout = 0.5; /* (valgrind is slow: a quick cleanup takes a while there) */
   opts.report = report;
   opts.report_ud = "host";
+  opts.longblock = 0.05;
   host_show(L, curio_attach_opts(L, loop, &opts, &k), "attach");
   spawn(L, k, "return function() error('nobody joins me', 0) end", NULL, NULL);
+  spawn(L, k, "return function() local t = os.clock() while os.clock() - t < 0.2 do end end", NULL, NULL);
   spawn(L, k, "return function() error('my callback gets me', 0) end", done, NULL);
   spawn(L, k, "return function() return 1 end", done, "the callback's own error");
   ev_run(loop, 0);
   printf("loop ran\n");
+  opts.longblock = 0;
   spawn(L, k, cleanup_ok, NULL, NULL);
   spawn(L, k, cleanup_stuck, NULL, NULL);
   ev_run(loop, EVRUN_NOWAIT);

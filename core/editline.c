@@ -17,10 +17,11 @@
  *    caller waits until the descriptor is readable (a task waits with
  *    core.wait_fd) and then calls feed(), which takes the keys already
  *    typed, up to EDITOR_FEED_KEYS: a long paste is taken over several
- *    turns of the loop, other tasks running between them (libedit redraws
- *    a long line at every wrap: a paste of n keys costs about n*n/80). A
- *    key sequence cut between two reads (an escape sequence) may make
- *    libedit wait for its end, which a terminal sends at once.
+ *    turns of the loop, other tasks running between them. A key sequence
+ *    cut between two reads (an escape sequence) may make libedit wait for
+ *    its end, which a terminal sends at once; so does a command that reads
+ *    keys of its own (^V, an incremental search with ^R): the kernel waits
+ *    with it until the user types them.
  * 2. The terminal is in raw mode only between start() and the end of the
  *    line (or interrupt(), or close()): while a line runs, the terminal
  *    is as the user had it, so Ctrl-C sends SIGINT and a line may read
@@ -41,7 +42,15 @@
  *    it, open() raises and the prompt reads plain lines. Its functions are
  *    the editor's own pointers (no global state); the prompt callback,
  *    which libedit gives only the EditLine, finds el_get by asking the
- *    loader for the library already loaded. */
+ *    loader for the library already loaded.
+ * 8. Keys typed faster than read (a paste) that are printable ASCII go
+ *    into the line as one string, drawn once: key by key, libedit redraws
+ *    a long line at every wrap, and a paste of n keys cost about n*n/80
+ *    (10 000 keys: 4 s). They are read one byte at a time, as libedit
+ *    reads, so that nothing after the line is taken from the terminal
+ *    (the line may read stdin); the first other key is handed back to
+ *    libedit (el_push) whole. Only with emacs bindings, where printable
+ *    keys insert themselves. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -61,6 +70,8 @@
 #define EDITOR_HISTORY 1000
 #define EDITOR_READ 65536
 #define EDITOR_FEED_KEYS 256 /* keys a feed() takes at most (rule 1) */
+#define EDITOR_PASTE 4096 /* bytes of a pasted run inserted at once (rule 8) */
+#define EDITOR_REDRAW_KEYS "\033[9999~" /* no terminal sends it: bound to ed-redisplay */
 #define EDITOR_EOF_KEY '\004' /* libedit's line on Ctrl-D at an empty line */
 #define EDITOR_LIBRARY "libedit.so.2"
 
@@ -72,6 +83,9 @@ struct editor_lib {
   int (*set)(EditLine *, int, ...);
   const char *(*gets)(EditLine *, int *);
   int (*source)(EditLine *, const char *);
+  int (*get)(EditLine *, int, ...);
+  int (*insertstr)(EditLine *, const char *);
+  void (*push)(EditLine *, const char *);
   void (*resize)(EditLine *);
   History *(*history_init)(void);
   void (*history_end)(History *);
@@ -85,6 +99,7 @@ struct editor {
   FILE *in;           /* over the duplicate of stdin (rule 3) */
   int fd;
   int editing;        /* between start() and the line's end (rule 2) */
+  int emacs;          /* emacs key bindings: printable keys insert (rule 8) */
   char *prompt;
   char *history_path; /* NULL: no history file */
 };
@@ -101,13 +116,18 @@ static void editor_sym(void *handle, const char *name, void *slot, int *missing)
 /* Loads libedit into lib; -> 0, or -1 (lib->handle NULL). */
 static int editor_load(struct editor_lib *lib) {
   int missing = 0;
-  lib->handle = dlopen(EDITOR_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+  /* (never unloaded: what libedit and its terminal library keep in their
+   * own statics stays theirs, not a leak) */
+  lib->handle = dlopen(EDITOR_LIBRARY, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (lib->handle == NULL) return -1;
   editor_sym(lib->handle, "el_init", &lib->init, &missing);
   editor_sym(lib->handle, "el_end", &lib->end, &missing);
   editor_sym(lib->handle, "el_set", &lib->set, &missing);
   editor_sym(lib->handle, "el_gets", &lib->gets, &missing);
   editor_sym(lib->handle, "el_source", &lib->source, &missing);
+  editor_sym(lib->handle, "el_get", &lib->get, &missing);
+  editor_sym(lib->handle, "el_insertstr", &lib->insertstr, &missing);
+  editor_sym(lib->handle, "el_push", &lib->push, &missing);
   editor_sym(lib->handle, "el_resize", &lib->resize, &missing);
   editor_sym(lib->handle, "history_init", &lib->history_init, &missing);
   editor_sym(lib->handle, "history_end", &lib->history_end, &missing);
@@ -214,6 +234,10 @@ static int l_open(lua_State *L) {
   lib->set(e->el, EL_PROMPT, editor_prompt);
   lib->set(e->el, EL_HIST, lib->history, e->history);
   lib->source(e->el, NULL); /* the user's ~/.editrc, if any */
+  const char *mode = NULL;
+  lib->get(e->el, EL_EDITOR, &mode);
+  e->emacs = mode != NULL && strcmp(mode, "emacs") == 0;
+  lib->set(e->el, EL_BIND, EDITOR_REDRAW_KEYS, "ed-redisplay", NULL);
   return 1;
 }
 
@@ -240,6 +264,42 @@ static int editor_hung_up(int fd) {
   return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+/* Rule 8: reads the printable ASCII keys waiting (avail of them at most)
+ * into the line, drawn once; hands the first other key back to libedit.
+ * -> how many keys were read, and *held whether one was handed back. */
+static int editor_paste(struct editor *e, int avail, int *held) {
+  char run[EDITOR_PASTE + 1], key[8];
+  size_t len = 0, key_len = 0;
+  int n;
+  while (avail > 0 && len < EDITOR_PASTE) {
+    unsigned char c;
+    if (read(e->fd, &c, 1) != 1) break;
+    avail--;
+    if (c >= 0x20 && c < 0x7f) {
+      run[len++] = (char)c;
+      continue;
+    }
+    key[key_len++] = (char)c; /* (with the rest of its UTF-8 character) */
+    for (int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0; more > 0 && avail > 0; more--) {
+      if (read(e->fd, key + key_len, 1) != 1) break;
+      key_len++, avail--;
+    }
+    break;
+  }
+  if (len > 0) {
+    run[len] = '\0';
+    e->lib.insertstr(e->el, run);
+    e->lib.push(e->el, EDITOR_REDRAW_KEYS);
+    e->lib.gets(e->el, &n); /* (the redraw: it ends no line) */
+  }
+  *held = key_len > 0 && key[0] != '\0'; /* (a NUL key is lost: el_push takes a string) */
+  if (*held) {
+    key[key_len] = '\0';
+    e->lib.push(e->el, key);
+  }
+  return (int)(len + key_len);
+}
+
 /* ed:feed() -> the line (without its newline) once Enter ends it; false
  * when more keys are needed; nil at the end of input (Ctrl-D at an empty
  * line, or the terminal gone). Call it when the descriptor is readable
@@ -259,6 +319,11 @@ static int l_feed(lua_State *L) {
       break; /* (all taken; or keys dropped since the wake-up: Ctrl-C flushes them) */
     }
     first = 0;
+    if (avail > 1 && e->emacs) { /* rule 8 */
+      int held = 0, taken = editor_paste(e, avail, &held);
+      keys += taken / 16;
+      if (!held) continue;
+    }
     /* NULL: the line is empty after that key (libedit's unbuffered mode
      * says so with n == -1, as it says an error: none can come, a key was
      * there to read) */

@@ -227,8 +227,8 @@ describe("the prompt at a terminal", function()
   it("takes a huge pasted line", function()
     local status, out = session(home, {
       "expect > ",
-      "send x = '" .. ("a"):rep(5000) .. "'\\r", "expect > ",
-      "send #x\\r", "expect 5000\\r\\n> ",
+      "send x = '" .. ("a"):rep(100000) .. "'\\r", "expect '\\r\\n> ",
+      "send #x\\r", "expect 100000\\r\\n> ",
       "send \\x04",
     })
     assert.are.equal(0, status, out)
@@ -238,7 +238,8 @@ describe("the prompt at a terminal", function()
     local status, out = session(home, {
       "expect > ",
       "send 1\\r2\\rfor i = 1, 2 do\\rprint(i * 100)\\rend\\r'last'\\r",
-      "expect 1\\r\\n> 2\\r\\n2\\r\\n> for", "expect 100\\r\\n200\\r\\n> 'last'\\r\\nlast\\r\\n> ",
+      "expect \\r\\n1\\r\\n", "expect \\r\\n2\\r\\n", "expect \\r\\n100\\r\\n200\\r\\n",
+      "expect \\r\\nlast\\r\\n> ",
       "send \\x04",
     })
     assert.are.equal(0, status, out)

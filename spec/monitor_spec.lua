@@ -225,6 +225,26 @@ describe("curio.monitor", function()
     assert.is_nil(io.open(path))
   end)
 
+  it("ends a session waiting in cancel when the kernel closes; the victim's cleanup runs", function()
+    local trace = {}
+    curio.run(function()
+      local m = curio.monitor({ port = 0 })
+      local victim = curio.spawn(function()
+        pcall(curio.sleep, 60)
+        curio.sleep(0.01) -- a cleanup that blocks
+        trace[#trace + 1] = "victim's cleanup done"
+      end)
+      local c = connect(m)
+      c.sock:sendall("cancel " .. victim.id .. "\n")
+      for _ = 1, 1000 do -- (until the session waits for the victim's end)
+        if monitor.ps():find("WAITING%s+join%s[^\n]*monitor client") then break end
+        curio.sleep(0)
+      end
+      trace[#trace + 1] = tostring(victim.cancelled)
+    end) -- the kernel closes: the session, then the victim's cleanup, end
+    assert.are.same({ "true", "victim's cleanup done" }, trace)
+  end)
+
   it("closes from where Lua cannot yield, its sockets as soon as its tasks run", function()
     curio.run(function()
       local m = curio.monitor({ port = 0 })

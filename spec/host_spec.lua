@@ -202,6 +202,26 @@ describe("curio.run inside the curio program", function()
                   stderr)
   end)
 
+  it("reports an error with no traceback of its own (a string) with the traceback of fn's task", function()
+    local status, _, stderr = run_script([[
+      local function inner() error("in fn") end
+      curio.run(function() curio.run(function() inner() end) end)
+    ]])
+    assert.are.equal(1, status)
+    local lines = util.lines(stderr)
+    assert.truthy(lines[1]:match("^curio: .*:1: in fn$"), lines[1])
+    assert.are.same({ "stack traceback:", "\t[C]: in function 'error'" }, { lines[2], lines[3] })
+    assert.truthy(lines[4]:match(":1: in upvalue 'inner'$"), stderr)
+    -- the same string raised again elsewhere is reported where it is raised
+    status, _, stderr = run_script([[
+      local _, e = pcall(curio.run, function() error("again", 0) end)
+      local function later() error(e, 0) end
+      later()
+    ]])
+    assert.are.equal(1, status)
+    assert.truthy(stderr:find(":2: in local 'later'", 1, true), stderr)
+  end)
+
   it("refuses from a plain coroutine, naming run, and fn never runs; passes through curio.coroutine", function()
     local status, stdout, stderr = run_script([[
       local ran = false

@@ -152,13 +152,28 @@ end
 -- a value that carries none of its own (a string, a foreign table).
 local Caught = {}
 
+-- For an error curio.run raised right where fn's task failed (in the
+-- program: curio.task.run_here, its rule 5), the traceback of that task,
+-- which says more than the line of the curio.run call. (Levels 3 and 4:
+-- above catch and `error`.)
+local function ran_here(err)
+  local task = require "curio.task"
+  for level = 3, 4 do
+    local info = debug.getinfo(level, "f")
+    if info and info.func == task.run_here and task.failure and rawequal(task.failure.value, err) then
+      return task.failure.traceback
+    end
+  end
+  return nil
+end
+
 -- The handler of the xpcall around user code: a cancellation goes on as it
 -- is (the kernel and the prompt act on it); a curio error keeps its own
 -- traceback; anything else is caught with a traceback taken here.
 local function catch(err)
   if curio.CancelledError:matches(err) then return err end
   if type(err) == "table" and type(err.traceback) == "string" then return err end
-  return setmetatable({ value = err, traceback = debug.traceback("", 2):sub(2) }, Caught)
+  return setmetatable({ value = err, traceback = ran_here(err) or debug.traceback("", 2):sub(2) }, Caught)
 end
 
 -- A traceback without the program's own frames below the user's code (the

@@ -78,6 +78,10 @@ task.check_cancellation = core.check_cancellation
 -- 4. Tasks fn spawned and left running are not cancelled when fn returns
 --    (lua5.4's curio.run closes its kernel then): they go on until the
 --    host's kernel ends, as tasks spawned at the prompt do.
+-- 5. An error that carries no traceback of its own (a string) is raised
+--    as it is, and its task's traceback is kept in task.failure ({value,
+--    traceback}) for the host's report (host.lua reads it only for an
+--    error raised right here).
 
 local hosted = false
 
@@ -107,7 +111,19 @@ function task.run_here(fn, ...)
     end
     error(err, 0)
   end
-  return child:result()
+  local outcome = table.pack(pcall(child.result, child))
+  if outcome[1] then return table.unpack(outcome, 2, outcome.n) end
+  err = outcome[2]
+  if not (type(err) == "table" and type(rawget(err, "traceback")) == "string") then -- rule 5
+    local where = child:traceback():match("stack traceback:.-%s*$"):gsub("%s+$", "")
+    local inner = task.failure -- (kept when fn's task only passed on a nested run's failure)
+    local passed_on = inner and rawequal(inner.value, err)
+                      and where:find("in function 'curio.task.run_here'", 1, true)
+    if not passed_on then
+      task.failure = { value = err, traceback = where }
+    end
+  end
+  error(err, 0)
 end
 
 -- curio.coroutine: Lua's coroutine library whose resume and wrap pass

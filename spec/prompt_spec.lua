@@ -341,6 +341,23 @@ describe("the prompt on piped stdin", function()
     assert.truthy(err:find("curio: "), err)
   end)
 
+  it("has ps() and where(id): the monitor's listing and a task's traceback", function()
+    local status, out, err = piped(table.concat({
+      "t = curio.spawn(curio.sleep, 100)",
+      "t.name = 'napper'",
+      "curio.sleep(0)",
+      "ps()",
+      "where(t.id)",
+      "where(-1)",
+    }, "\n"))
+    assert.are.equal(1, status, err)
+    assert.truthy(out:find("\n%s*%d+%s+WAITING%s+sleep%s+[%d.]+%s+%d+%s+napper\n"), out)
+    assert.truthy(out:find("\n%s*%d+%s+RUNNING.-line 4: ps%(%)\n"), out)
+    assert.truthy(out:find("\n%s*%d+%s+WAITING.-prompt\n"), out)
+    assert.truthy(out:find("task %d+ %(napper%):\nstack traceback:\n[^\n]*sleep"), out)
+    assert.truthy(err:find("CurioError: where: no task with id %-1"), err)
+  end)
+
   it("reads after -e and -i", function()
     local status, out, err = piped("x * 2\n", "-e 'x = 21' -i")
     assert.are.equal(0, status, err)

@@ -330,6 +330,15 @@ local function session(state)
   end
 end
 
+-- ps() and where(id) at the prompt, as curio's monitor gives them:
+-- printed (not returned, so that an expression's value is not printed
+-- twice). Both run inside the line's task (monitor: a task's call).
+local function set_globals()
+  local monitor = require "curio.monitor"
+  _G.ps = function() io.stdout:write(monitor.ps()) end
+  _G.where = function(id) io.stdout:write(monitor.where(id)) end
+end
+
 -- prompt.run(report): reads and runs statements from stdin until its
 -- end; report(err) is the text of an error (host.report).
 function prompt.run(report_error)
@@ -346,6 +355,8 @@ function prompt.run(report_error)
     end
   end
   state.input = state.input or plain_input(0, interactive and state.out or nil)
+  set_globals()
+  curio.current_task().name = "prompt"
   if interactive then
     state.out:write(("%s (%s): lines run as tasks; Ctrl-C cancels a running line, Ctrl-D exits\n")
       :format(curio._VERSION, _VERSION))

@@ -5,8 +5,9 @@
 -- not do the benchmark's work, so it gets no speed ratio; where one reported
 -- peak_rss_kb, every row also gets its peak_rss_kb over the floor's.
 -- Latency, throughput and CPU columns (p50_us, p99_us, mib_per_sec,
--- client_cpu, server_cpu, other_cpu: bench/echo.sh, bench/http.sh,
--- bench/tls.sh, bench/process.sh) are added where reported. A
+-- client_cpu, server_cpu, other_cpu, server_us_per_op, server_us_per_mib:
+-- bench/echo.sh, bench/http.sh, bench/tls.sh, bench/process.sh) are added
+-- where reported. A
 -- benchmark with no ops_per_sec at all but rss_per_conn_bytes
 -- (bench/echo_idle.sh) gets rss_per_conn_bytes, its ratio to curio-lua's
 -- (above 1 = more memory than curio-lua), rss_kb, rss_base_kb and
@@ -65,7 +66,8 @@ end
 local function is_floor(r) return (r.impl or ""):match("%-floor$") ~= nil end
 
 -- optional columns, each shown where some run of the benchmark reports it
-local latency_cols = { "p50_us", "p99_us", "mib_per_sec", "client_cpu", "server_cpu", "other_cpu" }
+local latency_cols = { "p50_us", "p99_us", "mib_per_sec", "client_cpu", "server_cpu", "other_cpu",
+                       "server_us_per_op", "server_us_per_mib" }
 
 local function any(recs, key)
   for _, r in ipairs(recs) do

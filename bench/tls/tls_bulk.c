@@ -162,7 +162,7 @@ int tlsgen_bulk(tlsgen_t *g, uint64_t total) {
   printf("bench=tls_bulk\nimpl=%s\nbytes=%llu\nmib=%.0f\nn=1\n", g->impl, (unsigned long long)total, mib);
   if (ok && secs > 0) {
     printf("seconds=%.6f\nops_per_sec=%.3f\nmib_per_sec=%.1f\n", secs, 1 / secs, mib / secs);
-    tlsgen_print_cpu(&cpu0, &cpu1, secs);
+    tlsgen_print_cpu(&cpu0, &cpu1, secs, mib, "mib");
   }
   tlsgen_print_session(g);
   printf("errors=%d\n", ok ? 0 : 1);

@@ -341,6 +341,10 @@ int tlsgen_echo(tlsgen_t *g, int nconns, size_t msg_bytes, int handshakes) {
     }
   }
   for (int i = 0; i < nconns; i++) {
+    if (r->conns[i].ssl && r->conns[i].state == C_IDLE) { /* close_notify, as a client should */
+      ERR_clear_error();
+      SSL_shutdown(r->conns[i].ssl);
+    }
     drop(r, &r->conns[i]);
     free(r->conns[i].msg);
   }
@@ -355,7 +359,7 @@ int tlsgen_echo(tlsgen_t *g, int nconns, size_t msg_bytes, int handshakes) {
            msg_bytes, g->impl, nconns, msg_bytes, r->nlat);
   printf("seconds=%.6f\nops_per_sec=%.0f\np50_us=%.1f\np99_us=%.1f\n", window,
          window > 0 ? r->nlat / window : 0.0, pct_us(r, 0.50), pct_us(r, 0.99));
-  tlsgen_print_cpu(&cpu0, &cpu1, window);
+  tlsgen_print_cpu(&cpu0, &cpu1, window, (double)r->nlat, "op");
   tlsgen_print_session(g);
   printf("errors=%ld\n", r->errors);
   int rc = r->errors ? 1 : 0;

@@ -100,13 +100,15 @@ void tlsgen_cpu_sample(const tlsgen_t *g, tlsgen_cpu_t *s) {
   s->machine = machine_cpu();
 }
 
-void tlsgen_print_cpu(const tlsgen_cpu_t *a, const tlsgen_cpu_t *b, double window) {
+void tlsgen_print_cpu(const tlsgen_cpu_t *a, const tlsgen_cpu_t *b, double window, double units,
+                      const char *per) {
   if (window <= 0) return;
   double self = b->self - a->self;
   printf("client_cpu=%.2f\n", self / window);
   if (a->server < 0 || b->server < 0) return;
   double server = b->server - a->server;
   printf("server_cpu=%.2f\n", server / window);
+  if (units > 0) printf("server_us_per_%s=%.1f\n", per, server * 1e6 / units);
   if (a->machine < 0 || b->machine < 0) return;
   double other = (b->machine - a->machine) - self - server;
   printf("other_cpu=%.2f\n", other > 0 ? other / window : 0.0);

@@ -26,8 +26,11 @@ typedef struct {
 
 uint64_t tlsgen_now_ns(void);
 void tlsgen_cpu_sample(const tlsgen_t *g, tlsgen_cpu_t *s);
-/* client_cpu, server_cpu, other_cpu lines for the window a..b of `window` s */
-void tlsgen_print_cpu(const tlsgen_cpu_t *a, const tlsgen_cpu_t *b, double window);
+/* client_cpu, server_cpu, other_cpu lines for the window a..b of `window`
+   s, and the server's CPU microseconds per unit (`per` names it: op, mib)
+   of the `units` done in it */
+void tlsgen_print_cpu(const tlsgen_cpu_t *a, const tlsgen_cpu_t *b, double window, double units,
+                      const char *per);
 /* protocol, cipher and group lines (what the first handshake negotiated) */
 void tlsgen_print_session(const tlsgen_t *g);
 void tlsgen_note_session(tlsgen_t *g, SSL *ssl); /* remembered once */

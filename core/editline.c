@@ -214,13 +214,13 @@ static int l_open(lua_State *L) {
     e->el = lib->init("curio", e->in, stdout, stderr);
   }
   if (e->el == NULL) {
-    int err = errno;
+    int err = errno; /* (0 when libedit found no terminal to use) */
     if (e->history != NULL) lib->history_end(e->history);
     if (e->in != NULL) fclose(e->in);
     else if (e->fd >= 0) close(e->fd);
     dlclose(lib->handle);
     e->history = NULL, e->in = NULL, lib->handle = NULL;
-    lua_pushfstring(L, "cannot start the editor: %s", strerror(err));
+    lua_pushfstring(L, "cannot start the editor: %s", err != 0 ? strerror(err) : "no terminal");
     return lua_error(L);
   }
   lib->history(e->history, &ev, H_SETSIZE, EDITOR_HISTORY);

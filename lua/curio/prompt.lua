@@ -1,5 +1,5 @@
 -- curio.prompt: the interactive prompt of the `curio` program (host.lua
--- calls prompt.run() in its main task). lua5.4's conventions: an
+-- calls prompt.run(host.report) in its main task). lua5.4's conventions: an
 -- expression prints its values, `=expr` too, an incomplete statement
 -- continues on the next line (_PROMPT and _PROMPT2 are the two prompts).
 -- At a terminal, lines are edited with libedit (core/editline.c, in the
@@ -16,10 +16,10 @@
 --    go on; the prompt reads nothing until it ends.
 -- 3. A line's error, timeout or cancellation is printed on stderr (one
 --    line, then the traceback: a curio error's own, else where the error
---    left the line), as host.report words an error that ends a program. At a terminal the
---    prompt goes on; when stdin is no terminal, statements are read
---    without prompt or banner and the first error ends the program with
---    status 1 (host.lua prints it).
+--    left the line), as host.report words an error that ends a program.
+--    At a terminal the prompt goes on; when stdin is no terminal,
+--    statements are read without prompt or banner and the first error
+--    ends the program with status 1 (host.lua prints it).
 -- 4. Ctrl-C (SIGINT) at a terminal: while a line runs, cancels that line
 --    (a second one stops waiting for a line that holds its cancellation
 --    back: it goes on as a task); while a line is typed, drops it, with
@@ -36,8 +36,8 @@ local INTERRUPTED = {} -- next_line's answer to Ctrl-C
 local STUBBORN = 1     -- seconds a cancelled line may take before the prompt says so
 local NAME_LENGTH = 40 -- of a line's text in its task's name (ps shows it)
 
--- The C side exists in the `curio` program only; elsewhere stdin is read
--- as a pipe.
+-- The C side (core/editline.c) is the `curio` program's own module: this
+-- one loads anywhere, prompt.run works in the program only.
 local has_editline, editline = pcall(require, "curio.editline")
 if not has_editline then editline = nil end
 
@@ -342,7 +342,8 @@ end
 -- prompt.run(report): reads and runs statements from stdin until its
 -- end; report(err) is the text of an error (host.report).
 function prompt.run(report_error)
-  local interactive = editline ~= nil and editline.isatty(0)
+  if editline == nil then error("curio.prompt: the prompt runs in the curio program only", 2) end
+  local interactive = editline.isatty(0)
   local to_terminal = interactive and editline.isatty(1)
   local state = { interactive = interactive, lines = 0, events = curio.Queue(), wants = curio.Queue(),
                   out = to_terminal and io.stdout or io.stderr, report = report_error }

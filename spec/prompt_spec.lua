@@ -74,6 +74,7 @@ describe("the prompt at a terminal", function()
       "send print(i * 10)\\r", "expect >> ",
       "send end\\r", "expect 10\\r\\n20\\r\\n> ",
       "send curio ~= nil\\r", "expect true\\r\\n> ",
+      "send ps()\\r", "expect prompt input\\r\\n", "expect line 6: ps()\\r\\n> ",
       "send \\x04",
     })
     assert.are.equal(0, status, out)

@@ -79,8 +79,9 @@ enum curio_detach_mode {
   CURIO_DETACH_ABANDON
 };
 
-/* Called from the loop when a task spawned with it ends: L is the
- * attached state's main thread, the task at index `task` (pass it to
+/* Called from the loop when a task spawned with it ends: L is a thread of
+ * the attached state (its main thread; during a CURIO_DETACH_WAIT, the one
+ * given to curio_detach), the task at index `task` (pass it to
  * curio_result). Whatever it raises or pushes is caught and dropped
  * (a raised error is reported as a crash). */
 typedef void (*curio_done_fn)(lua_State *L, curio_kernel *k, int task, void *ud);

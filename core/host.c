@@ -426,13 +426,13 @@ int curio_spawn(lua_State *L, curio_kernel *h, int nargs, curio_done_fn fn, void
   if (!lua_checkstack(L, HOST_STACK_ROOM)) return LUA_ERRMEM; /* (then nothing is pushed) */
   int status = host_enter(L, h, "curio_spawn", 0);
   if (status != LUA_OK) {
-    if (nargs >= 0 && lua_gettop(L) >= nargs + 2) { /* (as lua_pcall: the function and arguments go) */
+    if (nargs >= 0 && nargs < lua_gettop(L) - 1) { /* (as lua_pcall: the function and arguments go) */
       lua_insert(L, -(nargs + 2));
       lua_pop(L, nargs + 1);
     }
     return status;
   }
-  if (nargs < 0 || lua_gettop(L) < nargs + 1)
+  if (nargs < 0 || nargs >= lua_gettop(L)) /* (no nargs + 1: it may overflow) */
     return host_fail(L, "curio_spawn", "fewer values on the stack than a function and nargs");
   if (lua_type(L, -(nargs + 1)) != LUA_TFUNCTION) {
     lua_pop(L, nargs + 1); /* (as lua_pcall: the function and arguments go) */
@@ -466,7 +466,7 @@ static int result_cf(lua_State *L) {
 int curio_result(lua_State *L, curio_kernel *h, int task) {
   int status = host_enter(L, h, "curio_result", 1);
   if (status != LUA_OK) return status;
-  if (task == 0 || (task < 0 && -task > lua_gettop(L)) || task > lua_gettop(L))
+  if (task == 0 || task < -lua_gettop(L) || task > lua_gettop(L))
     return host_fail(L, "curio_result", "no value at that stack index");
   lua_pushvalue(L, task);
   return host_pcall(L, result_cf, 1, LUA_MULTRET);

@@ -20,6 +20,19 @@ int main(void) {
   lua_settop(other, 0);
   host_show(other, curio_detach(other, k, CURIO_DETACH_WAIT), "detach with another state");
 
+  host_push_chunk(L, "return print");
+  host_show(L, curio_spawn(L, k, 2147483647, NULL, NULL), "spawn with nargs INT_MAX");
+  printf("stack: %d value\n", lua_gettop(L));
+  lua_settop(L, 0);
+  host_show(L, curio_spawn(L, k, -1, NULL, NULL), "spawn with nargs -1");
+  lua_pushinteger(L, 7);
+  host_show(L, curio_spawn(L, k, 0, NULL, NULL), "spawn of a number");
+  printf("stack: %d value\n", lua_gettop(L));
+  host_show(L, curio_result(L, k, 1000), "result at index 1000");
+  host_show(L, curio_result(L, k, -2147483647 - 1), "result at index INT_MIN");
+  lua_pushinteger(L, 7);
+  host_show(L, curio_result(L, k, -1), "result of a number");
+  lua_settop(L, 0);
   lua_State *co = lua_newthread(L);
   host_push_chunk(co, "return function(x) return x + 1 end");
   lua_pushinteger(co, 41);

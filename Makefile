@@ -11,7 +11,7 @@ INCDIR   ?= $(PREFIX)/include
 MANDIR   ?= $(PREFIX)/share/man
 CFLAGS   ?= -O2 -g
 XCFLAGS  := -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC) $(CFLAGS)
-LDLIBS   := -lev -lm -lpthread
+LDLIBS   := -lssl -lcrypto -lev -lm -lpthread
 BUILD    ?= build
 BUSTED   ?= $(LUA) /usr/bin/busted
 LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
@@ -21,6 +21,7 @@ CORE_SRC := core/kernel.c core/task.c core/taskext.c core/inspect.c core/trap.c 
             core/io.c core/socket.c core/sockio.c core/address.c core/process.c \
             core/errors.c core/ctx.c core/module.c
 CORE_SRC += core/spawn.c core/worker.c core/orphan.c core/pipe.c core/signal.c
+CORE_SRC += core/tls.c core/tlssock.c core/tlsctx.c core/tlsinfo.c
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
 # libcurio, for C programs (curio.h): the core, the embedding API and the
 # Lua modules compiled in (tools/embed.lua).

@@ -15,7 +15,8 @@ struct kernel;
  * the context and checked by identity; a group and a queue (whose queues
  * have a metatable per maxsize) start with a tag instead (struct
  * udata_tag), checked the same way through ctx_testudata. */
-enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_FD, MT_SOCKET, MT_IDENTITY_COUNT = MT_SOCKET + 1,
+enum { MT_TASK, MT_TASK_GC, MT_WAITQ, MT_KERNEL, MT_FD, MT_SOCKET, MT_TLS_CONTEXT, MT_TLS_SOCKET,
+       MT_IDENTITY_COUNT = MT_TLS_SOCKET + 1,
        MT_GROUP = MT_IDENTITY_COUNT, MT_QUEUE, MT_UNIVERSAL, MT_COUNT };
 
 /* The first field of a tagged userdata: ctx_tag(type). */

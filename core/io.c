@@ -78,6 +78,25 @@ void io_handle_setfd(struct io_handle *h, int fd) {
   ev_io_set(&h->wr, fd, EV_WRITE);
 }
 
+/* Takes the descriptor out of an open handle that no task waits on and
+ * no job shares (a socket that TLS wraps): the handle is closed (fd -1)
+ * without closing the descriptor, which the caller now owns. Returns -1
+ * when the handle cannot give it. */
+int io_detach(struct io_handle *h) {
+  if (h->fd < 0 || h->rd.data != NULL || h->wr.data != NULL || h->shared != NULL) return -1;
+  int fd = h->fd;
+  io_handle_setfd(h, -1);
+  return fd;
+}
+
+/* A further watcher on a descriptor for `events` (EV_READ or EV_WRITE),
+ * woken as a handle's own, for a wing whose tasks wait on one descriptor
+ * in more roles than a reader and a writer (tls.c); io_wait takes it. */
+void io_watcher_init(ev_io *w, int fd, int events) {
+  ev_io_init(w, io_cb, fd, events);
+  w->data = NULL;
+}
+
 /* Rule 5: a new reference to h's descriptor for a job; h is open. Returns
  * NULL when memory runs out (the caller raises). */
 struct io_shared *io_share(struct io_handle *h) {

@@ -38,6 +38,8 @@ struct io_handle {
 
 void io_handle_init(struct io_handle *h, int fd);
 void io_handle_setfd(struct io_handle *h, int fd);
+int io_detach(struct io_handle *h);
+void io_watcher_init(ev_io *w, int fd, int events);
 int io_wait(lua_State *L, struct task *t, ev_io *w, lua_KFunction k);
 
 /* A descriptor wait under a name of its own, what the monitor shows a task

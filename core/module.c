@@ -23,6 +23,7 @@
 #include "process.h"
 #include "signals.h"
 #include "inspect.h"
+#include "tls.h"
 
 /* The Kernel{} options that features read (kernel_option): whole numbers
  * from 1 to the second field. */
@@ -84,6 +85,7 @@ int luaopen_curio_core(lua_State *L) {
   socket_open(L, ctx_idx);
   process_open(L, ctx_idx);
   signal_open(L, ctx_idx);
+  tls_open(L, ctx_idx);
   queue_open(L, ctx_idx);
   group_open(L, ctx_idx);
   lua_pushvalue(L, methods_idx);

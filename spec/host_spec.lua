@@ -340,7 +340,7 @@ describe("start-up", function()
       "curio curio.check curio.core curio.errors curio.task",
       "missing: \tnil",
       "curio curio.check curio.core curio.errors curio.io curio.monitor curio.network curio.queue "
-        .. "curio.signal curio.subprocess curio.sync curio.task curio.taskgroup curio.thread curio.time "
+        .. "curio.signal curio.ssl curio.subprocess curio.sync curio.task curio.taskgroup curio.thread curio.time "
         .. "curio.workers",
       "true",
       "true\ttrue\ttrue",

@@ -1,10 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages curio for Lua needs, and only those missing.
-#   sh tools/deps.sh          build and test: gcc, make, lua5.4, libev, libedit, busted, man (the man page's check)
+#   sh tools/deps.sh          build and test: gcc, make, lua5.4, libev, libedit,
+#                             OpenSSL (libssl-dev; the openssl program and
+#                             curl for the TLS specs), busted, man (the man
+#                             page's check)
 #   sh tools/deps.sh --dev    also lint, sanitizers and valgrind (CI)
 # Uses sudo when not run as root. Does nothing when all are present.
 set -e
-packages="gcc libc6-dev make pkg-config lua5.4 liblua5.4-dev libev-dev libedit-dev lua-busted man-db groff-base"
+packages="gcc libc6-dev make pkg-config lua5.4 liblua5.4-dev libev-dev libedit-dev libssl-dev openssl curl lua-busted man-db groff-base"
 if [ "$1" = "--dev" ]; then
   packages="$packages lua-check cppcheck valgrind"
 fi

@@ -39,6 +39,7 @@ local concerns = {
   { name = "sockets",      files = { "socket", "sockio", "address" } },
   { name = "processes",    files = { "process", "spawn", "orphan", "worker" } },
   { name = "signals",      files = { "signal" } },
+  { name = "tls",          files = { "tls", "tlssock", "tlsctx", "tlsinfo" } },
   -- the prompt's input (libedit), linked only into the curio program
   { name = "prompt",       files = { "editline" }, uses = {} },
   -- the top: registers every file's functions; nothing may call it but

@@ -112,6 +112,9 @@ local hierarchy = {
   { "ConnectionResetError", "ConnectionError" },
   { "ConnectionRefusedError", "ConnectionError" },
   { "TimeoutError", "OSError" },
+  { "SSLError", "OSError" },
+  { "SSLCertVerificationError", "SSLError" },
+  { "SSLEOFError", "SSLError" },
   { "IncompleteRead", "CurioError" },
   { "KeyboardInterrupt", "CurioError" },
 }

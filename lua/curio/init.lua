@@ -135,4 +135,7 @@ from("curio.signal", { "SignalQueue", "SignalEvent" })
 -- 11. the task monitor
 lazy.monitor = function() return require("curio.monitor").start end
 
+-- 12. TLS
+lazy.ssl = function() return require "curio.ssl" end
+
 return curio

@@ -19,11 +19,17 @@
 --     server neither spins nor dies, and serves again once descriptors
 --     are freed.
 --  4. TCP sockets from tcp_server and open_connection have TCP_NODELAY.
+--  5. TLS (opts.ssl): open_connection verifies the server as `host` unless
+--     opts.server_hostname names it otherwise, and returns the TLS socket
+--     once its handshake is done; a server does each handshake in the
+--     connection's task, and a connection whose handshake fails is
+--     reported once and closed without reaching the handler.
 
 local core = require "curio.core"
 local errors = require "curio.errors"
 local check = require "curio.check"
 local io_ = require "curio.io"
+local ssl = require "curio.ssl"
 
 local CancelledError, OSError = errors.CancelledError, errors.OSError
 local ConnectionResetError, BrokenPipeError = errors.ConnectionResetError, errors.BrokenPipeError
@@ -126,7 +132,17 @@ end
 
 ---------------------------------------------------------------- servers
 
-local server_opts = { backlog = true, reuse_address = true, reuse_port = true, family = true }
+local server_opts = { backlog = true, reuse_address = true, reuse_port = true, family = true, ssl = true }
+
+-- opts.ssl of a server: nil, or a server's SSLContext.
+local function check_server_ssl(ctx, n, fname)
+  if ctx == nil then return end
+  local is_context, purpose = ssl.is_context(ctx)
+  if not is_context or purpose ~= "server" then
+    check.arg_error(n, fname,
+                    "opts.ssl must be a server's SSLContext (create_default_context(\"server\"))", 2)
+  end
+end
 
 -- Calls fn(sock, ...) and returns sock; if fn fails, closes sock and
 -- raises the error again (no descriptor is left behind).
@@ -226,6 +242,25 @@ function report_failure(err, addr, server)
   end
 end
 
+local tls_server_side = { server_side = true }
+
+-- A connection's task on a TLS server (rule 5): the handshake, then the
+-- plain server's task with the TLS socket (a tail call: no frame more).
+local function tls_client_task(handler, active, server, ctx)
+  local serve = client_task(handler, active, server)
+  return function(client, addr)
+    local ok, tls = pcall(ctx.wrap_socket, ctx, client, tls_server_side)
+    if not ok then
+      active[current_task()] = nil
+      client:close()
+      if CancelledError:matches(tls) then error(tls, 0) end
+      io.stderr:write(("curio: TLS handshake with %s failed: %s\n"):format(tostring(addr), line_of(tls)))
+      return
+    end
+    return serve(tls, addr)
+  end
+end
+
 local out_of_resources = { EMFILE = true, ENFILE = true, ENOBUFS = true, ENOMEM = true }
 
 -- Cancels every handler still running and waits for them (rule 2).
@@ -239,15 +274,19 @@ local function stop_handlers(active)
   require("curio.task").disable_cancellation(wait_all)
 end
 
--- curio.run_server(sock, handler): accepts on the listening sock until
--- cancelled, handler(client, addr) in a task per connection.
-function network.run_server(sock, handler)
+-- curio.run_server(sock, handler, opts): accepts on the listening sock
+-- until cancelled, handler(client, addr) in a task per connection; opts:
+-- ssl (a server's SSLContext).
+function network.run_server(sock, handler, opts)
   if not is_socket(sock) then check.arg_error(1, "run_server", "Socket expected") end
   check.fn(handler, 2, "run_server")
+  opts = check.options(opts, 3, "run_server", { ssl = true })
+  check_server_ssl(opts.ssl, 3, "run_server")
   check.task("run_server")
   local nodelay = sock:family() ~= "unix"
   local active, warned = {}, false
-  local serve_client = client_task(handler, active, sock)
+  local serve_client = opts.ssl and tls_client_task(handler, active, sock, opts.ssl)
+                       or client_task(handler, active, sock)
   local _, err = pcall(function()
     while true do
       local ok_accept, client, addr = pcall(sock.accept, sock)
@@ -276,33 +315,60 @@ function network.tcp_server(host, port, handler, opts)
   check_host(host, 1, "tcp_server")
   check_port(port, 2, "tcp_server")
   check.fn(handler, 3, "tcp_server")
-  check.options(opts, 4, "tcp_server", server_opts)
+  opts = check.options(opts, 4, "tcp_server", server_opts)
+  check_server_ssl(opts.ssl, 4, "tcp_server")
   check.task("tcp_server")
-  return network.run_server(network.tcp_server_socket(host, port, opts), handler)
+  return network.run_server(network.tcp_server_socket(host, port, opts), handler, { ssl = opts.ssl })
 end
 
 -- curio.unix_server(path, handler, opts): as tcp_server, on a unix socket.
 function network.unix_server(path, handler, opts)
   check.cstring(path, 1, "unix_server", "path string")
   check.fn(handler, 2, "unix_server")
-  opts = check.options(opts, 3, "unix_server", { backlog = true })
+  opts = check.options(opts, 3, "unix_server", { backlog = true, ssl = true })
+  check_server_ssl(opts.ssl, 3, "unix_server")
   check.task("unix_server")
   local sock = new_socket("unix", "stream")
   listen_on(sock, path, { reuse_address = false, backlog = opts.backlog })
   -- the socket file goes when the server does (it made it)
-  local _, err = pcall(network.run_server, sock, handler)
+  local _, err = pcall(network.run_server, sock, handler, { ssl = opts.ssl })
   os.remove(path)
   error(err, 0)
 end
 
 ---------------------------------------------------------------- clients
 
--- curio.open_connection(host, port, opts) -> a connected Socket (rule 1).
+local connection_opts = { family = true, ssl = true, server_hostname = true, alpn_protocols = true }
+
+-- The TLS options of open_connection (rule 5): the context, the wrap
+-- options; nil when opts.ssl is not set.
+local function client_tls(host, opts)
+  local ctx = opts.ssl
+  if ctx ~= nil and ctx ~= false and ctx ~= true and not ssl.is_context(ctx) then
+    check.arg_error(3, "open_connection", "opts.ssl must be true or an SSLContext", 2)
+  end
+  if not ctx then
+    if opts.server_hostname ~= nil or opts.alpn_protocols ~= nil then
+      check.arg_error(3, "open_connection", "opts.server_hostname and opts.alpn_protocols need opts.ssl", 2)
+    end
+    return nil
+  end
+  if opts.server_hostname ~= nil then
+    check.cstring(opts.server_hostname, 3, "open_connection", "opts.server_hostname: string", 2)
+  end
+  if opts.alpn_protocols ~= nil then ssl.alpn_wire(opts.alpn_protocols, 3, "open_connection") end
+  if ctx == true then ctx = ssl.default_client_context() end
+  return ctx, { server_hostname = opts.server_hostname or host, alpn_protocols = opts.alpn_protocols }
+end
+
+-- curio.open_connection(host, port, opts) -> a connected Socket (rule 1),
+-- a TLS socket with opts.ssl (rule 5).
 function network.open_connection(host, port, opts)
   check.cstring(host, 1, "open_connection", "string host")
   check_port(port, 2, "open_connection")
-  opts = check.options(opts, 3, "open_connection", { family = true })
+  opts = check.options(opts, 3, "open_connection", connection_opts)
   check_family(opts.family, 3, "open_connection")
+  local tls_ctx, tls_opts = client_tls(host, opts)
   check.task("open_connection")
   local last
   for _, entry in ipairs(resolve("open_connection", host, port, opts.family, false)) do
@@ -310,7 +376,11 @@ function network.open_connection(host, port, opts)
     local ok, err = pcall(c_connect, sock, address(entry[2], entry[3]))
     if ok then
       sock:setsockopt("TCP_NODELAY", true)
-      return sock
+      if tls_ctx == nil then return sock end
+      local done, tls = pcall(tls_ctx.wrap_socket, tls_ctx, sock, tls_opts)
+      if done then return tls end
+      sock:close() -- (closed already if the handshake began)
+      error(tls, 0)
     end
     sock:close()
     if CancelledError:matches(err) then error(err, 0) end

@@ -24,12 +24,17 @@
  *    handshake or a shutdown may be tried again afterwards: OpenSSL keeps
  *    what it has read.
  * 5. Writes hand OpenSSL one record (at most 16 KiB) per call. When a
- *    call must wait, the record is committed: OpenSSL requires the same
- *    bytes again, so they are kept (pend, the string as user value 2),
- *    counted as sent (err.bytes_sent of an interrupted send or sendall),
- *    and the next write on the socket first finishes them. A writer that
- *    waited holds the write side until its continuation runs (as
- *    sockio.c's sendall), so no other writer slips in between.
+ *    call must wait, OpenSSL holds the record and requires the same bytes
+ *    again: they are kept (rec, in the string of user value 2) and are
+ *    "ahead" of what the user was told: an interrupted send or sendall
+ *    does not count them in err.bytes_sent. The next write, which goes on
+ *    from bytes_sent, begins with them: it finishes the record first and
+ *    counts them then. A write that goes on with other bytes cannot be
+ *    reconciled with the record: it closes the socket (rule 6). unwrap and
+ *    shutdown finish the record (the peer gets those bytes); close tries
+ *    once. A writer that waited holds the write side until its
+ *    continuation runs (as sockio.c's sendall), so no other writer slips
+ *    in between.
  * 6. An error that leaves the connection unusable (a protocol error, a
  *    failed verification, an abrupt close, a system error) closes the TLS
  *    socket, and the error's message says so ("socket closed").
@@ -220,17 +225,50 @@ static int write_once(struct tls_sock *t, const char *p, size_t len, size_t *n) 
   return err;
 }
 
-/* Rule 5: hands OpenSSL the rest of a committed record (tls at 1);
- * returns the SSL error that stopped it, SSL_ERROR_NONE when done. */
-static int flush_pending(lua_State *L, struct tls_sock *t) {
+/* Rule 5: hands OpenSSL again the record it holds, if any (tls at 1);
+ * returns the SSL error that stopped it, SSL_ERROR_NONE when it is out. */
+static int flush_record(struct tls_sock *t) {
   int err = SSL_ERROR_NONE;
   size_t n;
-  while (t->pend != NULL && (err = write_once(t, t->pend, t->pend_len, &n)) == SSL_ERROR_NONE) {
-    t->pend_len -= n < t->pend_len ? n : t->pend_len;
-    t->pend = t->pend_len > 0 ? t->pend + n : NULL;
-    if (t->pend == NULL) { lua_pushnil(L); lua_setiuservalue(L, 1, 2); }
+  while (t->rec != NULL && (err = write_once(t, t->rec, t->rec_len, &n)) == SSL_ERROR_NONE) {
+    t->rec_len -= n < t->rec_len ? n : t->rec_len;
+    t->rec = t->rec_len > 0 ? t->rec + n : NULL;
   }
   return err;
+}
+
+/* Rule 5: forgets the bytes ahead (tls at 1): the kept string goes. */
+static void drop_ahead(lua_State *L, struct tls_sock *t) {
+  t->ahead = NULL;
+  t->ahead_len = 0;
+  lua_pushnil(L);
+  lua_setiuservalue(L, 1, 2);
+}
+
+/* Rule 5: the bytes ahead of what the user was told are sent, as far as
+ * data (from *done) goes on with them: *done moves past them once the
+ * record is out. Returns the SSL error that stopped it; -1 when data goes
+ * on with other bytes. */
+static int catch_up(lua_State *L, struct tls_sock *t, const char *data, size_t len, size_t *done) {
+  size_t m = len - *done < t->ahead_len ? len - *done : t->ahead_len;
+  if (data + *done != t->ahead && memcmp(data + *done, t->ahead, m) != 0) return -1;
+  int err = flush_record(t);
+  if (err != SSL_ERROR_NONE) return err;
+  *done += m;
+  t->ahead += m;
+  t->ahead_len -= m;
+  if (t->ahead_len == 0) drop_ahead(L, t);
+  return SSL_ERROR_NONE;
+}
+
+/* Pushes the error of a write that does not go on with the bytes ahead
+ * (rule 5) and closes t: the record cannot be finished otherwise. */
+static void push_diverged(lua_State *L, struct tls_sock *t, const char *fname) {
+  lua_pushfstring(L, "%s: a write interrupted in the middle of a TLS record must go on with the same "
+                  "bytes (socket closed)", fname);
+  errors_push(L, "SSLError", lua_tostring(L, -1));
+  lua_remove(L, -2);
+  tls_close_now(L, t, 0);
 }
 
 /* Stack: tls, data, bytes sent so far, mode. */
@@ -240,23 +278,26 @@ static int do_write(lua_State *L, struct tls_sock *t) {
   size_t done = (size_t)lua_tointeger(L, 3);
   int mode = (int)lua_tointeger(L, 4), err = SSL_ERROR_NONE;
   const char *fname = mode == WRITE_SEND ? "send" : mode == WRITE_ALL ? "sendall" : "write";
-  err = flush_pending(L, t);
-  while (t->pend == NULL && done < len && !(mode == WRITE_SEND && done > 0)) {
+  if (t->ahead != NULL && done < len) err = catch_up(L, t, data, len, &done);
+  if (err < 0) {
+    push_diverged(L, t, fname);
+    return raise_sent(L, done);
+  }
+  while (err == SSL_ERROR_NONE && t->ahead == NULL && done < len && !(mode == WRITE_SEND && done > 0)) {
     size_t chunk = len - done < TLS_RECORD ? len - done : TLS_RECORD;
     err = write_once(t, data + done, chunk, &n);
     if (err == SSL_ERROR_NONE) { done += n; continue; }
     if (!is_want(err)) break;
-    t->pend = data + done; /* the record is committed: kept, counted */
-    t->pend_len = chunk;
+    t->rec = t->ahead = data + done; /* OpenSSL holds the record: kept, not counted */
+    t->rec_len = t->ahead_len = chunk;
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, 1, 2);
-    done += chunk;
   }
   if (err != SSL_ERROR_NONE && !is_want(err)) {
     push_failure(L, t, fname, err);
     return raise_sent(L, done);
   }
-  if (t->pend == NULL) {
+  if (!is_want(err)) {
     if (mode == WRITE_ALL) return 0;
     lua_pushinteger(L, (lua_Integer)(mode == WRITE_SEND ? done : len));
     return 1;
@@ -323,8 +364,9 @@ static int notify_k(lua_State *L, int status, lua_KContext ctx);
 static int do_notify(lua_State *L, struct tls_sock *t) {
   int mode = (int)lua_tointeger(L, 2);
   const char *fname = mode == NOTIFY_UNWRAP ? "unwrap" : "shutdown";
-  int err = flush_pending(L, t);
+  int err = flush_record(t);
   if (err == SSL_ERROR_NONE) {
+    if (t->ahead != NULL) drop_ahead(L, t); /* (out: the peer has those bytes) */
     size_t r0 = t->nread, w0 = t->nwritten;
     ERR_clear_error();
     int rc = SSL_shutdown(t->ssl);

@@ -36,8 +36,10 @@ struct tls_sock {
   int both_held;              /* a handshake or a shutdown waits */
   int last_errno;             /* the last system error of the transport */
   size_t nread, nwritten;     /* bytes moved by the transport, for rule 3 */
-  const char *pend;           /* rule 5: bytes counted as sent, not yet taken by */
-  size_t pend_len;            /*   OpenSSL (in the string of user value 2) */
+  const char *rec;            /* tls.c rule 5: the record OpenSSL holds, not all */
+  size_t rec_len;             /*   written yet (in the string of user value 2) */
+  const char *ahead;          /* the bytes of it not yet counted as sent */
+  size_t ahead_len;
 };
 
 /* tlsctx.c */

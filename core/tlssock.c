@@ -108,14 +108,14 @@ void tls_close_now(lua_State *L, struct tls_sock *t, int notify) {
   if (notify && transport != NULL && transport->io.fd >= 0 && SSL_is_init_finished(t->ssl)) {
     size_t written;
     ERR_clear_error();
-    if (t->pend == NULL || SSL_write_ex(t->ssl, t->pend, t->pend_len, &written)) SSL_shutdown(t->ssl);
+    if (t->rec == NULL || SSL_write_ex(t->ssl, t->rec, t->rec_len, &written)) SSL_shutdown(t->ssl);
     ERR_clear_error();
   }
   tls_wake(&t->xr);
   tls_wake(&t->xw);
   SSL_free(t->ssl);
   t->ssl = NULL;
-  t->pend = NULL;
+  t->rec = t->ahead = NULL;
   t->sock = NULL;
   if (transport != NULL) io_close(&transport->io); /* (wakes the waiters on rd and wr) */
   if (L != NULL) { /* the transport and a kept string go with the socket */

@@ -84,7 +84,7 @@ describe("TLS at its edges", function()
     local size = 1024 * 1024
     local up, down = tlsnet.bytes(size, 17), tlsnet.bytes(size, 19)
     local counts = { timeouts = 0, cancels = 0, read_timeouts = 0 }
-    curio.run(function()
+    curio.run(curio.timeout_after, 60, function() -- (a lost byte would hang the readers)
       local server_ctx, client_ctx = tlsnet.contexts(certs)
       local client, server = tlsnet.pair(server_ctx, client_ctx)
       local _ <close> = tlsnet.closing(client, server)
@@ -149,6 +149,38 @@ describe("TLS at its edges", function()
     assert.is_true(counts.timeouts > 0 and counts.cancels > 0 and counts.read_timeouts > 0,
                    ("timeouts %d, cancels %d, read timeouts %d"):format(counts.timeouts, counts.cancels,
                                                                      counts.read_timeouts))
+  end)
+
+  it("an interrupted sendall counts what went; going on from bytes_sent finishes the record it began", function()
+    local data = tlsnet.bytes(2 * 1024 * 1024, 29)
+    local trace = util.traced(function(record)
+      local server_ctx, client_ctx = tlsnet.contexts(certs)
+      local client, server = tlsnet.pair(server_ctx, client_ctx)
+      local _ <close> = tlsnet.closing(client, server)
+      client:setsockopt("SO_SNDBUF", 4096)
+      -- nobody reads yet: the connection fills, the write waits in a record
+      local err = util.catch(curio.timeout_after, 0.05, client.sendall, client, data)
+      record("timed out", curio.TaskTimeout:matches(err), err.bytes_sent < #data, err.bytes_sent % 16384)
+      local reader = curio.spawn(function()
+        local parts, got = {}, 0
+        while got < #data do
+          local part = server:recv(1 << 20)
+          parts[#parts + 1] = part
+          got = got + #part
+        end
+        return table.concat(parts)
+      end)
+      client:sendall(data:sub(err.bytes_sent + 1))
+      record("every byte once", reader:join() == data)
+      -- a write that does not go on with the record's bytes cannot be reconciled
+      local err2 = util.catch(curio.timeout_after, 0.05, client.sendall, client, data)
+      record("timed out again", curio.TaskTimeout:matches(err2))
+      local err3 = util.catch(client.sendall, client, "something else")
+      record(ssl.SSLError:matches(err3), err3.message, client:closed())
+    end)
+    assert.are.same({ "timed out true true 0", "every byte once true", "timed out again true",
+                      "true sendall: a write interrupted in the middle of a TLS record must go on with the same "
+                      .. "bytes (socket closed) true" }, trace)
   end)
 
   it("interrupts handshakes at random points and leaves nothing open", function()

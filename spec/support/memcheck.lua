@@ -198,6 +198,46 @@ do
     results[#results + 1] = total > 0 and waiter.cancelled and #require("curio.monitor").ps() > 0
   end)
 end
+-- TLS: handshakes (one failing verification), an echo both ways, a write
+-- interrupted in a record and finished, STARTTLS's unwrap, close_notify, a
+-- TLS socket collected open and a kernel closed while TLS tasks wait
+do
+  local certs = dofile("spec/support/certs.lua").make()
+  local tlsnet = dofile("spec/support/tlsnet.lua")
+  local k5 = curio.Kernel()
+  k5:run(function()
+    local server_ctx, client_ctx = tlsnet.contexts(certs)
+    local client, server = tlsnet.pair(server_ctx, client_ctx)
+    local data = tlsnet.bytes(300000, 3)
+    client:setsockopt("SO_SNDBUF", 4096)
+    local err = select(2, pcall(curio.timeout_after, 0.02, client.sendall, client, data))
+    local reader = curio.spawn(function()
+      local got = {}
+      for _ = 1, 1000 do
+        got[#got + 1] = server:recv(65536)
+        if #table.concat(got) >= #data then break end
+      end
+      return table.concat(got)
+    end)
+    client:sendall(data:sub((err and err.bytes_sent or #data) + 1))
+    local echoed = reader:join() == data
+    local unwrapping = curio.spawn(server.unwrap, server)
+    local plain = client:unwrap()
+    local plain2 = unwrapping:join()
+    plain:close()
+    plain2:close()
+    local bad = pcall(tlsnet.pair, tlsnet.contexts(certs, "expired"), client_ctx)
+    local c2, s2 = tlsnet.pair(server_ctx, client_ctx)
+    c2:close()
+    local eof = s2:recv(10) == ""
+    curio.spawn(s2.recv, s2, 10) -- waits when the kernel closes
+    local c3 = tlsnet.pair(server_ctx, client_ctx) -- collected open
+    c3 = nil -- luacheck: ignore 311
+    results[#results + 1] = echoed and not bad and eof
+  end)
+  k5:close()
+  certs.remove()
+end
 collectgarbage()
 local printed = {}
 for i = 1, #results do printed[i] = tostring(results[i]) end

@@ -23,6 +23,11 @@ util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task 
 --   CURIO_FUZZ_WITH   kinds of fuzz.OFF to generate too, comma separated
 --                     (shapes that still fail on main: see fuzz.OFF)
 --
+-- A program may use TLS (about three in ten): its certificate, key and CA
+-- are made once per run with the openssl program and given to it as
+-- CURIO_FUZZ_CERT, CURIO_FUZZ_KEY and CURIO_FUZZ_CA (run by hand without
+-- them, its TLS statements do nothing); CURIO_FUZZ_AVOID=tls turns TLS off.
+--
 -- A failing program is written to /tmp/fuzz-fail-<seed>-<index>.lua and its
 -- text is in the failure message; it is also reproduced by
 --   LUA_PATH='spec/?.lua;;' lua5.4 -e \
@@ -38,13 +43,30 @@ describe("random programs", function()
   local with = {}
   for word in (os.getenv("CURIO_FUZZ_WITH") or ""):gmatch("[%w_]+") do with[word] = true end
 
+  -- the certificate and key of the programs' TLS statements, made once per
+  -- run by the openssl program and handed to each program in its
+  -- environment: one self-signed certificate for localhost, which the
+  -- clients trust as their CA (support/certs.lua's set costs a second)
+  local dir, tls_env
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -m 700 '" .. dir .. "'"))
+    assert(os.execute(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 "
+      .. "-keyout '%s/key.pem' -out '%s/cert.pem' -subj '/CN=localhost' "
+      .. "-addext 'subjectAltName=DNS:localhost,IP:127.0.0.1' >/dev/null 2>&1"):format(dir, dir)))
+    tls_env = ("CURIO_FUZZ_CERT='%s/cert.pem' CURIO_FUZZ_KEY='%s/key.pem' CURIO_FUZZ_CA='%s/cert.pem'")
+      :format(dir, dir, dir)
+  end)
+  teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
+
   -- by lua5.4, or by the curio program (util.bin) when info.bin
   local function run_program(source, info)
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))
     f:write(source)
     f:close()
-    local status, stdout, stderr = util.sh(("%s timeout -k 5 %g %s %s"):format(util.env, bound,
+    local status, stdout, stderr = util.sh(("%s %s timeout -k 5 %g %s %s"):format(util.env, tls_env, bound,
       info.bin and util.bin or util.lua, path))
     os.remove(path)
     return status, stdout, stderr

@@ -14,7 +14,14 @@
 -- aopen file stream shared by every task (numbered lines, each read checked
 -- whole and in order: FUZZ-CORRUPT), worker-thread and worker-process jobs
 -- left running when their task is cancelled or their kernel closes, threads
--- that never end, and sockets handed to children. Every program is
+-- that never end, sockets handed to children, and TLS (about three
+-- programs in ten, from a generator of their own: see Gen:tls_prologue):
+-- a shared TLS stream of numbered lines checked as the socket stream's,
+-- pairs of TLS sockets over loopback (handshakes on wrap or not) whose
+-- transfers are checked byte by byte, interrupted by timeouts,
+-- cancellation, close, shutdown and unwrap, several tasks on one TLS socket
+-- (ResourceBusy caught), and daemon tasks in TLS waits when the kernel
+-- closes. Every program is
 -- bounded: a run-time budget caps the
 -- number of tasks, every sleep is at most 5 ms, and every wait that could
 -- last for ever is bounded by its own timeout (or waits for a task spawned
@@ -278,6 +285,7 @@ function Gen:small_n(ctx)
 end
 
 function Gen:stmt(ctx, ind)
+  if self.tls and not ctx.safe and self.tr.chance(0.2) then self:tls_stmt(ctx, ind) end
   local kind = self:choose_kind(ctx)
   self.used[kind] = true
   self["k_" .. kind](self, ctx, ind)
@@ -1210,6 +1218,188 @@ function Gen:k_sock_child(_, ind)
 end
 
 ---------------------------------------------------------------------------
+-- TLS (issue 19): statements drawn from a second generator (self.tr), so
+-- that a program without TLS is the same text as before TLS existed, and a
+-- program with TLS is that text with TLS statements between its own. The
+-- certificate, key and CA come from the environment (CURIO_FUZZ_CERT,
+-- CURIO_FUZZ_KEY, CURIO_FUZZ_CA, made by spec/fuzz_spec.lua with the
+-- openssl program); without them the TLS statements do nothing.
+
+function Gen:tls_prologue()
+  local tr = self.tr
+  self:line(0, "local ssl = require \"curio.ssl\"")
+  self:line(0, "local TLS = {}")
+  self:line(0, "do local cert, key, ca = os.getenv(\"CURIO_FUZZ_CERT\"), os.getenv(\"CURIO_FUZZ_KEY\"), "
+    .. "os.getenv(\"CURIO_FUZZ_CA\")")
+  self:line(1, "if cert and key and ca then TLS.s = ssl.create_default_context(\"server\") "
+    .. "TLS.s:load_cert_chain(cert, key) TLS.c = ssl.create_default_context(\"client\") "
+    .. "TLS.c:load_verify_locations(ca) end")
+  self:line(0, "end")
+  -- bytes whose every prefix is checkable: a receiver compares what it
+  -- got with TDATA at the same offset (FUZZ-CORRUPT: a gap, a byte twice)
+  self:line(0, "local TDATA do local t = {} for i = 1, " .. tr.pick({ "5000", "40000" })
+    .. " do t[i] = (\"%07d\\n\"):format(i) end TDATA = table.concat(t) end")
+  -- a pair of TLS sockets over loopback, each side's handshake on wrap or
+  -- not (then by do_handshake, or by the first recv/send), all of it
+  -- bounded by t; on a timeout or an error every piece made is closed
+  self:line(0, "local TPAIRS, TBYTES = 0, 0")
+  self:line(0, "local function TLS_PAIR(hs1, hs2, t)")
+  self:line(1, "if not TLS.s then return nil end")
+  self:line(1, "local got = {}")
+  self:line(1, "pcall(curio.ignore_after, t, function()")
+  self:line(2, "local l <close> = curio.tcp_server_socket(\"127.0.0.1\", 0)")
+  self:line(2, "got.t = curio.spawn(pcall, function() got.a = l:accept() "
+    .. "got.s = TLS.s:wrap_socket(got.a, { server_side = true, do_handshake_on_connect = hs1 }) "
+    .. "if hs2 and not hs1 then got.s:do_handshake() end got.ok = true end)")
+  self:line(2, "got.p = curio.open_connection(\"127.0.0.1\", l:getsockname().port)")
+  self:line(2, "got.c = TLS.c:wrap_socket(got.p, { server_hostname = \"localhost\", do_handshake_on_connect = hs2 })")
+  self:line(2, "if hs1 and not hs2 then got.c:do_handshake() end")
+  self:line(2, "got.t:join() got.done = got.ok")
+  self:line(1, "end)")
+  self:line(1, "if got.done then TPAIRS = TPAIRS + 1 return got.c, got.s end")
+  self:line(1, "if got.t then pcall(got.t.cancel, got.t) end")
+  self:line(1, "for _, k in ipairs({ \"c\", \"s\", \"p\", \"a\" }) do if got[k] then pcall(got[k].close, got[k]) end end")
+  self:line(0, "end")
+  -- the shared TLS stream: numbered lines "T<n>:<check>" as on SS, made
+  -- again once a side is closed (a new check: readers and writers keep
+  -- the check of the stream they began with)
+  self:line(0, "local TS, TSEQ = {}, { tag = \"T\", w = 0, r = 0, buf = \"\" }")
+  self:line(0, "local TNW, TNR, TMADE = 0, 0, 0")
+  self:line(0, "local function TS_MAKE(hs1, hs2)")
+  self:line(1, "if TS.busy or (TS.rs and not TS.rs:closed() and not TS.ws:closed()) then return end")
+  self:line(1, "TS.busy = true")
+  self:line(1, "local c, s = TLS_PAIR(hs1, hs2, 0.5)")
+  self:line(1, "TS.busy = nil")
+  self:line(1, "if not c then return end")
+  self:line(1, "for _, k in ipairs({ \"ws\", \"rs\" }) do if TS[k] then pcall(TS[k].close, TS[k]) end end")
+  self:line(1, "TS = { ws = c, rs = s, w = c:as_stream(), r = s:as_stream() }")
+  self:line(1, "TSEQ = { tag = \"T\", w = 0, r = 0, buf = \"\" } TMADE = TMADE + 1")
+  self:line(0, "end")
+  self:line(0, "local function TWRITE(k, t)")
+  self:line(1, "local s, q = TS.w, TSEQ if not s or q.w - q.r > 1000 then return end")
+  self:line(1, "local n, text = q.w, {}")
+  self:line(1, "for i = 1, k do text[i] = LINE(\"T\", n + i) end")
+  self:line(1, "local ok, e = pcall(curio.ignore_after, t, function() s:write(table.concat(text)) return true end)")
+  self:line(1, "if ok and e == true then q.w = n + k TNW = TNW + k elseif ok or curio.CancelledError:matches(e) then "
+    .. "q.taint = true end")
+  self:line(0, "end")
+  self:line(0, "local function TREAD(how, n, t)")
+  self:line(1, "local s, q = TS.r, TSEQ if not s then return end")
+  self:line(1, "local r0 = q.r")
+  self:line(1, "local ok, d = pcall(curio.ignore_after, t, s[how], s, n)")
+  self:line(1, "if ok then FEED(q, d) elseif curio.IncompleteRead:matches(d) then FEED(q, d.partial) end")
+  self:line(1, "TNR = TNR + q.r - r0")
+  self:line(0, "end")
+  -- a receiver that checks every byte against TDATA, and a sender that
+  -- goes on from err.bytes_sent after a timeout (the same bytes: no gap,
+  -- no byte twice) or gives up
+  self:line(0, "local function TRECV(s, n, t)")
+  self:line(1, "local at = 0")
+  self:line(1, "pcall(curio.ignore_after, t, function() while at < n do local d = s:recv(" .. tr.pick({ "100", "4096", "65536" })
+    .. ") if d == \"\" then break end")
+  self:line(2, "if d ~= TDATA:sub(at + 1, at + #d) then print((\"FUZZ-CORRUPT tls pair: %d bytes at %d differ\"):format(#d, at)) break end")
+  self:line(2, "at = at + #d TBYTES = TBYTES + #d end end)")
+  self:line(1, "return at")
+  self:line(0, "end")
+  self:line(0, "local function TSEND(s, n, t, tries)")
+  self:line(1, "local at = 0")
+  self:line(1, "for _ = 1, tries do")
+  self:line(2, "local ok, e = pcall(curio.timeout_after, t, s.sendall, s, TDATA:sub(at + 1, n))")
+  self:line(2, "if ok then return n end")
+  self:line(2, "if type(e) ~= \"table\" or not e.bytes_sent or not curio.TaskTimeout:matches(e) then return at end")
+  self:line(2, "at = at + e.bytes_sent")
+  self:line(1, "end")
+  self:line(1, "return at")
+  self:line(0, "end")
+end
+
+local TLS_KINDS = {
+  { 2, "make" }, { 4, "write" }, { 3, "readline" }, { 1, "read" }, { 1, "read_exactly" }, { 2, "crowd" },
+  { 2, "close" }, { 4, "pair" }, { 1, "waiting" }, { 1, "busy" },
+}
+
+function Gen:hs()
+  return self.tr.pick({ "true, true", "true, true", "false, false", "true, false", "false, true" })
+end
+
+-- One TLS statement (never where cancellation is held back: ctx.safe).
+function Gen:tls_stmt(_, ind)
+  local tr = self.tr
+  local t = self:t_timeout_tr()
+  local choice = tr.weighted(TLS_KINDS)
+  self.used["tls_" .. choice] = true
+  if choice == "make" then
+    self:line(ind, "TS_MAKE(" .. self:hs() .. ")")
+  elseif choice == "write" then
+    self:line(ind, "TWRITE(" .. tr.int(1, 3) .. ", " .. t .. ")")
+  elseif choice == "readline" then
+    self:line(ind, "TREAD(\"readline\", nil, " .. t .. ")")
+  elseif choice == "read" then
+    self:line(ind, "TREAD(\"read\", " .. tr.int(1, 40) .. ", " .. t .. ")")
+  elseif choice == "read_exactly" then
+    self:line(ind, "TREAD(\"read_exactly\", " .. tr.int(1, 40) .. ", " .. t .. ")")
+  elseif choice == "crowd" then
+    -- readers and writers sharing the TLS stream: ReadResourceBusy and
+    -- WriteResourceBusy are caught, the lines still come whole and in order
+    local m = tr.int(3, 20)
+    self:line(ind, "for _ = 1, " .. tr.int(2, 4) .. " do if B() then T[#T + 1] = curio.spawn(function() for _ = 1, " .. m
+      .. " do TREAD(\"" .. tr.pick({ "readline", "read", "readline" }) .. "\", 9, " .. t .. ") curio.sleep(0) end end) end end")
+    self:line(ind, "for _ = 1, " .. tr.int(1, 2) .. " do if B() then T[#T + 1] = curio.spawn(function() for _ = 1, " .. m
+      .. " do TWRITE(" .. tr.int(1, 3) .. ", " .. t .. ") curio.sleep(0) end end) end end")
+  elseif choice == "close" then
+    self:line(ind, tr.pick({
+      "if TS.w then pcall(TS.w.close, TS.w) end", "if TS.r then pcall(TS.r.close, TS.r) end",
+      "if TS.ws then pcall(TS.ws.close, TS.ws) end", "if TS.rs then pcall(TS.rs.close, TS.rs) end",
+      "if TS.ws then pcall(curio.ignore_after, " .. t .. ", TS.ws.shutdown, TS.ws, \"w\") end",
+      "if TS.rs then pcall(curio.ignore_after, " .. t .. ", TS.rs.shutdown, TS.rs, \"rw\") end",
+      "if TS.ws then local ok, p = pcall(curio.ignore_after, " .. t .. ", TS.ws.unwrap, TS.ws) "
+        .. "if ok and p then p:close() end end",
+    }))
+  elseif choice == "pair" then
+    -- a pair of its own: a transfer checked byte by byte, interrupted by
+    -- timeouts, cancellation, close, shutdown or unwrap at a random point
+    local n = tr.pick({ "100", "20000", "#TDATA" })
+    self:line(ind, "if B() then T[#T + 1] = curio.spawn(function()")
+    self:line(ind + 1, "local c, s = TLS_PAIR(" .. self:hs() .. ", " .. tr.pick({ "0.002", "0.01", "0.3", "0.3" }) .. ")")
+    self:line(ind + 1, "if not c then return end")
+    self:line(ind + 1, "local cc <close> = c")
+    self:line(ind + 1, "local sc <close> = s")
+    self:line(ind + 1, "local rd = curio.spawn(TRECV, s, " .. n .. ", " .. tr.pick({ "0.005", "0.05", "0.1" }) .. ")")
+    self:line(ind + 1, "local wr = curio.spawn(TSEND, c, " .. n .. ", " .. tr.pick({ "0.001", "0.005", "0.05" }) .. ", "
+      .. tr.int(1, 4) .. ")")
+    self:line(ind + 1, "curio.sleep(" .. tr.pick({ "0", "0", "0.001", "0.003" }) .. ")")
+    self:line(ind + 1, tr.pick({
+      "wr:cancel()", "rd:cancel()", "c:close()", "s:close()", "pcall(curio.ignore_after, 0.01, c.shutdown, c, \"w\")",
+      "pcall(curio.ignore_after, 0.01, function() local p = c:unwrap() p:close() end)",
+      "pcall(c.recv, c, 1)", "pcall(s.sendall, s, \"x\")", "", "",
+    }))
+    self:line(ind + 1, "pcall(curio.ignore_after, 0.5, wr.join, wr) pcall(curio.ignore_after, 0.5, rd.join, rd)")
+    self:line(ind, "end) end")
+  elseif choice == "waiting" then
+    -- daemon tasks in TLS waits when the kernel closes (the program ends)
+    self:line(ind, "if B() then T[#T + 1] = curio.spawn_daemon(function() local c, s = TLS_PAIR(" .. self:hs() .. ", 0.1) "
+      .. "if c then local cc <close> = c local sc <close> = s curio.spawn_daemon(TSEND, c, #TDATA, 0.1, 1) "
+      .. "pcall(curio.ignore_after, 0.1, " .. tr.pick({ "s.recv, s, 1", "c.recv, c, 1", "s.do_handshake, s" })
+      .. ") end end) end")
+  else
+    -- one TLS socket, several tasks: a second reader, writer, handshake
+    -- or unwrap at once is ResourceBusy, caught
+    self:line(ind, "if B() then T[#T + 1] = curio.spawn(function() local c, s = TLS_PAIR(false, false, 0.3) if not c then return end "
+      .. "local cc <close> = c local sc <close> = s local ts = {}")
+    self:line(ind + 1, "for i = 1, " .. tr.int(2, 4) .. " do ts[i] = curio.spawn(function() return pcall(curio.ignore_after, "
+      .. t .. ", " .. tr.pick({ "c.do_handshake, c", "c.recv, c, 10", "c.sendall, c, TDATA:sub(1, 100)", "c.unwrap, c" })
+      .. ") end) end")
+    self:line(ind + 1, "TRECV(s, 100, " .. t .. ")")
+    self:line(ind + 1, "for _, x in ipairs(ts) do pcall(curio.ignore_after, 0.5, x.join, x) end")
+    self:line(ind, "end) end")
+  end
+end
+
+function Gen:t_timeout_tr()
+  return self.tr.pick({ "0", "0.0005", "0.001", "0.002", "0.003", "0.005", "0.008", "0.02" })
+end
+
+---------------------------------------------------------------------------
 -- the program
 
 function Gen:prologue()
@@ -1291,6 +1481,7 @@ function Gen:prologue()
   -- UniversalQueue that a thread may wait on
   self:line(0, "local function BUSY(s) local t0 = os.clock() while os.clock() - t0 < s do end return s end")
   self:line(0, "local UQ = curio.UniversalQueue()")
+  if self.tls then self:tls_prologue() end
   if r.chance(0.15) then self:line(0, "SM[1] = curio.Semaphore(0)") end
   if r.chance(0.2) then
     self:line(0, r.pick({ "collectgarbage(\"incremental\", 1, 1000)", "collectgarbage(\"generational\")" }))
@@ -1330,6 +1521,7 @@ function Gen:main()
   self:line(0, "local function main(...)")
   local ctx = { depth = 0, fi = 0, gen = false, safe = false }
   if not self.avoid.sstream then self:line(1, "if not SS.r then SS_MAKE() end") end
+  if self.tls then self:line(1, "TS_MAKE(" .. self:hs() .. ")") end
   for _ = 1, r.int(1, 3) do self:k_spawn(ctx, 1) end
   self:block(ctx, 1, r.int(4, 12))
   if r.chance(0.5) then
@@ -1386,6 +1578,10 @@ function Gen:runner()
     .. ".. NPUT[i] .. \" put, \" .. NGOT[i] .. \" got, \" .. Q[i]:qsize() .. \" left\") end end")
   self:line(0, "print((\"streams: S %d written, %d read%s; F %d read%s\"):format(SSEQ.w, SSEQ.r, "
     .. "SSEQ.taint and \" (tainted)\" or \"\", FSEQ.r, FSEQ.taint and \" (tainted)\" or \"\"))")
+  if self.tls then
+    self:line(0, "print((\"tls: %d pairs (%d for T), T %d lines written, %d read, %d bytes checked\")"
+      .. ":format(TPAIRS, TMADE, TNW, TNR, TBYTES))")
+  end
   self:line(0, "os.remove(FPATH)")
   self:line(0, "print(\"FUZZ-OK\")")
 end
@@ -1402,6 +1598,9 @@ function fuzz.generate(seed, index, avoid, with)
   local g = setmetatable({ r = rng(seed, index), out = {}, nvar = 0, seed = seed, index = index,
                            avoid = off, used = {} }, Gen)
   g.nf = g.r.int(3, 8)
+  -- TLS from a generator of its own (see Gen:tls_prologue)
+  g.tr = rng(seed + 0x51ED, index)
+  g.tls = g.tr.chance(0.3) and not off.tls
   -- how the main task is run, chosen first: tasks that never end (kind
   -- "stubborn") are made only when the kernel's shutdown_timeout is short
   g.runner_kind = g.r.weighted({ { 5, "run" }, { 3, "kernel" }, { 2, "close_var" }, { 1, "gc" }, { 2, "bin" } })

@@ -11,7 +11,8 @@ INCDIR   ?= $(PREFIX)/include
 MANDIR   ?= $(PREFIX)/share/man
 CFLAGS   ?= -O2 -g
 XCFLAGS  := -std=c11 -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE $(LUA_INC) $(CFLAGS)
-LDLIBS   := -lssl -lcrypto -lev -lm -lpthread
+LDLIBS   := -lev -lm -lpthread
+SSL_LIBS := -lssl -lcrypto
 BUILD    ?= build
 BUSTED   ?= $(LUA) /usr/bin/busted
 LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
@@ -21,13 +22,17 @@ CORE_SRC := core/kernel.c core/task.c core/taskext.c core/inspect.c core/trap.c 
             core/io.c core/socket.c core/sockio.c core/address.c core/process.c \
             core/errors.c core/ctx.c core/module.c
 CORE_SRC += core/spawn.c core/worker.c core/orphan.c core/pipe.c core/signal.c
-CORE_SRC += core/tls.c core/tlssock.c core/tlsctx.c core/tlsinfo.c
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
+# curio.ssl's C part (curio.tls), a module of its own so that only its first
+# use loads OpenSSL (whose relocations would double every start-up); the
+# program and libcurio link it in.
+TLS_SRC  := core/tls.c core/tlssock.c core/tlsctx.c core/tlsinfo.c
+TLS_OBJ  := $(TLS_SRC:core/%.c=$(BUILD)/obj/%.o)
 # libcurio, for C programs (curio.h): the core, the embedding API and the
 # Lua modules compiled in (tools/embed.lua).
 SOVERSION := 0
 VERSION  := 0.1.0
-LIB_OBJ  := $(CORE_OBJ) $(BUILD)/obj/host.o $(BUILD)/obj/embed.o
+LIB_OBJ  := $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/host.o $(BUILD)/obj/embed.o
 LIBS_OUT := $(BUILD)/lib/libcurio.so.$(VERSION) $(BUILD)/lib/libcurio.so.$(SOVERSION) \
             $(BUILD)/lib/libcurio.so $(BUILD)/lib/libcurio.a
 HOST_BINS := $(patsubst tests/%.c,$(BUILD)/bin/%,$(wildcard tests/host_*.c)) $(BUILD)/bin/embed_example
@@ -37,7 +42,7 @@ SPECS    ?= spec
 
 .PHONY: all deps test check tsan fuzz lint bench install uninstall clean run help
 
-all: $(BUILD)/curio/core.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(LIBS_OUT) $(HOST_BINS) \
+all: $(BUILD)/curio/core.so $(BUILD)/curio/tls.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(LIBS_OUT) $(HOST_BINS) \
      $(BUILD)/bin/pty_drive
 
 help:
@@ -54,6 +59,12 @@ $(BUILD)/curio/core.so: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) -shared -o $@ $(CORE_OBJ) $(LDFLAGS) $(LDLIBS)
 
+# Its references to the core resolve in core.so, which makes itself global
+# first (core.export_symbols, called by lua/curio/ssl.lua).
+$(BUILD)/curio/tls.so: $(TLS_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) -shared -o $@ $(TLS_OBJ) $(LDFLAGS) $(SSL_LIBS)
+
 $(BUILD)/gen/embed.c: tools/embed.lua $(LUA_SRC)
 	@mkdir -p $(dir $@)
 	$(LUA) tools/embed.lua $@ $(LUA_SRC)
@@ -63,9 +74,9 @@ $(BUILD)/obj/embed.o: $(BUILD)/gen/embed.c
 
 # The program alone has the prompt's input (core/editline.c), which loads
 # libedit when the prompt starts (libedit-dev for its header).
-$(BUILD)/bin/curio: $(BUILD)/obj/main.o $(BUILD)/obj/editline.o $(BUILD)/obj/embed.o $(CORE_OBJ)
+$(BUILD)/bin/curio: $(BUILD)/obj/main.o $(BUILD)/obj/editline.o $(BUILD)/obj/embed.o $(CORE_OBJ) $(TLS_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
+	$(CC) $(XCFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(SSL_LIBS) $(LDLIBS) -ldl
 
 $(BUILD)/bin/two_kernels: tests/two_kernels.c
 	@mkdir -p $(dir $@)
@@ -78,7 +89,7 @@ $(BUILD)/bin/pty_drive: tests/pty_drive.c
 
 $(BUILD)/lib/libcurio.so.$(VERSION): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) -shared -Wl,-soname,libcurio.so.$(SOVERSION) -o $@ $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(XCFLAGS) -shared -Wl,-soname,libcurio.so.$(SOVERSION) -o $@ $(LIB_OBJ) $(LDFLAGS) $(SSL_LIBS) $(LDLIBS)
 
 $(BUILD)/lib/libcurio.so.$(SOVERSION) $(BUILD)/lib/libcurio.so: $(BUILD)/lib/libcurio.so.$(VERSION)
 	ln -sf libcurio.so.$(VERSION) $@
@@ -91,11 +102,11 @@ $(BUILD)/lib/libcurio.a: $(LIB_OBJ)
 # The C host programs (tests/host_*.c, examples/embed), on the static library.
 $(BUILD)/bin/host_%: tests/host_%.c tests/host_util.h core/curio.h $(BUILD)/lib/libcurio.a
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) -Icore -o $@ $< $(BUILD)/lib/libcurio.a $(LDFLAGS) $(LUA_LIB) $(LDLIBS)
+	$(CC) $(XCFLAGS) -Icore -o $@ $< $(BUILD)/lib/libcurio.a $(LDFLAGS) $(LUA_LIB) $(SSL_LIBS) $(LDLIBS)
 
 $(BUILD)/bin/embed_example: examples/embed/host.c core/curio.h $(BUILD)/lib/libcurio.a
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) -Icore -o $@ $< $(BUILD)/lib/libcurio.a $(LDFLAGS) $(LUA_LIB) $(LDLIBS)
+	$(CC) $(XCFLAGS) -Icore -o $@ $< $(BUILD)/lib/libcurio.a $(LDFLAGS) $(LUA_LIB) $(SSL_LIBS) $(LDLIBS)
 
 # The echo server on HOST (default: every interface) and PORT (25000).
 HOST     ?=
@@ -145,10 +156,10 @@ fuzz:
 # Lint: luacheck, the one place of argument errors, the layering of core/
 # (tools/layers.lua: its concern table is the one list to edit when a file
 # is added or renamed), cppcheck.
-lint: $(CORE_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o
+lint: $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o
 	luacheck -q lua spec examples bench tools
 	sh tools/lint_args.sh
-	$(LUA) tools/layers.lua $(CORE_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o
+	$(LUA) tools/layers.lua $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o
 	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs $(LUA_INC) core tests
 
@@ -159,6 +170,7 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR) \
 	  $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(CLIBDIR)/pkgconfig
 	install -m 755 $(BUILD)/curio/core.so $(DESTDIR)$(LIBDIR)/curio/core.so
+	install -m 755 $(BUILD)/curio/tls.so $(DESTDIR)$(LIBDIR)/curio/tls.so
 	install -m 644 $(LUA_SRC) $(DESTDIR)$(LUADIR)/curio/
 	install -m 755 $(BUILD)/bin/curio $(DESTDIR)$(BINDIR)/curio
 	install -m 644 core/curio.h $(DESTDIR)$(INCDIR)/curio.h

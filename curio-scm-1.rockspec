@@ -19,13 +19,14 @@ dependencies = {
 }
 external_dependencies = {
   LIBEV = { header = "ev.h", library = "ev" },
+  OPENSSL = { header = "openssl/ssl.h", library = "ssl" }, -- curio.ssl's module (curio/tls.so)
   LIBEDIT = { header = "histedit.h" }, -- the prompt's (libedit itself is loaded when it starts)
 }
 build = {
   type = "make",
   build_variables = {
     CFLAGS = "$(CFLAGS)",
-    LUA_INC = "-I$(LUA_INCDIR) -I$(LIBEV_INCDIR) -I$(LIBEDIT_INCDIR)",
+    LUA_INC = "-I$(LUA_INCDIR) -I$(LIBEV_INCDIR) -I$(OPENSSL_INCDIR) -I$(LIBEDIT_INCDIR)",
     LUA = "$(LUA)",
   },
   install_variables = {

@@ -156,7 +156,9 @@ int curio_detach(lua_State *L, curio_kernel *k, int mode);
  * The handle is invalid afterwards. */
 int curio_release(curio_kernel *k);
 
-/* The C module, for package.preload (curio_preload does it). */
+/* The C modules, for package.preload (curio_preload does it): the core,
+ * and curio.ssl's C part (curio.tls, which needs curio.core loaded). */
 int luaopen_curio_core(lua_State *L);
+int luaopen_curio_tls(lua_State *L);
 
 #endif

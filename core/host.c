@@ -249,6 +249,8 @@ static void preload_modules(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_curio_core);
   lua_setfield(L, -2, "curio.core");
+  lua_pushcfunction(L, luaopen_curio_tls);
+  lua_setfield(L, -2, "curio.tls");
   lua_pop(L, 1);
   embed_preload(L);
 }

@@ -10,6 +10,7 @@
 #include "threads.h"
 
 int luaopen_curio_core(lua_State *L);
+int luaopen_curio_tls(lua_State *L);
 int luaopen_curio_editline(lua_State *L);
 void embed_preload(lua_State *L);
 
@@ -18,6 +19,8 @@ static void preload_curio(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_curio_core);
   lua_setfield(L, -2, "curio.core");
+  lua_pushcfunction(L, luaopen_curio_tls);
+  lua_setfield(L, -2, "curio.tls");
   lua_pop(L, 1);
   embed_preload(L);
 }

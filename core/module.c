@@ -2,7 +2,9 @@
  * per-state context (ctx.c) and registers every file's functions and
  * types, each a closure over the context, and the Kernel{} options that
  * features read. Nothing calls into this file. */
+#define _GNU_SOURCE /* dladdr */
 #include <string.h>
+#include <dlfcn.h>
 #include <lauxlib.h>
 #include "curio.h"
 #include "ctx.h"
@@ -23,7 +25,6 @@
 #include "process.h"
 #include "signals.h"
 #include "inspect.h"
-#include "tls.h"
 
 /* The Kernel{} options that features read (kernel_option): whole numbers
  * from 1 to the second field. */
@@ -52,6 +53,23 @@ static void task_types(lua_State *L, int ctx) {
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
   }
+}
+
+/* core.export_symbols(): puts core.so's symbols in the process's global
+ * scope, so that curio.tls (tls.so, curio.ssl's C part, a module of its
+ * own so that OpenSSL loads only when curio.ssl does), which Lua's
+ * require loads next, finds there the core functions it calls: Lua loads
+ * a C module with its symbols local. Where the core is linked into a
+ * program or libcurio, curio.tls is linked in too (preloaded) and the
+ * dlopen finds no library: nothing to do. */
+static int l_export_symbols(lua_State *L) {
+  (void)L;
+  Dl_info info;
+  if (dladdr((void *)luaopen_curio_core, &info) != 0 && info.dli_fname != NULL) {
+    void *self = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
+    if (self != NULL) dlclose(self); /* (global while Lua holds it loaded) */
+  }
+  return 0;
 }
 
 int luaopen_curio_core(lua_State *L) {
@@ -85,10 +103,11 @@ int luaopen_curio_core(lua_State *L) {
   socket_open(L, ctx_idx);
   process_open(L, ctx_idx);
   signal_open(L, ctx_idx);
-  tls_open(L, ctx_idx);
   queue_open(L, ctx_idx);
   group_open(L, ctx_idx);
   lua_pushvalue(L, methods_idx);
   lua_setfield(L, -2, "task_methods");
+  lua_pushcfunction(L, l_export_symbols);
+  lua_setfield(L, -2, "export_symbols");
   return 1;
 }

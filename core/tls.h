@@ -63,5 +63,6 @@ int tls_raise_closed(lua_State *L, const char *fname);
 void tls_wake(ev_io *w);
 void tls_close_now(lua_State *L, struct tls_sock *t, int notify);
 void tls_open(lua_State *L, int ctx);
+int luaopen_curio_tls(lua_State *L);
 
 #endif

@@ -274,3 +274,16 @@ void tls_open(lua_State *L, int ctx) {
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 }
+
+/* luaopen_curio_tls: curio.ssl's C part as a module of its own (tls.so,
+ * or linked into the program and libcurio), so that only curio.ssl's
+ * first use loads OpenSSL. Its functions close over the context of the
+ * state's curio.core (loaded first: lua/curio/ssl.lua). */
+int luaopen_curio_tls(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ctx_registry_key) == LUA_TNIL)
+    return luaL_error(L, "curio.tls: curio.core is not loaded in this state");
+  int ctx = lua_gettop(L);
+  lua_newtable(L);
+  tls_open(L, ctx);
+  return 1;
+}

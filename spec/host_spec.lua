@@ -341,7 +341,7 @@ describe("start-up", function()
       "missing: \tnil",
       "curio curio.check curio.core curio.errors curio.io curio.monitor curio.network curio.queue "
         .. "curio.signal curio.ssl curio.subprocess curio.sync curio.task curio.taskgroup curio.thread curio.time "
-        .. "curio.workers",
+        .. "curio.tls curio.workers",
       "true",
       "true\ttrue\ttrue",
     } }, { status, stderr, util.lines(stdout) })

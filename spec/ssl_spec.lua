@@ -303,4 +303,33 @@ describe("curio.ssl", function()
       assert.is_true(tasks[4]:join() == down, "server to client bytes differ")
     end)
   end)
+
+  -- OpenSSL's loading (its relocations) doubled every script's start-up:
+  -- curio.ssl's C part (curio.tls) is a module of its own, loaded on
+  -- first use, in lua5.4 as in the program.
+  it("loads OpenSSL only when curio.ssl is first used", function()
+    local code = [[
+      local function openssl()
+        local f = assert(io.open("/proc/self/maps"))
+        local maps = f:read("a")
+        f:close()
+        return maps:find("libssl", 1, true) ~= nil
+      end
+      local curio = require "curio"
+      curio.run(function() curio.sleep(0) end)
+      local before = openssl()
+      local ctx = curio.ssl.create_default_context("server")
+      print(before, openssl(), ctx.purpose, require("curio.ssl") == curio.ssl)
+    ]]
+    local status, stdout, stderr = util.lua_code(code, 20)
+    assert.are.same({ 0, "false\ttrue\tserver\ttrue\n" }, { status, stdout }, stderr)
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write(code)
+    f:close()
+    -- the program links OpenSSL in: only that it works the same
+    status, stdout, stderr = util.sh("timeout -s KILL 20 " .. util.bin .. " " .. path)
+    os.remove(path)
+    assert.are.same({ 0, "true\ttrue\tserver\ttrue\n" }, { status, stdout }, stderr)
+  end)
 end)

@@ -1,5 +1,7 @@
 -- curio.ssl: TLS on OpenSSL (docs/sockets.md: TLS). Contexts and TLS
--- sockets are C (core/tlsctx.c, core/tls.c, core/tlsinfo.c); this module
+-- sockets are C (core/tlsctx.c, core/tls.c, core/tlsinfo.c: the module
+-- curio.tls, apart from curio.core so that OpenSSL loads only with this
+-- module, which curio loads on first use); this module
 -- is policy: the default contexts, wrap_socket's options, and the socket
 -- calls that go to the plain socket under a TLS socket.
 --
@@ -16,6 +18,8 @@
 --     same Stream (curio.io).
 
 local core = require "curio.core"
+core.export_symbols() -- (curio.tls's C calls resolve in curio.core)
+local tls_core = require "curio.tls"
 local errors = require "curio.errors"
 local check = require "curio.check"
 local io_ = require "curio.io"
@@ -32,7 +36,7 @@ function ssl.create_default_context(purpose)
     check.arg_error(1, "create_default_context",
                     "\"client\" or \"server\" expected, got " .. check.shown(purpose))
   end
-  local ctx = core.tls_context(purpose or "client")
+  local ctx = tls_core.tls_context(purpose or "client")
   if purpose ~= "server" then ctx:load_default_certs() end
   return ctx
 end
@@ -47,10 +51,10 @@ function ssl.default_client_context()
 end
 
 -- ssl.is_context(value) -> whether value is an SSLContext, and its purpose.
-ssl.is_context = core.tls_is_context
+ssl.is_context = tls_core.tls_is_context
 
-local context_methods, tls_methods = core.tls_context_methods, core.tls_methods
-local transport, tls_wrap = core.tls_transport, core.tls_wrap
+local context_methods, tls_methods = tls_core.tls_context_methods, tls_core.tls_methods
+local transport, tls_wrap = tls_core.tls_transport, tls_core.tls_wrap
 
 local wrap_options = { server_side = true, server_hostname = true, do_handshake_on_connect = true,
                        alpn_protocols = true }

@@ -25,7 +25,7 @@ CORE_SRC += core/spawn.c core/worker.c core/orphan.c core/pipe.c core/signal.c
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
 # curio.ssl's C part (curio.tls), a module of its own so that only its first
 # use loads OpenSSL (whose relocations would double every start-up); the
-# program and libcurio link it in.
+# program loads it too (core/main.c), libcurio links it in.
 TLS_SRC  := core/tls.c core/tlssock.c core/tlsctx.c core/tlsinfo.c
 TLS_OBJ  := $(TLS_SRC:core/%.c=$(BUILD)/obj/%.o)
 # libcurio, for C programs (curio.h): the core, the embedding API and the
@@ -74,9 +74,12 @@ $(BUILD)/obj/embed.o: $(BUILD)/gen/embed.c
 
 # The program alone has the prompt's input (core/editline.c), which loads
 # libedit when the prompt starts (libedit-dev for its header).
-$(BUILD)/bin/curio: $(BUILD)/obj/main.o $(BUILD)/obj/editline.o $(BUILD)/obj/embed.o $(CORE_OBJ) $(TLS_OBJ)
+$(BUILD)/bin/curio: $(BUILD)/obj/main.o $(BUILD)/obj/editline.o $(BUILD)/obj/embed.o $(CORE_OBJ) | $(BUILD)/curio/tls.so
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) -o $@ $^ -Wl,-E $(LDFLAGS) $(LUA_LIB) $(SSL_LIBS) $(LDLIBS) -ldl
+	$(CC) $(XCFLAGS) -o $@ $(filter %.o,$^) -Wl,-E $(LDFLAGS) $(LUA_LIB) $(LDLIBS) -ldl
+
+# The program loads curio.tls from tls.so (core/main.c): where it is installed.
+$(BUILD)/obj/main.o: XCFLAGS += -DCURIO_LIBDIR='"$(LIBDIR)"'
 
 $(BUILD)/bin/two_kernels: tests/two_kernels.c
 	@mkdir -p $(dir $@)

@@ -28,6 +28,7 @@ build = {
     CFLAGS = "$(CFLAGS)",
     LUA_INC = "-I$(LUA_INCDIR) -I$(LIBEV_INCDIR) -I$(OPENSSL_INCDIR) -I$(LIBEDIT_INCDIR)",
     LUA = "$(LUA)",
+    LIBDIR = "$(LIBDIR)", -- where the program finds curio/tls.so
   },
   install_variables = {
     PREFIX = "$(PREFIX)",

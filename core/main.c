@@ -2,6 +2,7 @@
  * curio preloaded (the Lua modules are compiled in, see tools/embed.lua)
  * and hands argv to lua/curio/host.lua, which does the rest. */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <lua.h>
 #include <lauxlib.h>
@@ -10,16 +11,46 @@
 #include "threads.h"
 
 int luaopen_curio_core(lua_State *L);
-int luaopen_curio_tls(lua_State *L);
 int luaopen_curio_editline(lua_State *L);
 void embed_preload(lua_State *L);
+
+#ifndef CURIO_LIBDIR
+#define CURIO_LIBDIR "/usr/local/lib/lua/5.4"
+#endif
+
+/* curio.tls (curio.ssl's C part) is tls.so, loaded on first use as lua5.4
+ * does: linked in, OpenSSL's loading would more than double the program's
+ * start-up (bench/README.md). Its calls into the core resolve in this
+ * executable (-Wl,-E). It is looked for beside the program's build
+ * (build/bin/curio: build/curio/tls.so), where make install puts it, then
+ * in package.cpath. */
+static const char load_tls_code[] =
+  "local exedir, libdir = ...\n"
+  "local path = exedir .. '/../?.so;' .. libdir .. '/?.so;' .. package.cpath\n"
+  "local file, err = package.searchpath('curio.tls', path)\n"
+  "if not file then error('module \\'curio.tls\\' (curio.ssl) not found:' .. err, 0) end\n"
+  "return assert(package.loadlib(file, 'luaopen_curio_tls'))()\n";
+
+static int load_tls(lua_State *L) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  exe[n > 0 ? n : 0] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash != NULL) *slash = '\0';
+  if (luaL_loadbuffer(L, load_tls_code, sizeof load_tls_code - 1, "=curio.tls") != LUA_OK)
+    return lua_error(L);
+  lua_pushstring(L, slash != NULL ? exe : ".");
+  lua_pushliteral(L, CURIO_LIBDIR);
+  lua_call(L, 2, 1);
+  return 1;
+}
 
 /* curio's modules in a Lua state (the program's, a worker thread's). */
 static void preload_curio(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_curio_core);
   lua_setfield(L, -2, "curio.core");
-  lua_pushcfunction(L, luaopen_curio_tls);
+  lua_pushcfunction(L, load_tls);
   lua_setfield(L, -2, "curio.tls");
   lua_pop(L, 1);
   embed_preload(L);

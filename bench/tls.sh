@@ -28,16 +28,21 @@
 # program in a temporary directory (removed at the end): a self-signed
 # certificate for localhost and 127.0.0.1 on a TLS_CERT_KEY key.
 #
+# A point measured while other processes took more than TLS_QUIET CPUs
+# (other_cpu, default 0.10) is measured again, at most TLS_TRIES times in
+# all (default 3), and the quietest try is kept (tries= says how many).
+#
 # Environment: TLS_RUNS (default 3), TLS_SECONDS (measured seconds per echo
 # and handshake point, default 3), TLS_WARMUP (seconds of warm-up before
 # each, default 0.5), TLS_POINTS (default "echo_1x64 echo_50x64
 # echo_1x16384 handshake bulk"), TLS_HS_CONNS (handshakes in flight,
 # default 4), TLS_BULK_MIB (default 1024), TLS_GROUPS (the key exchange the
 # client offers, default X25519; P-256 also), TLS_CERT_KEY (the
-# certificate's key: an EC curve, default P-256, or rsa:BITS), TLS_RAW (a
-# file to which every run's blocks are appended), TLS_START_TIMEOUT
-# (seconds for a server to listen, default 15), CURIO_PY_SRC (an unpacked
-# dabeaz/curio snapshot for curio-py), LUA, PYTHON, CC.
+# certificate's key: an EC curve, default P-256, or rsa:BITS), TLS_TRIES,
+# TLS_QUIET, TLS_RAW (a file to which every run's blocks are appended),
+# TLS_START_TIMEOUT (seconds for a server to listen, default 15),
+# CURIO_PY_SRC (an unpacked dabeaz/curio snapshot for curio-py), LUA,
+# PYTHON, CC.
 set -u
 if [ -n "${CURIO_PY_SRC:-}" ] && [ -d "$CURIO_PY_SRC" ]; then
   CURIO_PY_SRC=$(cd "$CURIO_PY_SRC" && pwd)  # it may be relative to here
@@ -53,6 +58,8 @@ secs=${TLS_SECONDS:-3}
 warmup=${TLS_WARMUP:-0.5}
 points=${TLS_POINTS:-echo_1x64 echo_50x64 echo_1x16384 handshake bulk}
 hs_conns=${TLS_HS_CONNS:-4}
+tries=${TLS_TRIES:-3}
+quiet=${TLS_QUIET:-0.10}
 bulk_mib=${TLS_BULK_MIB:-1024}
 cert_key=${TLS_CERT_KEY:-P-256}
 export TLS_GROUPS=${TLS_GROUPS:-X25519}
@@ -145,10 +152,22 @@ run_point() {
     block "$(printf 'bench=%s\nimpl=%s\nerror=server exited' "$(point_name "$p")" "$impl")"
     return
   fi
-  out=$(TLS_SERVER_PID=$server_pid timeout "$lim" "${pin_client[@]}" "$tbuild/tls_loadgen" "${args[@]}")
-  rc=$?
-  if [ "$rc" = 0 ] && [ -n "$out" ]; then
-    block "$out"
+  local try best='' best_other='' other
+  for ((try = 1; try <= tries; try++)); do
+    out=$(TLS_SERVER_PID=$server_pid timeout "$lim" "${pin_client[@]}" "$tbuild/tls_loadgen" "${args[@]}")
+    rc=$?
+    if [ "$rc" != 0 ] || [ -z "$out" ]; then best=''; break; fi  # an error is reported
+    # other processes' CPU during the window: keep the quietest try
+    other=$(printf '%s\n' "$out" | sed -n 's/^other_cpu=//p')
+    other=${other:-0}
+    if [ -z "$best" ] || awk -v a="$other" -v b="$best_other" 'BEGIN { exit !(a < b) }'; then
+      best=$out best_other=$other
+    fi
+    awk -v a="$other" -v q="$quiet" 'BEGIN { exit !(a <= q) }' && break
+    sleep 1
+  done
+  if [ -n "$best" ]; then
+    block "$(printf '%s\ntries=%d' "$best" "$((try > tries ? tries : try))")"
   else
     [ "$rc" = 124 ] && rc="timeout after ${lim}s" || rc="loadgen exit status $rc"
     [ -n "$out" ] || out=$(printf 'bench=%s\nimpl=%s' "$(point_name "$p")" "$impl")

@@ -21,19 +21,8 @@ local function start_peer(command)
   table.insert(command, 1, "stdbuf")
   table.insert(command, 2, "-oL")
   local p = sub.Popen(command, { stdin = sub.PIPE, stdout = sub.PIPE, stderr = sub.STDOUT })
-  local peer = { proc = p, lines = {}, more = curio.Event() }
-  peer.reader = curio.spawn(function()
-    while true do
-      local line = p.stdout:readline()
-      if line == "" then break end
-      peer.lines[#peer.lines + 1] = line
-      local more = peer.more
-      peer.more = curio.Event()
-      more:set()
-    end
-    peer.done = true
-    peer.more:set()
-  end)
+  local peer = { proc = p }
+  peer.reader = util.collect_lines(p.stdout, peer)
   return peer
 end
 
@@ -56,7 +45,7 @@ peer_line = function(peer, pattern)
         if found then return found end
       end
       seen = #peer.lines + 1
-      assert(not peer.done, "the peer ended without printing " .. pattern)
+      assert(not peer.eof, "the peer ended without printing " .. pattern)
       peer.more:wait()
     end
   end)

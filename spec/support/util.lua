@@ -85,19 +85,28 @@ function util.start_server(script, fd_limit)
     local _, _, stderr = util.stop_server(child)
     error(("%s did not start: %s"):format(script, stderr), 2)
   end
-  child.out_task = curio.spawn(function()
+  child.out_task = util.collect_lines(p.stdout, child)
+  return child
+end
+
+-- Spawns a task that appends each line of stream to into.lines and sets
+-- into.more (an Event, replaced at each line) so that a waiter learns of
+-- it; at the end into.eof is true. Returns the task.
+function util.collect_lines(stream, into)
+  local curio = require "curio"
+  into.lines, into.more = into.lines or {}, into.more or curio.Event()
+  return curio.spawn(function()
     while true do
-      local line = p.stdout:readline()
+      local line = stream:readline()
       if line == "" then break end
-      child.lines[#child.lines + 1] = line
-      local more = child.more
-      child.more = curio.Event()
+      into.lines[#into.lines + 1] = line
+      local more = into.more
+      into.more = curio.Event()
       more:set()
     end
-    child.eof = true
-    child.more:set()
+    into.eof = true
+    into.more:set()
   end)
-  return child
 end
 
 -- Waits until pred(child.lines) holds (true), or until the child's stdout

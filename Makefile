@@ -32,7 +32,7 @@ TLS_OBJ  := $(TLS_SRC:core/%.c=$(BUILD)/obj/%.o)
 # Lua modules compiled in (tools/embed.lua).
 SOVERSION := 0
 VERSION  := 0.1.0
-LIB_OBJ  := $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/host.o $(BUILD)/obj/embed.o
+LIB_OBJ  := $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/host.o $(BUILD)/obj/hostopts.o $(BUILD)/obj/embed.o
 LIBS_OUT := $(BUILD)/lib/libcurio.so.$(VERSION) $(BUILD)/lib/libcurio.so.$(SOVERSION) \
             $(BUILD)/lib/libcurio.so $(BUILD)/lib/libcurio.a
 HOST_BINS := $(patsubst tests/%.c,$(BUILD)/bin/%,$(wildcard tests/host_*.c)) $(BUILD)/bin/embed_example
@@ -159,10 +159,10 @@ fuzz:
 # Lint: luacheck, the one place of argument errors, the layering of core/
 # (tools/layers.lua: its concern table is the one list to edit when a file
 # is added or renamed), cppcheck.
-lint: $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o
+lint: $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o $(BUILD)/obj/hostopts.o
 	luacheck -q lua spec examples bench tools
 	sh tools/lint_args.sh
-	$(LUA) tools/layers.lua $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o
+	$(LUA) tools/layers.lua $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o $(BUILD)/obj/hostopts.o
 	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs $(LUA_INC) core tests
 

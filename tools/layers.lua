@@ -45,7 +45,7 @@ local concerns = {
   -- the top: registers every file's functions; nothing may call it but
   -- the embedding API, which loads the whole module into a host's state
   { name = "registration", files = { "module" } },
-  { name = "embedding",    files = { "host" }, above_registration = true },
+  { name = "embedding",    files = { "host", "hostopts" }, above_registration = true },
 }
 
 local concern_of, by_name = {}, {}

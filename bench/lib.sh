@@ -1,6 +1,6 @@
 # bench/lib.sh: what bench/run.sh and bench/process.sh share, sourced by
 # them (not run): the environment (from the repository root), block, run,
-# scaled and wanted. A script sourcing it defines left_out BENCH IMPL (why
+# scaled, wanted and build_limit. A script sourcing it defines left_out BENCH IMPL (why
 # an implementation is not run; nothing: it is run) before calling run.
 if [ -n "${CURIO_PY_SRC:-}" ] && [ -d "$CURIO_PY_SRC" ]; then
   CURIO_PY_SRC=$(cd "$CURIO_PY_SRC" && pwd)  # it may be relative to here
@@ -67,3 +67,18 @@ wanted() {  # is benchmark $1 selected on the command line?
   return 1
 }
 
+
+# build_limit NAME: compiles the C limit program bench/limits/NAME.c into
+# bench/limits/build/NAME (when missing or older than its sources) with the
+# project's warnings (C11, -Wall -Wextra -Werror) and -O2; prints the
+# program's path. CC (default cc) and CFLAGS (default -O2) as for make.
+build_limit() {
+  local src=bench/limits/$1.c out=bench/limits/build/$1
+  if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ bench/limits/limit.h -nt "$out" ]; then
+    # shellcheck disable=SC2086  # CFLAGS: several flags
+    mkdir -p bench/limits/build &&
+      ${CC:-cc} -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE ${CFLAGS:--O2} -pthread \
+        -o "$out" "$src" >&2 || return 1
+  fi
+  echo "$out"
+}

@@ -33,9 +33,9 @@ left_out() {
   case $1:$2 in
     sleepers_1m:curio-py) echo "not run at 1M (its ready-queue assert is quadratic: hours)" ;;
     sleepers_1m:trio) echo "not run at 1M (about 140 s and 5 GB)" ;;
-    codec:curio-lua | codec:cjson) ;;
+    codec:curio-lua | codec:cjson | codec:limit) ;;
     codec:*) echo "no codec peer (the codec's peer is lua-cjson)" ;;
-    stream_read:curio-lua) ;;
+    stream_read:curio-lua | stream_read:limit) ;;
     stream_read:*) echo "no peer (it guards curio-lua's joins of many chunks)" ;;
   esac
 }
@@ -65,13 +65,15 @@ for entry in "${benches[@]}"; do
   if [ -f "bench/peers/node_$p.js" ]; then
     run "$b" node "bench/peers/node_$p.js" node "bench/peers/node_$p.js" "$n"
   fi
-  # plain Lua's floor for this benchmark, where there is one (sleepers: memory)
-  if [ -f "bench/peers/raw_$p.lua" ]; then
-    run "$b" lua5.4-floor "bench/peers/raw_$p.lua" "$lua" "bench/peers/raw_$p.lua" "$n"
-  fi
+  # the limit: the least this work costs here (bench/limits/): a C program
+  # for the thread benchmarks, else plain Lua
+  case $p in
+    thread_roundtrip | thread_parallel | universal_queue)
+      if prog=$(build_limit "$p"); then
+        run "$b" limit "bench/limits/$p.c" "$prog" "$n"
+      else
+        block "$(printf 'bench=%s\nimpl=limit\nerror=build of bench/limits/%s.c failed' "$b" "$p")"
+      fi ;;
+    *) run "$b" limit bench/limits/plain.lua "$lua" bench/limits/plain.lua "$p" "$n" ;;
+  esac
 done
-from=
-if wanted raw_coroutine "$@"; then
-  run raw_coroutine lua5.4 bench/peers/raw_coroutine.lua \
-    "$lua" bench/peers/raw_coroutine.lua "$(scaled 2000000)"
-fi

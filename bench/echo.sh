@@ -9,8 +9,9 @@
 #
 #   bench/echo.sh [impl...] | lua5.4 bench/summary.lua
 #
-# Implementations (default: all): c-epoll curio-lua curio-lua-stream luv
-# cqueues curio-py asyncio uvloop node. One that cannot run here is printed
+# Implementations (default: all): limit (the C server, echo/c_echo_server.c;
+# also named c-epoll) curio-lua curio-lua-stream luv cqueues curio-py
+# asyncio uvloop node. One that cannot run here is printed
 # as skipped=..., a failed point as error=....
 #
 # Environment: ECHO_SECONDS (measured seconds per point, default 3),

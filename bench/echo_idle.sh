@@ -14,8 +14,11 @@
 #
 #   bench/echo_idle.sh [impl...] | lua5.4 bench/summary.lua
 #
-# Implementations (default: all): c-epoll curio-lua curio-lua-stream luv
-# cqueues curio-py asyncio uvloop node. Both sides need more than 10,000
+# Implementations (default: all): limit (the C server, echo/c_echo_server.c;
+# also named c-epoll) curio-lua curio-lua-stream luv cqueues curio-py
+# asyncio uvloop node, and limit-coroutine: no server, a bare Lua coroutine
+# suspended per connection (bench/limits/plain.lua echo_idle), what a
+# coroutine per connection costs at the least. Both sides need more than 10,000
 # descriptors: the soft `ulimit -n` is raised to what is needed, which must
 # not exceed the hard limit (else every implementation is skipped).
 #
@@ -29,6 +32,7 @@ if [ -n "${CURIO_PY_SRC:-}" ] && [ -d "$CURIO_PY_SRC" ]; then
 fi
 cd "$(dirname "$0")/.." || exit 1
 . bench/echo/common.sh
+extra_impls=(limit-coroutine)
 
 n=${ECHO_IDLE_CONNS:-10000}
 if [ "$n" = 10000 ]; then bench=echo_idle_10k; else bench=echo_idle_$n; fi
@@ -121,3 +125,12 @@ for impl in "${echo_impls[@]}"; do
   stop_clients  # the clients close first: the server sees 10,000 ends of stream
   stop_server
 done
+
+# no server: a bare suspended coroutine per connection
+if selected limit-coroutine "$@"; then
+  if out=$("$lua" bench/limits/plain.lua echo_idle "$n") && [ -n "$out" ]; then
+    block "$out"
+  else
+    result limit-coroutine error "bench/limits/plain.lua echo_idle failed"
+  fi
+fi

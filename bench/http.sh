@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # HTTP keep-alive throughput: wrk (one thread, 50 connections, keep-alive)
-# asking GET / of examples/http_server.lua (impl curio-lua) and of
+# asking GET / of examples/http_server.lua (impl curio-lua), of
 # bench/peers/node_http_server.js (impl node, Node's http module, the same
-# reply). Each server is pinned to CPU 0 and wrk to CPU 1 (taskset), on
+# reply) and of bench/limits/c_http_server.c (impl limit: C, epoll, the
+# same reply bytes to every request, no parsing; built here with cc). Each server is pinned to CPU 0 and wrk to CPU 1 (taskset), on
 # 127.0.0.1 and a free port; a warm-up run comes before the timed one.
 # Prints one name=value block per implementation, blocks separated by a
 # blank line, as bench/run.sh does:
@@ -11,7 +12,7 @@
 #
 # Environment: HTTP_SECONDS (timed seconds, default 5), HTTP_WARMUP (warm-up
 # seconds, default 1; 0: none), HTTP_CONNS (default 50), LUA (default
-# lua5.4), NODE (default node).
+# lua5.4), NODE (default node), CC (default cc).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -149,10 +150,17 @@ run() {
 
 for tool in wrk taskset; do
   if ! command -v "$tool" >/dev/null; then
+    skipped limit "$tool not found"
     skipped curio-lua "$tool not found"
     skipped node "$tool not found"
     exit 0
   fi
 done
+if mkdir -p bench/limits/build && "${CC:-cc}" -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 \
+  -o bench/limits/build/c_http_server bench/limits/c_http_server.c; then
+  run limit bench/limits/build/c_http_server
+else
+  failed limit "build of bench/limits/c_http_server.c failed"
+fi
 run curio-lua "$lua" examples/http_server.lua
 run node "$node" bench/peers/node_http_server.js

@@ -1,6 +1,6 @@
 # bench/lib.sh: what bench/run.sh and bench/process.sh share, sourced by
 # them (not run): the environment (from the repository root), block, run,
-# scaled, wanted and build_limit. A script sourcing it defines left_out BENCH IMPL (why
+# scaled, wanted, build_limit and run_limit. A script sourcing it defines left_out BENCH IMPL (why
 # an implementation is not run; nothing: it is run) before calling run.
 if [ -n "${CURIO_PY_SRC:-}" ] && [ -d "$CURIO_PY_SRC" ]; then
   CURIO_PY_SRC=$(cd "$CURIO_PY_SRC" && pwd)  # it may be relative to here
@@ -81,4 +81,15 @@ build_limit() {
         -o "$out" "$src" >&2 || return 1
   fi
   echo "$out"
+}
+
+# run_limit BENCH NAME N: builds bench/limits/NAME.c and runs it with N as
+# BENCH's impl=limit block (an error block if it does not build).
+run_limit() {
+  local prog
+  if prog=$(build_limit "$2"); then
+    run "$1" limit "bench/limits/$2.c" "$prog" "$3"
+  else
+    block "$(printf 'bench=%s\nimpl=limit\nerror=build of bench/limits/%s.c failed' "$1" "$2")"
+  fi
 }

@@ -41,4 +41,6 @@ for entry in "${benches[@]}"; do
   if [ -f "bench/peers/node_$b.js" ]; then
     run "$b" node "bench/peers/node_$b.js" node "bench/peers/node_$b.js" "$n"
   fi
+  # the limit: the least this work costs here, a C program (bench/limits/)
+  run_limit "$b" "$b" "$n"
 done

@@ -68,12 +68,7 @@ for entry in "${benches[@]}"; do
   # the limit: the least this work costs here (bench/limits/): a C program
   # for the thread benchmarks, else plain Lua
   case $p in
-    thread_roundtrip | thread_parallel | universal_queue)
-      if prog=$(build_limit "$p"); then
-        run "$b" limit "bench/limits/$p.c" "$prog" "$n"
-      else
-        block "$(printf 'bench=%s\nimpl=limit\nerror=build of bench/limits/%s.c failed' "$b" "$p")"
-      fi ;;
+    thread_roundtrip | thread_parallel | universal_queue) run_limit "$b" "$p" "$n" ;;
     *) run "$b" limit bench/limits/plain.lua "$lua" bench/limits/plain.lua "$p" "$n" ;;
   esac
 done

@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/startup.sh: start-up, as whole-process time (hyperfine, Debian's
 # `hyperfine` package), of
-#   lua5.4-bare        lua5.4 -e ''
+#   limit              lua5.4 -e ''   (the bare interpreter; was lua5.4-bare)
 #   curio-lua-require  lua5.4 -e 'require "curio"'   (in-tree LUA_PATH/LUA_CPATH)
 #   curio-program      build/bin/curio -e ''
 # Issue 17 asks each of the last two within 2 times the first.
@@ -24,7 +24,7 @@ rounds=${ROUNDS:-5}
 export LUA_PATH="./lua/?.lua;./lua/?/init.lua;;"
 export LUA_CPATH="./build/?.so;;"
 
-impls=(lua5.4-bare curio-lua-require curio-program)
+impls=(limit curio-lua-require curio-program)
 commands=("$lua -e ''" "$lua -e 'require \"curio\"'" "$bin -e ''")
 
 if ! command -v hyperfine >/dev/null; then

@@ -14,7 +14,8 @@
 -- vs floor`). Further rows named `limit-*` are other limits, shown without
 -- ratios.
 -- Latency, throughput and CPU columns (p50_us, p99_us, mib_per_sec,
--- client_cpu, server_cpu, other_cpu, server_us_per_op, server_us_per_mib:
+-- client_cpu, server_cpu, other_cpu, server_us_per_op, server_us_per_mib,
+-- server_cpu_us_per_req:
 -- bench/echo.sh, bench/http.sh, bench/tls.sh, bench/process.sh) are added
 -- where reported. A
 -- benchmark with no ops_per_sec at all but rss_per_conn_bytes
@@ -110,7 +111,7 @@ end
 
 -- optional columns, each shown where some run of the benchmark reports it
 local latency_cols = { "p50_us", "p99_us", "mib_per_sec", "client_cpu", "server_cpu", "other_cpu",
-                       "server_us_per_op", "server_us_per_mib" }
+                       "server_us_per_op", "server_us_per_mib", "server_cpu_us_per_req" }
 
 local function any(recs, key)
   for _, r in ipairs(recs) do
@@ -119,18 +120,23 @@ local function any(recs, key)
   return false
 end
 
--- a memory table (bench/echo_idle.sh): no ops_per_sec anywhere
+-- a memory table (bench/echo_idle.sh): no ops_per_sec anywhere; a column
+-- per further limit (limit-coroutine: a bare coroutine per connection)
 local function memory_table(recs)
   local base
+  local others = {}
   for _, r in ipairs(recs) do
     if r.impl == "curio-lua" then base = tonumber(r.rss_per_conn_bytes) end
+    if not is_limit(r) and is_any_limit(r) and tonumber(r.rss_per_conn_bytes) then others[#others + 1] = r end
   end
   local lim, best = limit_and_best(recs, "rss_per_conn_bytes", function(a, b) return a < b end)
   local lim_b = lim and tonumber(lim.rss_per_conn_bytes)
   local best_b = best and tonumber(best.rss_per_conn_bytes)
-  io.write("| impl | rss_per_conn_bytes | vs curio-lua |", lim and " vs limit |" or "",
-    best and " vs best peer |" or "", " rss_kb | rss_base_kb | setup_seconds |\n")
-  io.write("|---|---:|---:|", lim and "---:|" or "", best and "---:|" or "", "---:|---:|---:|\n")
+  io.write("| impl | rss_per_conn_bytes | vs curio-lua |", lim and " vs limit |" or "")
+  for _, o in ipairs(others) do io.write(" vs ", o.impl, " |") end
+  io.write(best and " vs best peer |" or "", " rss_kb | rss_base_kb | setup_seconds |\n")
+  io.write("|---|---:|---:|", lim and "---:|" or "", string.rep("---:|", #others), best and "---:|" or "",
+    "---:|---:|---:|\n")
   for _, r in ipairs(recs) do
     local b = tonumber(r.rss_per_conn_bytes)
     local first = (r.skipped and "skipped: " .. r.skipped) or (r.error and "error: " .. r.error)
@@ -138,6 +144,9 @@ local function memory_table(recs)
     local any_lim = is_any_limit(r)
     io.write("| ", r.impl or "?", " | ", first, " | ", ratio(b, base), " |")
     if lim then io.write(" ", any_lim and "-" or ratio(b, lim_b), " |") end
+    for _, o in ipairs(others) do
+      io.write(" ", any_lim and "-" or ratio(b, tonumber(o.rss_per_conn_bytes)), " |")
+    end
     if best then
       io.write(" ", is_ours(r) and b and (ratio(b, best_b) .. " (" .. best.impl .. ")") or "-", " |")
     end

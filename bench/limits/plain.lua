@@ -303,6 +303,41 @@ function limits.stream_read()
   return n, seconds, "mib_per_sec", string.format("%.1f", n * 24 / seconds)
 end
 
+-- echo_idle (bench/echo_idle.sh): memory per idle connection when each has
+-- a coroutine, at the least: N bare coroutines of one handler function, each
+-- started with its connection's number and suspended in coroutine.yield
+-- (as a handler waits in recv); VmRSS before and after, each after a full
+-- collection. No sockets: what a coroutine per connection costs, beside
+-- the C server's bytes (impl limit). Prints its own block, as echo_idle.sh's
+-- (bench echo_idle_10k at 10,000).
+local function vmrss_kb()
+  local f = assert(io.open("/proc/self/status"))
+  local kb = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+  f:close()
+  return kb
+end
+
+function limits.echo_idle()
+  local n = count(10000)
+  local function handler(conn)
+    yield()
+    return conn
+  end
+  local cos = {}
+  collectgarbage("collect")
+  local base = vmrss_kb()
+  for i = 1, n do
+    local co = create(handler)
+    resume(co, i)
+    cos[i] = co
+  end
+  collectgarbage("collect")
+  local rss = vmrss_kb()
+  b.emit("bench", n == 10000 and "echo_idle_10k" or "echo_idle_" .. n, "impl", "limit-coroutine",
+    "conns", n, "rss_kb", rss, "rss_base_kb", base, "rss_per_conn_bytes", (rss - base) * 1024 // n)
+  for i = 1, n do assert(resume(cos[i])) end
+end
+
 local f = limits[bench or ""]
 if not f then
   local names = {}
@@ -313,4 +348,4 @@ if not f then
   os.exit(2)
 end
 local res = table.pack(f())
-b.report(bench, "limit", res[1], res[2], nil, table.unpack(res, 3, res.n))
+if res.n > 0 then b.report(bench, "limit", res[1], res[2], nil, table.unpack(res, 3, res.n)) end

@@ -68,16 +68,22 @@ wanted() {  # is benchmark $1 selected on the command line?
 }
 
 
-# build_limit NAME: compiles the C limit program bench/limits/NAME.c into
-# bench/limits/build/NAME (when missing or older than its sources) with the
-# project's warnings (C11, -Wall -Wextra -Werror) and -O2; prints the
-# program's path. CC (default cc) and CFLAGS (default -O2) as for make.
+# build_limit NAME [module]: compiles the C limit program bench/limits/NAME.c
+# into bench/limits/build/NAME, or with `module` the Lua C module
+# bench/limits/build/NAME.so (when missing or older than its sources), with
+# the project's warnings (C11, -Wall -Wextra -Werror) and -O2; prints its
+# path. CC (default cc), CFLAGS (default -O2) and LUA_INC as for make.
 build_limit() {
-  local src=bench/limits/$1.c out=bench/limits/build/$1
-  if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ bench/limits/limit.h -nt "$out" ]; then
+  local src=bench/limits/$1.c out=bench/limits/build/$1 extra=(-pthread)
+  if [ "${2:-}" = module ]; then
+    out=$out.so
+    # shellcheck disable=SC2207  # the include flags, split
+    extra=(-shared -fPIC $(echo "${LUA_INC:-$(pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)}"))
+  fi
+  if [ ! -e "$out" ] || [ "$src" -nt "$out" ] || [ bench/limits/limit.h -nt "$out" ]; then
     # shellcheck disable=SC2086  # CFLAGS: several flags
     mkdir -p bench/limits/build &&
-      ${CC:-cc} -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE ${CFLAGS:--O2} -pthread \
+      ${CC:-cc} -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE ${CFLAGS:--O2} "${extra[@]}" \
         -o "$out" "$src" >&2 || return 1
   fi
   echo "$out"

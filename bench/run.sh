@@ -69,6 +69,13 @@ for entry in "${benches[@]}"; do
   # for the thread benchmarks, else plain Lua
   case $p in
     thread_roundtrip | thread_parallel | universal_queue) run_limit "$b" "$p" "$n" ;;
+    codec) # a deep copy in C: bench/limits/codec_copy.c, a Lua module
+      if build_limit codec_copy module >/dev/null; then
+        run "$b" limit bench/limits/plain.lua env "LUA_CPATH=bench/limits/build/?.so;;" \
+          "$lua" bench/limits/plain.lua codec "$n"
+      else
+        block "$(printf 'bench=%s\nimpl=limit\nerror=build of bench/limits/codec_copy.c failed' "$b")"
+      fi ;;
     *) run "$b" limit bench/limits/plain.lua "$lua" bench/limits/plain.lua "$p" "$n" ;;
   esac
 done

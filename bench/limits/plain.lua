@@ -1,8 +1,9 @@
 -- The plain-Lua limits of bench/run.sh's benchmarks (impl `limit`): each
 -- does a benchmark's work with bare Lua 5.4 coroutines and tables, no
--- scheduler library, no timer, no C module, in the benchmark's shape (its N,
--- what is timed), so that curio-lua's figure can be given as a ratio to the
--- least that work costs in Lua.
+-- scheduler library, no timer, in the benchmark's shape (its N, what is
+-- timed), so that curio-lua's figure can be given as a ratio to the least
+-- that work costs in Lua. The one C module: codec's deep copy
+-- (codec_copy.c), a Lua copy being no bound for a C codec.
 --
 --   lua5.4 bench/limits/plain.lua BENCH [N]
 --
@@ -263,20 +264,14 @@ function limits.event_waiters()
   return n, t2 - t1, "total_seconds", t2 - t0
 end
 
--- the codec's table (bench/codec_table.lua) copied deeply, N times: the
--- objects decode must at least build, from a walk of all that encode must
--- at least walk (no bytes in between); compare: the codec's round trip
+-- the codec's table (bench/codec_table.lua) copied deeply, N times, by C
+-- (bench/limits/codec_copy.c, a Lua module bench/run.sh builds into
+-- bench/limits/build/): the objects a decode must at least build, from a
+-- walk of all that an encode must at least walk, with no bytes in between
 function limits.codec()
   local n = count(100)
+  local copy = require("codec_copy").copy
   local data = require("codec_table")()
-  local function copy(t)
-    local c = {}
-    for k, v in pairs(t) do
-      if type(v) == "table" then v = copy(v) end
-      c[k] = v
-    end
-    return c
-  end
   local t0 = clock()
   for _ = 1, n do
     local c = copy(data)

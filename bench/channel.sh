@@ -52,7 +52,9 @@ channel_impls=(curio-lua curio-py multiprocessing node node-advanced limit)
 echo_impls=("${channel_impls[@]}") # the names check_names accepts
 check_names "$@" || exit 2
 
-mkdir -p "$cbuild" && "$cc" -O2 -o "$cbuild/limit" bench/channel/limit.c || exit 1
+# shellcheck disable=SC2086  # CFLAGS: several flags
+mkdir -p "$cbuild" && "$cc" -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE ${CFLAGS:--O2} \
+  -o "$cbuild/limit" bench/channel/limit.c || exit 1
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
@@ -61,7 +63,7 @@ n_of() { # the default N of a shape, scaled
   case $1 in
     oneway) scaled 200000 ;;
     roundtrip | many*) scaled 20000 ;;
-    bulk) scaled 32 ;;
+    bulk) scaled 64 ;;
   esac
 }
 

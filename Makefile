@@ -18,7 +18,7 @@ BUSTED   ?= $(LUA) /usr/bin/busted
 LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
 
 CORE_SRC := core/kernel.c core/task.c core/taskext.c core/inspect.c core/trap.c core/timer.c core/wait.c core/waitq.c core/shutdown.c \
-            core/coro.c core/queue.c core/priority.c core/group.c core/codec.c core/codec_encode.c core/codec_decode.c core/inbox.c core/threads.c core/universal.c core/universal_wait.c core/universal_methods.c core/fileio.c \
+            core/coro.c core/queue.c core/priority.c core/group.c core/codec.c core/codec_encode.c core/codec_decode.c core/codec_frame.c core/inbox.c core/threads.c core/universal.c core/universal_wait.c core/universal_methods.c core/fileio.c \
             core/io.c core/socket.c core/sockio.c core/address.c core/process.c \
             core/errors.c core/ctx.c core/module.c
 CORE_SRC += core/spawn.c core/worker.c core/orphan.c core/pipe.c core/signal.c
@@ -26,7 +26,7 @@ CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)
 # curio.ssl's C part (curio.tls), a module of its own so that only its first
 # use loads OpenSSL (whose relocations would double every start-up); the
 # program loads it too (core/main.c), libcurio links it in.
-TLS_SRC  := core/tls.c core/tlssock.c core/tlsctx.c core/tlsinfo.c
+TLS_SRC  := core/tls.c core/tlssock.c core/tlsctx.c core/tlsinfo.c core/tlsauth.c
 TLS_OBJ  := $(TLS_SRC:core/%.c=$(BUILD)/obj/%.o)
 # libcurio, for C programs (curio.h): the core, the embedding API and the
 # Lua modules compiled in (tools/embed.lua).
@@ -151,7 +151,7 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@mkdir -p $(BUILD)/bin $(BUILD)/fuzz-corpus tests/fuzz/regressions
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA_INC) -Icore \
-	  -o $(BUILD)/bin/fuzz_decode tests/fuzz_decode.c core/codec.c core/codec_encode.c core/codec_decode.c $(LUA_LIB)
+	  -o $(BUILD)/bin/fuzz_decode tests/fuzz_decode.c core/codec.c core/codec_encode.c core/codec_decode.c core/codec_frame.c $(LUA_LIB)
 	cp tests/fuzz/corpus/* $(BUILD)/fuzz-corpus/
 	$(BUILD)/bin/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=tests/fuzz/regressions/ \
 	  $(BUILD)/fuzz-corpus

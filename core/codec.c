@@ -11,8 +11,9 @@
  *    receiver's globals),
  *    C functions without upvalues and shared objects (Universal objects,
  *    by reference: struct codec_shared), these two only within the same
- *    process. Anything else raises an error naming the value's path and
- *    type.
+ *    process (CODEC_LOCAL). CODEC_DATA, for a Channel's peer that may be
+ *    anywhere, takes no function at all. Anything else raises an error
+ *    naming the value's path and type.
  * 2. The decoder trusts nothing: every length is checked against the bytes
  *    left before anything is allocated or read, nesting is bounded, and
  *    malformed or truncated input raises "malformed data". Functions are
@@ -20,6 +21,9 @@
  *    (CODEC_FUNCTIONS): Lua does not verify bytecode.
  * 3. Bytes are built in a userdata on the stack, so an error midway leaks
  *    nothing.
+ *
+ * 4. A Channel's frames (codec_frame.c) are built by the encoder with
+ *    their size prefix in the same buffer (codec_encode_frame).
  *
  * Format: "CL" 1, varint count, then each value: a tag byte and its body.
  * Tables and functions get ids in the order first met; a later meeting is
@@ -85,7 +89,42 @@ static int l_decode(lua_State *L) {
   return codec_decode(L, data, len, flags);
 }
 
+/* core.encode_frame(value, what) -> a Channel's frame holding value, data
+ * only (codec_encode_frame); `what` names it in errors ("send: value"). */
+static int l_encode_frame(lua_State *L) {
+  const char *what = luaL_checkstring(L, 2);
+  codec_encode_frame(L, 1, what);
+  return 1;
+}
+
+/* core.frame_header(size) -> the header of a payload of size bytes. */
+static int l_frame_header(lua_State *L) {
+  lua_Integer size = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, size >= 0, 1, "non-negative size expected");
+  unsigned char head[CODEC_FRAME_HEAD_MAX];
+  size_t n = codec_frame_header((size_t)size, head);
+  lua_pushlstring(L, (const char *)head, n);
+  return 1;
+}
+
+/* core.frame_parse(bytes, limit) -> status, size: as codec_frame_parse
+ * (status: the header's length; 0, more bytes needed, size of them; -1
+ * malformed; -2 over limit). */
+static int l_frame_parse(lua_State *L) {
+  size_t n;
+  const unsigned char *p = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  lua_Integer limit = luaL_checkinteger(L, 2);
+  uint64_t size = 0;
+  int status = codec_frame_parse(p, n, limit < 0 ? 0 : (uint64_t)limit, &size);
+  lua_pushinteger(L, status);
+  lua_pushinteger(L, status == -1 ? 0 : (lua_Integer)size);
+  return 2;
+}
+
 const luaL_Reg codec_functions[] = {
+  {"encode_frame", l_encode_frame},
+  {"frame_header", l_frame_header},
+  {"frame_parse", l_frame_parse},
   {"encode", l_encode},
   {"encode_portable", l_encode_portable},
   {"encode_reply", l_encode_reply},

@@ -4,6 +4,7 @@
 #define CURIO_CODEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <lua.h>
 #include <lauxlib.h>
 
@@ -11,14 +12,36 @@
  * only from a sender in this process that is trusted (a worker thread). */
 enum { CODEC_VALUES = 0, CODEC_FUNCTIONS = 1 };
 
+/* What the encoder accepts (rule 1 of codec.c): everything that crosses
+ * within this process; CODEC_PORTABLE, for another process, no C function
+ * and no shared object; CODEC_DATA, for a program that may be anywhere (a
+ * Channel), no function at all. */
+enum { CODEC_LOCAL = 0, CODEC_PORTABLE = 1, CODEC_DATA = 2 };
+
 /* Encodes the n values from stack index first (left there) and pushes the
  * bytes as a string; raises an error naming the value's path when one cannot
  * cross ("cannot transfer argument #1 upvalue 'cfg' field 'conn' (userdata)"). `what` names the
- * values ("argument", "result"). With `portable`, for another process: C
- * functions and shared objects are refused. Returns how many shared
- * objects the bytes hold. */
-size_t codec_encode(lua_State *L, int first, int n, const char *what, int portable);
-size_t codec_encode_from(lua_State *L, int first, int n, const char *what, int portable, int number);
+ * values ("argument", "result"). `mode` is one of the above. Returns how
+ * many shared objects the bytes hold. */
+size_t codec_encode(lua_State *L, int first, int n, const char *what, int mode);
+size_t codec_encode_from(lua_State *L, int first, int n, const char *what, int mode, int number);
+
+/* Frames (a Channel's messages, codec_frame.c), as Python's
+ * multiprocessing and curio frame them: the payload's size as a 4-byte
+ * big-endian signed integer, or for 2 GiB and more -1 then the size as an
+ * 8-byte big-endian integer; then the payload. */
+#define CODEC_FRAME_HEAD_MAX 12
+/* Writes the header of a payload of `size` bytes into out; returns its
+ * length (4 or 12). */
+size_t codec_frame_header(size_t size, unsigned char out[CODEC_FRAME_HEAD_MAX]);
+/* Reads a header from the n bytes at p, refusing a size over `limit`
+ * before anything is allocated: returns the header's length (4 or 12) and
+ * sets *size, 0 when more bytes are needed (*size = how many the header
+ * takes), or -1 for a malformed header (a negative size other than -1,
+ * an 8-byte size of 2^63 or more) and -2 for a size over limit (*size set). */
+int codec_frame_parse(const unsigned char *p, size_t n, uint64_t limit, uint64_t *size);
+/* Pushes one frame holding the value at idx, encoded in CODEC_DATA mode. */
+void codec_encode_frame(lua_State *L, int idx, const char *what);
 
 /* Decodes data, pushing its values; returns how many. Raises an error on
  * malformed or truncated input. */

@@ -20,7 +20,8 @@ struct writer {
   lua_Integer nseen;
   const char *what; /* "argument", "result", ... */
   int arg;          /* which of the values is being encoded (1-based) */
-  int portable;     /* for another process: no C function, no shared object */
+  int mode;         /* CODEC_LOCAL, CODEC_PORTABLE (no C function, no shared
+                     * object), CODEC_DATA (no function at all) */
   size_t nshared;   /* shared objects written */
   int depth;
   /* the way down, for messages: each step is a table key (its stack
@@ -232,9 +233,10 @@ static void encode_table(struct writer *w, int idx) {
 
 static void encode_function(struct writer *w, int idx) {
   lua_State *L = w->L;
+  if (w->mode == CODEC_DATA) refuse(w, idx, NULL); /* (data only: no code crosses) */
   if (lua_iscfunction(L, idx)) {
     if (lua_getupvalue(L, idx, 1) != NULL) refuse(w, idx, "a C function with upvalues");
-    if (w->portable) refuse(w, idx, "a C function, to another process");
+    if (w->mode != CODEC_LOCAL) refuse(w, idx, "a C function, to another process");
     lua_CFunction f = lua_tocfunction(L, idx);
     put_byte(w, TAG_CFUNC);
     uint64_t bits = 0;
@@ -310,7 +312,7 @@ static void encode_value(struct writer *w, int idx) {
         lua_pop(L, 2);
       }
       if (ops == NULL) { refuse(w, idx, NULL); return; }
-      if (w->portable) { refuse(w, idx, "a shared object, to another process"); return; }
+      if (w->mode != CODEC_LOCAL) { refuse(w, idx, "a shared object, to another process"); return; }
       grow(w, 17); /* (before retain: nothing may fail once it is taken) */
       void *obj = ops->retain(L, idx);
       uint64_t a = 0, b = 0;
@@ -327,38 +329,65 @@ static void encode_value(struct writer *w, int idx) {
   }
 }
 
-/* Encodes the n values from stack index first (see codec.h). With
- * `portable`, for another process (rule 1: C functions and shared objects
- * are refused). Returns how many shared objects the bytes hold (each holds
- * a reference: codec_release). */
-size_t codec_encode(lua_State *L, int first, int n, const char *what, int portable) {
-  return codec_encode_from(L, first, n, what, portable, 1);
+/* Encodes the n values from stack index first, numbered from `number` in
+ * messages, after `head` bytes left for a frame's header (codec.h); leaves
+ * the writer's bytes in w (the box, if any, at w->buf). Returns how many
+ * shared objects the bytes hold (each holds a reference: codec_release). */
+static size_t encode_values(struct writer *w, lua_State *L, int first, int n, const char *what,
+                            int mode, int number, size_t head) {
+  first = lua_absindex(L, first);
+  luaL_checkstack(L, 8, "codec");
+  memset(w, 0, sizeof *w);
+  w->L = L;
+  w->what = what;
+  w->mode = mode;
+  lua_pushnil(L);
+  w->buf = lua_gettop(L);
+  lua_pushnil(L);
+  w->seen = lua_gettop(L);
+  w->p = w->small;
+  w->cap = sizeof w->small;
+  grow(w, head);
+  w->len = head;
+  put(w, CODEC_MAGIC, CODEC_MAGIC_LEN);
+  put_varint(w, (uint64_t)n);
+  for (int i = 0; i < n; i++) {
+    w->arg = number + i;
+    encode_value(w, first + i);
+  }
+  return w->nshared;
+}
+
+/* Encodes the n values from stack index first (see codec.h). `mode`:
+ * CODEC_LOCAL, CODEC_PORTABLE or CODEC_DATA (rule 1). */
+size_t codec_encode(lua_State *L, int first, int n, const char *what, int mode) {
+  return codec_encode_from(L, first, n, what, mode, 1);
 }
 
 /* As codec_encode, the values numbered from `number` in messages (a reply
  * whose first value is a flag numbers it 0: the results are #1 on). */
-size_t codec_encode_from(lua_State *L, int first, int n, const char *what, int portable, int number) {
+size_t codec_encode_from(lua_State *L, int first, int n, const char *what, int mode, int number) {
   struct writer w;
-  first = lua_absindex(L, first);
-  luaL_checkstack(L, 8, "codec");
-  memset(&w, 0, sizeof w);
-  w.L = L;
-  w.what = what;
-  w.portable = portable;
-  lua_pushnil(L);
-  w.buf = lua_gettop(L);
-  lua_pushnil(L);
-  w.seen = lua_gettop(L);
-  w.p = w.small;
-  w.cap = sizeof w.small;
-  put(&w, CODEC_MAGIC, CODEC_MAGIC_LEN);
-  put_varint(&w, (uint64_t)n);
-  for (int i = 0; i < n; i++) {
-    w.arg = number + i;
-    encode_value(&w, first + i);
-  }
+  size_t nshared = encode_values(&w, L, first, n, what, mode, number, 0);
   lua_pushlstring(L, w.p, w.len);
   lua_replace(L, w.buf);
   lua_settop(L, w.buf);
-  return w.nshared;
+  return nshared;
+}
+
+/* Pushes one frame holding the value at idx in CODEC_DATA mode: its size
+ * prefix (codec_frame_header) and the codec bytes, built in one buffer so
+ * that a big value is copied once into the string, never joined. */
+void codec_encode_frame(lua_State *L, int idx, const char *what) {
+  struct writer w;
+  idx = lua_absindex(L, idx);
+  encode_values(&w, L, idx, 1, what, CODEC_DATA, 1, CODEC_FRAME_HEAD_MAX);
+  size_t size = w.len - CODEC_FRAME_HEAD_MAX;
+  unsigned char head[CODEC_FRAME_HEAD_MAX];
+  size_t n = codec_frame_header(size, head);
+  char *start = w.p + CODEC_FRAME_HEAD_MAX - n;
+  memcpy(start, head, n);
+  lua_pushlstring(L, start, size + n);
+  lua_replace(L, w.buf);
+  lua_settop(L, w.buf);
 }

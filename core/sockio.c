@@ -146,6 +146,32 @@ static int growbuf_take(lua_State *L) {
   return 1;
 }
 
+/* Grows g to hold cap bytes at least; 0, or -1 without memory. */
+static int growbuf_reserve(struct growbuf *g, size_t cap) {
+  if (g->cap >= cap) return 0;
+  /* mapped directly, in huge pages where the system allows: a 4 KiB
+   * page fault costs about 17 us in some VMs, and 100 MiB is 25,600
+   * of them; growth moves pages, never bytes (mremap) */
+  char *p = g->p == NULL ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                         : mremap(g->p, g->cap, cap, MREMAP_MAYMOVE);
+  if (p == MAP_FAILED) return -1;
+  madvise(p, cap, MADV_HUGEPAGE);
+  g->p = p;
+  g->cap = cap;
+  return 0;
+}
+
+/* holder:put(s): appends s (what a stream had buffered already). */
+static int growbuf_put(lua_State *L) {
+  struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
+  size_t n;
+  const char *data = luaL_checklstring(L, 2, &n);
+  if (n > 0 && growbuf_reserve(g, g->len + n) < 0) return luaL_error(L, "read: not enough memory");
+  if (n > 0) memcpy(g->p + g->len, data, n);
+  g->len += n;
+  return 0;
+}
+
 static int l_growbuf(lua_State *L) {
   struct growbuf *g = lua_newuserdatauv(L, sizeof *g, 0);
   g->p = NULL;
@@ -156,6 +182,8 @@ static int l_growbuf(lua_State *L) {
     lua_newtable(L);
     lua_pushcfunction(L, growbuf_take);
     lua_setfield(L, -2, "take");
+    lua_pushcfunction(L, growbuf_put);
+    lua_setfield(L, -2, "put");
     lua_setfield(L, -2, "__index");
   }
   lua_setmetatable(L, -2);
@@ -170,15 +198,7 @@ static int do_read_to_end(lua_State *L, struct sock *s) {
   for (;;) {
     if (g->cap - g->len < 65536) {
       size_t cap = g->cap < (1 << 20) ? (1 << 20) : g->cap * 2;
-      /* mapped directly, in huge pages where the system allows: a 4 KiB
-       * page fault costs about 17 us in some VMs, and 100 MiB is 25,600
-       * of them; growth moves pages, never bytes (mremap) */
-      char *p = g->p == NULL ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                             : mremap(g->p, g->cap, cap, MREMAP_MAYMOVE);
-      if (p == MAP_FAILED) return luaL_error(L, "read: not enough memory");
-      madvise(p, cap, MADV_HUGEPAGE);
-      g->p = p;
-      g->cap = cap;
+      if (growbuf_reserve(g, cap) < 0) return luaL_error(L, "read: not enough memory");
     }
     ssize_t n = sock_read(s, g->p + g->len, g->cap - g->len);
     if (n > 0) { g->len += (size_t)n; continue; }
@@ -205,6 +225,52 @@ static int l_read_to_end(lua_State *L) {
   check_idle(L, s, 0, "read");
   lua_settop(L, 2);
   return do_read_to_end(L, s);
+}
+
+/* ---- reading n bytes (a Channel's messages) ---- */
+
+static int read_exactly_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Stack: sock, holder, n. Reads straight into the holder, sized once for
+ * all n bytes: a big message is read in as few system calls as the
+ * socket allows and copied once more, into its string. */
+static int do_read_exactly(lua_State *L, struct sock *s) {
+  struct growbuf *g = lua_touserdata(L, 2);
+  size_t want = (size_t)lua_tointeger(L, 3);
+  while (g->len < want) {
+    ssize_t n = sock_read(s, g->p + g->len, want - g->len);
+    if (n > 0) { g->len += (size_t)n; continue; }
+    if (n == 0) break; /* the end: the caller sees fewer bytes */
+    if (errno == EINTR) continue;
+    if (!is_again(errno)) sock_raise_os(L, "read", errno);
+    return wait_ready(L, s, 0, &read_wait, read_exactly_k);
+  }
+  /* the mapping is kept for the next message (its pages are faulted in
+   * already); the caller drops the holder to free it */
+  lua_pushlstring(L, g->p, g->len);
+  g->len = 0;
+  return 1;
+}
+
+static int read_exactly_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  return do_read_exactly(L, resumed(L, ctx, "read"));
+}
+
+/* core.read_exactly(sock, holder, n) -> the holder's bytes (holder:put's)
+ * and what follows them on sock, n in all, or fewer at the end of the
+ * stream; the holder is emptied but keeps its memory. An interrupted read
+ * leaves what it read in the holder. */
+static int l_read_exactly(lua_State *L) {
+  struct sock *s = sock_check_open(L, "read");
+  struct growbuf *g = luaL_checkudata(L, 2, GROWBUF_MT);
+  lua_Integer n = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, n >= 0, 3, "non-negative size expected");
+  trap_current(L, "read");
+  check_idle(L, s, 0, "read");
+  if (growbuf_reserve(g, n > 0 ? (size_t)n : 1) < 0) return luaL_error(L, "read: not enough memory");
+  lua_settop(L, 3);
+  return do_read_exactly(L, s);
 }
 
 /* ---- send, sendall ---- */
@@ -487,5 +553,6 @@ const luaL_Reg sockio_methods[] = {
 const luaL_Reg sockio_functions[] = {
   {"growbuf", l_growbuf},
   {"read_to_end", l_read_to_end},
+  {"read_exactly", l_read_exactly},
   {NULL, NULL}
 };

@@ -56,6 +56,9 @@ extern const luaL_Reg tls_info_methods[];
 /* tls.c: the calls that may wait */
 extern const luaL_Reg tls_io_methods[];
 
+/* tlsauth.c: a Channel's authentication (HMAC-SHA256, random bytes) */
+extern const luaL_Reg tls_auth_functions[];
+
 /* tlssock.c: the type, its checks and its one close */
 struct tls_sock *tls_check(lua_State *L, const char *fname);
 struct tls_sock *tls_check_open(lua_State *L, const char *fname);

@@ -262,6 +262,7 @@ void tls_open(lua_State *L, int ctx) {
   tls_ctx_open(L, ctx);
   ctx_newtype(L, TLS_SOCKET_MT, tls_methods, ctx, MT_TLS_SOCKET);
   ctx_functions(L, tls_functions, ctx);
+  ctx_functions(L, tls_auth_functions, ctx);
   luaL_getmetatable(L, TLS_SOCKET_MT);
   lua_getfield(L, -1, "__index");
   ctx_functions(L, tls_info_methods, ctx);

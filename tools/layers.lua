@@ -31,7 +31,7 @@ local concerns = {
   { name = "coroutines",   files = { "coro" } },
   { name = "queues",       files = { "queue", "priority" } },
   { name = "task groups",  files = { "group" } },
-  { name = "codec",        files = { "codec", "codec_encode", "codec_decode" } },
+  { name = "codec",        files = { "codec", "codec_encode", "codec_decode", "codec_frame" } },
   { name = "inbox",        files = { "inbox" } },
   { name = "threads",      files = { "threads" } },
   { name = "universal",    files = { "universal", "universal_wait", "universal_methods" } },
@@ -39,7 +39,7 @@ local concerns = {
   { name = "sockets",      files = { "socket", "sockio", "address" } },
   { name = "processes",    files = { "process", "spawn", "orphan", "worker" } },
   { name = "signals",      files = { "signal" } },
-  { name = "tls",          files = { "tls", "tlssock", "tlsctx", "tlsinfo" } },
+  { name = "tls",          files = { "tls", "tlssock", "tlsctx", "tlsinfo", "tlsauth" } },
   -- the prompt's input (libedit), linked only into the curio program
   { name = "prompt",       files = { "editline" }, uses = {} },
   -- the top: registers every file's functions; nothing may call it but

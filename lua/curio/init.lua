@@ -138,4 +138,8 @@ lazy.monitor = function() return require("curio.monitor").start end
 -- 12. TLS
 lazy.ssl = function() return require "curio.ssl" end
 
+-- 13. channels
+from("curio.channel", { "Channel" })
+lazy.channel = function() return require "curio.channel" end
+
 return curio

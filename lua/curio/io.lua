@@ -128,9 +128,24 @@ local function take(self, n)
 end
 
 -- io_.take_buffered(stream) -> the bytes the stream has buffered, taken
--- (for code that reads the source directly afterwards: subprocess pipes).
+-- (for code that reads the source directly afterwards: subprocess pipes,
+-- a Channel's big messages).
 function io_.take_buffered(self)
   return take(self, buffered(self))
+end
+
+-- io_.buffered(stream) -> how many bytes the stream has buffered.
+io_.buffered = buffered
+
+-- io_.is_stream(value) -> whether value is a Stream.
+function io_.is_stream(value)
+  return getmetatable(value) == Stream
+end
+
+-- io_.source(stream) -> the stream's source (a Channel reads a plain
+-- socket's big messages from it directly, after io_.take_buffered).
+function io_.source(self)
+  return self._source
 end
 
 -- A big read straight from a source that does not refuse a second reader

@@ -33,6 +33,8 @@ expected["howto/subprocess_pipe.lua"] = {
   "cat answered: Some data", "cat answered: More data", "at the end: ''", "cat exited with 0",
   "sorted: apple", "sorted: fig", "sorted: pear", "tr answered: SHOUT THIS", "tr exited with 0",
 }
+-- (it starts three examples/channel_worker.lua as its workers)
+expected["channel_producer.lua"] = { "results: 10000", "every job done once: true", "total steps: 849666" }
 expected["howto/cpu.lua"] = { "fib(30) = 832040", "other tasks ran meanwhile: true" }
 
 -- demo.lua's two workers tick on the clock, so how their lines interleave

@@ -1,0 +1,617 @@
+-- curio.channel: messages between programs (docs/channel.md). A Channel
+-- is an address that one program listens on (accept) and others connect
+-- to (connect); each side gets a Connection carrying size-prefixed
+-- messages both ways: values in the codec's data form (send, recv) or
+-- bytes (send_bytes, recv_bytes). As Python curio's curio.channel, with
+-- the authentication of Python's multiprocessing.connection.
+--
+-- Rules:
+--  1. A message is a frame: the payload's size as a 4-byte big-endian
+--     signed integer (for 2 GiB and more: -1, then the size in 8 bytes),
+--     then the payload (core/codec_frame.c), as Python's multiprocessing
+--     and curio frame theirs. send(value) sends the value's codec bytes
+--     in CODEC_DATA mode: nil, booleans, numbers, strings, tables (shared
+--     references and cycles kept); functions, userdata and shared objects
+--     are refused before anything is sent (no code crosses a channel), and
+--     recv decodes without functions (core.decode's untrusted mode).
+--  2. A header is checked against the connection's limit (opts.max_size,
+--     default 64 MiB; recv_bytes's maxlength lowers it) before anything
+--     is read or allocated for its payload. A size over it, a malformed
+--     header or a payload that does not decode raises MessageError and
+--     closes the connection.
+--  3. One sender and one receiver at a time: a second task that sends
+--     (receives) while one does waits its turn, in arrival order (FIFO),
+--     so the messages of several tasks never mix and none is refused with
+--     ResourceBusy.
+--  4. Interrupted (a timeout, a cancellation, an error of the system) once
+--     part of a frame went out or came in, the connection is closed, and
+--     every later call raises ChannelError saying why: no half message is
+--     ever misread. Interrupted before any byte of the frame moved (a
+--     receive still waiting for its header: its bytes stay in the stream's
+--     buffer; a send over a plain socket or pipe that wrote nothing) the
+--     connection stays usable.
+--  5. The end of the stream between two messages raises EOFError (again
+--     at each recv); in the middle of one, EOFError and the connection is
+--     closed.
+--  6. Authentication (opts.authkey of accept and connect) is Python
+--     multiprocessing's handshake (3.12's, HMAC-SHA256 from libcrypto):
+--     each side sends a random challenge that the other answers with the
+--     HMAC of it under the shared key, compared in constant time, the
+--     listener challenging first. Before it succeeds, only the
+--     handshake's frames (256 bytes at most) are read and nothing is
+--     decoded. A wrong key raises AuthenticationError on both sides and
+--     closes the connection. OpenSSL (curio.tls) is loaded only then.
+--  7. close() never waits: it may be called anywhere (also where Lua
+--     cannot yield, a __gc, a __close) and again.
+
+local core = require "curio.core"
+local errors = require "curio.errors"
+local check = require "curio.check"
+local io_ = require "curio.io"
+
+local CurioError, CancelledError, IncompleteRead = errors.CurioError, errors.CancelledError,
+  errors.IncompleteRead
+local ConnectionRefusedError, OSError = errors.ConnectionRefusedError, errors.OSError
+local encode_frame, frame_header, frame_parse = core.encode_frame, core.frame_header, core.frame_parse
+local decode, read_exactly, growbuf = core.decode, core.read_exactly, core.growbuf
+local buffered, take_buffered, source_of = io_.buffered, io_.take_buffered, io_.source
+local waitq, sleep, current_task = core.waitq, core.sleep, core.current_task
+local socket_methods = core.socket_methods
+
+local channel = {}
+
+local ChannelError = CurioError:subclass("ChannelError")
+channel.ChannelError = ChannelError
+channel.AuthenticationError = ChannelError:subclass("AuthenticationError")
+channel.EOFError = ChannelError:subclass("EOFError")
+channel.MessageError = ChannelError:subclass("MessageError")
+local AuthenticationError, EOFError, MessageError = channel.AuthenticationError, channel.EOFError,
+  channel.MessageError
+
+local DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+-- A payload this big or more goes as its own write after its header (no
+-- joined copy), and is read straight into a buffer of its size (rule 2
+-- of core/sockio.c's read_exactly) when the stream reads a plain socket.
+local BIG = 65536
+-- The read buffer of a big message is kept for the next one up to this
+-- size (its pages are mapped already), and dropped beyond.
+local KEEP = 32 * 1024 * 1024
+
+local function is_socket(value)
+  return type(value) == "userdata" and pcall(socket_methods.closed, value)
+end
+
+local function check_max_size(value, n, fname)
+  if value == nil then return DEFAULT_MAX_SIZE end
+  if math.type(value) ~= "integer" or value < 1 then
+    check.arg_error(n, fname, "opts.max_size must be a positive integer", 2)
+  end
+  return value
+end
+
+---------------------------------------------------------------- Connection
+
+local Connection = { __name = "curio.channel.Connection" }
+Connection.__index = Connection
+
+local connection_opts = { max_size = true }
+
+-- channel.Connection(reader, writer, opts) -> a Connection over two
+-- streams (writer defaults to reader: a socket's stream); opts.max_size.
+function channel.Connection(reader, writer, opts)
+  if not io_.is_stream(reader) then
+    check.arg_error(1, "Connection", "Stream expected, got " .. check.describe(reader))
+  end
+  if writer ~= nil and not io_.is_stream(writer) then
+    check.arg_error(2, "Connection", "Stream expected, got " .. check.describe(writer))
+  end
+  opts = check.options(opts, 3, "Connection", connection_opts)
+  local max_size = check_max_size(opts.max_size, 3, "Connection")
+  writer = writer or reader
+  local rsource, wsource = source_of(reader), source_of(writer)
+  return setmetatable({
+    _r = reader, _w = writer, _max_size = max_size,
+    _rsock = is_socket(rsource) and rsource or nil, -- plain socket or pipe: big reads go straight
+    _wplain = is_socket(wsource),                   -- rule 4: a write that wrote nothing is clean
+    _closed = nil,                                  -- why it was closed, once closed
+    _sending = false, _sendq = waitq("Connection.send"),
+    _receiving = false, _recvq = waitq("Connection.recv"),
+    _holder = nil, _rstate = nil,
+  }, Connection)
+end
+
+local function bad_self(self, fname)
+  check.bad_self(self, fname, "Connection", 2)
+end
+
+-- conn:close(): closes both streams (rule 7).
+function Connection:close()
+  if getmetatable(self) ~= Connection then bad_self(self, "close") end
+  if self._closed then return end
+  self._closed = "closed"
+  self._holder = nil
+  self._r:close()
+  if self._w ~= self._r then self._w:close() end
+end
+
+Connection.__close = Connection.close
+
+function Connection:__tostring()
+  return ("Connection (%s)"):format(self._closed and "closed" or "open")
+end
+
+-- conn:closed() -> whether the connection is closed.
+function Connection:closed()
+  if getmetatable(self) ~= Connection then bad_self(self, "closed") end
+  return self._closed ~= nil
+end
+
+local function raise_closed(self, fname)
+  local why = self._closed
+  local because = why ~= "closed" and (" (" .. why .. ")") or ""
+  error(ChannelError(fname .. ": the connection is closed" .. because), 3)
+end
+
+-- Closes the connection after a failure (rule 4), saying why.
+local function close_for(self, why)
+  if self._closed then return end
+  self:close()
+  self._closed = why
+end
+
+local function describe_error(err)
+  if type(err) == "table" and err.__name then return err.__name end
+  return tostring(err)
+end
+
+-- Rule 3: the send (receive) side, taken in arrival order.
+local function take(self, busy, queue, fname)
+  if self._closed then raise_closed(self, fname) end
+  if self[busy] then self[queue]:wait() else self[busy] = true end -- (woken: handed over)
+  if self._closed then
+    if self[queue]:wake(1) == 0 then self[busy] = false end
+    raise_closed(self, fname)
+  end
+end
+
+local function give(self, busy, queue)
+  if self[queue]:wake(1) == 0 then self[busy] = false end
+end
+
+---------------------------------------------------------------- sending
+
+-- A send's failure (rule 4): the connection stays open only when nothing
+-- of the frame went out.
+local function send_failed(self, fname, err, clean)
+  if self._closed then
+    if CancelledError:matches(err) then error(err, 0) end
+    raise_closed(self, fname)
+  end
+  local sent = type(err) == "table" and rawget(err, "bytes_sent") or nil
+  if not (clean and self._wplain and (sent == nil or sent == 0)) then
+    close_for(self, describe_error(err) .. " in the middle of a send")
+  end
+  error(err, 0)
+end
+
+-- Writes the frame: head (the whole frame when payload is nil), then payload.
+local function send_frame(self, fname, head, payload)
+  take(self, "_sending", "_sendq", fname)
+  local w = self._w
+  local ok, err = pcall(w.write, w, head)
+  if ok and payload ~= nil then
+    ok, err = pcall(w.write, w, payload)
+    if not ok then
+      give(self, "_sending", "_sendq")
+      send_failed(self, fname, err, false)
+    end
+  end
+  give(self, "_sending", "_sendq")
+  if not ok then send_failed(self, fname, err, true) end
+end
+
+-- conn:send(value): sends value (rule 1).
+function Connection:send(value)
+  if getmetatable(self) ~= Connection then bad_self(self, "send") end
+  if current_task() == nil then check.task("send") end
+  if self._closed then raise_closed(self, "send") end
+  local ok, frame = pcall(encode_frame, value, "send: value")
+  if not ok then error(CurioError(frame), 2) end
+  send_frame(self, "send", frame, nil)
+end
+
+-- conn:send_bytes(data): sends the bytes of data as one message.
+function Connection:send_bytes(data)
+  if getmetatable(self) ~= Connection then bad_self(self, "send_bytes") end
+  if type(data) ~= "string" then
+    check.arg_error(1, "send_bytes", "string expected, got " .. check.describe(data))
+  end
+  if current_task() == nil then check.task("send_bytes") end
+  if self._closed then raise_closed(self, "send_bytes") end
+  if #data < BIG then
+    send_frame(self, "send_bytes", frame_header(#data) .. data, nil)
+  else
+    send_frame(self, "send_bytes", frame_header(#data), data)
+  end
+end
+
+---------------------------------------------------------------- receiving
+
+-- Reads n bytes of a payload (its header read already).
+local function read_payload(self, n)
+  local r, sock = self._r, self._rsock
+  if n < BIG or sock == nil or buffered(r) >= n then
+    local ok, data = pcall(r.read_exactly, r, n)
+    if ok then return data end
+    if IncompleteRead:matches(data) then
+      error(EOFError(("the peer closed the connection in the middle of a message (%d of %d bytes)")
+                     :format(#data.partial, n)), 0)
+    end
+    error(data, 0)
+  end
+  local holder = self._holder or growbuf()
+  self._holder = holder
+  holder:put(take_buffered(r))
+  local data = read_exactly(sock, holder, n)
+  if n > KEEP then self._holder = nil end
+  if #data < n then
+    error(EOFError(("the peer closed the connection in the middle of a message (%d of %d bytes)")
+                   :format(#data, n)), 0)
+  end
+  return data
+end
+
+-- Reads one frame's payload of at most limit bytes; self._rstate says
+-- how far it went (rule 4: nil, still waiting for the header).
+local function read_frame(self, limit)
+  local r = self._r
+  local ok, head = pcall(r.read_exactly, r, 4)
+  if not ok then
+    if IncompleteRead:matches(head) then
+      if head.partial == "" then error(EOFError("the peer closed the connection"), 0) end
+      self._rstate = "header"
+      error(EOFError("the peer closed the connection in the middle of a message header"), 0)
+    end
+    error(head, 0)
+  end
+  self._rstate = "header"
+  local status, size = frame_parse(head, limit)
+  if status == 0 then -- the 8-byte form
+    head = head .. r:read_exactly(8)
+    status, size = frame_parse(head, limit)
+  end
+  if status == -1 then error(MessageError("malformed message header"), 0) end
+  if status == -2 then
+    error(MessageError(("message of %d bytes over the limit of %d"):format(size, limit), { size = size }), 0)
+  end
+  self._rstate = "payload"
+  if size == 0 then return "" end
+  return read_payload(self, size)
+end
+
+-- A receive's failure (rule 4, rule 5).
+local function recv_failed(self, fname, err)
+  local state = self._rstate
+  if self._closed then
+    if CancelledError:matches(err) then error(err, 0) end
+    raise_closed(self, fname)
+  end
+  if EOFError:matches(err) then
+    if state ~= nil then close_for(self, "the peer closed it in the middle of a message") end
+    err.message = fname .. ": " .. err.message
+    error(err, 0)
+  end
+  if MessageError:matches(err) then
+    close_for(self, "a bad message came: " .. err.message)
+    err.message = fname .. ": " .. err.message
+    error(err, 0)
+  end
+  if state ~= nil then close_for(self, describe_error(err) .. " in the middle of a message") end
+  error(err, 0)
+end
+
+local function receive(self, fname, limit)
+  take(self, "_receiving", "_recvq", fname)
+  self._rstate = nil
+  local ok, data = pcall(read_frame, self, limit)
+  give(self, "_receiving", "_recvq")
+  if not ok then recv_failed(self, fname, data) end
+  return data
+end
+
+-- conn:recv_bytes(maxlength) -> the next message's bytes; a message over
+-- maxlength (or the connection's limit) raises MessageError (rule 2).
+function Connection:recv_bytes(maxlength)
+  if getmetatable(self) ~= Connection then bad_self(self, "recv_bytes") end
+  local limit = self._max_size
+  if maxlength ~= nil then
+    maxlength = check.count(maxlength, 1, "recv_bytes")
+    if maxlength < limit then limit = maxlength end
+  end
+  if current_task() == nil then check.task("recv_bytes") end
+  return receive(self, "recv_bytes", limit)
+end
+
+local function decoded(self, ok, n, value)
+  if not ok or n ~= 1 then
+    local why = not ok and (tostring(n):gsub("^.-codec: ", "")) or "not one value"
+    close_for(self, "a bad message came: " .. why)
+    error(MessageError("recv: the message is no value: " .. why), 3)
+  end
+  return value
+end
+
+local function counted(...)
+  return select("#", ...), ...
+end
+
+local function decode_counted(data)
+  return counted(decode(data))
+end
+
+-- conn:recv() -> the next message's value (rule 1).
+function Connection:recv()
+  if getmetatable(self) ~= Connection then bad_self(self, "recv") end
+  if current_task() == nil then check.task("recv") end
+  local data = receive(self, "recv", self._max_size)
+  return decoded(self, pcall(decode_counted, data))
+end
+
+---------------------------------------------------------------- authentication
+
+local CHALLENGE, WELCOME, FAILURE, DIGEST = "#CHALLENGE#", "#WELCOME#", "#FAILURE#", "{sha256}"
+local HANDSHAKE_MAX = 256
+
+local crypto -- curio.tls, loaded with the first authkey (rule 6)
+local function load_crypto()
+  if crypto == nil then
+    require "curio.ssl" -- (exports curio.core's symbols for curio.tls)
+    crypto = require "curio.tls"
+  end
+  return crypto
+end
+
+-- Sends a challenge and checks the peer's answer.
+local function deliver_challenge(conn, key)
+  local message = DIGEST .. crypto.random_bytes(40)
+  conn:send_bytes(CHALLENGE .. message)
+  local response = conn:recv_bytes(HANDSHAKE_MAX)
+  local expected = DIGEST .. crypto.hmac_sha256(key, message)
+  if not crypto.equal_digests(response, expected) then
+    pcall(conn.send_bytes, conn, FAILURE)
+    error(AuthenticationError("digest received was wrong"), 0)
+  end
+  conn:send_bytes(WELCOME)
+end
+
+-- Answers the peer's challenge.
+local function answer_challenge(conn, key)
+  local message = conn:recv_bytes(HANDSHAKE_MAX)
+  if message:sub(1, #CHALLENGE) ~= CHALLENGE then
+    error(AuthenticationError("the peer sent no challenge"), 0)
+  end
+  message = message:sub(#CHALLENGE + 1)
+  if message:sub(1, #DIGEST) ~= DIGEST or #message < #DIGEST + 20 then
+    error(AuthenticationError("the peer's challenge is not HMAC-SHA256"), 0)
+  end
+  conn:send_bytes(DIGEST .. crypto.hmac_sha256(key, message))
+  local response = conn:recv_bytes(HANDSHAKE_MAX)
+  if response ~= WELCOME then error(AuthenticationError("digest sent was rejected"), 0) end
+end
+
+local function handshake(conn, key, server)
+  if server then
+    deliver_challenge(conn, key)
+    answer_challenge(conn, key)
+  else
+    answer_challenge(conn, key)
+    deliver_challenge(conn, key)
+  end
+end
+
+-- Authenticates conn (rule 6); closes it and raises on failure: a frame
+-- that is no answer (too big, the end) is an AuthenticationError too.
+local function authenticate(conn, key, server, fname)
+  local ok, err = pcall(handshake, conn, key, server)
+  if ok then return conn end
+  conn:close()
+  if ChannelError:matches(err) and not AuthenticationError:matches(err) then
+    err = AuthenticationError("the handshake failed: " .. err.message, { cause = err })
+  end
+  if AuthenticationError:matches(err) then err.message = fname .. ": " .. err.message end
+  error(err, 0)
+end
+
+---------------------------------------------------------------- Channel
+
+local Channel = { __name = "curio.Channel" }
+Channel.__index = Channel
+
+local channel_opts = { ssl = true, max_size = true, server_hostname = true }
+
+-- The address given to Channel: {host, port} or a unix path.
+local function check_address(address)
+  if type(address) == "string" then
+    return check.cstring(address, 1, "Channel", "path string", 2)
+  end
+  if type(address) ~= "table" then
+    check.arg_error(1, "Channel", "{host, port} or a unix path expected, got " .. check.describe(address), 2)
+  end
+  local host, port = address[1] or address.host, address[2] or address.port
+  check.cstring(host, 1, "Channel", "address {host, port}: string host", 2)
+  if math.type(port) ~= "integer" or port < 0 or port > 65535 then
+    check.arg_error(1, "Channel", "address {host, port}: integer port 0-65535 expected", 2)
+  end
+  return { host, port }
+end
+
+-- curio.Channel(address, opts) -> a Channel: address {host, port} or a
+-- unix socket's path; opts.ssl an SSLContext (a server's to accept, a
+-- client's to connect), opts.server_hostname (TLS: the name to verify,
+-- by default the address's host), opts.max_size (each connection's
+-- limit, rule 2).
+function channel.Channel(address, opts)
+  address = check_address(address)
+  opts = check.options(opts, 2, "Channel", channel_opts)
+  if opts.ssl ~= nil then
+    local ssl = require "curio.ssl"
+    if not ssl.is_context(opts.ssl) then check.arg_error(2, "Channel", "opts.ssl must be an SSLContext") end
+  end
+  if opts.server_hostname ~= nil then
+    check.cstring(opts.server_hostname, 2, "Channel", "opts.server_hostname: string")
+  end
+  local max_size = check_max_size(opts.max_size, 2, "Channel")
+  return setmetatable({ address = address, _ssl = opts.ssl, _hostname = opts.server_hostname,
+                        _max_size = max_size, _sock = nil, _made_path = nil, _closed = false }, Channel)
+end
+
+local function check_channel(self, fname)
+  if getmetatable(self) ~= Channel then check.bad_self(self, fname, "Channel", 2) end
+  if self._closed then error(ChannelError(fname .. ": the channel is closed"), 3) end
+end
+
+local auth_opts = { authkey = true }
+
+local function check_authkey(opts, fname)
+  opts = check.options(opts, 1, fname, auth_opts, 2)
+  local key = opts.authkey
+  if key ~= nil and type(key) ~= "string" then
+    check.arg_error(1, fname, "opts.authkey must be a string, got " .. type(key), 2)
+  end
+  if key ~= nil then load_crypto() end
+  return key
+end
+
+-- ch:bind() -> the address listened on (its port once bound to port 0):
+-- makes the listening socket now (accept makes it on first use).
+function Channel:bind()
+  check_channel(self, "bind")
+  if self._sock == nil then
+    local network = require "curio.network"
+    local address = self.address
+    if type(address) == "string" then
+      local sock = network.socket("unix", "stream")
+      local ok, err = pcall(function()
+        sock:bind(address)
+        sock:listen(128)
+      end)
+      if not ok then
+        sock:close()
+        error(err, 0)
+      end
+      self._made_path = address
+      self._sock = sock
+    else
+      self._sock = network.tcp_server_socket(address[1], address[2])
+      local bound = self._sock:getsockname()
+      self.address = { address[1], bound[2] }
+    end
+  end
+  local address = self.address
+  if type(address) == "string" then return address end
+  return { address[1], address[2] }
+end
+
+-- ch:accept({authkey = key}) -> a Connection with the next client
+-- (authenticated when a key is given: rule 6).
+function Channel:accept(opts)
+  check_channel(self, "accept")
+  local key = check_authkey(opts, "accept")
+  check.task("accept")
+  local ctx = self._ssl
+  if ctx ~= nil then
+    local _, purpose = require("curio.ssl").is_context(ctx)
+    if purpose ~= "server" then
+      check.arg_error(1, "accept", "the Channel's opts.ssl must be a server's SSLContext")
+    end
+  end
+  self:bind()
+  local client = self._sock:accept()
+  if type(self.address) ~= "string" then client:setsockopt("TCP_NODELAY", true) end
+  if ctx ~= nil then
+    local ok, tls = pcall(ctx.wrap_socket, ctx, client, { server_side = true })
+    if not ok then
+      client:close()
+      error(tls, 0)
+    end
+    client = tls
+  end
+  local conn = channel.Connection(client:as_stream(), nil, { max_size = self._max_size })
+  if key ~= nil then authenticate(conn, key, true, "accept") end
+  return conn
+end
+
+-- Whether a failed connect is to be tried again: nobody listens yet.
+local function not_up(err)
+  return ConnectionRefusedError:matches(err) or (OSError:matches(err) and err.code == "ENOENT")
+end
+
+-- ch:connect({authkey = key}) -> a Connection to the listener, tried
+-- again (waiting longer each time, up to half a second) while nobody
+-- listens there yet, for as long as the task's timeouts allow.
+function Channel:connect(opts)
+  check_channel(self, "connect")
+  local key = check_authkey(opts, "connect")
+  check.task("connect")
+  local ctx = self._ssl
+  if ctx ~= nil then
+    local _, purpose = require("curio.ssl").is_context(ctx)
+    if purpose ~= "client" then
+      check.arg_error(1, "connect", "the Channel's opts.ssl must be a client's SSLContext")
+    end
+  end
+  local network = require "curio.network"
+  local address, delay = self.address, 0.005
+  local sock
+  while true do
+    local ok, result
+    if type(address) == "string" then
+      ok, result = pcall(network.open_unix_connection, address)
+    else
+      ok, result = pcall(network.open_connection, address[1], address[2])
+    end
+    if ok then sock = result break end
+    if not not_up(result) then error(result, 0) end
+    sleep(delay)
+    delay = math.min(delay * 2, 0.5)
+  end
+  if ctx ~= nil then
+    local hostname = self._hostname or (type(address) ~= "string" and address[1] or nil)
+    local ok, tls = pcall(ctx.wrap_socket, ctx, sock, { server_hostname = hostname })
+    if not ok then
+      sock:close()
+      error(tls, 0)
+    end
+    sock = tls
+  end
+  local conn = channel.Connection(sock:as_stream(), nil, { max_size = self._max_size })
+  if key ~= nil then authenticate(conn, key, false, "connect") end
+  return conn
+end
+
+-- ch:close(): stops listening (a unix socket's file made by bind is
+-- removed); never waits.
+function Channel:close()
+  if getmetatable(self) ~= Channel then check.bad_self(self, "close", "Channel") end
+  if self._closed then return end
+  self._closed = true
+  if self._sock ~= nil then
+    self._sock:close()
+    self._sock = nil
+  end
+  if self._made_path ~= nil then
+    os.remove(self._made_path)
+    self._made_path = nil
+  end
+end
+
+Channel.__close = Channel.close
+
+function Channel:__tostring()
+  local address = self.address
+  if type(address) ~= "string" then address = address[1] .. ":" .. address[2] end
+  return ("Channel (%s, %s)"):format(address, self._closed and "closed" or
+                                      (self._sock and "listening" or "not listening"))
+end
+
+return channel

@@ -32,6 +32,9 @@ from=
 run() {
   local bench=$1 impl=$2 file=$3 out rc why
   shift 3
+  if [ -n "${BENCH_IMPLS:-}" ] && [[ " $BENCH_IMPLS " != *" $impl "* ]]; then
+    return  # not among the implementations asked for
+  fi
   why=$(left_out "$bench" "$impl")
   if [ -n "$why" ]; then
     block "$(printf 'bench=%s\nimpl=%s\nskipped=%s' "$bench" "$impl" "$why")"

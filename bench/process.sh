@@ -6,7 +6,8 @@
 #
 #   bench/process.sh [benchmark...]    (default: all three)
 #
-# Environment: BENCH_SCALE (multiplies every N, and proc_pipe's MiB, e.g.
+# Environment: BENCH_IMPLS (the implementations to run, e.g. "curio-lua
+# limit"; default all), BENCH_SCALE (multiplies every N, and proc_pipe's MiB, e.g.
 # 0.1; default 1), BENCH_TIMEOUT (seconds per run, default 300),
 # CURIO_PY_SRC (an unpacked dabeaz/curio snapshot for the curio-py peer),
 # LUA (default lua5.4), PYTHON (default /usr/bin/python3, else python3).

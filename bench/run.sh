@@ -5,7 +5,8 @@
 #
 #   bench/run.sh [benchmark...]        (default: all of them)
 #
-# Environment: BENCH_SCALE (multiplies every N, e.g. 0.1; default 1),
+# Environment: BENCH_IMPLS (the implementations to run, e.g. "curio-lua
+# limit"; default all), BENCH_SCALE (multiplies every N, e.g. 0.1; default 1),
 # BENCH_TIMEOUT (seconds per run, default 300), CURIO_PY_SRC (an unpacked
 # dabeaz/curio snapshot for the curio-py peer), LUA (default lua5.4),
 # PYTHON (default /usr/bin/python3, else python3).
@@ -66,16 +67,16 @@ for entry in "${benches[@]}"; do
     run "$b" node "bench/peers/node_$p.js" node "bench/peers/node_$p.js" "$n"
   fi
   # the limit: the least this work costs here (bench/limits/): a C program
-  # for the thread benchmarks, else plain Lua
+  # for the thread benchmarks, else plain Lua with limitlib (a clock, the
+  # codec's deep copy)
   case $p in
     thread_roundtrip | thread_parallel | universal_queue) run_limit "$b" "$p" "$n" ;;
-    codec) # a deep copy in C: bench/limits/codec_copy.c, a Lua module
-      if build_limit codec_copy module >/dev/null; then
+    *)
+      if build_limit limitlib module >/dev/null; then
         run "$b" limit bench/limits/plain.lua env "LUA_CPATH=bench/limits/build/?.so;;" \
-          "$lua" bench/limits/plain.lua codec "$n"
+          "$lua" bench/limits/plain.lua "$p" "$n"
       else
-        block "$(printf 'bench=%s\nimpl=limit\nerror=build of bench/limits/codec_copy.c failed' "$b")"
+        block "$(printf 'bench=%s\nimpl=limit\nerror=build of bench/limits/limitlib.c failed' "$b")"
       fi ;;
-    *) run "$b" limit bench/limits/plain.lua "$lua" bench/limits/plain.lua "$p" "$n" ;;
   esac
 done

@@ -2,14 +2,15 @@
 -- does a benchmark's work with bare Lua 5.4 coroutines and tables, no
 -- scheduler library, no timer, in the benchmark's shape (its N, what is
 -- timed), so that curio-lua's figure can be given as a ratio to the least
--- that work costs in Lua. The one C module: codec's deep copy
--- (codec_copy.c), a Lua copy being no bound for a C codec.
+-- that work costs in Lua. The one C module (limitlib.c): the clock, and
+-- codec's deep copy (a copy in Lua is no bound for a C codec).
 --
---   lua5.4 bench/limits/plain.lua BENCH [N]
+--   LUA_CPATH='bench/limits/build/?.so;;' lua5.4 bench/limits/plain.lua BENCH [N]
 --
--- seconds = CPU time (os.clock): plain Lua has no wall clock finer than a
--- second, and every loop here is pure CPU work on one thread (curio-lua's
--- figures are wall time: under load the limit looks a little better).
+-- seconds = wall time on CLOCK_MONOTONIC, as curio-lua's (curio.clock),
+-- from limitlib.now (bench/limits/limitlib.c, a Lua C module bench/run.sh
+-- builds into bench/limits/build/): plain Lua has no clock finer than a
+-- second but os.clock, CPU time, which a loaded machine does not slow.
 -- Where tasks wait for each other (queues, lock, event) the limit has the
 -- least scheduling that can do it, inline: the two queue sides resumed in
 -- turn, a ring of ready coroutines for the lock, the event's waiters resumed
@@ -18,7 +19,12 @@ package.path = (arg[0]:match("^(.*/)") or "./") .. "../?.lua;" .. package.path
 local b = require "benchlib"
 local create, resume, yield, running = coroutine.create, coroutine.resume, coroutine.yield,
   coroutine.running
-local clock = os.clock
+-- (echo_idle needs no clock: it runs without the module)
+local limitlib = package.searchpath("limitlib", package.cpath) and require "limitlib"
+  or setmetatable({}, { __index = function()
+    error("bench/limits/plain.lua: no limitlib module (bench/run.sh builds it into bench/limits/build/)", 0)
+  end })
+local function clock() return limitlib.now() end
 
 local bench = arg[1]
 local function count(default) -- N from the second argument
@@ -265,19 +271,19 @@ function limits.event_waiters()
 end
 
 -- the codec's table (bench/codec_table.lua) copied deeply, N times, by C
--- (bench/limits/codec_copy.c, a Lua module bench/run.sh builds into
--- bench/limits/build/): the objects a decode must at least build, from a
--- walk of all that an encode must at least walk, with no bytes in between
+-- (limitlib.copy): the objects a decode must at least build, from a walk
+-- of all that an encode must at least walk, with no bytes in between. CPU
+-- time (os.clock), as bench/codec.lua's
 function limits.codec()
   local n = count(100)
-  local copy = require("codec_copy").copy
+  local copy, cpu = limitlib.copy, os.clock
   local data = require("codec_table")()
-  local t0 = clock()
+  local t0 = cpu()
   for _ = 1, n do
     local c = copy(data)
     assert(#c == #data)
   end
-  return n, clock() - t0
+  return n, cpu() - t0
 end
 
 -- N times: table.concat of 256 chunks of 64 KiB (16 MiB) and of 128 (8 MiB),

@@ -1,15 +1,21 @@
-/* bench/limits/codec_copy.c: the limit of the codec benchmark, a Lua C
- * module (codec_copy.copy(t)): a deep copy of a tree of tables through the
- * C API, the least a codec's round trip must do without the bytes in
- * between. It walks every table once to count its keys (what a decoder
+/* bench/limits/limitlib.c: the Lua C module of bench/limits/plain.lua.
+ *
+ * limitlib.now(): seconds on CLOCK_MONOTONIC, the wall clock curio.clock
+ * reads (plain Lua has none finer than a second), so that the limits and
+ * curio-lua's figures are timed alike.
+ *
+ * limitlib.copy(t): the limit of the codec benchmark, a deep copy of a tree
+ * of tables through the C API, the least a codec's round trip must do
+ * without the bytes in between. It walks every table once to count its keys (what a decoder
  * reads from the encoding for free) and once to copy them into a table
  * made with those sizes; every string, key or value, is pushed again from
  * its bytes (lua_pushlstring, as a decoder makes it: a short one is found
  * interned, a long one copied); numbers and booleans are copied as they are.
  * No cycles or shared tables (the codec's table has none).
  *
- *   LUA_CPATH='bench/limits/build/?.so;;' lua5.4 -e 'copy = require("codec_copy").copy'
+ *   LUA_CPATH='bench/limits/build/?.so;;' lua5.4 -e 'copy = require("limitlib").copy'
  */
+#include <time.h>
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -17,7 +23,7 @@ static void copy_value(lua_State *L, int idx);
 
 /* Pushes a copy of the table at idx. */
 static void copy_table(lua_State *L, int idx) {
-  luaL_checkstack(L, 6, "codec_copy: too deep");
+  luaL_checkstack(L, 6, "limitlib.copy: too deep");
   lua_Integer narr = (lua_Integer)lua_rawlen(L, idx);
   int nrec = 0;
   lua_pushnil(L);
@@ -61,8 +67,15 @@ static int l_copy(lua_State *L) {
   return 1;
 }
 
-int luaopen_codec_copy(lua_State *L) {
-  luaL_Reg fns[] = {{"copy", l_copy}, {NULL, NULL}};
+static int l_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
+int luaopen_limitlib(lua_State *L) {
+  luaL_Reg fns[] = {{"copy", l_copy}, {"now", l_now}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

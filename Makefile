@@ -40,13 +40,13 @@ CLIBDIR  ?= $(PREFIX)/lib
 LUA_SRC  := $(wildcard lua/curio/*.lua)
 SPECS    ?= spec
 
-.PHONY: all deps test check tsan fuzz lint bench install uninstall clean run help
+.PHONY: all deps test check tsan fuzz lint bench soak install uninstall clean run help
 
 all: $(BUILD)/curio/core.so $(BUILD)/curio/tls.so $(BUILD)/bin/curio $(BUILD)/bin/two_kernels $(LIBS_OUT) $(HOST_BINS) \
-     $(BUILD)/bin/pty_drive
+     $(BUILD)/bin/pty_drive $(BUILD)/bin/soak_load
 
 help:
-	@echo "make deps | all | run [HOST=...] [PORT=...] | test | check | tsan | lint | bench | install PREFIX=... | clean"
+	@echo "make deps | all | run [HOST=...] [PORT=...] | test | check | tsan | lint | bench | soak [SOAK_SECONDS=...] | install PREFIX=... | clean"
 
 deps:
 	sh tools/deps.sh
@@ -89,6 +89,12 @@ $(BUILD)/bin/two_kernels: tests/two_kernels.c
 $(BUILD)/bin/pty_drive: tests/pty_drive.c
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) -o $@ $< $(LDFLAGS) -lutil
+
+# The soak's load generator (tests/soak/, make soak).
+SOAK_SRC := tests/soak/soak_load.c tests/soak/soak_conn.c tests/soak/soak_proc.c
+$(BUILD)/bin/soak_load: $(SOAK_SRC) tests/soak/soak.h
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) -o $@ $(SOAK_SRC) $(LDFLAGS) $(SSL_LIBS)
 
 $(BUILD)/lib/libcurio.so.$(VERSION): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -160,7 +166,7 @@ fuzz:
 # (tools/layers.lua: its concern table is the one list to edit when a file
 # is added or renamed), cppcheck.
 lint: $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o $(BUILD)/obj/hostopts.o
-	luacheck -q lua spec examples bench tools
+	luacheck -q lua spec examples bench tools tests
 	sh tools/lint_args.sh
 	$(LUA) tools/layers.lua $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o $(BUILD)/obj/hostopts.o
 	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
@@ -168,6 +174,12 @@ lint: $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o $(BUILD
 
 bench: all
 	bash bench/run.sh
+
+# The soak (tests/soak/soak.sh): the servers under load and faults for
+# SOAK_SECONDS; fails on any error, lost byte or leak.
+SOAK_SECONDS ?= 300
+soak: all
+	SOAK_SECONDS=$(SOAK_SECONDS) BUILD=$(BUILD) bash tests/soak/soak.sh
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/curio $(DESTDIR)$(LUADIR)/curio $(DESTDIR)$(BINDIR) \

@@ -4,12 +4,13 @@
 #                             OpenSSL (libssl-dev; the openssl program and
 #                             curl for the TLS specs), busted, man (the man
 #                             page's check)
-#   sh tools/deps.sh --dev    also lint, sanitizers and valgrind (CI)
+#   sh tools/deps.sh --dev    also lint, sanitizers, valgrind and the soak's
+#                             prlimit (util-linux) (CI)
 # Uses sudo when not run as root. Does nothing when all are present.
 set -e
 packages="gcc libc6-dev make pkg-config lua5.4 liblua5.4-dev libev-dev libedit-dev libssl-dev openssl curl lua-busted man-db groff-base"
 if [ "$1" = "--dev" ]; then
-  packages="$packages lua-check cppcheck valgrind"
+  packages="$packages lua-check cppcheck valgrind util-linux"
 fi
 missing=""
 for p in $packages; do

@@ -75,12 +75,15 @@ static int is_again(int err) {
   return err == EAGAIN || err == EWOULDBLOCK;
 }
 
-/* ---- recv ---- */
+/* ---- recv, and read (a stream's big reads) ---- */
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx);
+static int read_k(lua_State *L, int status, lua_KContext ctx);
 
-/* Stack: sock, maxbytes. */
-static int do_recv(lua_State *L, struct sock *s) {
+/* Stack: sock, maxbytes. as_read: the call is sock:read, a stream's
+ * read(maxbytes) handed straight to its socket (lua/curio/io.lua), whose
+ * errors and wait name "read" as the stream's own would. */
+static int do_recv(lua_State *L, struct sock *s, int as_read) {
   lua_Integer n = lua_tointeger(L, 2);
   if (n == 0) { lua_pushliteral(L, ""); return 1; }
   if (!s->drained) {
@@ -94,26 +97,42 @@ static int do_recv(lua_State *L, struct sock *s) {
       lua_pushlstring(L, buf, (size_t)got);
       return 1;
     }
-    if (!is_again(errno)) sock_raise_os(L, "recv", errno);
+    if (!is_again(errno)) sock_raise_os(L, as_read ? "read" : "recv", errno);
   }
-  return wait_ready(L, s, 0, &recv_wait, recv_k);
+  return as_read ? wait_ready(L, s, 0, &read_wait, read_k) : wait_ready(L, s, 0, &recv_wait, recv_k);
 }
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
   struct sock *s = resumed(L, ctx, "recv");
   s->drained = 0;
-  return do_recv(L, s);
+  return do_recv(L, s, 0);
+}
+
+static int read_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  struct sock *s = resumed(L, ctx, "read");
+  s->drained = 0;
+  return do_recv(L, s, 1);
+}
+
+static int recv_as(lua_State *L, const char *fname, int as_read) {
+  struct sock *s = sock_check_open(L, fname);
+  sock_check_size(L, 2, fname);
+  trap_current(L, fname);
+  check_idle(L, s, 0, fname);
+  lua_settop(L, 2);
+  return do_recv(L, s, as_read);
 }
 
 /* sock:recv(maxbytes) -> up to maxbytes bytes, "" at the end of the stream. */
 static int sock_recv(lua_State *L) {
-  struct sock *s = sock_check_open(L, "recv");
-  sock_check_size(L, 2, "recv");
-  trap_current(L, "recv");
-  check_idle(L, s, 0, "recv");
-  lua_settop(L, 2);
-  return do_recv(L, s);
+  return recv_as(L, "recv", 0);
+}
+
+/* sock:read(maxbytes): recv for a stream whose source is the socket. */
+static int sock_read_some(lua_State *L) {
+  return recv_as(L, "read", 1);
 }
 
 /* ---- reading to the end (subprocess pipes: check_output) ---- */
@@ -542,7 +561,7 @@ const luaL_Reg sockio_methods[] = {
   {"send", sock_send},
   {"sendall", sock_sendall},
   {"write", sock_write_all},
-  {"read", sock_recv},
+  {"read", sock_read_some},
   {"accept", sock_accept},
   {"connect", sock_connect},
   {"recvfrom", sock_recvfrom},

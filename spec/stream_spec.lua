@@ -180,6 +180,74 @@ describe("socket streams", function()
     assert.are.same({ "hel lo world", "70000" }, trace)
   end)
 
+  it("a socket stream's fast path (a big read, a write) names the stream's methods in its errors", function()
+    -- the socket checks these itself (lua/curio/io.lua rule 8): the task,
+    -- the count, the data, with read's and write's names and messages
+    local kernel = curio.Kernel()
+    local a, b, sb = kernel:run(function()
+      local a, b = pair()
+      a:sendall("buffered\n")
+      curio.sleep(0.01)
+      local sb = b:as_stream()
+      return a, b, sb, sb:read(100000) -- 100000: the count now known valid
+    end)
+    local messages = {}
+    local function caught(fn, ...)
+      local e = util.catch(fn, ...)
+      messages[#messages + 1] = curio.CurioError:matches(e) and e.message or tostring(e)
+    end
+    caught(sb.read, sb, 100000) -- outside a task, nothing buffered
+    caught(sb.read, sb, 200000) -- a count not seen before
+    caught(sb.write, sb, "x")
+    local trace = kernel:run(function()
+      local got = {}
+      caught(sb.read, sb, "100000")
+      caught(sb.read, sb, 100000.5)
+      caught(sb.read, sb, -2)
+      caught(sb.write, sb, 5)
+      caught(sb.write, sb)
+      got[#got + 1] = sb:write("ok")         -- fine again after the errors
+      got[#got + 1] = a:recv(10)
+      a:sendall("more")
+      got[#got + 1] = sb:read(100000.0)     -- a float with an integer value, as before
+      a:close()
+      got[#got + 1] = sb:read(100000)       -- the end
+      sb:close()
+      return table.concat(got, " ")
+    end)
+    kernel:close()
+    assert.are.same({
+      "read: not inside a curio task", "read: not inside a curio task", "write: not inside a curio task",
+      "bad argument #1 to 'read' (number expected, got string)",
+      "bad argument #1 to 'read' (number has no integer representation)",
+      "bad argument #1 to 'read' (non-negative integer expected)",
+      "bad argument #1 to 'write' (string expected, got number)",
+      "bad argument #1 to 'write' (string expected, got no value)",
+    }, messages)
+    assert.are.equal("2 ok more ", trace)
+    assert.is_true(b:closed())
+  end)
+
+  it("a buffered read outside a task raises, even when the buffer could serve it", function()
+    local kernel = curio.Kernel()
+    local a, sb = kernel:run(function()
+      local a, b = pair()
+      a:sendall("two lines\nsecond\n")
+      local sb = b:as_stream()
+      return a, sb, sb:readline()
+    end)
+    local e1, e2 = util.catch(sb.read, sb, 3), util.catch(sb.read, sb, 100000)
+    local rest = kernel:run(function()
+      local r = sb:read(100000)
+      a:close()
+      sb:close()
+      return r
+    end)
+    kernel:close()
+    assert.are.same({ "read: not inside a curio task", "read: not inside a curio task", "second\n" },
+                    { e1.message, e2.message, rest })
+  end)
+
   it("a stream read interrupted by a timeout loses no data", function()
     local trace = util.traced(function(record)
       local a, b = pair()

@@ -23,7 +23,10 @@
  * client_cpu (this process's user+system CPU seconds over the window divided
  * by its length: near 1.0 means the load generator itself is saturated),
  * server_cpu (the same for the server, read from /proc/PID/stat, when env
- * ECHO_SERVER_PID names it: all its threads, 10 ms resolution), other_cpu
+ * ECHO_SERVER_PID names it: all its threads, 10 ms resolution),
+ * server_us_per_op (the server's CPU microseconds per round trip over the
+ * window: the fair comparison on two CPUs, where a saturated load generator
+ * caps ops_per_sec for every server alike; only with server_cpu), other_cpu
  * (user+system CPU seconds per second of the whole machine, from /proc/stat,
  * minus the load generator's and the server's: other processes competing
  * for the CPUs, which make the point unreliable; only with server_cpu) and
@@ -421,6 +424,7 @@ int main(int argc, char **argv) {
          window > 0 ? (cpu1 - cpu0) / window : 0.0);
   if (window > 0 && scpu0 >= 0 && scpu1 >= 0) {
     printf("server_cpu=%.2f\n", (scpu1 - scpu0) / window);
+    if (nlat > 0) printf("server_us_per_op=%.2f\n", (scpu1 - scpu0) * 1e6 / (double)nlat);
     if (mcpu0 >= 0 && mcpu1 >= 0) {
       double other = (mcpu1 - mcpu0) - (cpu1 - cpu0) - (scpu1 - scpu0);
       printf("other_cpu=%.2f\n", other > 0 ? other / window : 0.0);

@@ -355,7 +355,7 @@ static const luaL_Reg socket_functions[] = {
 void socket_open(lua_State *L, int ctx) {
   ctx_newtype(L, SOCKET_MT, socket_methods, ctx, MT_SOCKET);
   ctx_functions(L, socket_functions, ctx);
-  ctx_functions(L, sockio_functions, ctx);
+  ctx_functions(L, sockbuf_functions, ctx);
   address_open(L, ctx);
   luaL_getmetatable(L, SOCKET_MT);
   lua_getfield(L, -1, "__index");

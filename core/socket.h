@@ -45,9 +45,19 @@ const char *sock_check_data(lua_State *L, int arg, const char *fname, size_t *le
 struct sock *sock_new(lua_State *L, int family, int type, const struct io_kind *kind);
 void sock_set_fd(struct sock *s, int fd);
 
-/* sockio.c: the methods that may wait, and core.read_to_end */
+/* sockio.c: the methods that may wait, and what sockbuf.c's reads share
+ * with them: the busy check (a second reader or writer is refused), the
+ * wait for readiness, and a continuation's first step (raising what ended
+ * the wait; the socket at 1) */
 extern const luaL_Reg sockio_methods[];
-extern const luaL_Reg sockio_functions[];
+void sock_check_idle(lua_State *L, struct sock *s, int writing, const char *fname);
+int sock_wait_ready(lua_State *L, struct sock *s, int writing, const struct wait_kind *kind,
+                    lua_KFunction k);
+struct sock *sock_resumed(lua_State *L, lua_KContext ctx, const char *fname);
+
+/* sockbuf.c: reads into a growing buffer (core.growbuf): core.read_to_end
+ * (subprocess pipes), core.read_frame (a Channel's messages) */
+extern const luaL_Reg sockbuf_functions[];
 
 /* address.c */
 void address_push(lua_State *L, const struct sockaddr *sa, socklen_t len);

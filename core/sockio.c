@@ -1,7 +1,7 @@
 /* core/sockio.c: the Socket methods that may wait (socket.c rules 1-3):
- * recv, send, sendall, accept, connect, recvfrom, sendto, and
- * core.read_to_end for subprocess pipes. Each tries its system call
- * first and waits (io.c) only on EAGAIN; its continuation tries again. */
+ * recv, send, sendall, accept, connect, recvfrom, sendto (the reads into
+ * a growing buffer are sockbuf.c's). Each tries its system call first and
+ * waits (io.c) only on EAGAIN; its continuation tries again. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,6 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/mman.h>
 #include <lauxlib.h>
 #include "socket.h"
 #include "io.h"
@@ -39,7 +38,7 @@ static void push_busy(lua_State *L, int writing, const char *fname) {
  * or interrupted (write_held): a timeout or cancellation that cut it gives
  * its task the chance to finish the rest (err.bytes_sent) before any
  * other writer gets in. */
-static void check_idle(lua_State *L, struct sock *s, int writing, const char *fname) {
+void sock_check_idle(lua_State *L, struct sock *s, int writing, const char *fname) {
   if (writing ? s->io.wr.data != NULL || s->write_held : s->io.rd.data != NULL) {
     push_busy(L, writing, fname);
     lua_error(L);
@@ -54,15 +53,15 @@ static const struct wait_kind recv_wait = IO_WAIT("recv"), read_wait = IO_WAIT("
 
 /* Suspends the running task until s is ready in direction w (io.c); the
  * method is the kind's name. */
-static int wait_ready(lua_State *L, struct sock *s, int writing, const struct wait_kind *kind,
-                      lua_KFunction k) {
+int sock_wait_ready(lua_State *L, struct sock *s, int writing, const struct wait_kind *kind,
+                    lua_KFunction k) {
   struct task *t = trap_enter(L, kind->name);
   return io_wait_as(L, t, writing ? &s->io.wr : &s->io.rd, kind, k);
 }
 
 /* In a continuation: the socket at 1, after raising what ended the wait
  * (a cancellation, a timeout, the socket closed meanwhile). */
-static struct sock *resumed(lua_State *L, lua_KContext ctx, const char *fname) {
+struct sock *sock_resumed(lua_State *L, lua_KContext ctx, const char *fname) {
   struct task *t = trap_resumed(L);
   trap_result(L, t, (int)ctx);
   lua_settop(L, (int)ctx);
@@ -99,19 +98,19 @@ static int do_recv(lua_State *L, struct sock *s, int as_read) {
     }
     if (!is_again(errno)) sock_raise_os(L, as_read ? "read" : "recv", errno);
   }
-  return as_read ? wait_ready(L, s, 0, &read_wait, read_k) : wait_ready(L, s, 0, &recv_wait, recv_k);
+  return as_read ? sock_wait_ready(L, s, 0, &read_wait, read_k) : sock_wait_ready(L, s, 0, &recv_wait, recv_k);
 }
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  struct sock *s = resumed(L, ctx, "recv");
+  struct sock *s = sock_resumed(L, ctx, "recv");
   s->drained = 0;
   return do_recv(L, s, 0);
 }
 
 static int read_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  struct sock *s = resumed(L, ctx, "read");
+  struct sock *s = sock_resumed(L, ctx, "read");
   s->drained = 0;
   return do_recv(L, s, 1);
 }
@@ -120,7 +119,7 @@ static int recv_as(lua_State *L, const char *fname, int as_read) {
   struct sock *s = sock_check_open(L, fname);
   sock_check_size(L, 2, fname);
   trap_current(L, fname);
-  check_idle(L, s, 0, fname);
+  sock_check_idle(L, s, 0, fname);
   lua_settop(L, 2);
   return do_recv(L, s, as_read);
 }
@@ -135,163 +134,6 @@ static int sock_read_some(lua_State *L) {
   return recv_as(L, "read", 1);
 }
 
-/* ---- reading to the end (subprocess pipes: check_output) ---- */
-
-/* A growing buffer owned by a userdata (core.growbuf()): read_to_end
- * appends to it, so what was read survives an interrupted read. Growing
- * it moves no bytes (mremap), so the output is touched twice (this
- * buffer, then the Lua string), not four times as with chunks joined by
- * table.concat. */
-struct growbuf {
-  char *p;
-  size_t len, cap;
-};
-
-#define GROWBUF_MT "curio.growbuf"
-
-static int growbuf_gc(lua_State *L) {
-  struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
-  if (g->p != NULL) munmap(g->p, g->cap);
-  g->p = NULL;
-  g->len = g->cap = 0;
-  return 0;
-}
-
-/* holder:take() -> what was read so far, emptying the holder. */
-static int growbuf_take(lua_State *L) {
-  struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
-  lua_pushlstring(L, g->p != NULL ? g->p : "", g->len);
-  growbuf_gc(L);
-  return 1;
-}
-
-/* Grows g to hold cap bytes at least; 0, or -1 without memory. */
-static int growbuf_reserve(struct growbuf *g, size_t cap) {
-  if (g->cap >= cap) return 0;
-  /* mapped directly, in huge pages where the system allows: a 4 KiB
-   * page fault costs about 17 us in some VMs, and 100 MiB is 25,600
-   * of them; growth moves pages, never bytes (mremap) */
-  char *p = g->p == NULL ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                         : mremap(g->p, g->cap, cap, MREMAP_MAYMOVE);
-  if (p == MAP_FAILED) return -1;
-  madvise(p, cap, MADV_HUGEPAGE);
-  g->p = p;
-  g->cap = cap;
-  return 0;
-}
-
-/* holder:put(s): appends s (what a stream had buffered already). */
-static int growbuf_put(lua_State *L) {
-  struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
-  size_t n;
-  const char *data = luaL_checklstring(L, 2, &n);
-  if (n > 0 && growbuf_reserve(g, g->len + n) < 0) return luaL_error(L, "read: not enough memory");
-  if (n > 0) memcpy(g->p + g->len, data, n);
-  g->len += n;
-  return 0;
-}
-
-static int l_growbuf(lua_State *L) {
-  struct growbuf *g = lua_newuserdatauv(L, sizeof *g, 0);
-  g->p = NULL;
-  g->len = g->cap = 0;
-  if (luaL_newmetatable(L, GROWBUF_MT)) {
-    lua_pushcfunction(L, growbuf_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_newtable(L);
-    lua_pushcfunction(L, growbuf_take);
-    lua_setfield(L, -2, "take");
-    lua_pushcfunction(L, growbuf_put);
-    lua_setfield(L, -2, "put");
-    lua_setfield(L, -2, "__index");
-  }
-  lua_setmetatable(L, -2);
-  return 1;
-}
-
-static int read_to_end_k(lua_State *L, int status, lua_KContext ctx);
-
-/* Stack: sock, holder. */
-static int do_read_to_end(lua_State *L, struct sock *s) {
-  struct growbuf *g = lua_touserdata(L, 2);
-  for (;;) {
-    if (g->cap - g->len < 65536) {
-      size_t cap = g->cap < (1 << 20) ? (1 << 20) : g->cap * 2;
-      if (growbuf_reserve(g, cap) < 0) return luaL_error(L, "read: not enough memory");
-    }
-    ssize_t n = sock_read(s, g->p + g->len, g->cap - g->len);
-    if (n > 0) { g->len += (size_t)n; continue; }
-    if (n == 0) {
-      lua_remove(L, 1); /* the holder is at 1 now */
-      return growbuf_take(L);
-    }
-    if (errno == EINTR) continue;
-    if (!is_again(errno)) sock_raise_os(L, "read", errno);
-    return wait_ready(L, s, 0, &read_wait, read_to_end_k);
-  }
-}
-
-static int read_to_end_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
-  return do_read_to_end(L, resumed(L, ctx, "read"));
-}
-
-/* core.read_to_end(sock, holder) -> everything up to the end. */
-static int l_read_to_end(lua_State *L) {
-  struct sock *s = sock_check_open(L, "read");
-  luaL_checkudata(L, 2, GROWBUF_MT);
-  trap_current(L, "read");
-  check_idle(L, s, 0, "read");
-  lua_settop(L, 2);
-  return do_read_to_end(L, s);
-}
-
-/* ---- reading n bytes (a Channel's messages) ---- */
-
-static int read_exactly_k(lua_State *L, int status, lua_KContext ctx);
-
-/* Stack: sock, holder, n. Reads straight into the holder, sized once for
- * all n bytes: a big message is read in as few system calls as the
- * socket allows and copied once more, into its string. */
-static int do_read_exactly(lua_State *L, struct sock *s) {
-  struct growbuf *g = lua_touserdata(L, 2);
-  size_t want = (size_t)lua_tointeger(L, 3);
-  while (g->len < want) {
-    ssize_t n = sock_read(s, g->p + g->len, want - g->len);
-    if (n > 0) { g->len += (size_t)n; continue; }
-    if (n == 0) break; /* the end: the caller sees fewer bytes */
-    if (errno == EINTR) continue;
-    if (!is_again(errno)) sock_raise_os(L, "read", errno);
-    return wait_ready(L, s, 0, &read_wait, read_exactly_k);
-  }
-  /* the mapping is kept for the next message (its pages are faulted in
-   * already); the caller drops the holder to free it */
-  lua_pushlstring(L, g->p, g->len);
-  g->len = 0;
-  return 1;
-}
-
-static int read_exactly_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status;
-  return do_read_exactly(L, resumed(L, ctx, "read"));
-}
-
-/* core.read_exactly(sock, holder, n) -> the holder's bytes (holder:put's)
- * and what follows them on sock, n in all, or fewer at the end of the
- * stream; the holder is emptied but keeps its memory. An interrupted read
- * leaves what it read in the holder. */
-static int l_read_exactly(lua_State *L) {
-  struct sock *s = sock_check_open(L, "read");
-  struct growbuf *g = luaL_checkudata(L, 2, GROWBUF_MT);
-  lua_Integer n = luaL_checkinteger(L, 3);
-  luaL_argcheck(L, n >= 0, 3, "non-negative size expected");
-  trap_current(L, "read");
-  check_idle(L, s, 0, "read");
-  if (growbuf_reserve(g, n > 0 ? (size_t)n : 1) < 0) return luaL_error(L, "read: not enough memory");
-  lua_settop(L, 3);
-  return do_read_exactly(L, s);
-}
-
 /* ---- send, sendall ---- */
 
 static int send_k(lua_State *L, int status, lua_KContext ctx);
@@ -304,12 +146,12 @@ static int do_send(lua_State *L, struct sock *s) {
   do n = sock_write(s, data, len); while (n < 0 && errno == EINTR);
   if (n >= 0) { lua_pushinteger(L, n); return 1; }
   if (!is_again(errno)) sock_raise_os(L, "send", errno);
-  return wait_ready(L, s, 1, &send_wait, send_k);
+  return sock_wait_ready(L, s, 1, &send_wait, send_k);
 }
 
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  return do_send(L, resumed(L, ctx, "send"));
+  return do_send(L, sock_resumed(L, ctx, "send"));
 }
 
 /* sock:send(data) -> bytes sent. */
@@ -317,7 +159,7 @@ static int sock_send(lua_State *L) {
   struct sock *s = sock_check_open(L, "send");
   sock_check_data(L, 2, "send", NULL);
   trap_current(L, "send");
-  check_idle(L, s, 1, "send");
+  sock_check_idle(L, s, 1, "send");
   lua_settop(L, 2);
   return do_send(L, s);
 }
@@ -380,7 +222,7 @@ static int sendall_as(lua_State *L, const char *fname, int with_length) {
   struct sock *s = sock_check_open(L, fname);
   sock_check_data(L, 2, fname, NULL);
   trap_current(L, fname);
-  check_idle(L, s, 1, fname);
+  sock_check_idle(L, s, 1, fname);
   lua_settop(L, 2);
   lua_pushinteger(L, 0);
   lua_pushboolean(L, with_length);
@@ -426,7 +268,7 @@ static int do_accept(lua_State *L, struct sock *s) {
         errno == EOPNOTSUPP || errno == ENETUNREACH) continue;
     if (!is_again(errno)) accept_failed(L, s, errno);
     lua_pop(L, 1);
-    return wait_ready(L, s, 0, &accept_wait, accept_k);
+    return sock_wait_ready(L, s, 0, &accept_wait, accept_k);
   }
   sock_set_fd(c, fd);
   if (s->family == AF_UNIX) lua_pushliteral(L, "");
@@ -436,14 +278,14 @@ static int do_accept(lua_State *L, struct sock *s) {
 
 static int accept_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  return do_accept(L, resumed(L, ctx, "accept"));
+  return do_accept(L, sock_resumed(L, ctx, "accept"));
 }
 
 /* sock:accept() -> client Socket, its address. */
 static int sock_accept(lua_State *L) {
   struct sock *s = sock_check_open(L, "accept");
   trap_current(L, "accept");
-  check_idle(L, s, 0, "accept");
+  sock_check_idle(L, s, 0, "accept");
   lua_settop(L, 1);
   return do_accept(L, s);
 }
@@ -453,7 +295,7 @@ static int sock_accept(lua_State *L) {
 /* Stack: sock, the address connected to (its bytes, for the message). */
 static int connect_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  struct sock *s = resumed(L, ctx, "connect");
+  struct sock *s = sock_resumed(L, ctx, "connect");
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
@@ -473,13 +315,13 @@ static int sock_connect(lua_State *L) {
   struct sockaddr_storage ss;
   socklen_t len = address_get(L, 2, s->family, &ss, "connect");
   trap_current(L, "connect");
-  check_idle(L, s, 1, "connect");
+  sock_check_idle(L, s, 1, "connect");
   lua_settop(L, 1);
   if (connect(s->io.fd, (struct sockaddr *)&ss, len) == 0) return 0;
   if (errno != EINPROGRESS && errno != EINTR && !is_again(errno))
     sock_raise_os_at(L, "connect", errno, (struct sockaddr *)&ss, len);
   lua_pushlstring(L, (const char *)&ss, len);
-  return wait_ready(L, s, 1, &connect_wait, connect_k);
+  return sock_wait_ready(L, s, 1, &connect_wait, connect_k);
 }
 
 /* ---- recvfrom, sendto ---- */
@@ -505,12 +347,12 @@ static int do_recvfrom(lua_State *L, struct sock *s) {
     return 2;
   }
   if (!is_again(errno)) sock_raise_os(L, "recvfrom", errno);
-  return wait_ready(L, s, 0, &recvfrom_wait, recvfrom_k);
+  return sock_wait_ready(L, s, 0, &recvfrom_wait, recvfrom_k);
 }
 
 static int recvfrom_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  return do_recvfrom(L, resumed(L, ctx, "recvfrom"));
+  return do_recvfrom(L, sock_resumed(L, ctx, "recvfrom"));
 }
 
 /* sock:recvfrom(maxbytes) -> data, address */
@@ -518,7 +360,7 @@ static int sock_recvfrom(lua_State *L) {
   struct sock *s = sock_check_open(L, "recvfrom");
   sock_check_size(L, 2, "recvfrom");
   trap_current(L, "recvfrom");
-  check_idle(L, s, 0, "recvfrom");
+  sock_check_idle(L, s, 0, "recvfrom");
   lua_settop(L, 2);
   return do_recvfrom(L, s);
 }
@@ -536,12 +378,12 @@ static int do_sendto(lua_State *L, struct sock *s) {
   while (n < 0 && errno == EINTR);
   if (n >= 0) { lua_pushinteger(L, n); return 1; }
   if (!is_again(errno)) sock_raise_os(L, "sendto", errno);
-  return wait_ready(L, s, 1, &sendto_wait, sendto_k);
+  return sock_wait_ready(L, s, 1, &sendto_wait, sendto_k);
 }
 
 static int sendto_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  return do_sendto(L, resumed(L, ctx, "sendto"));
+  return do_sendto(L, sock_resumed(L, ctx, "sendto"));
 }
 
 /* sock:sendto(data, addr) -> bytes sent */
@@ -551,7 +393,7 @@ static int sock_sendto(lua_State *L) {
   struct sockaddr_storage ss;
   address_get(L, 3, s->family, &ss, "sendto"); /* checked before blocking */
   trap_current(L, "sendto");
-  check_idle(L, s, 1, "sendto");
+  sock_check_idle(L, s, 1, "sendto");
   lua_settop(L, 3);
   return do_sendto(L, s);
 }
@@ -566,12 +408,5 @@ const luaL_Reg sockio_methods[] = {
   {"connect", sock_connect},
   {"recvfrom", sock_recvfrom},
   {"sendto", sock_sendto},
-  {NULL, NULL}
-};
-
-const luaL_Reg sockio_functions[] = {
-  {"growbuf", l_growbuf},
-  {"read_to_end", l_read_to_end},
-  {"read_exactly", l_read_exactly},
   {NULL, NULL}
 };

@@ -34,16 +34,31 @@ local function closing(...)
 end
 
 -- A Connection served to a raw socket: the server's Connection (with
--- channel_opts) and the raw client socket.
-local function raw_peer(channel_opts)
+-- channel_opts) and the raw client socket. With `wrapped`, the server's
+-- Connection reads and writes through a Stream over a Lua source (the
+-- path of TLS and other streams) instead of its socket directly.
+local function raw_peer(channel_opts, wrapped)
   local ch = curio.Channel({ "127.0.0.1", 0 }, channel_opts)
   local addr = ch:bind()
   local accepting = curio.spawn(ch.accept, ch)
   local raw = curio.open_connection(addr[1], addr[2])
   local server = accepting:join()
   ch:close()
+  if wrapped then
+    local sock = server._rsock -- (taken from the plain Connection, which is dropped)
+    local source = {
+      read = function(_, n) return sock:recv(n) end,
+      write = function(_, data) sock:sendall(data) return #data end,
+      close = function() sock:close() end,
+      fileno = function() return sock:fileno() end,
+    }
+    server = channel.Connection(curio.Stream(source), nil, channel_opts)
+    assert(server._rsock == nil)
+  end
   return server, raw
 end
+
+local paths = { { "read by core.read_frame", false }, { "read through a Stream", true } }
 
 -- n pseudo-random bytes from seed.
 local function bytes(n, seed)
@@ -106,7 +121,8 @@ describe("a Connection's limit", function()
   end)
 end)
 
-describe("malformed frames from a raw socket", function()
+for _, path in ipairs(paths) do
+describe("malformed frames from a raw socket, " .. path[1], function()
   local cases = {
     { "a negative size", "\128\0\0\0", "recv_bytes: malformed message header" },
     { "-2", "\255\255\255\254", "recv_bytes: malformed message header" },
@@ -115,7 +131,7 @@ describe("malformed frames from a raw socket", function()
   for _, case in ipairs(cases) do
     it("refuses " .. case[1] .. " and closes the connection", function()
       curio.run(function()
-        local server, raw = raw_peer()
+        local server, raw = raw_peer(nil, path[2])
         local _ <close> = closing(server, raw)
         raw:sendall(case[2])
         local err = util.catch(server.recv_bytes, server)
@@ -129,7 +145,7 @@ describe("malformed frames from a raw socket", function()
 
   it("reads the 8-byte form of the header", function()
     curio.run(function()
-      local server, raw = raw_peer()
+      local server, raw = raw_peer(nil, path[2])
       local _ <close> = closing(server, raw)
       raw:sendall("\255\255\255\255" .. string.pack(">I8", 5) .. "hello")
       assert.are.equal("hello", server:recv_bytes())
@@ -139,7 +155,7 @@ describe("malformed frames from a raw socket", function()
   it("refuses a payload that is no codec data, or holds more than one value", function()
     curio.run(function()
       for _, payload in ipairs({ "junk", require("curio.core").encode(1, 2), "CL\1\1\6\255\255\255\255" }) do
-        local server, raw = raw_peer()
+        local server, raw = raw_peer(nil, path[2])
         local _ <close> = closing(server, raw)
         raw:sendall(string.pack(">i4", #payload) .. payload)
         local err = util.catch(server.recv, server)
@@ -153,7 +169,7 @@ describe("malformed frames from a raw socket", function()
   it("raises EOFError when the peer closes in a header or a payload, and closes", function()
     curio.run(function()
       for _, partial in ipairs({ "\0\0", "\0\0\0\100" .. ("x"):rep(10), string.pack(">i4", 200000) .. ("y"):rep(70000) }) do
-        local server, raw = raw_peer()
+        local server, raw = raw_peer(nil, path[2])
         local _ <close> = closing(server)
         raw:sendall(partial)
         raw:close()
@@ -167,7 +183,7 @@ describe("malformed frames from a raw socket", function()
 
   it("raises EOFError at a clean end, again at each call, and stays open", function()
     curio.run(function()
-      local server, raw = raw_peer()
+      local server, raw = raw_peer(nil, path[2])
       local _ <close> = closing(server)
       raw:close()
       for _ = 1, 2 do
@@ -181,7 +197,7 @@ describe("malformed frames from a raw socket", function()
 
   it("closes on a reset in the middle of a message", function()
     curio.run(function()
-      local server, raw = raw_peer()
+      local server, raw = raw_peer(nil, path[2])
       local _ <close> = closing(server, raw)
       server:send_bytes("unread") -- left unread: closing raw resets the connection
       raw:sendall(string.pack(">i4", 100000) .. ("z"):rep(1000))
@@ -195,6 +211,7 @@ describe("malformed frames from a raw socket", function()
     end)
   end)
 end)
+end
 
 describe("several tasks on one Connection", function()
   it("never mix 1,000 messages each way, sent and received by several tasks at once", function()
@@ -364,20 +381,32 @@ describe("interruptions", function()
     end)
   end)
 
-  it("closes a connection whose receive is cancelled mid-message, and says so", function()
-    curio.run(function()
-      local server, raw = raw_peer()
-      local _ <close> = closing(server, raw)
-      raw:sendall(string.pack(">i4", 100) .. ("p"):rep(50))
-      local receiving = curio.spawn(server.recv_bytes, server)
-      curio.sleep(0)
-      curio.sleep(0)
-      receiving:cancel()
-      assert.is_true(server:closed())
-      local err = util.catch(server.recv_bytes, server)
-      assert.are.equal("recv_bytes: the connection is closed (TaskCancelled in the middle of a message)", err.message)
+  for _, path in ipairs(paths) do
+    it("keeps what a receive cancelled mid-message read: the next one gets it whole, " .. path[1], function()
+      curio.run(function()
+        local server, raw = raw_peer(nil, path[2])
+        local _ <close> = closing(server, raw)
+        -- cut inside the header's 8-byte size, then inside the payload
+        local frame = "\255\255\255\255" .. string.pack(">I8", 100) .. ("p"):rep(100)
+        for _, cut in ipairs({ 6, 50 }) do
+          raw:sendall(frame:sub(1, cut))
+          local receiving = curio.spawn(server.recv_bytes, server)
+          curio.sleep(0)
+          curio.sleep(0)
+          receiving:cancel()
+          assert.is_false(server:closed())
+          raw:sendall(frame:sub(cut + 1))
+          assert.are.equal(("p"):rep(100), server:recv_bytes())
+        end
+        -- over a lower limit the frame begun is refused all the same
+        raw:sendall(frame:sub(1, 20))
+        assert.is_nil(curio.ignore_after(0.01, server.recv_bytes, server))
+        local err = util.catch(server.recv_bytes, server, 99)
+        assert.is_true(MessageError:matches(err))
+        assert.is_true(server:closed())
+      end)
     end)
-  end)
+  end
 
   it("keeps a connection whose receive is cancelled before a message began", function()
     curio.run(function()
@@ -390,6 +419,32 @@ describe("interruptions", function()
       assert.is_nil(curio.ignore_after(0.01, server.recv, server))
       client:send("still fine")
       assert.are.equal("still fine", server:recv())
+    end)
+  end)
+
+  it("lets the kernel close while a receive waits; the connection goes with its last reference", function()
+    local server, client
+    curio.run(function()
+      server, client = pair()
+      curio.spawn(server.recv, server)
+      curio.spawn_daemon(client.recv, client)
+      curio.sleep(0)
+    end) -- (both receivers are cancelled as the kernel closes)
+    assert.is_false(server:closed())
+    server, client = nil, nil -- (collected: check_leaks finds no descriptor left)
+  end)
+
+  it("refuses a value nested deeper than the codec goes, before sending anything", function()
+    curio.run(function()
+      local server, client = pair()
+      local _ <close> = closing(server, client)
+      local deep = {}
+      for _ = 1, 300 do deep = { deep } end
+      local err = util.catch(client.send, client, deep)
+      assert.is_true(curio.CurioError:matches(err))
+      assert.matches("^send: cannot transfer value #1 .*%(table: nested too deeply%)$", err.message)
+      client:send("next")
+      assert.are.equal("next", server:recv())
     end)
   end)
 
@@ -446,6 +501,16 @@ describe("a Channel", function()
       server_ctx:load_cert_chain(certs.server_cert, certs.server_key)
       local client_ctx = curio.ssl.create_default_context("client")
       client_ctx:load_verify_locations(certs.ca)
+      -- over a unix socket first (the name to verify given)
+      local path = os.tmpname()
+      os.remove(path)
+      local unix_ch <close> = curio.Channel(path, { ssl = server_ctx })
+      unix_ch:bind()
+      local unix_accepting = curio.spawn(unix_ch.accept, unix_ch)
+      local unix_client <close> = curio.Channel(path, { ssl = client_ctx, server_hostname = "localhost" }):connect()
+      local unix_server <close> = unix_accepting:join()
+      unix_client:send({ over = "tls on unix" })
+      assert.are.same({ over = "tls on unix" }, unix_server:recv())
       local ch <close> = curio.Channel({ "127.0.0.1", 0 }, { ssl = server_ctx })
       local addr = ch:bind()
       local accepting = curio.spawn(ch.accept, ch, { authkey = "tls" })

@@ -23,13 +23,14 @@
 --     (receives) while one does waits its turn, in arrival order (FIFO),
 --     so the messages of several tasks never mix and none is refused with
 --     ResourceBusy.
---  4. Interrupted (a timeout, a cancellation, an error of the system) once
---     part of a frame went out or came in, the connection is closed, and
---     every later call raises ChannelError saying why: no half message is
---     ever misread. Interrupted before any byte of the frame moved (a
---     receive still waiting for its header: its bytes stay in the stream's
---     buffer; a send over a plain socket or pipe that wrote nothing) the
---     connection stays usable.
+--  4. No half message is ever misread. A receive interrupted (a timeout, a
+--     cancellation) keeps what it read of a frame (in the connection's
+--     buffer, or the stream's and _head/_size): the next receive goes on
+--     with the same frame. A send interrupted once part of its frame went
+--     out (or over TLS, where that cannot be known) closes the connection,
+--     and every later call raises ChannelError saying why; one that wrote
+--     nothing (a plain socket or pipe) leaves it usable. An error of the
+--     system closes it.
 --  5. The end of the stream between two messages raises EOFError (again
 --     at each recv); in the middle of one, EOFError and the connection is
 --     closed.
@@ -53,8 +54,8 @@ local CurioError, CancelledError, IncompleteRead = errors.CurioError, errors.Can
   errors.IncompleteRead
 local ConnectionRefusedError, OSError = errors.ConnectionRefusedError, errors.OSError
 local encode_frame, frame_header, frame_parse = core.encode_frame, core.frame_header, core.frame_parse
-local decode, read_exactly, growbuf = core.decode, core.read_exactly, core.growbuf
-local buffered, take_buffered, source_of = io_.buffered, io_.take_buffered, io_.source
+local decode, read_frame, growbuf = core.decode, core.read_frame, core.growbuf
+local take_buffered, source_of = io_.take_buffered, io_.source
 local waitq, sleep, current_task = core.waitq, core.sleep, core.current_task
 local socket_methods = core.socket_methods
 
@@ -70,12 +71,8 @@ local AuthenticationError, EOFError, MessageError = channel.AuthenticationError,
 
 local DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 -- A payload this big or more goes as its own write after its header (no
--- joined copy), and is read straight into a buffer of its size (rule 2
--- of core/sockio.c's read_exactly) when the stream reads a plain socket.
+-- joined copy).
 local BIG = 65536
--- The read buffer of a big message is kept for the next one up to this
--- size (its pages are mapped already), and dropped beyond.
-local KEEP = 32 * 1024 * 1024
 
 local function is_socket(value)
   return type(value) == "userdata" and pcall(socket_methods.closed, value)
@@ -98,6 +95,10 @@ local connection_opts = { max_size = true }
 
 -- channel.Connection(reader, writer, opts) -> a Connection over two
 -- streams (writer defaults to reader: a socket's stream); opts.max_size.
+-- A stream over a plain socket or pipe is read by core.read_frame (one C
+-- call a message, into a buffer of the connection: core/sockbuf.c), the
+-- bytes it had buffered first; any other stream (TLS, a file) through
+-- its own methods.
 function channel.Connection(reader, writer, opts)
   if not io_.is_stream(reader) then
     check.arg_error(1, "Connection", "Stream expected, got " .. check.describe(reader))
@@ -109,14 +110,19 @@ function channel.Connection(reader, writer, opts)
   local max_size = check_max_size(opts.max_size, 3, "Connection")
   writer = writer or reader
   local rsource, wsource = source_of(reader), source_of(writer)
+  local rsock, holder = is_socket(rsource) and rsource or nil, nil
+  if rsock ~= nil then
+    holder = growbuf()
+    holder:put(take_buffered(reader))
+  end
   return setmetatable({
     _r = reader, _w = writer, _max_size = max_size,
-    _rsock = is_socket(rsource) and rsource or nil, -- plain socket or pipe: big reads go straight
-    _wplain = is_socket(wsource),                   -- rule 4: a write that wrote nothing is clean
+    _rsock = rsock, _holder = holder,                -- the fast reads
+    _wsock = is_socket(wsource) and wsource or nil, -- plain writes (rule 4: one that wrote nothing is clean)
     _closed = nil,                                  -- why it was closed, once closed
-    _sending = false, _sendq = waitq("Connection.send"),
-    _receiving = false, _recvq = waitq("Connection.recv"),
-    _holder = nil, _rstate = nil,
+    _sending = false, _sendq = waitq("Connection.send"), _nsend = 0,
+    _receiving = false, _recvq = waitq("Connection.recv"), _nrecv = 0,
+    _head = nil, _size = nil,                       -- a frame begun by an interrupted receive (rule 4)
   }, Connection)
 end
 
@@ -164,18 +170,26 @@ local function describe_error(err)
   return tostring(err)
 end
 
--- Rule 3: the send (receive) side, taken in arrival order.
-local function take(self, busy, queue, fname)
+-- Rule 3: the send (receive) side, taken in arrival order; `count` counts
+-- the waiters (a wake is a C call: skipped when nobody waits).
+local function take(self, busy, queue, count, fname)
   if self._closed then raise_closed(self, fname) end
-  if self[busy] then self[queue]:wait() else self[busy] = true end -- (woken: handed over)
+  if self[busy] then
+    self[count] = self[count] + 1
+    local ok, err = pcall(self[queue].wait, self[queue]) -- (woken: handed over)
+    self[count] = self[count] - 1
+    if not ok then error(err, 0) end
+  else
+    self[busy] = true
+  end
   if self._closed then
-    if self[queue]:wake(1) == 0 then self[busy] = false end
+    if self[count] == 0 or self[queue]:wake(1) == 0 then self[busy] = false end
     raise_closed(self, fname)
   end
 end
 
-local function give(self, busy, queue)
-  if self[queue]:wake(1) == 0 then self[busy] = false end
+local function give(self, busy, queue, count)
+  if self[count] == 0 or self[queue]:wake(1) == 0 then self[busy] = false end
 end
 
 ---------------------------------------------------------------- sending
@@ -188,25 +202,27 @@ local function send_failed(self, fname, err, clean)
     raise_closed(self, fname)
   end
   local sent = type(err) == "table" and rawget(err, "bytes_sent") or nil
-  if not (clean and self._wplain and (sent == nil or sent == 0)) then
+  if not (clean and self._wsock and (sent == nil or sent == 0)) then
     close_for(self, describe_error(err) .. " in the middle of a send")
   end
   error(err, 0)
 end
 
--- Writes the frame: head (the whole frame when payload is nil), then payload.
+-- Writes the frame: head (the whole frame when payload is nil), then
+-- payload; straight to a plain socket's sendall (what its stream's write
+-- calls).
 local function send_frame(self, fname, head, payload)
-  take(self, "_sending", "_sendq", fname)
-  local w = self._w
+  take(self, "_sending", "_sendq", "_nsend", fname)
+  local w = self._wsock or self._w
   local ok, err = pcall(w.write, w, head)
   if ok and payload ~= nil then
     ok, err = pcall(w.write, w, payload)
     if not ok then
-      give(self, "_sending", "_sendq")
+      give(self, "_sending", "_sendq", "_nsend")
       send_failed(self, fname, err, false)
     end
   end
-  give(self, "_sending", "_sendq")
+  give(self, "_sending", "_sendq", "_nsend")
   if not ok then send_failed(self, fname, err, true) end
 end
 
@@ -237,84 +253,91 @@ end
 
 ---------------------------------------------------------------- receiving
 
--- Reads n bytes of a payload (its header read already).
-local function read_payload(self, n)
-  local r, sock = self._r, self._rsock
-  if n < BIG or sock == nil or buffered(r) >= n then
-    local ok, data = pcall(r.read_exactly, r, n)
-    if ok then return data end
-    if IncompleteRead:matches(data) then
-      error(EOFError(("the peer closed the connection in the middle of a message (%d of %d bytes)")
-                     :format(#data.partial, n)), 0)
+local function eof_in_message(n)
+  return EOFError(("the peer closed the connection in the middle of a message (%d bytes of it came)")
+                  :format(n))
+end
+
+local function too_large(size, limit)
+  return MessageError(("message of %d bytes over the limit of %d"):format(size, limit), { size = size })
+end
+
+-- The next payload of at most limit bytes from a plain socket: one C call
+-- (core.read_frame), which keeps what it read when interrupted.
+local function read_fast(self, limit)
+  local payload, why, n = read_frame(self._rsock, self._holder, limit)
+  if payload then return payload end
+  if why == "eof" then
+    if n == 0 then error(EOFError("the peer closed the connection"), 0) end
+    error(eof_in_message(n), 0)
+  end
+  if why == "large" then error(too_large(n, limit), 0) end
+  error(MessageError("malformed message header"), 0)
+end
+
+-- stream:read_exactly(n), its IncompleteRead an EOFError (at the start of
+-- a frame when `first`).
+local function exactly(r, n, first)
+  local ok, data = pcall(r.read_exactly, r, n)
+  if ok then return data end
+  if IncompleteRead:matches(data) then
+    if first and data.partial == "" then error(EOFError("the peer closed the connection"), 0) end
+    error(eof_in_message(#data.partial), 0)
+  end
+  error(data, 0)
+end
+
+-- The next payload from any other stream. An interrupted read leaves its
+-- bytes in the stream's buffer, and what it took of a header in _head,
+-- its size in _size: the next receive goes on with the same frame.
+local function read_stream(self, limit)
+  local r, size = self._r, self._size
+  if size == nil then
+    local head = self._head or exactly(r, 4, true)
+    self._head = head
+    local status
+    status, size = frame_parse(head, limit)
+    if status == 0 then -- the 8-byte form
+      head = head .. exactly(r, 8)
+      self._head = head
+      status, size = frame_parse(head, limit)
     end
-    error(data, 0)
+    if status == -1 then error(MessageError("malformed message header"), 0) end
+    if status == -2 then error(too_large(size, limit), 0) end
+    self._head, self._size = nil, size
+  elseif size > limit then
+    error(too_large(size, limit), 0)
   end
-  local holder = self._holder or growbuf()
-  self._holder = holder
-  holder:put(take_buffered(r))
-  local data = read_exactly(sock, holder, n)
-  if n > KEEP then self._holder = nil end
-  if #data < n then
-    error(EOFError(("the peer closed the connection in the middle of a message (%d of %d bytes)")
-                   :format(#data, n)), 0)
-  end
+  local data = size == 0 and "" or exactly(r, size)
+  self._size = nil
   return data
 end
 
--- Reads one frame's payload of at most limit bytes; self._rstate says
--- how far it went (rule 4: nil, still waiting for the header).
-local function read_frame(self, limit)
-  local r = self._r
-  local ok, head = pcall(r.read_exactly, r, 4)
-  if not ok then
-    if IncompleteRead:matches(head) then
-      if head.partial == "" then error(EOFError("the peer closed the connection"), 0) end
-      self._rstate = "header"
-      error(EOFError("the peer closed the connection in the middle of a message header"), 0)
-    end
-    error(head, 0)
-  end
-  self._rstate = "header"
-  local status, size = frame_parse(head, limit)
-  if status == 0 then -- the 8-byte form
-    head = head .. r:read_exactly(8)
-    status, size = frame_parse(head, limit)
-  end
-  if status == -1 then error(MessageError("malformed message header"), 0) end
-  if status == -2 then
-    error(MessageError(("message of %d bytes over the limit of %d"):format(size, limit), { size = size }), 0)
-  end
-  self._rstate = "payload"
-  if size == 0 then return "" end
-  return read_payload(self, size)
-end
-
--- A receive's failure (rule 4, rule 5).
+-- A receive's failure (rules 4, 5): the connection is closed unless the
+-- receive was only interrupted, or the peer closed between two messages.
 local function recv_failed(self, fname, err)
-  local state = self._rstate
   if self._closed then
     if CancelledError:matches(err) then error(err, 0) end
     raise_closed(self, fname)
   end
-  if EOFError:matches(err) then
-    if state ~= nil then close_for(self, "the peer closed it in the middle of a message") end
+  if ChannelError:matches(err) then
+    if MessageError:matches(err) then close_for(self, "a bad message came: " .. err.message)
+    elseif err.message ~= "the peer closed the connection" then
+      close_for(self, "the peer closed it in the middle of a message")
+    end
     err.message = fname .. ": " .. err.message
-    error(err, 0)
+  elseif not CancelledError:matches(err) then
+    close_for(self, describe_error(err) .. " in a receive")
   end
-  if MessageError:matches(err) then
-    close_for(self, "a bad message came: " .. err.message)
-    err.message = fname .. ": " .. err.message
-    error(err, 0)
-  end
-  if state ~= nil then close_for(self, describe_error(err) .. " in the middle of a message") end
   error(err, 0)
 end
 
 local function receive(self, fname, limit)
-  take(self, "_receiving", "_recvq", fname)
-  self._rstate = nil
-  local ok, data = pcall(read_frame, self, limit)
-  give(self, "_receiving", "_recvq")
+  take(self, "_receiving", "_recvq", "_nrecv", fname)
+  local ok, data
+  if self._rsock then ok, data = pcall(read_fast, self, limit)
+  else ok, data = pcall(read_stream, self, limit) end
+  give(self, "_receiving", "_recvq", "_nrecv")
   if not ok then recv_failed(self, fname, data) end
   return data
 end

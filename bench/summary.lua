@@ -110,8 +110,8 @@ local function limit_and_best(recs, key, better)
 end
 
 -- optional columns, each shown where some run of the benchmark reports it
-local latency_cols = { "p50_us", "p99_us", "mib_per_sec", "client_cpu", "server_cpu", "other_cpu",
-                       "server_us_per_op", "server_us_per_mib", "server_cpu_us_per_req" }
+local latency_cols = { "p50_us", "p99_us", "mib_per_sec", "cpu_us_per_op", "client_cpu", "server_cpu",
+                       "other_cpu", "server_us_per_op", "server_us_per_mib", "server_cpu_us_per_req" }
 
 local function any(recs, key)
   for _, r in ipairs(recs) do

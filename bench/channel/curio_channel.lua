@@ -12,7 +12,11 @@
 -- Both sides use an authkey unless --noauth (it costs only at connect).
 -- The clock starts once every connection is accepted (and authenticated).
 -- Prints one block: bench=channel_<shape>_<tcp|unix>, impl=curio-lua, n,
--- seconds, ops_per_sec, and mib_per_sec for bulk.
+-- seconds, ops_per_sec, mib_per_sec for bulk, and the CPU both processes
+-- used over the same window (this one's from os.clock, the child's from
+-- /proc/PID/stat, 10 ms ticks): parent_cpu, child_cpu (seconds) and
+-- cpu_us_per_op, the measure to compare on a machine others load (a
+-- process waiting for a CPU adds to seconds, not to its CPU time).
 package.path = (arg[0]:match("^(.*/)") or "./") .. "../?.lua;" .. package.path
 local b = require "benchlib"
 
@@ -67,6 +71,8 @@ local function serve(conn)
       c:send(v)
     end
   end
+  -- alive until the parent has read this process's CPU time and closes
+  assert(not pcall(c.recv, c), "a message after the end")
 end
 
 local function child()
@@ -87,6 +93,15 @@ local function round_trips(c, first, last)
   c:send("end")
 end
 
+-- CPU seconds (user + system) of process pid so far, from /proc
+local function proc_cpu(pid)
+  local f = assert(io.open("/proc/" .. pid .. "/stat"))
+  local stat = f:read("a")
+  f:close()
+  local utime, stime = stat:match("^.*%) %S+" .. string.rep(" %S+", 10) .. " (%d+) (%d+)")
+  return (tonumber(utime) + tonumber(stime)) / 100
+end
+
 local function parent()
   local ch <close> = curio.Channel(where)
   local lo = -1 -- the interpreter and its options, as this process was started
@@ -97,7 +112,7 @@ local function parent()
   local proc = subprocess.Popen(argv)
   local cs, payload = {}, shape == "bulk" and string.rep("x", BULK)
   for k = 1, conns or 1 do cs[k] = ch:accept(key) end
-  local t0 = curio.clock()
+  local t0, p0, c0 = curio.clock(), os.clock(), proc_cpu(proc.pid)
   if shape == "oneway" then
     local c = cs[1]
     for i = 1, n do c:send(small(i)) end
@@ -119,20 +134,23 @@ local function parent()
   else
     round_trips(cs[1], 1, n)
   end
-  local seconds = curio.clock() - t0
+  local seconds, cpu = curio.clock() - t0, os.clock() - p0
+  local child_cpu = proc_cpu(proc.pid) - c0
   for _, c in ipairs(cs) do c:close() end
   assert(proc:wait() == 0, "the child failed")
-  return seconds
+  return seconds, cpu, child_cpu
 end
 
 if is_child then
   curio.run(child)
 else
-  local seconds = curio.run(parent)
+  local seconds, cpu, child_cpu = curio.run(parent)
+  local cpu_lines = { "parent_cpu", string.format("%.2f", cpu), "child_cpu", string.format("%.2f", child_cpu),
+    "cpu_us_per_op", string.format("%.2f", (cpu + child_cpu) / n * 1e6), "auth", auth and "hmac" or "none" }
   if shape == "bulk" then
     b.report(bench, "curio-lua", n, seconds, nil, "mib_per_sec",
-      string.format("%.1f", n * 16 / seconds), "msg_bytes", BULK, "auth", auth and "hmac" or "none")
+      string.format("%.1f", n * 16 / seconds), "msg_bytes", BULK, table.unpack(cpu_lines))
   else
-    b.report(bench, "curio-lua", n, seconds, nil, "auth", auth and "hmac" or "none")
+    b.report(bench, "curio-lua", n, seconds, nil, table.unpack(cpu_lines))
   end
 end

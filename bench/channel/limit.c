@@ -21,7 +21,9 @@
  * preallocated buffer, so a 16 MiB frame is copied once, by the system.
  * The parent listens, forks the child (which connects) and times from the
  * last accept to the child's answer. It prints one block of name=value
- * lines as the other programs do (impl=limit).
+ * lines as the other programs do (impl=limit), with the CPU both processes
+ * used over the window: parent_cpu (CLOCK_PROCESS_CPUTIME_ID), child_cpu
+ * (/proc/PID/stat, 10 ms ticks) and cpu_us_per_op.
  *
  * Build (bench/channel.sh does): cc -std=c11 -D_GNU_SOURCE -O2 -o limit limit.c
  */
@@ -59,6 +61,30 @@ static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds (user + system) of process pid so far, from /proc */
+static double proc_cpu(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) die(path);
+  size_t len = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[len] = 0;
+  const char *p = strrchr(buf, ')');
+  unsigned long long ut = 0, st = 0;
+  if (!p || sscanf(p + 2, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &ut, &st) != 2) {
+    fprintf(stderr, "limit: cannot read %s\n", path);
+    exit(1);
+  }
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void write_all(int fd, const char *p, size_t n) {
@@ -231,6 +257,10 @@ static void child(const char *shape, const char *address, int conns, size_t smal
       }
     }
   }
+  for (int k = 0; k < conns; k++) { /* alive until the parent has read this CPU time */
+    char c;
+    if (read(fds[k], &c, 1) != 0) die("a message after the end");
+  }
   exit(0);
 }
 
@@ -273,7 +303,7 @@ int main(int argc, char **argv) {
     rd[k] = (reader_t){fds[k], rbufs + (size_t)k * RBUF_BYTES, 0, 0};
   }
   static const char end[4] = {0, 0, 0, 0};
-  double t0 = now();
+  double t0 = now(), p0 = cpu_now(), c0 = proc_cpu(pid);
   if (strcmp(shape, "oneway") == 0 || bulk) {
     for (long i = 0; i < n; i++) write_all(fds[0], frame, size + 4);
     write_all(fds[0], end, 4);
@@ -313,7 +343,8 @@ int main(int argc, char **argv) {
       }
     }
   }
-  double seconds = now() - t0;
+  double seconds = now() - t0, cpu = cpu_now() - p0, child_cpu = proc_cpu(pid) - c0;
+  for (int k = 0; k < conns; k++) close(fds[k]);
   int status;
   if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     fprintf(stderr, "limit: the child failed\n");
@@ -323,6 +354,7 @@ int main(int argc, char **argv) {
   printf("bench=channel_%s_%s\nimpl=limit\nn=%ld\nseconds=%.6f\nops_per_sec=%.0f\n", shape,
          is_unix(address) ? "unix" : "tcp", n, seconds, n / seconds);
   if (bulk) printf("mib_per_sec=%.1f\n", n * (BULK_BYTES / 1048576.0) / seconds);
-  printf("msg_bytes=%zu\nauth=none\n", size);
+  printf("msg_bytes=%zu\nparent_cpu=%.2f\nchild_cpu=%.2f\ncpu_us_per_op=%.2f\nauth=none\n", size, cpu,
+         child_cpu, (cpu + child_cpu) / n * 1e6);
   return 0;
 }

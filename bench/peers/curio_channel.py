@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
 import benchlib as b  # noqa: E402
@@ -33,6 +34,13 @@ else:
     where, family = (host, int(port)), socket.AF_INET
 key = {"authkey": b"curio channel bench key"} if auth else {}
 BULK = 16 * 1024 * 1024
+
+
+def proc_cpu(pid):
+    """CPU seconds (user + system) of process pid so far, from /proc"""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def small(i):
@@ -62,6 +70,12 @@ async def serve(c):
                 if v == "end":
                     break
                 await c.send(v)
+        # alive until the parent has read this process's CPU time and closes
+        try:
+            await c.recv()
+            raise AssertionError("a message after the end")
+        except EOFError:
+            pass
 
 
 async def child():
@@ -88,7 +102,7 @@ async def parent():
     proc = subprocess.Popen([sys.executable] + sys.argv + ["--child"])
     payload = b"x" * BULK if shape == "bulk" else None
     cs = [await ch.accept(**key) for _ in range(conns or 1)]
-    t0 = b.now()
+    t0, p0, c0 = b.now(), time.process_time(), proc_cpu(proc.pid)
     if shape == "oneway":
         c = cs[0]
         for i in range(1, n + 1):
@@ -110,19 +124,21 @@ async def parent():
             await t.join()
     else:
         await round_trips(cs[0], 1, n)
-    seconds = b.now() - t0
+    seconds, cpu = b.now() - t0, time.process_time() - p0
+    child_cpu = proc_cpu(proc.pid) - c0
     for c in cs:
         await c.close()
     await ch.close()
     assert proc.wait() == 0, "the child failed"
-    return seconds
+    return seconds, cpu, child_cpu
 
 
 if is_child:
     curio.run(child)
 else:
-    seconds = curio.run(parent)
-    extra = [("auth", "hmac" if auth else "none")]
+    seconds, cpu, child_cpu = curio.run(parent)
+    extra = [("parent_cpu", "%.2f" % cpu), ("child_cpu", "%.2f" % child_cpu),
+             ("cpu_us_per_op", "%.2f" % ((cpu + child_cpu) / n * 1e6)), ("auth", "hmac" if auth else "none")]
     if shape == "bulk":
         extra = [("mib_per_sec", "%.1f" % (n * 16 / seconds)), ("msg_bytes", BULK)] + extra
     b.report(bench, "curio-py", n, seconds, None, *extra)

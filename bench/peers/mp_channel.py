@@ -32,6 +32,13 @@ authkey = b"curio channel bench key" if auth else None
 BULK = 16 * 1024 * 1024
 
 
+def proc_cpu(pid):
+    """CPU seconds (user + system) of process pid so far, from /proc"""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def small(i):
     """the small table, the same in every implementation"""
     return {"seq": i, "kind": "job", "name": "alpha", "x": 1.5, "y": -2.25, "count": 42}
@@ -63,8 +70,12 @@ def child():
                     live.remove(c)
                 else:
                     c.send(v)
-    for c in cs:
-        c.close()
+    for c in cs:  # alive until the parent has read this CPU time and closes
+        try:
+            c.recv()
+            raise AssertionError("a message after the end")
+        except EOFError:
+            c.close()
 
 
 def parent():
@@ -74,7 +85,7 @@ def parent():
         payload = b"x" * BULK if shape == "bulk" else None
         cs = [ls.accept() for _ in range(conns or 1)]
         c = cs[0]
-        t0 = time.perf_counter()
+        t0, p0, c0 = time.perf_counter(), time.process_time(), proc_cpu(proc.pid)
         if shape == "oneway":
             for i in range(1, n + 1):
                 c.send(small(i))
@@ -107,11 +118,12 @@ def parent():
                 c.send(small(i))
                 assert c.recv()["seq"] == i
             c.send("end")
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - p0
+        child_cpu = proc_cpu(proc.pid) - c0
         for c in cs:
             c.close()
     assert proc.wait() == 0, "the child failed"
-    return seconds
+    return seconds, cpu, child_cpu
 
 
 if is_child:
@@ -119,8 +131,9 @@ if is_child:
 else:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import benchlib as b
-    seconds = parent()
-    extra = [("auth", "hmac" if auth else "none")]
+    seconds, cpu, child_cpu = parent()
+    extra = [("parent_cpu", "%.2f" % cpu), ("child_cpu", "%.2f" % child_cpu),
+             ("cpu_us_per_op", "%.2f" % ((cpu + child_cpu) / n * 1e6)), ("auth", "hmac" if auth else "none")]
     if shape == "bulk":
         extra = [("mib_per_sec", "%.1f" % (n * 16 / seconds)), ("msg_bytes", BULK)] + extra
     b.report(bench, "multiprocessing", n, seconds, None, *extra)

@@ -14,9 +14,12 @@
 // the next send waits for its callback; then "end", and the child's
 // count), roundtrip (each echoed), bulk (N messages of 16 MiB: a string
 // under json, a Buffer under advanced; then "end" and the count). The clock
-// starts at the child's first message ("ready").
+// starts at the child's first message ("ready"). CPU over the same window:
+// parent_cpu (process.cpuUsage), child_cpu (/proc/PID/stat, 10 ms ticks),
+// cpu_us_per_op, as the other programs report them.
 'use strict';
 const { fork } = require('child_process');
+const fs = require('fs');
 
 const advanced = process.argv.includes('--advanced');
 const isChild = process.argv.includes('--child');
@@ -30,6 +33,11 @@ const BULK = 16 * 1024 * 1024;
 
 function small(i) { // the small table, the same in every implementation
   return { seq: i, kind: 'job', name: 'alpha', x: 1.5, y: -2.25, count: 42 };
+}
+
+function procCpu(pid) { // CPU seconds (user + system) of process pid so far, from /proc
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop().split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function skip(why) {
@@ -60,14 +68,18 @@ if (isChild) {
   const child = fork(__filename, process.argv.slice(2).concat(['--child']),
     { serialization: advanced ? 'advanced' : 'json' });
   const payload = shape === 'bulk' ? (advanced ? Buffer.alloc(BULK, 'x') : 'x'.repeat(BULK)) : null;
-  let t0;
+  let t0, p0, c0;
   let i = 0;
   const done = () => {
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const p1 = process.cpuUsage(p0);
+    const cpu = (p1.user + p1.system) / 1e6;
+    const childCpu = procCpu(child.pid) - c0;
     const lines = [`bench=${bench}`, `impl=${impl}`, `n=${n}`, `seconds=${seconds.toFixed(6)}`,
       `ops_per_sec=${(n / seconds).toFixed(0)}`];
     if (shape === 'bulk') lines.push(`mib_per_sec=${(n * 16 / seconds).toFixed(1)}`, `msg_bytes=${BULK}`);
-    lines.push('auth=none', `serialization=${advanced ? 'advanced' : 'json'}`);
+    lines.push(`parent_cpu=${cpu.toFixed(2)}`, `child_cpu=${childCpu.toFixed(2)}`,
+      `cpu_us_per_op=${((cpu + childCpu) / n * 1e6).toFixed(2)}`, 'auth=none', `serialization=${advanced ? 'advanced' : 'json'}`);
     console.log(lines.join('\n'));
     child.disconnect();
   };
@@ -85,6 +97,8 @@ if (isChild) {
   child.on('message', (m) => {
     if (m === 'ready') {
       t0 = process.hrtime.bigint();
+      p0 = process.cpuUsage();
+      c0 = procCpu(child.pid);
       if (shape === 'roundtrip') {
         i = 1;
         child.send(small(i));

@@ -28,10 +28,17 @@
  * 5. Addresses: {host, port} tables (metatable curio.Address: .host,
  *    .port, tostring "host:port", "[v6host]:port") for inet and inet6, a
  *    path string for unix. C takes numeric hosts only; network.lua
- *    resolves names (in a worker thread) before calling here. */
+ *    resolves names (in a worker thread) before calling here.
+ * 6. Bytes can be given back to a socket made with a user value
+ *    (sock_new_uv: the transport under a TLS socket, whose unwrap gives
+ *    back what followed the peer's close_notify in its read-ahead): recv,
+ *    read and recvfrom return them before reading the descriptor, and
+ *    wrapping the socket again hands them to the new TLS socket. A plain
+ *    socket pays one test per read and no memory (no user value). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,13 +131,20 @@ const char *sock_check_data(lua_State *L, int arg, const char *fname, size_t *le
 /* Pushes a new closed socket userdata of family/type whose bytes move
  * through kind (rule 4). */
 struct sock *sock_new(lua_State *L, int family, int type, const struct io_kind *kind) {
-  struct sock *s = lua_newuserdatauv(L, sizeof *s, 0);
+  return sock_new_uv(L, family, type, kind, 0);
+}
+
+/* As sock_new, with nuv user values (1: the socket can take bytes given
+ * back, rule 6). */
+struct sock *sock_new_uv(lua_State *L, int family, int type, const struct io_kind *kind, int nuv) {
+  struct sock *s = lua_newuserdatauv(L, sizeof *s, nuv);
   io_handle_init(&s->io, -1);
   s->io.kind = kind;
   s->family = family;
   s->type = type;
   s->drained = 0;
   s->write_held = 0;
+  s->pushed = s->pushed_at = 0;
   ctx_setmetatable(L, ctx_get(L), MT_SOCKET);
   return s;
 }
@@ -138,6 +152,39 @@ struct sock *sock_new(lua_State *L, int family, int type, const struct io_kind *
 void sock_set_fd(struct sock *s, int fd) {
   io_handle_setfd(&s->io, fd);
   s->drained = 0;
+}
+
+/* Rule 6: gives len bytes at p back to the socket at idx (made with a
+ * user value, holding none given back yet): its next reads return them
+ * first. */
+void sock_push_back(lua_State *L, int idx, const char *p, size_t len) {
+  idx = lua_absindex(L, idx);
+  struct sock *s = lua_touserdata(L, idx);
+  if (len == 0 || len > INT_MAX) return;
+  lua_pushlstring(L, p, len);
+  if (lua_setiuservalue(L, idx, 1)) s->pushed = 1; /* (0: no user value, nothing kept) */
+  s->pushed_at = 0;
+}
+
+/* Rule 6: moves up to max of the bytes given back to the socket at idx
+ * into buf (wrapping it again); returns how many. */
+size_t sock_take_back(lua_State *L, int idx, char *buf, size_t max) {
+  idx = lua_absindex(L, idx);
+  struct sock *s = lua_touserdata(L, idx);
+  if (!s->pushed) return 0;
+  size_t len;
+  lua_getiuservalue(L, idx, 1);
+  const char *p = lua_tolstring(L, -1, &len);
+  size_t n = len - (size_t)s->pushed_at < max ? len - (size_t)s->pushed_at : max;
+  memcpy(buf, p + s->pushed_at, n);
+  lua_pop(L, 1);
+  s->pushed_at += (int)n;
+  if ((size_t)s->pushed_at == len) {
+    s->pushed = s->pushed_at = 0;
+    lua_pushnil(L);
+    lua_setiuservalue(L, idx, 1);
+  }
+  return n;
 }
 
 /* core.pipe_object(handle) -> a Socket of family "pipe" that takes the

@@ -17,6 +17,8 @@ struct sock {
   int family, type;
   int drained;         /* rule 2 */
   int write_held;      /* a sendall that waited has not run again yet (sockio.c) */
+  int pushed;          /* rule 6: bytes given back wait in user value 1 */
+  int pushed_at;       /*   how many of them were read */
 };
 
 /* A pipe (a subprocess's stdin, stdout or stderr) is a Socket whose
@@ -43,6 +45,9 @@ struct sock *sock_check_open(lua_State *L, const char *fname);
 lua_Integer sock_check_size(lua_State *L, int arg, const char *fname);
 const char *sock_check_data(lua_State *L, int arg, const char *fname, size_t *len);
 struct sock *sock_new(lua_State *L, int family, int type, const struct io_kind *kind);
+struct sock *sock_new_uv(lua_State *L, int family, int type, const struct io_kind *kind, int nuv);
+void sock_push_back(lua_State *L, int idx, const char *p, size_t len);
+size_t sock_take_back(lua_State *L, int idx, char *buf, size_t max);
 void sock_set_fd(struct sock *s, int fd);
 
 /* sockio.c: the methods that may wait, and what sockbuf.c's reads share

@@ -76,6 +76,24 @@ static int is_again(int err) {
 
 /* ---- recv, and read (a stream's big reads) ---- */
 
+/* socket.c rule 6: pushes up to max of the bytes given back to s (at 1),
+ * which are then read; returns 1. */
+static int read_pushed(lua_State *L, struct sock *s, size_t max) {
+  size_t len;
+  lua_getiuservalue(L, 1, 1);
+  const char *p = lua_tolstring(L, -1, &len);
+  size_t at = (size_t)s->pushed_at, n = len - at < max ? len - at : max;
+  lua_pushlstring(L, p + at, n);
+  lua_remove(L, -2);
+  s->pushed_at += (int)n;
+  if (at + n == len) {
+    s->pushed = s->pushed_at = 0;
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, 1);
+  }
+  return 1;
+}
+
 static int recv_k(lua_State *L, int status, lua_KContext ctx);
 static int read_k(lua_State *L, int status, lua_KContext ctx);
 
@@ -85,6 +103,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx);
 static int do_recv(lua_State *L, struct sock *s, int as_read) {
   lua_Integer n = lua_tointeger(L, 2);
   if (n == 0) { lua_pushliteral(L, ""); return 1; }
+  if (s->pushed) return read_pushed(L, s, (size_t)n);
   if (!s->drained) {
     size_t size;
     char *buf = io_scratch(L, &size);
@@ -329,6 +348,11 @@ static int sock_connect(lua_State *L) {
 static int recvfrom_k(lua_State *L, int status, lua_KContext ctx);
 
 static int do_recvfrom(lua_State *L, struct sock *s) {
+  if (s->pushed) { /* (a stream's: no address, as recvfrom(2) gives) */
+    read_pushed(L, s, (size_t)lua_tointeger(L, 2));
+    lua_pushnil(L);
+    return 2;
+  }
   size_t size;
   char *buf = io_scratch(L, &size);
   lua_Integer n = lua_tointeger(L, 2);

@@ -41,7 +41,22 @@
  * 7. close, <close> and __gc share one idempotent close that never waits:
  *    it sends close_notify if it can at once (after a handshake, on an
  *    open transport), wakes the waiters, frees the SSL and closes the
- *    transport. A read after the peer's close_notify gives "". */
+ *    transport. A read after the peer's close_notify gives "".
+ * 8. Read-ahead is the BIO's (tlssock.c), not OpenSSL's, which would keep
+ *    the plain bytes that follow close_notify where unwrap cannot reach
+ *    them. One recv takes what the socket has (up to TLS_READ_AHEAD) and
+ *    OpenSSL's reads of a record's header and body are served from it. A
+ *    recv that came back short marks the connection drained: the next
+ *    read waits for the descriptor instead of making a recv that can only
+ *    fail (socket.c rule 2); the end of any wait clears it (epoll is
+ *    level-triggered: a stale mark costs one loop turn). A recv returns
+ *    the data of every record already received, up to maxbytes, so one
+ *    wakeup and one call serve a segment of many records; an error met
+ *    after some data is kept (user value 4) and raised by the next call,
+ *    which closes the socket then (rule 6). unwrap gives what follows the
+ *    peer's close_notify in the buffer back to the plain socket, whose
+ *    reads return it first (socket.c rule 6); wrapping that socket again
+ *    hands it to the new TLS socket. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -67,8 +82,12 @@ static void push_busy(lua_State *L, int writing, const char *fname) {
   lua_remove(L, -2);
 }
 
-/* Rule 3: raises when the side(s) of role are taken. */
+static void raise_deferred(lua_State *L, struct tls_sock *t);
+
+/* Rule 3: raises when the side(s) of role are taken; rule 8: raises the
+ * error a read kept. */
 static void check_idle(lua_State *L, struct tls_sock *t, int role, const char *fname) {
+  if (t->deferred) raise_deferred(L, t);
   int reading = t->sock->io.rd.data != NULL || t->xw.data != NULL || t->both_held;
   int writing = t->sock->io.wr.data != NULL || t->xr.data != NULL || t->write_held || t->both_held;
   if ((role != ROLE_WRITE && reading) || (role != ROLE_READ && writing)) {
@@ -95,6 +114,18 @@ static void push_failure(lua_State *L, struct tls_sock *t, const char *fname, in
 static int raise_failure(lua_State *L, struct tls_sock *t, const char *fname, int err) {
   push_failure(L, t, fname, err);
   return lua_error(L);
+}
+
+/* Rule 8: raises the error a read met after some data (tls at 1). */
+static void raise_deferred(lua_State *L, struct tls_sock *t) {
+  lua_getiuservalue(L, 1, 4);
+  tls_close_now(L, t, 0);
+  if (lua_istable(L, -1) && lua_getfield(L, -1, "message") == LUA_TSTRING) {
+    lua_pushliteral(L, " (socket closed)");
+    lua_concat(L, 2);
+    lua_setfield(L, -2, "message");
+  }
+  lua_error(L);
 }
 
 /* ---- waiting (rule 3) ---- */
@@ -125,6 +156,7 @@ static struct tls_sock *resumed(lua_State *L, lua_KContext ctx, const char *fnam
   struct task *task = trap_resumed(L);
   struct tls_sock *t = lua_touserdata(L, 1);
   t->both_held = 0;
+  t->drained = 0; /* rule 8 */
   trap_result(L, task, (int)ctx);
   lua_settop(L, (int)ctx);
   if (t->ssl == NULL) tls_raise_closed(L, fname);
@@ -168,18 +200,35 @@ static int tls_do_handshake(lua_State *L) {
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx);
 
+/* Rule 8: whether OpenSSL or the read-ahead holds bytes not read yet. */
+static int buffered(struct tls_sock *t) {
+  return t->rpos < t->rlen || SSL_has_pending(t->ssl);
+}
+
 /* Stack: tls, maxbytes. */
 static int do_recv(lua_State *L, struct tls_sock *t) {
   lua_Integer n = lua_tointeger(L, 2);
   if (n == 0) { lua_pushliteral(L, ""); return 1; }
-  size_t size, got = 0;
+  size_t size, got = 0, more;
   char *buf = io_scratch(L, &size);
+  size_t want = (size_t)n < size ? (size_t)n : size;
   size_t r0 = t->nread, w0 = t->nwritten;
   ERR_clear_error();
-  int ok = SSL_read_ex(t->ssl, buf, (size_t)n < size ? (size_t)n : size, &got);
+  int ok = SSL_read_ex(t->ssl, buf, want, &got);
   int err = ok ? SSL_ERROR_NONE : SSL_get_error(t->ssl, 0);
+  while (ok && got < want && buffered(t)) { /* rule 8: the records received already */
+    ok = SSL_read_ex(t->ssl, buf + got, want - got, &more);
+    if (ok) { got += more; continue; }
+    int later = SSL_get_error(t->ssl, 0);
+    if (!is_want(later) && later != SSL_ERROR_ZERO_RETURN) { /* kept for the next call */
+      tls_push_error(L, t, "recv", later);
+      lua_setiuservalue(L, 1, 4);
+      t->deferred = 1;
+    }
+    ERR_clear_error();
+  }
   progress(t, r0, w0);
-  if (ok) { lua_pushlstring(L, buf, got); return 1; }
+  if (got > 0 || err == SSL_ERROR_NONE) { lua_pushlstring(L, buf, got); return 1; }
   if (err == SSL_ERROR_ZERO_RETURN) { lua_pushliteral(L, ""); return 1; } /* close_notify */
   if (!is_want(err)) return raise_failure(L, t, "recv", err);
   return wait_as(L, trap_enter(L, "recv"), t, ROLE_READ, err, recv_k);
@@ -314,6 +363,7 @@ static int write_k(lua_State *L, int status, lua_KContext ctx) {
   struct tls_sock *t = lua_touserdata(L, 1);
   (void)status;
   t->write_held = 0;
+  t->drained = 0; /* rule 8 */
   size_t done = (size_t)lua_tointeger(L, 3);
   if (trap_push_interrupt(L, task)) return raise_sent(L, done);
   lua_settop(L, (int)ctx);
@@ -383,6 +433,8 @@ static int do_notify(lua_State *L, struct tls_sock *t) {
     return 0;
   }
   lua_getiuservalue(L, 1, 1); /* the transport, the caller's from now */
+  if (t->rpos < t->rlen) sock_push_back(L, -1, t->rbuf + t->rpos, t->rlen - t->rpos); /* rule 8 */
+  tls_free_buffer(t);
   SSL_free(t->ssl);
   t->ssl = NULL;
   t->sock = NULL;

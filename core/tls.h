@@ -23,6 +23,10 @@ struct tls_ctx {
   unsigned int alpn_len;
 };
 
+/* tls.c rule 8: the read-ahead of a TLS socket, one record of the
+ * largest size with room to spare. */
+#define TLS_READ_AHEAD (16384 + 1024)
+
 /* An SSLSocket. Its transport is a plain Socket (user value 1) that no one
  * else holds: its descriptor handle gives the reader's and the writer's
  * waits (io.rd, io.wr); xr and xw are the waits in the other direction
@@ -40,6 +44,10 @@ struct tls_sock {
   size_t rec_len;             /*   written yet (in the string of user value 2) */
   const char *ahead;          /* the bytes of it not yet counted as sent */
   size_t ahead_len;
+  char *rbuf;                 /* tls.c rule 8: bytes received that OpenSSL has not read */
+  size_t rpos, rlen;          /*   yet, rbuf[rpos, rlen) (malloc'd, TLS_READ_AHEAD), or NULL */
+  int drained;                /*   the last recv came back short: the next read waits first */
+  int deferred;               /*   a recv that returned bytes met an error (user value 4) */
 };
 
 /* tlsctx.c */
@@ -65,6 +73,7 @@ struct tls_sock *tls_check_open(lua_State *L, const char *fname);
 int tls_raise_closed(lua_State *L, const char *fname);
 void tls_wake(ev_io *w);
 void tls_close_now(lua_State *L, struct tls_sock *t, int notify);
+void tls_free_buffer(struct tls_sock *t);
 void tls_open(lua_State *L, int ctx);
 int luaopen_curio_tls(lua_State *L);
 

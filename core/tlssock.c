@@ -4,6 +4,7 @@
  * and the registration of the type. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -29,15 +30,46 @@ static int bio_write(BIO *b, const char *buf, int len) {
   return -1;
 }
 
+/* Rule 8: OpenSSL's reads are served from t->rbuf, which one recv fills
+ * as far as the socket has bytes; a recv that came back short marks t
+ * drained, and until a wait ends a read says "retry" without a system
+ * call (it could only fail with EAGAIN). */
 static int bio_read(BIO *b, char *buf, int len) {
   struct tls_sock *t = BIO_get_data(b);
-  ssize_t n;
   BIO_clear_retry_flags(b);
-  do n = recv(t->sock->io.fd, buf, (size_t)len, 0); while (n < 0 && errno == EINTR);
-  if (n >= 0) { t->nread += (size_t)n; return (int)n; }
-  if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(b);
-  else t->last_errno = errno;
-  return -1;
+  if (t->rpos == t->rlen) {
+    if (t->drained) {
+      BIO_set_retry_read(b);
+      return -1;
+    }
+    if (t->rbuf == NULL && (t->rbuf = malloc(TLS_READ_AHEAD)) == NULL) {
+      t->last_errno = ENOMEM;
+      return -1;
+    }
+    ssize_t n;
+    do n = recv(t->sock->io.fd, t->rbuf, TLS_READ_AHEAD, 0); while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+      if (n == 0) return 0;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(b);
+      else t->last_errno = errno;
+      return -1;
+    }
+    t->nread += (size_t)n;
+    t->drained = n < TLS_READ_AHEAD;
+    t->rpos = 0;
+    t->rlen = (size_t)n;
+  }
+  size_t m = t->rlen - t->rpos < (size_t)len ? t->rlen - t->rpos : (size_t)len;
+  memcpy(buf, t->rbuf + t->rpos, m);
+  t->rpos += m;
+  return (int)m;
+}
+
+/* Rule 8: frees the read-ahead (closed, unwrapped). */
+void tls_free_buffer(struct tls_sock *t) {
+  free(t->rbuf);
+  t->rbuf = NULL;
+  t->rpos = t->rlen = 0;
 }
 
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
@@ -115,14 +147,16 @@ void tls_close_now(lua_State *L, struct tls_sock *t, int notify) {
   tls_wake(&t->xw);
   SSL_free(t->ssl);
   t->ssl = NULL;
+  tls_free_buffer(t);
   t->rec = t->ahead = NULL;
   t->sock = NULL;
   if (transport != NULL) io_close(&transport->io); /* (wakes the waiters on rd and wr) */
-  if (L != NULL) { /* the transport and a kept string go with the socket */
-    lua_pushnil(L);
-    lua_setiuservalue(L, 1, 1);
-    lua_pushnil(L);
-    lua_setiuservalue(L, 1, 2);
+  if (L != NULL) { /* the transport, a kept string and a kept error go with the socket */
+    static const int kept[] = {1, 2, 4}; /* (3, the host name, stays readable) */
+    for (int i = 0; i < 3; i++) {
+      lua_pushnil(L);
+      lua_setiuservalue(L, 1, kept[i]);
+    }
   }
 }
 
@@ -145,8 +179,8 @@ static int l_tls_wrap(lua_State *L) {
   if (!server_side && host == NULL && c->check_hostname)
     errors_methoderror(L, 3, "wrap_socket", "opts.server_hostname expected: the context checks host names");
   lua_settop(L, 5);
-  struct sock *raw = sock_new(L, user->family, user->type, user->io.kind); /* 6 */
-  struct tls_sock *t = lua_newuserdatauv(L, sizeof *t, 3);                  /* 7 */
+  struct sock *raw = sock_new_uv(L, user->family, user->type, user->io.kind, 1); /* 6 (rule 8) */
+  struct tls_sock *t = lua_newuserdatauv(L, sizeof *t, 4);                        /* 7 */
   memset(t, 0, sizeof *t);
   ctx_setmetatable(L, ctx_get(L), MT_TLS_SOCKET);
   BIO_METHOD *method = bio_method(L);
@@ -174,6 +208,10 @@ static int l_tls_wrap(lua_State *L) {
   }
   if (alpn != NULL && !server_side && SSL_set_alpn_protos(t->ssl, (const unsigned char *)alpn, (unsigned int)alpn_len) != 0)
     tls_raise_openssl_error(L, "wrap_socket");
+  if (user->pushed) { /* rule 8: bytes an unwrap gave back are the new connection's first */
+    if ((t->rbuf = malloc(TLS_READ_AHEAD)) == NULL) luaL_error(L, "wrap_socket: not enough memory");
+    t->rlen = sock_take_back(L, 2, t->rbuf, TLS_READ_AHEAD);
+  }
   /* last, nothing fails from here: the descriptor changes hands */
   int fd = io_detach(&user->io);
   sock_set_fd(raw, fd);

@@ -156,6 +156,39 @@ describe("curio.Channel", function()
     end)
   end)
 
+  it("runs over a pipe pair: a subprocess's stdout and stdin, and its own stdin and stdout", function()
+    -- the child reads and writes file streams (aopen: worker threads), the
+    -- parent the subprocess's pipe streams
+    local CHILD = [[
+local curio = require "curio"
+curio.run(function()
+  local conn <close> = curio.channel.Connection(curio.aopen("/dev/stdin", "rb"), curio.aopen("/dev/stdout", "wb"))
+  while true do
+    local ok, value = pcall(conn.recv, conn)
+    if not ok then break end
+    conn:send({ echo = value })
+  end
+end)
+]]
+    curio.run(function()
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write(CHILD)
+      f:close()
+      local sub = curio.subprocess
+      local p = sub.Popen({ "sh", "-c", ("%s exec timeout -s KILL 60 %s %s"):format(util.env, util.lua, path) },
+                          { stdin = sub.PIPE, stdout = sub.PIPE, stderr = sub.PIPE })
+      local conn = channel.Connection(p.stdout, p.stdin)
+      for _, value in ipairs({ "one", { 2, 3 }, ("x"):rep(300000) }) do
+        conn:send(value)
+        assert.are.same({ echo = value }, conn:recv())
+      end
+      conn:close()
+      local status, stderr = finish(p, path)
+      assert.are.same({ 0, "" }, { status, stderr })
+    end)
+  end)
+
   it("refuses functions, userdata and shared objects with the value's path, and stays usable", function()
     curio.run(function()
       local server, client = pair()

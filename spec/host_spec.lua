@@ -339,9 +339,9 @@ describe("start-up", function()
     assert.are.same({ 0, "", {
       "curio curio.check curio.core curio.errors curio.task",
       "missing: \tnil",
-      "curio curio.channel curio.check curio.core curio.errors curio.io curio.monitor curio.network curio.queue "
-        .. "curio.signal curio.ssl curio.subprocess curio.sync curio.task curio.taskgroup curio.thread curio.time "
-        .. "curio.tls curio.workers",
+      "curio curio.channel curio.check curio.core curio.errors curio.handshake curio.io curio.monitor "
+        .. "curio.network curio.queue curio.signal curio.ssl curio.subprocess curio.sync curio.task "
+        .. "curio.taskgroup curio.thread curio.time curio.tls curio.workers",
       "true",
       "true\ttrue\ttrue",
     } }, { status, stderr, util.lines(stdout) })

@@ -49,6 +49,7 @@ local core = require "curio.core"
 local errors = require "curio.errors"
 local check = require "curio.check"
 local io_ = require "curio.io"
+local handshake = require "curio.handshake"
 
 local CurioError, CancelledError, IncompleteRead = errors.CurioError, errors.CancelledError,
   errors.IncompleteRead
@@ -380,72 +381,12 @@ function Connection:recv()
   return decoded(self, pcall(decode_counted, data))
 end
 
----------------------------------------------------------------- authentication
-
-local CHALLENGE, WELCOME, FAILURE, DIGEST = "#CHALLENGE#", "#WELCOME#", "#FAILURE#", "{sha256}"
-local HANDSHAKE_MAX = 256
-
-local crypto -- curio.tls, loaded with the first authkey (rule 6)
-local function load_crypto()
-  if crypto == nil then
-    require "curio.ssl" -- (exports curio.core's symbols for curio.tls)
-    crypto = require "curio.tls"
-  end
-  return crypto
-end
-
--- Sends a challenge and checks the peer's answer.
-local function deliver_challenge(conn, key)
-  local message = DIGEST .. crypto.random_bytes(40)
-  conn:send_bytes(CHALLENGE .. message)
-  local response = conn:recv_bytes(HANDSHAKE_MAX)
-  local expected = DIGEST .. crypto.hmac_sha256(key, message)
-  if not crypto.equal_digests(response, expected) then
-    pcall(conn.send_bytes, conn, FAILURE)
-    error(AuthenticationError("digest received was wrong"), 0)
-  end
-  conn:send_bytes(WELCOME)
-end
-
--- Answers the peer's challenge.
-local function answer_challenge(conn, key)
-  local message = conn:recv_bytes(HANDSHAKE_MAX)
-  if message:sub(1, #CHALLENGE) ~= CHALLENGE then
-    error(AuthenticationError("the peer sent no challenge"), 0)
-  end
-  message = message:sub(#CHALLENGE + 1)
-  if message:sub(1, #DIGEST) ~= DIGEST or #message < #DIGEST + 20 then
-    error(AuthenticationError("the peer's challenge is not HMAC-SHA256"), 0)
-  end
-  conn:send_bytes(DIGEST .. crypto.hmac_sha256(key, message))
-  local response = conn:recv_bytes(HANDSHAKE_MAX)
-  if response ~= WELCOME then error(AuthenticationError("digest sent was rejected"), 0) end
-end
-
-local function handshake(conn, key, server)
-  if server then
-    deliver_challenge(conn, key)
-    answer_challenge(conn, key)
-  else
-    answer_challenge(conn, key)
-    deliver_challenge(conn, key)
-  end
-end
-
--- Authenticates conn (rule 6); closes it and raises on failure: a frame
--- that is no answer (too big, the end) is an AuthenticationError too.
-local function authenticate(conn, key, server, fname)
-  local ok, err = pcall(handshake, conn, key, server)
-  if ok then return conn end
-  conn:close()
-  if ChannelError:matches(err) and not AuthenticationError:matches(err) then
-    err = AuthenticationError("the handshake failed: " .. err.message, { cause = err })
-  end
-  if AuthenticationError:matches(err) then err.message = fname .. ": " .. err.message end
-  error(err, 0)
-end
-
 ---------------------------------------------------------------- Channel
+
+-- Authenticates a new connection (rule 6: lua/curio/handshake.lua).
+local function authenticate(conn, key, server, fname)
+  return handshake.authenticate(conn, key, server, fname, ChannelError, AuthenticationError)
+end
 
 local Channel = { __name = "curio.Channel" }
 Channel.__index = Channel
@@ -501,7 +442,7 @@ local function check_authkey(opts, fname)
   if key ~= nil and type(key) ~= "string" then
     check.arg_error(1, fname, "opts.authkey must be a string, got " .. type(key), 2)
   end
-  if key ~= nil then load_crypto() end
+  if key ~= nil then handshake.load() end
   return key
 end
 

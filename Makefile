@@ -164,16 +164,21 @@ fuzz:
 
 # Lint: luacheck, the one place of argument errors, the layering of core/
 # (tools/layers.lua: its concern table is the one list to edit when a file
-# is added or renamed), cppcheck.
+# is added or renamed), cppcheck, and that the committed benchmark CSV
+# parses and every chart bench/README.md shows exists (no benchmark runs).
 lint: $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o $(BUILD)/obj/hostopts.o
 	luacheck -q lua spec examples bench tools tests
 	sh tools/lint_args.sh
 	$(LUA) tools/layers.lua $(CORE_OBJ) $(TLS_OBJ) $(BUILD)/obj/editline.o $(BUILD)/obj/host.o $(BUILD)/obj/hostopts.o
 	cppcheck -q --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs $(LUA_INC) core tests
+	$(LUA) bench/report.lua check bench/results/latest.csv bench/README.md
 
+# Every benchmark family with every peer installed, then the report in
+# bench/results/ (bench/README.md); FAMILY="echo tls" runs some families only.
+FAMILY ?=
 bench: all
-	bash bench/run.sh
+	bash bench/report.sh $(FAMILY)
 
 # The soak (tests/soak/soak.sh): the servers under load and faults for
 # SOAK_SECONDS; fails on any error, lost byte or leak.

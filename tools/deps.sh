@@ -6,12 +6,20 @@
 #                             page's check)
 #   sh tools/deps.sh --dev    also lint, sanitizers, valgrind and the soak's
 #                             prlimit (util-linux) (CI)
+#   sh tools/deps.sh --bench  also what `make bench` runs and draws with: the
+#                             peers (cqueues, luv, luaossl, cjson, trio, uvloop,
+#                             node), wrk, hyperfine, gnuplot (the charts)
+#   (both options may be given)
 # Uses sudo when not run as root. Does nothing when all are present.
 set -e
 packages="gcc libc6-dev make pkg-config lua5.4 liblua5.4-dev libev-dev libedit-dev libssl-dev openssl curl lua-busted man-db groff-base"
-if [ "$1" = "--dev" ]; then
-  packages="$packages lua-check cppcheck valgrind util-linux"
-fi
+for option in "$@"; do
+  case $option in
+    --dev) packages="$packages lua-check cppcheck valgrind util-linux" ;;
+    --bench) packages="$packages lua-cqueues lua-luv lua-luaossl lua-cjson python3-trio python3-uvloop nodejs wrk hyperfine gnuplot-nox" ;;
+    *) echo "tools/deps.sh: unknown option $option (--dev, --bench)" >&2; exit 2 ;;
+  esac
+done
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -73,8 +73,9 @@ function commands.csv(latest)
     local h = s.header.fields
     for _, b in ipairs(best_blocks(s.blocks)) do
       local f = b.fields
-      local function row(figure, value)
-        out[#out + 1] = lib.csv_row({ h.family, f.bench, f.impl or "all", figure, value, lib.unit(figure),
+      local function row(figure, value, unit)
+        out[#out + 1] = lib.csv_row({ h.family, f.bench, f.impl or "all", figure, value,
+          unit or lib.unit(figure),
           h.run_date or "", h.commit or "" })
       end
       if f.skipped then
@@ -83,7 +84,7 @@ function commands.csv(latest)
         row("error", f.error)
       else
         for _, k in ipairs(b.keys) do
-          if k ~= "bench" and k ~= "impl" and tonumber(f[k]) then row(k, f[k]) end
+          if k ~= "bench" and k ~= "impl" then row(k, f[k], not tonumber(f[k]) and "text" or nil) end
         end
       end
     end
@@ -92,6 +93,17 @@ function commands.csv(latest)
 end
 
 local function fmt_ratio(r) return r and ("%.2f"):format(r) or "-" end
+
+-- one row per project implementation of a benchmark, by figure `fig`
+local function ratio_rows(bench, fig)
+  local c = lib.compare(bench, fig)
+  for _, p in ipairs(c.project) do
+    io.write(("| %s | %s | %s | %s %s | %s | %s | %s | %s |\n"):format(bench.name, p.name, c.figure,
+      lib.short(c.val(p)), p.unit[c.figure], c.limit and lib.short(c.val(c.limit)) or "-",
+      fmt_ratio(c.ratio(p, c.limit)), c.best and (c.best.name .. " " .. lib.short(c.val(c.best))) or "-",
+      fmt_ratio(c.ratio(p, c.best))))
+  end
+end
 
 function commands.ratios(csv, ...)
   local only = {}
@@ -106,15 +118,7 @@ function commands.ratios(csv, ...)
       io.write("| bench | impl | figure | value | limit | vs limit | best peer | vs best peer |\n")
       io.write("|---|---|---|---:|---:|---:|---|---:|\n")
       for _, bench in ipairs(fam.benches) do
-        local c = lib.compare(bench)
-        for _, p in ipairs(c and c.project or {}) do
-          local u = p.unit[c.figure]
-          io.write(("| %s | %s | %s | %s %s | %s | %s | %s | %s |\n"):format(bench.name, p.name, c.figure,
-            lib.short(c.val(p)), u, c.limit and lib.short(c.val(c.limit)) or "-",
-            fmt_ratio(c.ratio(p, c.limit)),
-            c.best and (c.best.name .. " " .. lib.short(c.val(c.best))) or "-",
-            fmt_ratio(c.ratio(p, c.best))))
-        end
+        for _, fig in ipairs(lib.figures(bench)) do ratio_rows(bench, fig) end
       end
     end
   end

@@ -16,8 +16,10 @@
 # from the whole file.
 #
 # Environment: BENCH_SCALE (multiplies run.sh's and process.sh's N; below
-# 1 it also shortens the other families' defaults: 1-second echo and TLS
-# points, 2-second HTTP, one TLS run, 64 MiB of TLS bulk, 20x2 start-up runs),
+# 1 it also scales the other families' defaults: the seconds of each echo,
+# TLS and HTTP point (at least 1, 1 and 2), TLS bulk's MiB (at least 64),
+# start-up's runs and rounds (at least 20 and 2), and makes one TLS and one
+# Channel run),
 # CURIO_PY_SRC (an unpacked dabeaz/curio snapshot for the curio-py peer),
 # and each script's own variables (ECHO_SECONDS, TLS_RUNS, ...), which win.
 set -u
@@ -48,13 +50,19 @@ for f in "${wanted[@]}"; do
   fi
 done
 
-# BENCH_SCALE below 1: shorter points for the families it does not scale
+# BENCH_SCALE below 1: shorter points for the families it does not scale,
+# in proportion (at least 1-second points, 64 MiB of TLS bulk, one TLS and
+# one Channel run)
 if awk -v s="${BENCH_SCALE:-1}" 'BEGIN { exit !(s < 1) }'; then
-  export ECHO_SECONDS=${ECHO_SECONDS:-1} ECHO_WARMUP=${ECHO_WARMUP:-0.2}
-  export TLS_RUNS=${TLS_RUNS:-1} TLS_SECONDS=${TLS_SECONDS:-1} TLS_WARMUP=${TLS_WARMUP:-0.2}
-  export TLS_BULK_MIB=${TLS_BULK_MIB:-64}
-  export HTTP_SECONDS=${HTTP_SECONDS:-2} HTTP_WARMUP=${HTTP_WARMUP:-1}
-  export RUNS=${RUNS:-20} ROUNDS=${ROUNDS:-2}
+  at_least() {  # at_least DEFAULT MIN: DEFAULT * BENCH_SCALE, an integer, at least MIN
+    awk -v d="$1" -v m="$2" -v s="$BENCH_SCALE" 'BEGIN { v = int(d * s + 0.5); print (v < m ? m : v) }'
+  }
+  export ECHO_SECONDS=${ECHO_SECONDS:-$(at_least 3 1)} ECHO_WARMUP=${ECHO_WARMUP:-0.2}
+  export CHANNEL_RUNS=${CHANNEL_RUNS:-1}
+  export TLS_RUNS=${TLS_RUNS:-1} TLS_SECONDS=${TLS_SECONDS:-$(at_least 3 1)} TLS_WARMUP=${TLS_WARMUP:-0.2}
+  export TLS_BULK_MIB=${TLS_BULK_MIB:-$(at_least 1024 64)}
+  export HTTP_SECONDS=${HTTP_SECONDS:-$(at_least 5 2)}
+  export RUNS=${RUNS:-$(at_least 100 20)} ROUNDS=${ROUNDS:-$(at_least 5 2)}
 fi
 
 commit=unknown
@@ -73,6 +81,10 @@ section=$(mktemp) || exit 1
 trap 'rm -f "$section"' EXIT
 trap 'exit 130' INT TERM
 
+# the knobs set in the environment (the scripts' defaults otherwise)
+settings() {
+  env | grep -E '^(BENCH_|ECHO_|TLS_|HTTP_|CHANNEL_|RUNS=|ROUNDS=)' | sort | tr '\n' ' ' | sed 's/ $//'
+}
 loadavg() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo -; }
 
 start_all=$(date +%s)
@@ -85,8 +97,8 @@ for f in "${wanted[@]}"; do
   echo "bench: $f ($script) started $(date -u +%H:%M:%S), load average $(loadavg)" >&2
   t0=$(date +%s)
   {
-    printf 'family=%s\nscript=%s\nrun_date=%s\ncommit=%s\nbench_scale=%s\nload_avg_start=%s\n' \
-      "$f" "$script" "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "${BENCH_SCALE:-1}" "$(loadavg)"
+    printf 'family=%s\nscript=%s\nrun_date=%s\ncommit=%s\nbench_scale=%s\nsettings=%s\nload_avg_start=%s\n' \
+      "$f" "$script" "$(date -u +%Y-%m-%dT%H:%MZ)" "$commit" "${BENCH_SCALE:-1}" "$(settings)" "$(loadavg)"
   } >"$section"
   body=$(bash "$script" </dev/null)
   rc=$?

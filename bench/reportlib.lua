@@ -9,18 +9,22 @@
 --    that `lua5.4 bench/summary.lua < latest.txt` still makes the tables
 --    (a block without `bench=` is ignored there). Running one family
 --    replaces that family's section and keeps the others.
--- 2. The CSV has one row per figure: every numeric name=value line of a
---    block other than bench and impl, with its unit; a block that was
+-- 2. The CSV has one row per figure: every name=value line of a block
+--    other than bench and impl, with its unit (`text` for a value that is
+--    not a number: `compare`, TLS's `cipher`, ...); a block that was
 --    skipped or failed gives one row, figure `skipped` or `error`, the
 --    reason as its value. Its columns are CSV_COLUMNS.
 -- 3. A benchmark's implementation appearing twice (runs concatenated) is
 --    kept once, its best run by summary.lua's rule: the highest
 --    ops_per_sec, else the lowest rss_per_conn_bytes, else the lowest
 --    median_ms.
--- 4. Roles: `limit` is the physical limit; curio-lua* and curio-program
---    are the project; a `*-floor`, `lua5.4-bare` or a C server is a
---    reference (a yardstick that does not do the benchmark's work, or the
---    limit under its older name); every other implementation is a peer.
+-- 4. Roles: `limit` is the physical limit (so are its older names, as in
+--    summary.lua: `c-epoll`, `c-openssl`, `lua5.4-bare`, `*-floor`);
+--    `limit-*` is a further limit, a reference shown without ratios;
+--    curio-lua* and curio-program are the project; every other
+--    implementation is a peer. A limit whose block says `compare=FIGURE`
+--    (sleepers: bare coroutines that do not sleep) is compared by that
+--    figure only.
 local M = {}
 
 -- family, the script that measures it (run.sh's own list first)
@@ -117,12 +121,13 @@ function M.primary(has)
   if has.seconds then return "seconds", false end
 end
 
-local REFERENCES = { ["lua5.4-bare"] = true, ["c-epoll"] = true, ["c-openssl"] = true, ["lua5.4"] = true }
+-- the limit under its older names (summary.lua's list)
+local OLD_LIMITS = { ["lua5.4-bare"] = true, ["c-epoll"] = true, ["c-openssl"] = true }
 
 function M.role(impl) -- rule 4
-  if impl == "limit" then return "limit" end
+  if impl == "limit" or OLD_LIMITS[impl] or impl:match("%-floor$") then return "limit" end
+  if impl:match("^limit%-") or impl == "lua5.4" then return "reference" end
   if impl:match("^curio%-lua") or impl == "curio-program" then return "project" end
-  if REFERENCES[impl] or impl:match("%-floor$") then return "reference" end
   return "peer"
 end
 
@@ -218,7 +223,8 @@ function M.csv_records(text)
     end
     local rec = {}
     for j, name in ipairs(header) do rec[name] = row[j] end
-    if rec.figure ~= "skipped" and rec.figure ~= "error" and not tonumber(rec.value) then
+    local textual = rec.figure == "skipped" or rec.figure == "error" or rec.unit == "text"
+    if not textual and not tonumber(rec.value) then
       error(("CSV row %d: %s is not a number"):format(r, rec.value), 0)
     end
     recs[#recs + 1] = rec
@@ -256,14 +262,17 @@ function M.load(text)
   return fams
 end
 
--- A benchmark's comparison by its primary figure: the project's
--- implementations, the limit, the best peer; a ratio above 1 is the
--- project better (higher ops/s, or less memory or time).
-function M.compare(bench)
-  local fig, higher = M.primary(bench.has)
+-- A benchmark's comparison by `fig` (default its primary figure): the
+-- project's implementations, the limit, the best peer; a ratio above 1 is
+-- the project better (higher ops/s, or less memory or time). An
+-- implementation whose block says `compare=` another figure has none by
+-- this one (rule 4), nor has a floor a speed (an older output's).
+function M.compare(bench, fig)
+  local higher
+  if fig then higher = fig:match("_per_sec$") ~= nil else fig, higher = M.primary(bench.has) end
   if not fig then return nil end
-  -- (a floor does not do the benchmark's work: it has no speed to compare)
   local function val(i)
+    if type(i.fig.compare) == "string" and i.fig.compare ~= fig then return nil end
     if fig == "ops_per_sec" and i.name:match("%-floor$") then return nil end
     return type(i.fig[fig]) == "number" and i.fig[fig] or nil
   end
@@ -272,7 +281,7 @@ function M.compare(bench)
     local v = val(i)
     if v then
       if i.role == "project" then c.project[#c.project + 1] = i
-      elseif i.role == "limit" then c.limit = i
+      elseif i.role == "limit" then c.limit = c.limit or i
       elseif i.role == "peer" then
         local b = c.best and val(c.best)
         if not b or (higher and v > b) or (not higher and v < b) then c.best = i end
@@ -286,6 +295,21 @@ function M.compare(bench)
   end
   c.val = val
   return c
+end
+
+-- The figures a benchmark is compared by: its primary one, then each
+-- other one a block names in `compare=`.
+function M.figures(bench)
+  local list, seen = {}, {}
+  local fig = M.primary(bench.has)
+  if fig then list[1], seen[fig] = fig, true end
+  for _, i in ipairs(bench.impls) do
+    local f = i.fig.compare
+    if type(f) == "string" and not seen[f] and bench.has[f] then
+      list[#list + 1], seen[f] = f, true
+    end
+  end
+  return list
 end
 
 -- Formats a number for tables and labels: 3 significant digits, with k/M.

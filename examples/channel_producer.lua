@@ -70,11 +70,17 @@ curio.run(function()
   local group = curio.TaskGroup()
   local accepting = group:spawn(function()
     while true do
-      local conn = ch:accept({ authkey = authkey })
-      group:spawn(function()
-        local _ <close> = conn
-        serve(conn, jobs, results, all_done)
-      end)
+      -- a client with another key (or none) is refused, and the next one
+      -- accepted (curio.pcall lets the cancellation at the end through)
+      local ok, conn = curio.pcall(ch.accept, ch, { authkey = authkey })
+      if ok then
+        group:spawn(function()
+          local _ <close> = conn
+          serve(conn, jobs, results, all_done)
+        end)
+      else
+        io.stderr:write("refused a worker: ", tostring(conn), "\n")
+      end
     end
   end)
   all_done:wait()

@@ -40,7 +40,6 @@
  *    (the idle workers' pipes are closed) and releases it. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,8 +420,7 @@ void process_started(lua_State *L, struct process *p, pid_t pid) {
   p->reaped = 0;
   /* (CURIO_NO_PIDFD: the fallback on demand, for its specs) */
   int pidfd = getenv("CURIO_NO_PIDFD") != NULL ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd >= 0) {
-    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  if (pidfd >= 0) { /* (close-on-exec from birth: pidfd_open(2)) */
     io_handle_setfd(&p->io, pidfd);
   } else { /* Linux before 5.3, valgrind, some sandboxes: rule 3's fallback */
     p->polled = 1;

@@ -556,6 +556,24 @@ describe("curio.subprocess", function()
     assert.is_true(#fds <= 4)
   end)
 
+  it("a running child's pidfd is close-on-exec: a program started by other means inherits none", function()
+    local function inherited() -- what a program io.popen starts holds (no descriptor closed but close-on-exec ones)
+      local pipe = assert(io.popen("ls /proc/$$/fd"))
+      local out = pipe:read("a")
+      pipe:close()
+      return out
+    end
+    local before, during = curio.run(function()
+      local before = inherited()
+      local p = subprocess.Popen({ "sleep", "10" }) -- (its pidfd open while it runs)
+      local during = inherited()
+      p:kill()
+      p:wait()
+      return before, during
+    end)
+    assert.are.equal(before, during)
+  end)
+
   it("works without pidfd_open (CURIO_NO_PIDFD: the polled fallback of old kernels and valgrind)", function()
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))

@@ -49,6 +49,7 @@ subprocess.CalledProcessError = SubprocessError:subclass("CalledProcessError")
 subprocess.TimeoutExpired = SubprocessError:subclass("TimeoutExpired")
 
 local SIGKILL, SIGTERM = 9, 15
+local ENDS = { "stdin", "stdout", "stderr" }
 
 local popen_opts = { stdin = true, stdout = true, stderr = true, cwd = true, env = true,
                      shell = true, keep = true }
@@ -122,7 +123,7 @@ end
 
 -- Checks opts.stdin/stdout/stderr before anything is opened.
 local function check_ends(opts, fname, depth)
-  for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
+  for _, name in ipairs(ENDS) do
     local spec = opts[name]
     if spec ~= nil and spec ~= PIPE and spec ~= DEVNULL then
       if spec == STDOUT then
@@ -155,11 +156,28 @@ local function environment(env, fname, depth)
   return list
 end
 
+-- Opens the child's ends and starts it (popen's, in a pcall: `opened`
+-- lists the child's ends, which the caller closes whatever happens).
+local function start(p, argv, opts, env, opened, channels, worker)
+  local fin = child_end(p, "stdin", opts.stdin, opened)
+  local fout = child_end(p, "stdout", opts.stdout, opened)
+  local ferr = child_end(p, "stderr", opts.stderr, opened)
+  if ferr == "stdout" then ferr = fout == -1 and 1 or fout end
+  local fds = { fin, fout, ferr }
+  if channels then
+    for i, handle in ipairs(channels) do fds[3 + i] = handle:fileno() end
+  end
+  p._process = core.spawn_process(argv, fds, opts.cwd, env, worker)
+end
+
 -- (depth: how many curio frames stand between popen and the user, for
 -- error levels: 1 from Popen, 2 from run and check_output)
 -- (channels, worker: run_in_process's, workers.lua)
-local function popen(args, opts, fname, depth, channels, worker)
-  opts = check.options(opts, 2, fname, fname == "Popen" and popen_opts or run_opts, depth + 1)
+-- (checked: opts were checked by the caller, run)
+local function popen(args, opts, fname, depth, channels, worker, checked)
+  if not checked then
+    opts = check.options(opts, 2, fname, fname == "Popen" and popen_opts or run_opts, depth + 1)
+  end
   local argv
   if opts.shell then
     if type(args) ~= "string" then
@@ -189,18 +207,10 @@ local function popen(args, opts, fname, depth, channels, worker)
   check_ends(opts, fname, depth + 2)
   local p = setmetatable({ args = args, _keep = opts.keep == true }, Popen)
   local opened = {}
-  local ok, err = pcall(function()
-    local fin = child_end(p, "stdin", opts.stdin, opened)
-    local fout = child_end(p, "stdout", opts.stdout, opened)
-    local ferr = child_end(p, "stderr", opts.stderr, opened)
-    if ferr == "stdout" then ferr = fout == -1 and 1 or fout end
-    local fds = { fin, fout, ferr }
-    for i, handle in ipairs(channels or {}) do fds[3 + i] = handle:fileno() end
-    p._process = core.spawn_process(argv, fds, opts.cwd, env, worker)
-  end)
-  for _, handle in ipairs(opened) do handle:close() end -- the child's ends
+  local ok, err = pcall(start, p, argv, opts, env, opened, channels, worker)
+  for i = 1, #opened do opened[i]:close() end -- the child's ends
   if not ok then
-    for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
+    for _, name in ipairs(ENDS) do
       if p[name] then p[name]:close() end
     end
     error(err, 0) -- (OSError from the spawn: it names Popen)
@@ -318,7 +328,7 @@ end
 
 -- Closes the pipes and waits (a Popen in a <close> variable).
 function Popen:__close()
-  for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
+  for _, name in ipairs(ENDS) do
     local s = self[name]
     if s then s:close() end
   end
@@ -334,8 +344,12 @@ local function cmd_text(args)
   return type(args) == "table" and table.concat(args, " ") or tostring(args)
 end
 
+local NO_OPTS = {} -- (run's opts when none are given: read, never written)
+
+-- (the path of run({"true"}) makes few tables and calls into C only for
+-- the spawn and the wait: bench/README.md, Processes)
 local function run(args, opts, fname, capture_stdout)
-  opts = check.options(opts, 2, fname, run_opts, 2)
+  opts = opts == nil and NO_OPTS or check.options(opts, 2, fname, run_opts, 2)
   local timeout = check.seconds(opts.timeout, 2, fname, 2)
   check.task(fname, 2)
   local popts = { stdin = opts.stdin, stdout = opts.stdout, stderr = opts.stderr, cwd = opts.cwd,
@@ -346,17 +360,18 @@ local function run(args, opts, fname, capture_stdout)
   end
   if opts.capture_output or capture_stdout then popts.stdout = PIPE end
   if opts.capture_output then popts.stderr = PIPE end
-  local p = popen(args, popts, fname, 2)
+  local p = popen(args, popts, fname, 2, nil, nil, true)
+  local piped = popts.stdin == PIPE or popts.stdout == PIPE or popts.stderr == PIPE
   local ok, out, err
-  if p.stdin or p.stdout or p.stderr then
+  if piped then
     ok, out, err = pcall(time.timeout_after, timeout, p.communicate, p, opts.input)
-  else
-    ok, out = pcall(time.timeout_after, timeout, p.wait, p)
+  else -- (a cancellation kills the child below, as p:wait's would)
+    ok, out = pcall(time.timeout_after, timeout, wait_exit, p)
   end
   if not ok then
     local e = out
     p:kill() -- (and everything released before we return, rule 4)
-    for _, name in ipairs({ "stdin", "stdout", "stderr" }) do
+    for _, name in ipairs(ENDS) do
       if p[name] then p[name]:close() end
     end
     task.disable_cancellation(function() pcall(p._process.wait, p._process) end)
@@ -368,12 +383,13 @@ local function run(args, opts, fname, capture_stdout)
     end
     error(e, 0)
   end
-  if not (p.stdin or p.stdout or p.stderr) then out = nil end
-  local result = { args = args, returncode = p.returncode, stdout = out, stderr = err }
-  if (opts.check or capture_stdout) and p.returncode ~= 0 then
+  local returncode = out -- (wait's result)
+  if piped then returncode = p.returncode else out = nil end
+  local result = { args = args, returncode = returncode, stdout = out, stderr = err }
+  if (opts.check or capture_stdout) and returncode ~= 0 then
     error(subprocess.CalledProcessError(
-      ("%s: '%s' returned non-zero exit status %d"):format(fname, cmd_text(args), p.returncode),
-      { returncode = p.returncode, cmd = args, output = out, stdout = out, stderr = err }), 3)
+      ("%s: '%s' returned non-zero exit status %d"):format(fname, cmd_text(args), returncode),
+      { returncode = returncode, cmd = args, output = out, stdout = out, stderr = err }), 3)
   end
   return result
 end

@@ -248,6 +248,58 @@ describe("socket streams", function()
                     { e1.message, e2.message, rest })
   end)
 
+  it("a stream server's idle connection costs at most 600 bytes more than a socket server's", function()
+    -- (its Stream of five fields, its read's frame; a call deeper in the
+    -- echo path would double every connection's coroutine stack: 720
+    -- bytes more.) The handlers have the shape of examples/echo_server.lua
+    -- and echo_stream_server.lua (a frame's size decides when the stack
+    -- doubles); note() stands for their print().
+    local function note() end
+    local function per_connection(handler, k)
+      return curio.run(function()
+        local listener = curio.tcp_server_socket("127.0.0.1", 0)
+        local port = listener:getsockname().port
+        local clients = {}
+        collectgarbage() collectgarbage()
+        local before = collectgarbage("count")
+        local server = curio.spawn(curio.run_server, listener, handler)
+        for i = 1, k do
+          clients[i] = curio.open_connection("127.0.0.1", port)
+          clients[i]:sendall("hello")
+          assert(clients[i]:recv(10) == "hello")
+        end
+        collectgarbage() collectgarbage()
+        local bytes = (collectgarbage("count") - before) * 1024 / k
+        for i = 1, k do clients[i]:close() end
+        server:cancel()
+        return bytes
+      end)
+    end
+    local function echo_client(client, addr)
+      note("Connection from", addr)
+      while true do
+        local data = client:recv(100000)
+        if data == "" then break end
+        client:sendall(data)
+      end
+      note("Connection closed")
+    end
+    local function echo_stream_client(client, addr)
+      note("Connection from", addr)
+      local s = client:as_stream()
+      while true do
+        local data = s:read(100000)
+        if data == "" then break end
+        s:write(data)
+      end
+      note("Connection closed")
+    end
+    per_connection(echo_stream_client, 10) -- (what is made once: the read buffer, modules)
+    local socket_bytes = per_connection(echo_client, 200)
+    local stream_bytes = per_connection(echo_stream_client, 200)
+    assert.is_true(stream_bytes - socket_bytes < 600, ("%.0f and %.0f bytes"):format(stream_bytes, socket_bytes))
+  end)
+
   it("a stream read interrupted by a timeout loses no data", function()
     local trace = util.traced(function(record)
       local a, b = pair()

@@ -11,8 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The servers a connection may talk to (tests/soak/soak_server.lua). */
-enum soak_kind { K_ECHO, K_HTTP, K_TLS, K_RAISE, K_STUCK, K_NKINDS };
+/* The kinds of connections: the servers (tests/soak/soak_server.lua)
+   they talk to, and the connections that never read, on the first three. */
+enum soak_kind { K_ECHO, K_HTTP, K_TLS, K_RAISE, K_STUCK_ECHO, K_STUCK_HTTP, K_STUCK_TLS, K_NKINDS };
+
+static inline int soak_is_stuck(int kind) { return kind >= K_STUCK_ECHO; }
+/* The server (and protocol) of a kind: K_ECHO, K_HTTP, K_TLS or K_RAISE. */
+static inline int soak_server_of(int kind) { return soak_is_stuck(kind) ? kind - K_STUCK_ECHO : kind; }
 
 /* How a connection's life ends, drawn when it opens. */
 enum soak_fate {
@@ -39,12 +44,14 @@ typedef struct soak_conn {
   uint64_t rng;          /* the connection's own stream of choices */
   uint64_t data_seed;    /* its payload: byte i is soak_byte(data_seed, i) */
   uint64_t tx_off, rx_off; /* payload bytes sent, echoed back (stuck and echo kinds) */
+  uint64_t tx_goal, rx_goal; /* a stuck connection's drain: all it sends, all it must get */
   uint32_t rounds_left, reset_round;
   /* the current round: request head + body, expected response head + body */
   char req_head[256], resp_head[320];
   size_t req_head_len, resp_head_len, req_head_sent, resp_head_got;
   size_t body_len, body_sent, body_got;
-  size_t cut;            /* F_RESET's round: request bytes sent before the reset */
+  size_t cut;            /* F_RESET's round: request bytes sent before the reset;
+                            a stuck one: the size of its write waiting */
   uint64_t body_base;    /* the body's offset in the payload stream */
   int want_write;        /* the last write could not finish: wait for EPOLLOUT */
   int served;            /* its first round is done */
@@ -67,9 +74,11 @@ typedef struct {
   uint64_t t0;  /* when the run started (soak_now_ns) */
   int stopping; /* the run is over: no new rounds, no new connections */
   int live;     /* slots with an open connection */
-  int unserved; /* connections open and not yet served (soak_conn.c rule 5) */
+  /* per server (soak_server_of): connections open and not yet served
+     (soak_conn.c rule 5), and the slots waiting to connect (a ring of nslots) */
+  int unserved[K_STUCK_ECHO];
+  int *queue[K_STUCK_ECHO], queue_head[K_STUCK_ECHO], queue_len[K_STUCK_ECHO];
   int setup_left; /* slots not yet served once: the run starts when none is left */
-  int *queue, queue_head, queue_len; /* slots waiting to connect, a ring of nslots */
   soak_stats_t st[K_NKINDS];
   unsigned char scratch[65536], expect[65536];
 } soak_t;

@@ -132,7 +132,8 @@ mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 echo
 echo "Soak: $(v seconds) s, seed $(v seed), $(v conns) connections on each of echo, http and tls," \
-  "$(v raise_conns) on the raising server, $(v stuck_conns) that never read."
+  "$(v raise_conns) on the raising server, $(v stuck_conns) that never read" \
+  "($(v slots) in all; open at once: $(v open_min) to $(v open_max), the others waiting their turn to connect)."
 for k in echo http tls; do
   echo "  $k: $(v ${k}_round_trips) round trips on $(v ${k}_connections) connections," \
     "$(v ${k}_errors) errors; injected $(v ${k}_resets) resets mid-message and" \
@@ -140,8 +141,10 @@ for k in echo http tls; do
 done
 echo "  raise: $(v raise_round_trips) round trips on $(v raise_connections) connections," \
   "$(v raise_raised) handlers raised (server: $(v server_raised) of $(v server_raise_handlers)), $(v raise_errors) errors"
-echo "  stuck: $(v stuck_bytes_mid) bytes taken by mid-run, $(v stuck_bytes_end) at the end" \
-  "(the server's writes wait), all echoed back and checked at the end"
+echo "  never reading: $(v stuck_conns) connections (echo $(v stuck_echo_connections), http" \
+  "$(v stuck_http_connections), tls $(v stuck_tls_connections)) had sent $(v stuck_bytes_mid) bytes by mid-run," \
+  "$(v stuck_bytes_end) at the end (the servers' writes wait), then read and checked" \
+  "$(( $(v stuck_echo_bytes_checked) + $(v stuck_http_bytes_checked) + $(v stuck_tls_bytes_checked) )) bytes back"
 echo "  bytes: $(v echo_bytes_checked) + $(v http_bytes_checked) + $(v tls_bytes_checked) checked," \
   "$(v bytes_corrupt) corrupt, $(v bytes_lost) lost"
 echo "  server RSS: $(mb "$(v rss_before_kb)") MiB before, $(mb "$(v rss_start_kb)") at the start," \

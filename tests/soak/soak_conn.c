@@ -13,16 +13,18 @@
  *     a byte the server sends early stays in the socket and fails the next
  *     round's comparison, so no byte goes unchecked.
  *  3. Payload bytes are a function of the connection's seed and their
- *     offset (soak_byte): a stuck connection can check its echo at the end
- *     without keeping what it sent.
+ *     offset (soak_bytes): a stuck connection can check its echo at the
+ *     end without keeping what it sent. A stuck HTTP connection sends the
+ *     same request again and again (STUCK_BODY bytes of payload each), so
+ *     that its n-th response is known from n (stuck_fill).
  *  4. The injected ends are checked, not just caused: a half-closed
  *     connection must still get all of its last response and then an end
  *     of stream; a marked connection of the raise server must get an end
  *     (or a reset) and no byte. Anything else is an error, counted and
  *     described on stderr (the first few).
- *  5. At most MAX_UNSERVED connections are open and not yet served (their
- *     first round not done) at a time; the others wait their turn, as a
- *     client pool would. Thousands of connects at once overflow the
+ *  5. At most MAX_UNSERVED connections to a server are open and not yet
+ *     served (their first round not done) at a time; the others wait
+ *     their turn, as a client pool would. Thousands of connects at once overflow the
  *     servers' listen backlog (128, curio's default), the kernel answers
  *     with SYN cookies, and some of those fail and reset the connection:
  *     a test of the kernel, not of the server. Pending connections stay
@@ -44,7 +46,13 @@
 #define STUCK_BUF 16384 /* the stuck connections' small socket buffers */
 #define MAX_UNSERVED 96  /* rule 5 */
 
-const char *const soak_kind_names[K_NKINDS] = {"echo", "http", "tls", "raise", "stuck"};
+const char *const soak_kind_names[K_NKINDS] = {"echo", "http", "tls", "raise",
+                                               "stuck_echo", "stuck_http", "stuck_tls"};
+
+#define STUCK_BODY 1000
+static const char stuck_request[] = "POST /echo HTTP/1.1\r\nHost: soak\r\nContent-Length: 1000\r\n\r\n";
+static const char stuck_response[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n"
+                                     "Connection: keep-alive\r\n\r\n";
 
 /* splitmix64: one step of a 64-bit generator. */
 uint64_t soak_mix(uint64_t *s) {
@@ -67,6 +75,29 @@ static void soak_bytes(uint64_t seed, uint64_t off, unsigned char *out, size_t n
   }
 }
 
+/* A stuck connection's bytes [off, off + n) either way (rule 3): the
+   payload itself on an echo server; on the HTTP server, requests (tx) or
+   responses (rx) of STUCK_BODY payload bytes each. */
+static void stuck_fill(const soak_conn_t *c, uint64_t off, unsigned char *out, size_t n, int rx) {
+  if (soak_server_of(c->kind) != K_HTTP) {
+    soak_bytes(c->data_seed, off, out, n);
+    return;
+  }
+  const char *head = rx ? stuck_response : stuck_request;
+  size_t h = rx ? sizeof stuck_response - 1 : sizeof stuck_request - 1, unit = h + STUCK_BODY;
+  for (size_t i = 0, m; i < n; i += m) {
+    uint64_t o = off + i, k = o / unit;
+    size_t p = (size_t)(o % unit);
+    if (p < h) {
+      m = h - p < n - i ? h - p : n - i;
+      memcpy(out + i, head + p, m);
+    } else {
+      m = unit - p < n - i ? unit - p : n - i;
+      soak_bytes(c->data_seed, k * STUCK_BODY + (p - h), out + i, m);
+    }
+  }
+}
+
 static void set_events(soak_t *g, soak_conn_t *c, int events) {
   if (c->events == events) return;
   struct epoll_event ev = {.events = (uint32_t)events, .data.u32 = (uint32_t)c->slot};
@@ -86,12 +117,13 @@ static size_t rx_left(const soak_conn_t *c) {
 static void release(soak_t *g, soak_conn_t *c) {
   if (c->served && !c->ever_served) c->ever_served = 1, g->setup_left--;
   if (!c->unserved) return;
+  int k = soak_server_of(c->kind);
   c->unserved = 0;
-  g->unserved--;
-  while (!g->stopping && g->queue_len > 0 && g->unserved < MAX_UNSERVED) {
-    int slot = g->queue[g->queue_head];
-    g->queue_head = (g->queue_head + 1) % g->nslots;
-    g->queue_len--;
+  g->unserved[k]--;
+  while (!g->stopping && g->queue_len[k] > 0 && g->unserved[k] < MAX_UNSERVED) {
+    int slot = g->queue[k][g->queue_head[k]];
+    g->queue_head[k] = (g->queue_head[k] + 1) % g->nslots;
+    g->queue_len[k]--;
     soak_open(g, &g->slots[slot]);
   }
 }
@@ -127,7 +159,7 @@ void soak_abandon(soak_t *g, soak_conn_t *c, const char *why) {
               (unsigned)c->rounds_left, c->resp_head_got + c->body_got, c->resp_head_len + c->body_len, why);
   st->errors++;
   if (c->state == S_ROUND || c->state == S_WAIT_END) st->bytes_lost += rx_left(c);
-  if (c->state == S_DRAIN) st->bytes_lost += c->tx_off - c->rx_off;
+  if (c->state == S_DRAIN) st->bytes_lost += c->rx_goal - c->rx_off;
   finish(g, c, 1);
 }
 
@@ -320,9 +352,10 @@ static void pull(soak_t *g, soak_conn_t *c) {
   while (c->fd >= 0 && (c->state == S_ROUND || c->state == S_WAIT_END || c->state == S_DRAIN)) {
     if (c->state == S_ROUND && tx_done(c) < tx_total(c)) return; /* (push first) */
     size_t want = c->state == S_ROUND ? rx_left(c)
-                : c->state == S_DRAIN ? (size_t)(c->tx_off - c->rx_off) : 1;
+                : c->state == S_DRAIN ? (size_t)(c->rx_goal - c->rx_off) : 1;
     if (want > sizeof g->scratch) want = sizeof g->scratch;
     if (c->state == S_DRAIN && want == 0) {
+      if (c->tx_off < c->tx_goal) return; /* (cannot be: its responses wait for it) */
       finish(g, c, 0);
       return;
     }
@@ -339,7 +372,7 @@ static void pull(soak_t *g, soak_conn_t *c) {
       return;
     }
     if (c->state == S_DRAIN) {
-      soak_bytes(c->data_seed, c->rx_off, g->expect, (size_t)r);
+      stuck_fill(c, c->rx_off, g->expect, (size_t)r, 1);
       if (memcmp(g->scratch, g->expect, (size_t)r) != 0) {
         g->st[c->kind].bytes_corrupt += (uint64_t)r;
         soak_abandon(g, c, "a stuck connection's echo differs");
@@ -358,12 +391,22 @@ static void pull(soak_t *g, soak_conn_t *c) {
   }
 }
 
-/* A stuck connection sends as long as the server takes bytes, never reads. */
+/* A stuck connection sends as long as the server takes bytes (up to
+   tx_goal when it drains), and never reads until it drains. */
 static void stuck_push(soak_t *g, soak_conn_t *c) {
   for (;;) {
-    soak_bytes(c->data_seed, c->tx_off, g->scratch, sizeof g->scratch);
-    ssize_t w = conn_write(c, g->scratch, sizeof g->scratch);
-    if (w == 0) return;
+    size_t n = sizeof g->scratch;
+    if (c->state == S_DRAIN && c->tx_goal - c->tx_off < n) n = (size_t)(c->tx_goal - c->tx_off);
+    if (n == 0) break;
+    stuck_fill(c, c->tx_off, g->scratch, n, 0);
+    ssize_t w = conn_write(c, g->scratch, n);
+    if (w == 0) { /* (TLS: a record may wait in OpenSSL until this write is retried) */
+      c->want_write = 1;
+      c->cut = n;
+      if (c->state == S_DRAIN) set_events(g, c, EPOLLIN | EPOLLOUT);
+      return;
+    }
+    c->want_write = 0;
     if (w < 0) {
       soak_abandon(g, c, strerror(errno));
       return;
@@ -371,6 +414,23 @@ static void stuck_push(soak_t *g, soak_conn_t *c) {
     c->tx_off += (uint64_t)w;
     g->st[c->kind].bytes_sent += (uint64_t)w;
   }
+  if (c->state == S_DRAIN) set_events(g, c, EPOLLIN);
+}
+
+/* Connected (TLS: the handshake done): its rounds, or its stuck life. */
+static void begin(soak_t *g, soak_conn_t *c) {
+  if (!soak_is_stuck(c->kind)) {
+    start_round(g, c);
+    return;
+  }
+  if (g->stopping) {
+    finish(g, c, 0);
+    return;
+  }
+  c->state = S_STUCK; /* (served: it will not say more) */
+  c->served = 1;
+  release(g, c);
+  set_events(g, c, EPOLLOUT);
 }
 
 static void connected(soak_t *g, soak_conn_t *c) {
@@ -383,13 +443,7 @@ static void connected(soak_t *g, soak_conn_t *c) {
     soak_abandon(g, c, why);
     return;
   }
-  if (c->kind == K_STUCK) { /* (served: it will not say more) */
-    c->state = S_STUCK;
-    c->served = 1;
-    release(g, c);
-    return;
-  }
-  if (c->kind == K_TLS) {
+  if (soak_server_of(c->kind) == K_TLS) {
     c->ssl = SSL_new(g->tls);
     if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
       soak_abandon(g, c, "SSL_new failed");
@@ -399,14 +453,14 @@ static void connected(soak_t *g, soak_conn_t *c) {
     set_events(g, c, EPOLLIN);
     return;
   }
-  start_round(g, c);
+  begin(g, c);
 }
 
 static void handshake(soak_t *g, soak_conn_t *c) {
   ERR_clear_error();
   int r = SSL_connect(c->ssl);
   if (r == 1) {
-    start_round(g, c);
+    begin(g, c);
     return;
   }
   int e = SSL_get_error(c->ssl, r);
@@ -443,14 +497,16 @@ void soak_on_event(soak_t *g, soak_conn_t *c, uint32_t ev) {
     pull(g, c);
     if (c->fd < 0 || c->state != S_ROUND || (rounds == c->rounds_left && base == c->body_base)) break;
   }
+  if (c->fd >= 0 && c->state == S_DRAIN) stuck_push(g, c);
   if (c->fd >= 0 && (c->state == S_WAIT_END || c->state == S_DRAIN)) pull(g, c);
 }
 
 void soak_open(soak_t *g, soak_conn_t *c) {
   soak_stats_t *st = &g->st[c->kind];
-  if (g->unserved >= MAX_UNSERVED) { /* its turn comes (rule 5) */
-    g->queue[(g->queue_head + g->queue_len) % g->nslots] = c->slot;
-    g->queue_len++;
+  int k = soak_server_of(c->kind);
+  if (g->unserved[k] >= MAX_UNSERVED) { /* its turn comes (rule 5) */
+    g->queue[k][(g->queue_head[k] + g->queue_len[k]) % g->nslots] = c->slot;
+    g->queue_len[k]++;
     return;
   }
   c->data_seed = soak_mix(&c->rng);
@@ -461,7 +517,7 @@ void soak_open(soak_t *g, soak_conn_t *c) {
   uint32_t draw = below(c, 1000);
   if (c->kind == K_RAISE) {
     if (draw < 100) c->fate = F_RAISE, c->rounds_left = 1;
-  } else if (c->kind != K_STUCK) {
+  } else if (!soak_is_stuck(c->kind)) {
     if (draw < 10) c->fate = F_RESET; /* 1% */
     else if (draw < 40) c->fate = F_HALFCLOSE; /* 3% */
   }
@@ -474,16 +530,17 @@ void soak_open(soak_t *g, soak_conn_t *c) {
   }
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (c->kind == K_STUCK) {
+  if (soak_is_stuck(c->kind)) {
     int size = STUCK_BUF;
     setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
   }
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->port[c->kind])};
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)g->port[soak_server_of(c->kind)])};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   c->state = S_CONNECTING;
   c->unserved = 1;
-  g->unserved++;
+  g->unserved[k]++;
   g->live++;
   st->conns_opened++;
   c->events = EPOLLOUT;
@@ -491,7 +548,7 @@ void soak_open(soak_t *g, soak_conn_t *c) {
   if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) perror("soak: epoll_ctl");
   if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
     /* counted, and the slot stays empty: reopening at once could loop */
-    soak_note("soak: connect to port %d: %s", g->port[c->kind], strerror(errno));
+    soak_note("soak: connect to port %d: %s", g->port[soak_server_of(c->kind)], strerror(errno));
     st->errors++;
     epoll_ctl(g->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
@@ -505,8 +562,17 @@ void soak_open(soak_t *g, soak_conn_t *c) {
 /* The run is over: rounds finish (round_done), connections still
    connecting close once connected (start_round), stuck ones read back. */
 void soak_stop(soak_t *g, soak_conn_t *c) {
-  if (c->state == S_STUCK) {
-    c->state = S_DRAIN; /* now it reads its echo back, all of it */
+  if (c->state == S_STUCK) { /* now it reads back all it must get */
+    uint64_t goal = c->tx_off + (c->want_write ? c->cut : 0); /* a write waiting is made whole */
+    if (soak_server_of(c->kind) == K_HTTP) { /* its last request whole, then its responses */
+      uint64_t req = sizeof stuck_request - 1 + STUCK_BODY, resp = sizeof stuck_response - 1 + STUCK_BODY;
+      uint64_t n = (goal + req - 1) / req;
+      c->tx_goal = n * req;
+      c->rx_goal = n * resp;
+    } else {
+      c->tx_goal = c->rx_goal = goal;
+    }
+    c->state = S_DRAIN;
     set_events(g, c, EPOLLIN);
     soak_on_event(g, c, EPOLLIN);
   }

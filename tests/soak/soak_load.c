@@ -49,11 +49,12 @@
 #define DRAIN_S 60.0
 #define SETTLE_S 20.0
 #define RSS_GROWTH_MAX 0.05
-/* What a connection that never reads may send before the echo server's
-   writes wait: its socket buffers (64 KiB each way, fixed by
-   soak_server.lua; the kernel doubles them), ours (16 KiB each way,
-   doubled), the one read the handler holds (100,000 bytes): 420 KiB.
-   A server that kept reading while its writes wait would pass it soon. */
+/* What a connection that never reads may send before the server's writes
+   wait: its socket buffers (64 KiB each way, fixed by soak_server.lua;
+   the kernel doubles them), ours (16 KiB each way, doubled), the one read
+   the handler holds (100,000 bytes; TLS: and a record or two): about
+   420 KiB. A server that kept reading while its writes wait would pass it
+   soon. */
 #define STUCK_BOUND (1u << 20)
 
 typedef struct {
@@ -64,21 +65,25 @@ typedef struct {
   uint64_t late_first_rounds[K_NKINDS]; /* connections first served in the last quarter */
   char server[4096];     /* the server's counts ("finish") */
   double setup_seconds;
+  int queued_at_end, unserved_at_end; /* slots waiting to connect, connections not yet served */
+  int open_min, open_max; /* connections open, over the samples of the run */
   int failed;
 } soak_report_t;
 
 static int parse_args(soak_t *g, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
-    char *eq = strchr(argv[i], '=');
-    if (!eq) return -1;
-    *eq = 0;
-    const char *k = argv[i], *v = eq + 1;
+    const char *eq = strchr(argv[i], '=');
+    if (!eq || eq - argv[i] >= 16) return -1;
+    char k[16];
+    memcpy(k, argv[i], (size_t)(eq - argv[i]));
+    k[eq - argv[i]] = 0;
+    const char *v = eq + 1;
     long n = strtol(v, NULL, 10);
     if (strcmp(k, "seconds") == 0) g->seconds = strtod(v, NULL);
     else if (strcmp(k, "seed") == 0) g->seed = strtoull(v, NULL, 10);
     else if (strcmp(k, "pid") == 0) g->server_pid = n;
     else if (strcmp(k, "control") == 0) g->control_port = (int)n;
-    else if (strcmp(k, "echo") == 0) g->port[K_ECHO] = g->port[K_STUCK] = (int)n;
+    else if (strcmp(k, "echo") == 0) g->port[K_ECHO] = (int)n;
     else if (strcmp(k, "http") == 0) g->port[K_HTTP] = (int)n;
     else if (strcmp(k, "tls") == 0) g->port[K_TLS] = (int)n;
     else if (strcmp(k, "raise") == 0) g->port[K_RAISE] = (int)n;
@@ -106,14 +111,19 @@ static int raise_nofile(long need) {
 }
 
 static void make_slots(soak_t *g) {
-  int per[K_NKINDS] = {g->conns, g->conns, g->conns, g->raise_conns, g->stuck_conns};
+  int quarter = g->stuck_conns / 4; /* half of the stuck ones on echo, a quarter each on http and tls */
+  int per[K_NKINDS] = {g->conns, g->conns, g->conns, g->raise_conns,
+                       g->stuck_conns - 2 * quarter, quarter, quarter};
   for (int k = 0; k < K_NKINDS; k++)
-    if (g->port[k] == 0) per[k] = 0; /* a server not given is not loaded */
+    if (g->port[soak_server_of(k)] == 0) per[k] = 0; /* a server not given is not loaded */
   g->nslots = 0;
   for (int k = 0; k < K_NKINDS; k++) g->nslots += per[k];
   g->slots = calloc((size_t)g->nslots, sizeof *g->slots);
-  g->queue = calloc((size_t)g->nslots, sizeof *g->queue);
-  if (!g->slots || !g->queue) exit(2);
+  if (!g->slots) exit(2);
+  for (int k = 0; k < K_STUCK_ECHO; k++) {
+    g->queue[k] = calloc((size_t)g->nslots, sizeof *g->queue[k]);
+    if (!g->queue[k]) exit(2);
+  }
   int i = 0;
   for (int k = 0; k < K_NKINDS; k++)
     for (int j = 0; j < per[k]; j++, i++) {
@@ -134,6 +144,12 @@ static SSL_CTX *client_tls(void) {
   SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   return ctx;
+}
+
+static uint64_t stuck_bytes(const soak_t *g) {
+  uint64_t n = 0;
+  for (int k = K_STUCK_ECHO; k < K_NKINDS; k++) n += g->st[k].bytes_sent;
+  return n;
 }
 
 static void wait_events(soak_t *g) {
@@ -173,13 +189,15 @@ static void run(soak_t *g, soak_report_t *r) {
     uint64_t now = soak_now_ns(), t = now - t0;
     if (now >= next_sample && !g->stopping) {
       soak_proc_t p;
+      if (r->open_max == 0 || g->live < r->open_min) r->open_min = g->live;
+      if (g->live > r->open_max) r->open_max = g->live;
       if (soak_proc_sample(g->server_pid, &p) == 0) {
         if (!sampled_start) r->start = p, sampled_start = 1;
         if (t >= total / 4 && t < total / 2 && p.rss_kb > r->rss_mid) r->rss_mid = p.rss_kb;
         if (t >= total * 3 / 4 && p.rss_kb > r->rss_end) r->rss_end = p.rss_kb;
         if (t < total && r->rss_tenths[t * 10 / total] == 0) r->rss_tenths[t * 10 / total] = p.rss_kb;
       }
-      if (t < total / 2) r->stuck_mid = g->st[K_STUCK].bytes_sent;
+      if (t < total / 2) r->stuck_mid = stuck_bytes(g);
       if (t >= total * 3 / 4 && !snapped_late) {
         snapped_late = 1;
         for (int k = 0; k < K_NKINDS; k++) served_before[k] = g->st[k].conns_served;
@@ -187,7 +205,11 @@ static void run(soak_t *g, soak_report_t *r) {
       next_sample = now + SAMPLE_MS * 1000000ULL;
     }
     if (!g->stopping && t >= total) {
-      r->stuck_end = g->st[K_STUCK].bytes_sent;
+      r->stuck_end = stuck_bytes(g);
+      for (int k = 0; k < K_STUCK_ECHO; k++) {
+        r->queued_at_end += g->queue_len[k];
+        r->unserved_at_end += g->unserved[k];
+      }
       for (int k = 0; k < K_NKINDS; k++)
         r->late_first_rounds[k] = snapped_late ? g->st[k].conns_served - served_before[k] : 0;
       g->stopping = 1;
@@ -235,14 +257,18 @@ static void report(const soak_t *g, soak_report_t *r) {
   for (int k = 0; k < K_NKINDS; k++) {
     const soak_stats_t *s = &g->st[k];
     const char *n = soak_kind_names[k];
-    printf("%s_round_trips=%llu\n%s_connections=%llu\n%s_errors=%llu\n%s_bytes_checked=%llu\n", n,
-           (unsigned long long)s->round_trips, n, (unsigned long long)s->conns_opened, n,
-           (unsigned long long)s->errors, n, (unsigned long long)s->bytes_checked);
-    if (k != K_STUCK && k != K_RAISE)
+    if (!soak_is_stuck(k)) printf("%s_round_trips=%llu\n", n, (unsigned long long)s->round_trips);
+    else printf("%s_bytes_sent=%llu\n", n, (unsigned long long)s->bytes_sent);
+    printf("%s_connections=%llu\n%s_errors=%llu\n%s_bytes_checked=%llu\n", n,
+           (unsigned long long)s->conns_opened, n, (unsigned long long)s->errors, n,
+           (unsigned long long)s->bytes_checked);
+    if (!soak_is_stuck(k) && k != K_RAISE)
       printf("%s_resets=%llu\n%s_halfcloses=%llu\n", n, (unsigned long long)s->resets, n,
              (unsigned long long)s->halfcloses);
     errors += s->errors, corrupt += s->bytes_corrupt, lost += s->bytes_lost;
   }
+  printf("slots=%d\nopen_min=%d\nopen_max=%d\nqueued_at_end=%d\nunserved_at_end=%d\n", g->nslots,
+         r->open_min, r->open_max, r->queued_at_end, r->unserved_at_end);
   printf("raise_raised=%llu\n", (unsigned long long)g->st[K_RAISE].raises);
   printf("stuck_bytes_mid=%llu\nstuck_bytes_end=%llu\n", (unsigned long long)r->stuck_mid,
          (unsigned long long)r->stuck_end);
@@ -266,7 +292,7 @@ static void report(const soak_t *g, soak_report_t *r) {
   check(r, "errors", errors == 0);
   check(r, "bytes", corrupt == 0 && lost == 0);
   for (int k = 0; k < K_NKINDS; k++)
-    if (g->port[k] && k != K_STUCK && g->st[k].round_trips == 0) check(r, soak_kind_names[k], 0);
+    if (g->port[k] && !soak_is_stuck(k) && g->st[k].round_trips == 0) check(r, soak_kind_names[k], 0);
   check(r, "rss_growth", growth < RSS_GROWTH_MAX);
   check(r, "fds", r->after.fds == r->before.fds);
   check(r, "threads", r->after.threads == r->before.threads);
@@ -292,7 +318,9 @@ static int soak_main(soak_t *g, soak_report_t *r, int argc, char **argv) {
   if (g->epfd < 0 || !g->tls) return 2;
   int control = soak_control_open(g->control_port);
   char cmd[64];
-  if (control < 0 || soak_proc_sample(g->server_pid, &r->before) < 0) {
+  /* (a first exchange: the server has accepted the control connection) */
+  if (control < 0 || soak_control_ask(control, "ping", cmd, sizeof cmd) < 0 ||
+      soak_proc_sample(g->server_pid, &r->before) < 0) {
     soak_note("soak: no server at pid %ld and control port %d", g->server_pid, g->control_port);
     return 2;
   }

@@ -1,8 +1,9 @@
 -- The soak's server (tests/soak/soak.sh runs it; make soak): one curio
 -- kernel serving, on 127.0.0.1 and ports the system picks,
---   echo   examples/echo_stream_server.lua, as it is (its socket buffers fixed)
+--   echo   examples/echo_stream_server.lua, as it is
 --   http   examples/http_server.lua, as it is
 --   tls    bench/tls/echo_server.lua, as it is, on CERTFILE and KEYFILE
+--          (the three with their socket buffers fixed: BUFFER_BYTES)
 --   raise  an echo server whose handler raises when a connection's first
 --          six bytes are the marker "RAISE!" (the client marks one in ten)
 --   control  the load generator's line commands (below)
@@ -18,7 +19,7 @@
 -- Once every server listens and the worker pools are full it prints one
 -- line "soak-server pid=... echo=PORT http=PORT tls=PORT raise=PORT
 -- control=PORT". Control commands, one a line, each answered by
--- name=value lines and "end": "start S" (the faults, for S seconds),
+-- name=value lines and "end": "ping", "start S" (the faults, for S seconds),
 -- "finish" (waits for them; their counts), "quit" (the kernel ends).
 local curio = require "curio"
 local subprocess = curio.subprocess
@@ -32,12 +33,12 @@ end
 math.randomseed(seed)
 
 local THREADS, PROCESSES = 8, 2
--- The echo server's socket buffers, fixed: the kernel's autotuning would
--- let each connection that never reads park up to 36 MB in the kernel
+-- The servers' socket buffers, fixed: the kernel's autotuning would let
+-- each connection that never reads park up to 36 MB in the kernel
 -- (tcp_rmem and tcp_wmem's maxima here), which hides what the server
 -- itself holds and loads the machine; with them fixed, what such a
 -- connection can send before the server's writes wait is small and known.
-local ECHO_BUFFER_BYTES = 65536
+local BUFFER_BYTES = 65536
 local stats = {
   raise_handlers = 0, raised = 0, echo_connections = 0,
   proc_kills = 0, proc_broken = 0, proc_calls = 0,
@@ -55,19 +56,19 @@ end
 -- Runs an example's program as a task of this kernel: its curio.run runs
 -- its main function here, its tcp_server (the TLS echo server's way) says
 -- the port it got, and so does what it prints as it starts.
-local function serve_example(path, args, on_port, on_line, buffer_bytes)
+local function listener(host, port, opts)
+  local sock = curio.tcp_server_socket(host, port, opts)
+  sock:setsockopt("SO_RCVBUF", BUFFER_BYTES) -- (the connections it accepts inherit them)
+  sock:setsockopt("SO_SNDBUF", BUFFER_BYTES)
+  return sock
+end
+
+local function serve_example(path, args, on_port, on_line)
   local example_curio = setmetatable({
     run = function(fn, ...) return fn(...) end,
-    tcp_server_socket = function(host, port, opts)
-      local sock = curio.tcp_server_socket(host, port, opts)
-      if buffer_bytes then -- (the connections it accepts inherit them)
-        sock:setsockopt("SO_RCVBUF", buffer_bytes)
-        sock:setsockopt("SO_SNDBUF", buffer_bytes)
-      end
-      return sock
-    end,
+    tcp_server_socket = listener,
     tcp_server = function(host, port, handler, opts)
-      local sock = curio.tcp_server_socket(host, port)
+      local sock = listener(host, port)
       on_port(sock:getsockname().port)
       return curio.run_server(sock, handler, opts)
     end,
@@ -290,7 +291,7 @@ local function main()
   serve_example("examples/echo_stream_server.lua", { [0] = "echo_stream_server.lua", host, "0" },
     on_port("echo"), function(line)
       if line:match("^Connection from") then stats.echo_connections = stats.echo_connections + 1 end
-    end, ECHO_BUFFER_BYTES)
+    end)
   serve_example("examples/http_server.lua", { [0] = "http_server.lua", host, "0" }, on_port("http"))
   serve_example("bench/tls/echo_server.lua", { [0] = "echo_server.lua", host, "0", certfile, keyfile },
     on_port("tls"))
@@ -313,6 +314,8 @@ local function main()
         local ok, err = pcall(fault_task.join, fault_task)
         if not ok then fault_error(err.cause or err) end
         s:write(stats_text() .. "end\n")
+      elseif command == "ping" then
+        s:write("end\n")
       elseif command == "quit" then
         s:write("end\n")
         quit:set()

@@ -105,7 +105,14 @@ awk '
   END { printf "server_log_resets=%d\nserver_log_raised=%d\nserver_log_emfile=%d\nserver_log_other=%d\n",
         reset, raised, emfile, other }' "$tmp/server.err" >"$tmp/log"
 
+# v NAME: a value of the report (n NAME: 0 when absent, for arithmetic).
 v() { sed -n "s/^$1=//p" "$tmp/report" "$tmp/log" | head -1; }
+n() { local x; x=$(v "$1"); echo "${x:-0}"; }
+if [ ! -s "$tmp/report" ]; then
+  echo "soak: the load generator reported nothing (exit status $load_rc)" >&2
+  cat "$tmp/server.err" >&2
+  exit 1
+fi
 failed=0
 {
   cat "$tmp/report"
@@ -116,11 +123,11 @@ failed=0
   ok() { if [ "$2" = 1 ]; then echo "check_$1=ok"; else echo "check_$1=FAIL"; failed=1; fi; }
   ok server_exit "$([ "$server_rc" = 0 ] && echo 1)"
   ok server_log "$([ "$(v server_log_other)" = 0 ] && echo 1)"
-  ok emfile_met "$([ "$(v server_log_emfile)" -ge 1 ] && [ "$(v server_emfile_windows)" -ge 1 ] && echo 1)"
+  ok emfile_met "$([ "$(n server_log_emfile)" -ge 1 ] && [ "$(n server_emfile_windows)" -ge 1 ] && echo 1)"
   ok raised_logged "$([ "$(v server_log_raised)" = "$(v server_raised)" ] && echo 1)"
-  ok worker_kills "$([ "$(v server_proc_kills)" -ge 1 ] &&
+  ok worker_kills "$([ "$(n server_proc_kills)" -ge 1 ] &&
     [ "$(v server_proc_broken)" = "$(v server_proc_kills)" ] && echo 1)"
-  ok thread_cancels "$([ "$(v server_thread_cancels)" -ge 1 ] && echo 1)"
+  ok thread_cancels "$([ "$(n server_thread_cancels)" -ge 1 ] && echo 1)"
   ok fault_errors "$([ "$(v server_fault_errors)" = 0 ] && echo 1)"
   ok load_exit "$([ "$load_rc" = 0 ] && echo 1)"
   echo "failed=$failed"
@@ -128,7 +135,8 @@ failed=0
 cat "$tmp/block"
 failed=$(sed -n 's/^failed=//p' "$tmp/block")
 v() { sed -n "s/^$1=//p" "$tmp/block" | head -1; }
-mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+n() { local x; x=$(v "$1"); echo "${x:-0}"; }
+mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 echo
 echo "Soak: $(v seconds) s, seed $(v seed), $(v conns) connections on each of echo, http and tls," \
@@ -144,7 +152,7 @@ echo "  raise: $(v raise_round_trips) round trips on $(v raise_connections) conn
 echo "  never reading: $(v stuck_conns) connections (echo $(v stuck_echo_connections), http" \
   "$(v stuck_http_connections), tls $(v stuck_tls_connections)) had sent $(v stuck_bytes_mid) bytes by mid-run," \
   "$(v stuck_bytes_end) at the end (the servers' writes wait), then read and checked" \
-  "$(( $(v stuck_echo_bytes_checked) + $(v stuck_http_bytes_checked) + $(v stuck_tls_bytes_checked) )) bytes back"
+  "$(( $(n stuck_echo_bytes_checked) + $(n stuck_http_bytes_checked) + $(n stuck_tls_bytes_checked) )) bytes back"
 echo "  bytes: $(v echo_bytes_checked) + $(v http_bytes_checked) + $(v tls_bytes_checked) checked," \
   "$(v bytes_corrupt) corrupt, $(v bytes_lost) lost"
 echo "  server RSS: $(mb "$(v rss_before_kb)") MiB before, $(mb "$(v rss_start_kb)") at the start," \

@@ -249,7 +249,7 @@ describe("socket streams", function()
   end)
 
   it("a stream server's idle connection costs at most 600 bytes more than a socket server's", function()
-    -- (its Stream of five fields, its read's frame; a call deeper in the
+    -- (its Stream of four fields, its read's frame; a call deeper in the
     -- echo path would double every connection's coroutine stack: 720
     -- bytes more.) The handlers have the shape of examples/echo_server.lua
     -- and echo_stream_server.lua (a frame's size decides when the stack

@@ -68,14 +68,14 @@ local CHUNK = 65536
 local Stream = { __name = "curio.Stream" }
 Stream.__index = Stream
 
--- curio.io.Stream(source) -> a stream over source (see above). Five
--- fields at birth, the others (_eof, _closed, _reader, _writer, _more)
--- absent until set: a table constructor sizes its hash part for every
--- field it names, nil or false ones too, and nine named took 16 slots
--- (450 bytes) where five take 8 (250 bytes), for every connection of a
--- stream server; the three set later fit in those 8.
+-- curio.io.Stream(source) -> a stream over source (see above). Four
+-- fields at birth, the others (_eof, _closed, _reader, _writer, _more,
+-- _nmore) absent until set: a table constructor sizes its hash part for
+-- every field it names, nil or false ones too, and nine named took 16
+-- slots (450 bytes) where four take 4 (150 bytes), for every connection
+-- of a stream server.
 function io_.Stream(source)
-  return setmetatable({ _source = source, _buffer = "", _pos = 1, _nmore = 0,
+  return setmetatable({ _source = source, _buffer = "", _pos = 1,
                         _guarded = type(source) == "userdata" }, Stream)
 end
 
@@ -87,11 +87,12 @@ end
 
 -- The buffer is self._buffer from self._pos on (taking moves _pos, not
 -- bytes: a chunk of many lines is cut once per line, not copied), then
--- the chunks of self._more (_nmore bytes), read while a line or a count
--- spanned more than one chunk. They are joined once, by the take that
--- needs them: reading n bytes across chunks costs O(n), not O(n^2).
+-- the chunks of self._more (_nmore bytes; both absent when there are
+-- none), read while a line or a count spanned more than one chunk. They
+-- are joined once, by the take that needs them: reading n bytes across
+-- chunks costs O(n), not O(n^2).
 local function buffered(self)
-  return #self._buffer - self._pos + 1 + self._nmore
+  return #self._buffer - self._pos + 1 + (self._nmore or 0)
 end
 
 -- Rule 5: raises ReadResourceBusy when another task waits inside a read
@@ -123,7 +124,7 @@ local function fill(self)
     local more = self._more
     if more == nil then more = {} self._more = more end
     more[#more + 1] = data
-    self._nmore = self._nmore + #data
+    self._nmore = (self._nmore or 0) + #data
   end
   return true
 end
@@ -132,7 +133,7 @@ local function take(self, n)
   local pos, buffer = self._pos, self._buffer
   if n > #buffer - pos + 1 and self._more ~= nil then -- spans chunks: join them once
     buffer, pos = buffer:sub(pos) .. table.concat(self._more), 1
-    self._buffer, self._more, self._nmore = buffer, nil, 0
+    self._buffer, self._more, self._nmore = buffer, nil, nil
   end
   local out = buffer:sub(pos, pos + n - 1)
   self._pos = pos + #out
@@ -197,7 +198,7 @@ function Stream:read(maxbytes)
     end
     count_ok = maxbytes
   end
-  if maxbytes >= CHUNK and #self._buffer < self._pos and self._nmore == 0 and not self._eof then
+  if maxbytes >= CHUNK and #self._buffer < self._pos and self._more == nil and not self._eof then
     -- rule 1: a big read with nothing buffered goes straight through
     if self._guarded then -- ("" again at the end; a tail call: a frame less)
       return self._source:read(maxbytes)
@@ -345,7 +346,7 @@ end
 function Stream:close()
   if self._closed then return end
   self._closed = true
-  self._buffer, self._pos, self._more, self._nmore = "", 1, nil, 0
+  self._buffer, self._pos, self._more, self._nmore = "", 1, nil, nil
   self._source:close()
 end
 

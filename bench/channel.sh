@@ -23,7 +23,7 @@
 # IPC, process.send, serialization 'json' and 'advanced'; a unix socketpair
 # with no authentication: TCP and many50 points are skipped=; node's bulk
 # under json sends an eighth of N, about 15 MiB/s), limit
-# (bench/channel/limit.c: frames of 64 bytes, or 16 MiB for bulk, with a
+# (bench/channel/limit.c: frames of 92 bytes, or 16 MiB for bulk, with a
 # 4-byte header copied by blocking read and write, no serialization). A
 # missing peer is printed as skipped=..., a failed run as error=....
 #

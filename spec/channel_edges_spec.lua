@@ -287,6 +287,23 @@ describe("several tasks on one Connection", function()
     end)
   end)
 
+  it("leaves the connection usable when a sender waiting its turn times out", function()
+    curio.run(function()
+      local server, client = pair()
+      local _ <close> = closing(server, client)
+      local big = bytes(8 * 1024 * 1024, 9)
+      local first = curio.spawn(client.send_bytes, client, big) -- (blocks: nobody reads yet)
+      curio.sleep(0)
+      local err = util.catch(curio.timeout_after, 0.01, client.send_bytes, client, "second")
+      assert.is_true(curio.TaskTimeout:matches(err))
+      assert.is_false(client:closed())
+      local reader = curio.spawn(function() return server:recv_bytes() == big, server:recv_bytes() end)
+      client:send_bytes("third") -- (after the first, once the reader drains it)
+      assert.are.same({ true, "third" }, { reader:join() })
+      first:join()
+    end)
+  end)
+
   it("makes a second receiver wait its turn, and wakes every waiter when closed", function()
     local trace = util.traced(function(record)
       local server, client = pair()
@@ -576,6 +593,14 @@ describe("a Channel", function()
         assert.are.same(value, client:recv())
       end
       echo:join()
+      -- a send cut by a timeout over TLS closes the connection (what went
+      -- out is not known), and the next call says so
+      local huge = bytes(20 * 1024 * 1024, 5)
+      local err = util.catch(curio.timeout_after, 0.001, client.send_bytes, client, huge)
+      assert.is_true(curio.TaskTimeout:matches(err))
+      assert.is_true(client:closed())
+      err = util.catch(client.send, client, 1)
+      assert.are.equal("send: the connection is closed (TaskTimeout in the middle of a send)", err.message)
       assert.has_error(function() client_ch:accept() end,
                        "bad argument #1 to 'accept' (the Channel's opts.ssl must be a server's SSLContext)")
       assert.has_error(function() ch:connect() end,

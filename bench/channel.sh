@@ -27,7 +27,8 @@
 # 4-byte header copied by blocking read and write, no serialization). A
 # missing peer is printed as skipped=..., a failed run as error=....
 #
-# The whole set is run CHANNEL_RUNS times (default 3), each run starting
+# The whole set is run CHANNEL_RUNS times (default 3; 1 with BENCH_SCALE
+# below 1), each run starting
 # one implementation further down the list, every point of every
 # implementation measured in the same minutes; each point's best run is
 # printed (bench/channel/best.lua: runs= and every run's ops_per_sec in
@@ -45,6 +46,8 @@ set -u
 . bench/echo/common.sh
 
 runs=${CHANNEL_RUNS:-3}
+# a quick look (BENCH_SCALE below 1): one run unless CHANNEL_RUNS says
+if [ -z "${CHANNEL_RUNS:-}" ] && awk -v s="$scale" 'BEGIN { exit !(s < 1) }'; then runs=1; fi
 shapes=${CHANNEL_SHAPES:-oneway roundtrip many50 bulk}
 families=${CHANNEL_FAMILIES:-tcp unix}
 cbuild=bench/channel/build

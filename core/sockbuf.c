@@ -123,6 +123,10 @@ static int do_read_to_end(lua_State *L, struct sock *s) {
       size_t cap = g->cap < (1 << 20) ? (1 << 20) : g->cap * 2;
       if (growbuf_reserve(g, cap) < 0) return luaL_error(L, "read: not enough memory");
     }
+    if (s->pushed) { /* (socket.c rule 6: bytes given back come first) */
+      g->len += sock_take_back(L, 1, g->p + g->len, g->cap - g->len);
+      continue;
+    }
     ssize_t n = sock_read(s, g->p + g->len, g->cap - g->len);
     if (n > 0) { g->len += (size_t)n; continue; }
     if (n == 0) {
@@ -199,6 +203,10 @@ static int do_read_frame(lua_State *L, struct sock *s) {
       return 1;
     }
     if (make_room(g, need) < 0) return luaL_error(L, "read: not enough memory");
+    if (s->pushed) { /* (socket.c rule 6: bytes given back come first) */
+      g->len += sock_take_back(L, 1, g->p + g->len, g->cap - g->len);
+      continue;
+    }
     if (s->drained) return sock_wait_ready(L, s, 0, &read_wait, read_frame_k);
     size_t room = g->cap - g->len;
     ssize_t n = sock_read(s, g->p + g->len, room);

@@ -32,9 +32,10 @@
  * 6. Bytes can be given back to a socket made with a user value
  *    (sock_new_uv: the transport under a TLS socket, whose unwrap gives
  *    back what followed the peer's close_notify in its read-ahead): recv,
- *    read and recvfrom return them before reading the descriptor, and
- *    wrapping the socket again hands them to the new TLS socket. A plain
- *    socket pays one test per read and no memory (no user value). */
+ *    read, recvfrom, read_to_end and read_frame (sockbuf.c) take them
+ *    before reading the descriptor, and wrapping the socket again hands
+ *    them to the new TLS socket. A plain socket pays one test per read
+ *    and no memory (no user value). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

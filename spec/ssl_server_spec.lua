@@ -124,6 +124,39 @@ describe("TLS servers and connections", function()
     assert.matches("%(socket closed%)$", lines[1])
   end)
 
+  it("drops a client that does not finish its handshake within ssl_handshake_timeout", function()
+    local calls, trace = 0, {}
+    local output = stderr_of(function(wrote)
+      curio.run(function()
+        local server_ctx, client_ctx = tlsnet.contexts(certs)
+        local sock, port = net.listener()
+        local server = curio.spawn(curio.run_server, sock, function(client)
+          calls = calls + 1
+          echo_lines(client)
+        end, { ssl = server_ctx, ssl_handshake_timeout = 0.05 })
+        -- a client that connects and says nothing, and one that stops
+        -- half way (its ClientHello, then nothing)
+        local silent <close> = curio.open_connection("127.0.0.1", port)
+        local stalled <close> = curio.open_connection("127.0.0.1", port)
+        stalled:sendall("\22\3\1\0\128\1\0\0\124\3\3") -- (a record of 128 bytes, 10 of them sent)
+        trace[#trace + 1] = curio.timeout_after(10, silent.recv, silent, 100) -- the server closes it
+        wrote()
+        local conn <close> = curio.open_connection("localhost", port, { ssl = client_ctx })
+        conn:sendall("still serving\n")
+        trace[#trace + 1] = conn:as_stream():readline()
+        net.stop(server)
+      end)
+    end)
+    assert.are.same({ "", "STILL SERVING\n" }, trace)
+    assert.are.equal(1, calls)
+    local lines = util.lines(output)
+    assert.is_true(#lines >= 1 and #lines <= 2, output)
+    for _, line in ipairs(lines) do
+      assert.matches("^curio: TLS handshake with 127.0.0.1:%d+ failed: not finished within 0.05 s "
+                     .. "%(opts.ssl_handshake_timeout%)$", line)
+    end
+  end)
+
   it("serves a hundred clients at once", function()
     local results = {}
     curio.run(function()
@@ -177,6 +210,13 @@ describe("TLS servers and connections", function()
                      message(curio.open_connection, "localhost", 1, { ssl = true, alpn_protocols = { 2 } }))
     assert.are.equal([[bad argument #4 to 'tcp_server' (opts.ssl must be a server's SSLContext (create_default_context("server")))]],
                      message(curio.tcp_server, "127.0.0.1", 0, print, { ssl = client_ctx }))
+    local listener = curio.tcp_server_socket("127.0.0.1", 0)
+    assert.are.equal("bad argument #4 to 'tcp_server' (opts.ssl_handshake_timeout must be a positive number "
+                     .. "of seconds, got 0)",
+                     message(curio.tcp_server, "127.0.0.1", 0, print, { ssl_handshake_timeout = 0 }))
+    assert.are.equal("bad argument #3 to 'run_server' (opts.ssl_handshake_timeout needs opts.ssl)",
+                     message(curio.run_server, listener, print, { ssl_handshake_timeout = 5 }))
+    listener:close()
     assert.are.equal("bad argument #3 to 'unix_server' (unknown option 'tls')",
                      message(curio.unix_server, "/nonexistent/x", print, { tls = true }))
   end)

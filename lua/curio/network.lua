@@ -22,16 +22,19 @@
 --  5. TLS (opts.ssl): open_connection verifies the server as `host` unless
 --     opts.server_hostname names it otherwise, and returns the TLS socket
 --     once its handshake is done; a server does each handshake in the
---     connection's task, and a connection whose handshake fails is
---     reported once and closed without reaching the handler.
+--     connection's task, and a connection whose handshake fails, or does
+--     not finish within opts.ssl_handshake_timeout (60 s, asyncio's), is
+--     reported once and closed without reaching the handler: a client
+--     that never finishes cannot hold a task and a descriptor forever.
 
 local core = require "curio.core"
 local errors = require "curio.errors"
 local check = require "curio.check"
 local io_ = require "curio.io"
 local ssl = require "curio.ssl"
+local time = require "curio.time"
 
-local CancelledError, OSError = errors.CancelledError, errors.OSError
+local CancelledError, TaskTimeout, OSError = errors.CancelledError, errors.TaskTimeout, errors.OSError
 local ConnectionResetError, BrokenPipeError = errors.ConnectionResetError, errors.BrokenPipeError
 local spawn, sleep, current_task = core.spawn, core.sleep, core.current_task
 local task_cancel, run_in_thread = core.task_cancel, core.run_in_thread
@@ -132,10 +135,22 @@ end
 
 ---------------------------------------------------------------- servers
 
-local server_opts = { backlog = true, reuse_address = true, reuse_port = true, family = true, ssl = true }
+local server_opts = { backlog = true, reuse_address = true, reuse_port = true, family = true, ssl = true,
+                      ssl_handshake_timeout = true }
 
--- opts.ssl of a server: nil, or a server's SSLContext.
-local function check_server_ssl(ctx, n, fname)
+local HANDSHAKE_TIMEOUT = 60 -- (seconds: asyncio's default)
+
+-- opts.ssl of a server: nil, or a server's SSLContext; and
+-- opts.ssl_handshake_timeout, which needs it (rule 5).
+local function check_server_ssl(opts, n, fname)
+  local ctx, seconds = opts.ssl, opts.ssl_handshake_timeout
+  if seconds ~= nil then
+    if type(seconds) ~= "number" or seconds ~= seconds or seconds <= 0 then
+      check.arg_error(n, fname, "opts.ssl_handshake_timeout must be a positive number of seconds, got "
+                      .. check.shown(seconds), 2)
+    end
+    if ctx == nil then check.arg_error(n, fname, "opts.ssl_handshake_timeout needs opts.ssl", 2) end
+  end
   if ctx == nil then return end
   local is_context, purpose = ssl.is_context(ctx)
   if not is_context or purpose ~= "server" then
@@ -243,18 +258,25 @@ function report_failure(err, addr, server)
 end
 
 local tls_server_side = { server_side = true }
+local timeout_after = time.timeout_after
 
--- A connection's task on a TLS server (rule 5): the handshake, then the
--- plain server's task with the TLS socket (a tail call: no frame more).
-local function tls_client_task(handler, active, server, ctx)
+-- A connection's task on a TLS server (rule 5): the handshake, within
+-- seconds, then the plain server's task with the TLS socket (a tail
+-- call: no frame more).
+local function tls_client_task(handler, active, server, ctx, seconds)
   local serve = client_task(handler, active, server)
   return function(client, addr)
-    local ok, tls = pcall(ctx.wrap_socket, ctx, client, tls_server_side)
+    local ok, tls = pcall(timeout_after, seconds, ctx.wrap_socket, ctx, client, tls_server_side)
     if not ok then
       active[current_task()] = nil
       client:close()
-      if CancelledError:matches(tls) then error(tls, 0) end
-      io.stderr:write(("curio: TLS handshake with %s failed: %s\n"):format(tostring(addr), line_of(tls)))
+      local why = line_of(tls)
+      if TaskTimeout:matches(tls) then -- (the timeout's own: nothing outside the task sets one)
+        why = ("not finished within %g s (opts.ssl_handshake_timeout)"):format(seconds)
+      elseif CancelledError:matches(tls) then
+        error(tls, 0)
+      end
+      io.stderr:write(("curio: TLS handshake with %s failed: %s\n"):format(tostring(addr), why))
       return
     end
     return serve(tls, addr)
@@ -276,16 +298,17 @@ end
 
 -- curio.run_server(sock, handler, opts): accepts on the listening sock
 -- until cancelled, handler(client, addr) in a task per connection; opts:
--- ssl (a server's SSLContext).
+-- ssl (a server's SSLContext), ssl_handshake_timeout (rule 5).
 function network.run_server(sock, handler, opts)
   if not is_socket(sock) then check.arg_error(1, "run_server", "Socket expected") end
   check.fn(handler, 2, "run_server")
-  opts = check.options(opts, 3, "run_server", { ssl = true })
-  check_server_ssl(opts.ssl, 3, "run_server")
+  opts = check.options(opts, 3, "run_server", { ssl = true, ssl_handshake_timeout = true })
+  check_server_ssl(opts, 3, "run_server")
   check.task("run_server")
   local nodelay = sock:family() ~= "unix"
   local active, warned = {}, false
-  local serve_client = opts.ssl and tls_client_task(handler, active, sock, opts.ssl)
+  local serve_client = opts.ssl and tls_client_task(handler, active, sock, opts.ssl,
+                                                    opts.ssl_handshake_timeout or HANDSHAKE_TIMEOUT)
                        or client_task(handler, active, sock)
   local _, err = pcall(function()
     while true do
@@ -316,22 +339,24 @@ function network.tcp_server(host, port, handler, opts)
   check_port(port, 2, "tcp_server")
   check.fn(handler, 3, "tcp_server")
   opts = check.options(opts, 4, "tcp_server", server_opts)
-  check_server_ssl(opts.ssl, 4, "tcp_server")
+  check_server_ssl(opts, 4, "tcp_server")
   check.task("tcp_server")
-  return network.run_server(network.tcp_server_socket(host, port, opts), handler, { ssl = opts.ssl })
+  return network.run_server(network.tcp_server_socket(host, port, opts), handler,
+                            { ssl = opts.ssl, ssl_handshake_timeout = opts.ssl_handshake_timeout })
 end
 
 -- curio.unix_server(path, handler, opts): as tcp_server, on a unix socket.
 function network.unix_server(path, handler, opts)
   check.cstring(path, 1, "unix_server", "path string")
   check.fn(handler, 2, "unix_server")
-  opts = check.options(opts, 3, "unix_server", { backlog = true, ssl = true })
-  check_server_ssl(opts.ssl, 3, "unix_server")
+  opts = check.options(opts, 3, "unix_server", { backlog = true, ssl = true, ssl_handshake_timeout = true })
+  check_server_ssl(opts, 3, "unix_server")
   check.task("unix_server")
   local sock = new_socket("unix", "stream")
   listen_on(sock, path, { reuse_address = false, backlog = opts.backlog })
   -- the socket file goes when the server does (it made it)
-  local _, err = pcall(network.run_server, sock, handler, { ssl = opts.ssl })
+  local _, err = pcall(network.run_server, sock, handler,
+                      { ssl = opts.ssl, ssl_handshake_timeout = opts.ssl_handshake_timeout })
   os.remove(path)
   error(err, 0)
 end

@@ -139,11 +139,12 @@ n() { local x; x=$(v "$1"); echo "${x:-0}"; }
 mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 echo
-echo "Soak: $(v seconds) s, seed $(v seed), $(v conns) connections on each of echo, http and tls," \
+echo "Soak: $(v seconds) s (after $(v setup_seconds) s of setup and $(v warmup_seconds) s of warm-up), seed $(v seed), $(v conns) connections on each of echo, http and tls," \
   "$(v raise_conns) on the raising server, $(v stuck_conns) that never read" \
-  "($(v slots) in all; open at once: $(v open_min) to $(v open_max), the others waiting their turn to connect)."
+  "($(v slots) in all; open at once: $(v open_min) (at $(v open_min_at) s) to $(v open_max), the others" \
+  "waiting their turn to connect)."
 for k in echo http tls; do
-  echo "  $k: $(v ${k}_round_trips) round trips on $(v ${k}_connections) connections," \
+  echo "  $k: $(v ${k}_round_trips) round trips (setup and warm-up included) on $(v ${k}_connections) connections," \
     "$(v ${k}_errors) errors; injected $(v ${k}_resets) resets mid-message and" \
     "$(v ${k}_halfcloses) half-closes, each ended as it must"
 done
@@ -161,8 +162,9 @@ echo "  server descriptors $(v fds_before) -> $(v fds_after), threads $(v thread
   "children $(v children_before) -> $(v children_after), zombies $(v zombies)"
 echo "  faults: $(v server_proc_kills) workers killed mid-call ($(v server_proc_broken) BrokenWorkerError," \
   "$(v server_proc_calls) calls after them succeeded), $(v server_thread_cancels) run_in_thread calls cancelled" \
-  "($(v server_thread_calls) others completed), $(v server_emfile_windows) EMFILE window (accept met EMFILE:" \
-  "$(v server_log_emfile) servers said so), $(v server_fault_errors) fault errors"
+  "($(v server_thread_calls) others completed), $(v server_emfile_windows) EMFILE window" \
+  "($(v server_emfile_from_ms) to $(v server_emfile_to_ms) ms; accept met EMFILE: $(v server_log_emfile) servers" \
+  "said so), $(v server_fault_errors) fault errors"
 if [ "$scaled" = 1 ]; then echo "  NOTE: scaled down to the hard descriptor limit ($hard)"; fi
 if [ "$failed" = 0 ]; then
   echo "soak: PASS"

@@ -30,6 +30,13 @@
  *  3. The report is one block of name=value lines, then a summary in
  *     words; every check is a check_<name>=ok|FAIL line, and the exit
  *     status is 1 when one fails (2 when the run could not start).
+ *  4. Between setup and the run, a warm-up: the load goes on until the
+ *     server's RSS grew less than WARMUP_GROWTH over the last
+ *     WARMUP_WINDOW_S seconds (at most WARMUP_MAX_S). A server's heap
+ *     climbs for a while under a new load (its garbage collector finding
+ *     its pace, the never-reading connections filling, big messages
+ *     reaching each connection); the run's middle-to-end comparison is
+ *     about what comes after, where a leak keeps climbing.
  */
 #define _GNU_SOURCE
 #include "soak.h"
@@ -46,6 +53,9 @@
 
 #define SAMPLE_MS 250
 #define SETUP_S 120.0
+#define WARMUP_WINDOW_S 5  /* rule 4 */
+#define WARMUP_GROWTH 0.01
+#define WARMUP_MAX_S 90.0
 #define DRAIN_S 60.0
 #define SETTLE_S 20.0
 #define RSS_GROWTH_MAX 0.05
@@ -64,9 +74,10 @@ typedef struct {
   uint64_t stuck_mid, stuck_end;
   uint64_t late_first_rounds[K_NKINDS]; /* connections first served in the last quarter */
   char server[4096];     /* the server's counts ("finish") */
-  double setup_seconds;
+  double setup_seconds, warmup_seconds;
   int queued_at_end, unserved_at_end; /* slots waiting to connect, connections not yet served */
   int open_min, open_max; /* connections open, over the samples of the run */
+  double open_min_at;     /* when (seconds into the run) */
   int failed;
 } soak_report_t;
 
@@ -162,8 +173,30 @@ static void wait_events(soak_t *g) {
   for (int e = 0; e < n; e++) soak_on_event(g, &g->slots[evs[e].data.u32], evs[e].events);
 }
 
-/* Every slot connects and is served once (at most SETUP_S seconds); then
-   the server's faults start (rule 2). */
+/* The load goes on until the server's RSS settles (rule 4). */
+static void warm_up(soak_t *g, soak_report_t *r) {
+  enum { WINDOW = WARMUP_WINDOW_S * 1000 / SAMPLE_MS };
+  long rss[WINDOW];
+  uint64_t t0 = soak_now_ns(), next = t0;
+  int n = 0;
+  for (;;) {
+    uint64_t now = soak_now_ns();
+    if (now >= next) {
+      soak_proc_t p;
+      if (soak_proc_sample(g->server_pid, &p) < 0) break;
+      long then = n >= WINDOW ? rss[n % WINDOW] : -1;
+      rss[n++ % WINDOW] = p.rss_kb;
+      double t = (double)(now - t0) / 1e9;
+      if (t >= WARMUP_MAX_S || (then > 0 && (double)(p.rss_kb - then) < WARMUP_GROWTH * (double)then)) break;
+      next = now + SAMPLE_MS * 1000000ULL;
+    }
+    wait_events(g);
+  }
+  r->warmup_seconds = (double)(soak_now_ns() - t0) / 1e9;
+}
+
+/* Every slot connects and is served once (at most SETUP_S seconds), the
+   warm-up; then the server's faults start (rule 2). */
 static int setup(soak_t *g, soak_report_t *r, int control) {
   uint64_t end = soak_now_ns() + (uint64_t)(SETUP_S * 1e9);
   g->t0 = soak_now_ns();
@@ -175,6 +208,7 @@ static int setup(soak_t *g, soak_report_t *r, int control) {
     soak_note("soak: %d connections not served within %.0f s of setup", g->setup_left, SETUP_S);
     return -1;
   }
+  warm_up(g, r);
   char cmd[64];
   snprintf(cmd, sizeof cmd, "start %.3f", g->seconds);
   return soak_control_ask(control, cmd, r->server, sizeof r->server);
@@ -189,7 +223,7 @@ static void run(soak_t *g, soak_report_t *r) {
     uint64_t now = soak_now_ns(), t = now - t0;
     if (now >= next_sample && !g->stopping) {
       soak_proc_t p;
-      if (r->open_max == 0 || g->live < r->open_min) r->open_min = g->live;
+      if (r->open_max == 0 || g->live < r->open_min) r->open_min = g->live, r->open_min_at = (double)t / 1e9;
       if (g->live > r->open_max) r->open_max = g->live;
       if (soak_proc_sample(g->server_pid, &p) == 0) {
         if (!sampled_start) r->start = p, sampled_start = 1;
@@ -252,8 +286,8 @@ static long server_count(const soak_report_t *r, const char *name) {
 
 static void report(const soak_t *g, soak_report_t *r) {
   uint64_t errors = 0, corrupt = 0, lost = 0;
-  printf("bench=soak\nseconds=%.0f\nsetup_seconds=%.1f\nseed=%llu\nconns=%d\nraise_conns=%d\nstuck_conns=%d\n", g->seconds,
-         r->setup_seconds, (unsigned long long)g->seed, g->conns, g->raise_conns, g->stuck_conns);
+  printf("bench=soak\nseconds=%.0f\nsetup_seconds=%.1f\nwarmup_seconds=%.1f\nseed=%llu\nconns=%d\nraise_conns=%d\nstuck_conns=%d\n", g->seconds,
+         r->setup_seconds, r->warmup_seconds, (unsigned long long)g->seed, g->conns, g->raise_conns, g->stuck_conns);
   for (int k = 0; k < K_NKINDS; k++) {
     const soak_stats_t *s = &g->st[k];
     const char *n = soak_kind_names[k];
@@ -267,8 +301,8 @@ static void report(const soak_t *g, soak_report_t *r) {
              (unsigned long long)s->halfcloses);
     errors += s->errors, corrupt += s->bytes_corrupt, lost += s->bytes_lost;
   }
-  printf("slots=%d\nopen_min=%d\nopen_max=%d\nqueued_at_end=%d\nunserved_at_end=%d\n", g->nslots,
-         r->open_min, r->open_max, r->queued_at_end, r->unserved_at_end);
+  printf("slots=%d\nopen_min=%d\nopen_min_at=%.1f\nopen_max=%d\nqueued_at_end=%d\nunserved_at_end=%d\n", g->nslots,
+         r->open_min, r->open_min_at, r->open_max, r->queued_at_end, r->unserved_at_end);
   printf("raise_raised=%llu\n", (unsigned long long)g->st[K_RAISE].raises);
   printf("stuck_bytes_mid=%llu\nstuck_bytes_end=%llu\n", (unsigned long long)r->stuck_mid,
          (unsigned long long)r->stuck_end);

@@ -44,6 +44,7 @@ local stats = {
   proc_kills = 0, proc_broken = 0, proc_calls = 0,
   thread_cancels = 0, thread_calls = 0,
   emfile_windows = 0, fault_errors = 0,
+  emfile_from_ms = 0, emfile_to_ms = 0, -- the window, from the faults' start
 }
 local first_fault_error
 
@@ -224,9 +225,10 @@ end
 -- One shell lowers it, sleeps and restores it: spawning anything during
 -- the window would itself fail. The lock keeps worker kills (which spawn
 -- kill, and a new worker) out of the window.
-local function emfile_window(window, lock)
+local function emfile_window(window, lock, t0)
   local soft, hard = nofile_limits()
   lock:acquire()
+  stats.emfile_from_ms = math.floor((curio.clock() - t0) * 1000)
   local ok, err = pcall(function()
     local p = subprocess.Popen({ "sh", "-c",
       'prlimit --pid "$1" --nofile="$2":"$3" && sleep "$4" && prlimit --pid "$1" --nofile="$5":"$3"',
@@ -234,13 +236,15 @@ local function emfile_window(window, lock)
     local status = p:wait()
     if status ~= 0 then error("prlimit: exit status " .. tostring(status)) end
   end)
+  stats.emfile_to_ms = math.floor((curio.clock() - t0) * 1000)
   lock:release()
   if ok then stats.emfile_windows = stats.emfile_windows + 1 else fault_error(err) end
 end
 
 local function faults(seconds)
   local lock = curio.Lock()
-  local stop_at = curio.clock() + seconds * 0.9
+  local t0 = curio.clock()
+  local stop_at = t0 + seconds * 0.9
   local procs = curio.spawn(function()
     local n = 0
     while curio.clock() < stop_at do
@@ -260,7 +264,7 @@ local function faults(seconds)
     end
   end)
   curio.sleep(seconds * 0.4)
-  emfile_window(math.max(1, math.min(5, seconds * 0.05)), lock)
+  emfile_window(math.max(1, math.min(5, seconds * 0.05)), lock, t0)
   procs:join()
   threads:join()
   fill_pools()

@@ -44,8 +44,11 @@
  *    transport. A read after the peer's close_notify gives "".
  * 8. Read-ahead is the BIO's (tlssock.c), not OpenSSL's, which would keep
  *    the plain bytes that follow close_notify where unwrap cannot reach
- *    them. One recv takes what the socket has (up to TLS_READ_AHEAD) and
- *    OpenSSL's reads of a record's header and body are served from it. A
+ *    them. One recv takes what the socket has (up to TLS_READ_AHEAD, a
+ *    record; TLS_READ_AHEAD_BULK once a recv filled the buffer: a bulk
+ *    transfer makes a quarter of the system calls, an echo of small
+ *    messages keeps 17 KiB) and OpenSSL's reads of a record's header and
+ *    body are served from it. A
  *    recv that came back short marks the connection drained: the next
  *    read waits for the descriptor instead of making a recv that can only
  *    fail (socket.c rule 2); the end of any wait clears it (epoll is

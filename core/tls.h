@@ -24,8 +24,10 @@ struct tls_ctx {
 };
 
 /* tls.c rule 8: the read-ahead of a TLS socket, one record of the
- * largest size with room to spare. */
+ * largest size with room to spare, and what it grows to once a recv
+ * filled it (a bulk transfer: four records a system call). */
 #define TLS_READ_AHEAD (16384 + 1024)
+#define TLS_READ_AHEAD_BULK (4 * TLS_READ_AHEAD)
 
 /* An SSLSocket. Its transport is a plain Socket (user value 1) that no one
  * else holds: its descriptor handle gives the reader's and the writer's
@@ -45,7 +47,8 @@ struct tls_sock {
   const char *ahead;          /* the bytes of it not yet counted as sent */
   size_t ahead_len;
   char *rbuf;                 /* tls.c rule 8: bytes received that OpenSSL has not read */
-  size_t rpos, rlen;          /*   yet, rbuf[rpos, rlen) (malloc'd, TLS_READ_AHEAD), or NULL */
+  size_t rpos, rlen, rcap;    /*   yet, rbuf[rpos, rlen) (malloc'd, rcap bytes), or NULL */
+  int rgrow;                  /*   a recv filled it: the next grows it to TLS_READ_AHEAD_BULK */
   int drained;                /*   the last recv came back short: the next read waits first */
   int deferred;               /*   a recv that returned bytes met an error (user value 4) */
 };

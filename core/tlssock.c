@@ -42,12 +42,19 @@ static int bio_read(BIO *b, char *buf, int len) {
       BIO_set_retry_read(b);
       return -1;
     }
-    if (t->rbuf == NULL && (t->rbuf = malloc(TLS_READ_AHEAD)) == NULL) {
-      t->last_errno = ENOMEM;
-      return -1;
+    if (t->rbuf == NULL || t->rgrow) { /* (empty: nothing to keep) */
+      size_t cap = t->rbuf == NULL ? TLS_READ_AHEAD : TLS_READ_AHEAD_BULK;
+      char *p = realloc(t->rbuf, cap);
+      if (p == NULL) {
+        t->last_errno = ENOMEM;
+        return -1;
+      }
+      t->rbuf = p;
+      t->rcap = cap;
+      t->rgrow = 0;
     }
     ssize_t n;
-    do n = recv(t->sock->io.fd, t->rbuf, TLS_READ_AHEAD, 0); while (n < 0 && errno == EINTR);
+    do n = recv(t->sock->io.fd, t->rbuf, t->rcap, 0); while (n < 0 && errno == EINTR);
     if (n <= 0) {
       if (n == 0) return 0;
       if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(b);
@@ -55,7 +62,8 @@ static int bio_read(BIO *b, char *buf, int len) {
       return -1;
     }
     t->nread += (size_t)n;
-    t->drained = n < TLS_READ_AHEAD;
+    t->drained = (size_t)n < t->rcap;
+    t->rgrow = (size_t)n == t->rcap && t->rcap < TLS_READ_AHEAD_BULK;
     t->rpos = 0;
     t->rlen = (size_t)n;
   }
@@ -69,6 +77,8 @@ static int bio_read(BIO *b, char *buf, int len) {
 void tls_free_buffer(struct tls_sock *t) {
   free(t->rbuf);
   t->rbuf = NULL;
+  t->rcap = 0;
+  t->rgrow = 0;
   t->rpos = t->rlen = 0;
 }
 
@@ -209,8 +219,9 @@ static int l_tls_wrap(lua_State *L) {
   if (alpn != NULL && !server_side && SSL_set_alpn_protos(t->ssl, (const unsigned char *)alpn, (unsigned int)alpn_len) != 0)
     tls_raise_openssl_error(L, "wrap_socket");
   if (user->pushed) { /* rule 8: bytes an unwrap gave back are the new connection's first */
-    if ((t->rbuf = malloc(TLS_READ_AHEAD)) == NULL) luaL_error(L, "wrap_socket: not enough memory");
-    t->rlen = sock_take_back(L, 2, t->rbuf, TLS_READ_AHEAD);
+    if ((t->rbuf = malloc(TLS_READ_AHEAD_BULK)) == NULL) luaL_error(L, "wrap_socket: not enough memory");
+    t->rcap = TLS_READ_AHEAD_BULK; /* (at least what an unwrap gives back) */
+    t->rlen = sock_take_back(L, 2, t->rbuf, t->rcap);
   }
   /* last, nothing fails from here: the descriptor changes hands */
   int fd = io_detach(&user->io);

@@ -38,6 +38,7 @@ local COLOURS = {
 local SPARE = { "#17becf", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#ff9896", "#c5b0d5" }
 local spare_used = 0
 local function colour(impl)
+  if not COLOURS[impl] and lib.role(impl) == "reference" then COLOURS[impl] = "#9a9a9a" end
   if not COLOURS[impl] then
     spare_used = spare_used % #SPARE + 1
     COLOURS[impl] = SPARE[spare_used]
@@ -67,6 +68,12 @@ local function columns(fam)
     return a.first < b.first
   end)
   return list
+end
+
+-- an implementation's name in a legend or under its bar
+local function label(col)
+  if col.name == "limit" then return "the limit" end
+  return col.name .. (col.role == "limit" and " (the limit)" or "")
 end
 
 local function q(s) -- a gnuplot string in double quotes
@@ -138,7 +145,7 @@ local function clustered(fam, cols, dir, info)
   local plots = {}
   for j, col in ipairs(cols) do
     plots[#plots + 1] = ("%s using %d%s title %s lc rgb %s"):format(j == 1 and q(dir .. "/data.tsv") or "''",
-      j + 1, j == 1 and ":xtic(1)" or "", q(col.name .. (col.role == "limit" and " (the limit)" or "")),
+      j + 1, j == 1 and ":xtic(1)" or "", q(label(col)),
       q(colour(col.name)))
   end
   lines[#lines + 1] = "plot " .. table.concat(plots, ", \\\n  ")
@@ -155,7 +162,7 @@ local function single(fam, cols, dir, info)
     local v = c.val(i)
     unit = unit or i.unit[c.figure]
     values[#values + 1] = v
-    data[#data + 1] = ("%s\t%.6g\t%d\t%s"):format(col.name .. (col.role == "limit" and " (limit)" or ""), v,
+    data[#data + 1] = ("%s\t%.6g\t%d\t%s"):format(label(col), v,
       tonumber(colour(col.name):sub(2), 16), lib.short(v))
   end
   local lines = header(fam, info.title, math.max(900, 140 + #cols * 90), 560)

@@ -297,8 +297,13 @@ function M.compare(bench, fig)
   return c
 end
 
+-- CPU time per operation, where a script reports it: on a loaded machine
+-- it holds better than the rates (a process waiting for a CPU adds to the
+-- seconds, not to its CPU time)
+local CPU_FIGURES = { "server_us_per_op", "server_us_per_mib", "server_cpu_us_per_req", "cpu_us_per_op" }
+
 -- The figures a benchmark is compared by: its primary one, then each
--- other one a block names in `compare=`.
+-- other one a block names in `compare=`, then CPU time per operation.
 function M.figures(bench)
   local list, seen = {}, {}
   local fig = M.primary(bench.has)
@@ -308,6 +313,9 @@ function M.figures(bench)
     if type(f) == "string" and not seen[f] and bench.has[f] then
       list[#list + 1], seen[f] = f, true
     end
+  end
+  for _, f in ipairs(CPU_FIGURES) do
+    if bench.has[f] and not seen[f] then list[#list + 1], seen[f] = f, true end
   end
   return list
 end

@@ -149,6 +149,47 @@ describe("the benchmark report", function()
     end
   end)
 
+  it("compares a limit that says compare= by that figure only, and CPU time per operation too", function()
+    write(dir .. "/latest.txt", [[
+family=run
+run_date=d
+commit=c
+
+bench=sleepers
+impl=curio-lua
+ops_per_sec=100
+peak_rss_kb=1200
+server_us_per_op=10
+
+bench=sleepers
+impl=limit
+ops_per_sec=400
+peak_rss_kb=1000
+compare=peak_rss_kb
+
+bench=sleepers
+impl=cqueues
+ops_per_sec=50
+peak_rss_kb=1500
+server_us_per_op=20
+]])
+    local _, csv = util.sh("lua5.4 bench/report.lua csv " .. dir .. "/latest.txt")
+    local bench = lib.load(csv)[1].by_bench.sleepers
+    assert.are.same({ "ops_per_sec", "peak_rss_kb", "server_us_per_op" }, lib.figures(bench))
+    local p = bench.by_impl["curio-lua"]
+    local speed, memory, cpu = lib.compare(bench), lib.compare(bench, "peak_rss_kb"),
+      lib.compare(bench, "server_us_per_op")
+    assert.are.same({ nil, 2.0 }, { speed.ratio(p, speed.limit), speed.ratio(p, speed.best) })
+    assert.are.same({ 1000 / 1200, 1500 / 1200 }, { memory.ratio(p, memory.limit), memory.ratio(p, memory.best) })
+    assert.are.same({ nil, 2.0 }, { cpu.ratio(p, cpu.limit), cpu.ratio(p, cpu.best) })
+  end)
+
+  it("counts the limit's older names as the limit, and limit-* as a further reference", function()
+    assert.are.same({ "limit", "limit", "limit", "limit", "reference", "project", "project", "peer" },
+      { lib.role("limit"), lib.role("c-epoll"), lib.role("lua5.4-bare"), lib.role("lua5.4-floor"),
+        lib.role("limit-coroutine"), lib.role("curio-lua-stream"), lib.role("curio-program"), lib.role("uvloop") })
+  end)
+
   it("checks that the CSV parses and that every chart the page shows exists", function()
     write(dir .. "/latest.txt", RUN)
     assert.are.equal(0, (util.sh("lua5.4 bench/report.lua csv " .. dir .. "/latest.txt > " .. dir .. "/latest.csv")))

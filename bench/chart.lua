@@ -139,7 +139,10 @@ local function clustered(fam, cols, dir, info)
   lines[#lines + 1] = "set key outside right top vertical"
   lines[#lines + 1] = ("set xrange [-0.6:%g]"):format(nb - 0.4)
   lines[#lines + 1] = "set ylabel " .. q("relative to " .. base_name .. " (above 1: better)")
-  if nb > 5 then lines[#lines + 1] = "set xtics rotate by 30 right" end
+  if nb > 5 then -- (rotated labels reach left of the first cluster)
+    lines[#lines + 1] = "set xtics rotate by 30 right"
+    lines[#lines + 1] = "set lmargin 18"
+  end
   axis(values, lines)
   lines[#lines + 1] = "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb '#444444'"
   local plots = {}

@@ -297,10 +297,12 @@ function M.compare(bench, fig)
   return c
 end
 
--- CPU time per operation, where a script reports it: on a loaded machine
+-- CPU time per operation (or instructions, start-up's callgrind count), where
+-- a script reports it: on a loaded machine
 -- it holds better than the rates (a process waiting for a CPU adds to the
 -- seconds, not to its CPU time)
-local CPU_FIGURES = { "server_us_per_op", "server_us_per_mib", "server_cpu_us_per_req", "cpu_us_per_op" }
+local CPU_FIGURES = { "server_us_per_op", "server_us_per_mib", "server_cpu_us_per_req", "cpu_us_per_op",
+  "instructions" }
 
 -- The figures a benchmark is compared by: its primary one, then each
 -- other one a block names in `compare=`, then CPU time per operation.

@@ -25,19 +25,20 @@ end
 local only = {}
 for i = 3, #arg do only[arg[i]] = true end
 
--- fixed colours: the project blues, the limit black, references greys
+-- fixed colours: the project blues, the limit black, references grey
 local COLOURS = {
   ["curio-lua"] = "#0b4f9c", ["curio-lua-stream"] = "#4a90d9", ["curio-lua-require"] = "#0b4f9c",
   ["curio-program"] = "#4a90d9", ["curio-lua-longblock"] = "#7fb3e6",
   limit = "#111111",
-  ["c-epoll"] = "#555555", ["c-openssl"] = "#555555", ["lua5.4-bare"] = "#555555",
-  ["lua5.4-floor"] = "#888888", ["lua5.4"] = "#888888",
+  ["lua5.4"] = "#9a9a9a",
   ["curio-py"] = "#e67e22", asyncio = "#2ca02c", uvloop = "#98df8a", trio = "#9467bd", cqueues = "#d62728",
   luv = "#8c564b", node = "#e377c2", cjson = "#bcbd22",
 }
 local SPARE = { "#17becf", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#ff9896", "#c5b0d5" }
 local spare_used = 0
 local function colour(impl)
+  -- (the limit under an older name is black too, a further limit grey)
+  if not COLOURS[impl] and lib.role(impl) == "limit" then COLOURS[impl] = COLOURS.limit end
   if not COLOURS[impl] and lib.role(impl) == "reference" then COLOURS[impl] = "#9a9a9a" end
   if not COLOURS[impl] then
     spare_used = spare_used % #SPARE + 1
@@ -139,7 +140,7 @@ local function clustered(fam, cols, dir, info)
   lines[#lines + 1] = "set key outside right top vertical"
   lines[#lines + 1] = ("set xrange [-0.6:%g]"):format(nb - 0.4)
   lines[#lines + 1] = "set ylabel " .. q("relative to " .. base_name .. " (above 1: better)")
-  if nb > 5 then -- (rotated labels reach left of the first cluster)
+  if nb > 3 then -- (rotated labels reach left of the first cluster)
     lines[#lines + 1] = "set xtics rotate by 30 right"
     lines[#lines + 1] = "set lmargin 18"
   end

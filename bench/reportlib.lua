@@ -274,7 +274,10 @@ function M.compare(bench, fig)
   local function val(i)
     if type(i.fig.compare) == "string" and i.fig.compare ~= fig then return nil end
     if fig == "ops_per_sec" and i.name:match("%-floor$") then return nil end
-    return type(i.fig[fig]) == "number" and i.fig[fig] or nil
+    local v = i.fig[fig]
+    -- (no time or memory is 0: a 0 is a clock too coarse for the window)
+    if type(v) ~= "number" or (not higher and v <= 0) then return nil end
+    return v
   end
   local c = { figure = fig, higher = higher, project = {}, limit = nil, best = nil }
   for _, i in ipairs(bench.impls) do

@@ -13,15 +13,17 @@
 struct task_ext *task_ext(lua_State *L, struct task *t, int idx) {
   if (t->ext != NULL) return t->ext;
   luaL_checkstack(L, 3, "task_ext");
-  if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
+  int pushed = idx == 0;
+  if (pushed) task_push(L, t);
+  idx = lua_absindex(L, pushed ? -1 : idx);
   struct task_ext *x = lua_newuserdatauv(L, sizeof *x, XUV_COUNT);
   memset(x, 0, sizeof *x);
   list_init(&x->crash_node);
   x->crash_task = t;
-  lua_getiuservalue(L, -2, TUV_ANCHOR); /* the anchor moves into ext */
+  lua_getiuservalue(L, idx, TUV_ANCHOR); /* the anchor moves into ext */
   lua_setiuservalue(L, -2, XUV_ANCHOR);
-  lua_setiuservalue(L, -2, TUV_ANCHOR);
-  lua_pop(L, 1);
+  lua_setiuservalue(L, idx, TUV_ANCHOR);
+  if (pushed) lua_pop(L, 1);
   t->ext = x; /* (only after it is anchored: the allocation may raise) */
   return x;
 }
@@ -44,7 +46,14 @@ void task_set_xvalue(lua_State *L, struct task *t, int idx, int which) {
   if (t->ext == NULL && lua_isnil(L, -1)) { lua_pop(L, 1); return; }
   task_ext(L, t, idx);
   luaL_checkstack(L, 3, "task");
-  if (idx == 0) task_push(L, t); else lua_pushvalue(L, idx);
+  if (idx != 0) { /* (the ext straight from the task at idx: a group's spawn passes here) */
+    lua_getiuservalue(L, idx, TUV_ANCHOR);
+    lua_insert(L, -2); /* value on top of ext */
+    lua_setiuservalue(L, -2, which);
+    lua_pop(L, 1);
+    return;
+  }
+  task_push(L, t);
   lua_getiuservalue(L, -1, TUV_ANCHOR);
   lua_rotate(L, -3, -1); /* value on top: ext, task... */
   lua_setiuservalue(L, -2, which);

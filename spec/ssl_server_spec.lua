@@ -124,6 +124,30 @@ describe("TLS servers and connections", function()
     assert.matches("%(socket closed%)$", lines[1])
   end)
 
+  -- An abrupt close (no close_notify) is the peer's doing as a reset is:
+  -- one line, no traceback (it had a traceback, as a handler's own bug).
+  it("reports a peer that closes without close_notify in one line, as a reset", function()
+    local output = stderr_of(function(wrote)
+      curio.run(function()
+        local server_ctx, client_ctx = tlsnet.contexts(certs)
+        local server, port = serve(server_ctx, echo_lines)
+        local relay_port, relay = tlsnet.relay(port)
+        local conn <close> = curio.open_connection("127.0.0.1", relay_port,
+          { ssl = client_ctx, server_hostname = "localhost" })
+        conn:sendall("one\n")
+        assert.are.equal("ONE\n", conn:as_stream():readline())
+        relay.cut() -- the handler waits in its next read
+        wrote()
+        relay.task:join()
+        net.stop(server)
+      end)
+    end)
+    local lines = util.lines(output)
+    assert.are.equal(1, #lines, output)
+    assert.matches("^curio: server handler for 127.0.0.1:%d+: connection closed by the peer "
+                   .. "%(SSLEOFError: [^\n]*without close_notify[^\n]*%)$", lines[1])
+  end)
+
   it("drops a client that does not finish its handshake within ssl_handshake_timeout", function()
     local calls, trace = 0, {}
     local output = stderr_of(function(wrote)

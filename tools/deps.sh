@@ -3,7 +3,8 @@
 #   sh tools/deps.sh          build and test: gcc, make, lua5.4, libev, libedit,
 #                             OpenSSL (libssl-dev; the openssl program and
 #                             curl for the TLS specs), busted, man (the man
-#                             page's check)
+#                             page's check), python3 (a Channel spec talks
+#                             to Python's multiprocessing)
 #   sh tools/deps.sh --dev    also lint, sanitizers, valgrind and the soak's
 #                             prlimit (util-linux) (CI)
 #   sh tools/deps.sh --bench  also what `make bench` runs and draws with: the
@@ -12,7 +13,7 @@
 #   (both options may be given)
 # Uses sudo when not run as root. Does nothing when all are present.
 set -e
-packages="gcc libc6-dev make pkg-config lua5.4 liblua5.4-dev libev-dev libedit-dev libssl-dev openssl curl lua-busted man-db groff-base"
+packages="gcc libc6-dev make pkg-config lua5.4 liblua5.4-dev libev-dev libedit-dev libssl-dev openssl curl lua-busted man-db groff-base python3"
 for option in "$@"; do
   case $option in
     --dev) packages="$packages lua-check cppcheck valgrind util-linux" ;;

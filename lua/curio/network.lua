@@ -10,7 +10,8 @@
 --     closes the client socket when the handler ends, however it ends. A
 --     failing handler is reported on stderr once and the server goes on:
 --     in one line when the peer reset or closed the connection
---     (ConnectionResetError, BrokenPipeError: the client's doing), else
+--     (ConnectionResetError, BrokenPipeError, a TLS peer's close without
+--     close_notify (SSLEOFError): the client's doing), else
 --     its line and one traceback, where it was raised.
 --     Cancelling the server cancels the handlers still running, waits for
 --     them and closes the listening socket.
@@ -36,6 +37,7 @@ local time = require "curio.time"
 
 local CancelledError, TaskTimeout, OSError = errors.CancelledError, errors.TaskTimeout, errors.OSError
 local ConnectionResetError, BrokenPipeError = errors.ConnectionResetError, errors.BrokenPipeError
+local SSLEOFError = errors.SSLEOFError
 local spawn, sleep, current_task = core.spawn, core.sleep, core.current_task
 local task_cancel, run_in_thread = core.task_cancel, core.run_in_thread
 local new_socket, address, is_numeric = core.socket, core.address, core.is_numeric_host
@@ -248,7 +250,8 @@ function report_failure(err, addr, server)
     peer = "a peer of " .. (ok and tostring(path) or "a unix socket")
   end
   local value = getmetatable(err) == Caught and err.value or err
-  if ConnectionResetError:matches(value) or BrokenPipeError:matches(value) then
+  if ConnectionResetError:matches(value) or BrokenPipeError:matches(value)
+     or SSLEOFError:matches(value) then
     io.stderr:write(("curio: server handler for %s: connection closed by the peer (%s)\n")
                     :format(peer, line_of(value)))
   else

@@ -31,7 +31,7 @@
 # below 1), each run starting
 # one implementation further down the list, every point of every
 # implementation measured in the same minutes; each point's best run is
-# printed (bench/channel/best.lua: runs= and every run's ops_per_sec in
+# printed (bench/pick.lua best: runs= and every run's ops_per_sec in
 # ops_per_sec_runs= added).
 #
 # Environment: CHANNEL_RUNS, CHANNEL_SHAPES (default "oneway roundtrip
@@ -113,4 +113,4 @@ for ((r = 0; r < runs; r++)); do
   done
 done >"$tmp/raw.txt"
 [ -n "${CHANNEL_RAW:-}" ] && cat "$tmp/raw.txt" >>"$CHANNEL_RAW"
-"$lua" bench/channel/best.lua <"$tmp/raw.txt"
+"$lua" bench/pick.lua best <"$tmp/raw.txt"

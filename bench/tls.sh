@@ -223,4 +223,4 @@ for ((r = 0; r < runs; r++)); do
 done >"$raw"
 stop_all
 [ -n "${TLS_RAW:-}" ] && cat "$raw" >>"$TLS_RAW"
-"$lua" bench/tls/median.lua <"$raw"
+"$lua" bench/pick.lua median <"$raw"

@@ -476,19 +476,24 @@ function Channel:bind()
   return { address[1], address[2] }
 end
 
+-- The Channel's TLS context (opts.ssl), nil without one; a context made
+-- for the other side ("server" for accept, "client" for connect) is a bad
+-- argument of fname.
+local function context_for(self, purpose, fname)
+  local ctx = self._ssl
+  if ctx ~= nil and select(2, require("curio.ssl").is_context(ctx)) ~= purpose then
+    check.arg_error(1, fname, ("the Channel's opts.ssl must be a %s's SSLContext"):format(purpose))
+  end
+  return ctx
+end
+
 -- ch:accept({authkey = key}) -> a Connection with the next client
 -- (authenticated when a key is given: rule 6).
 function Channel:accept(opts)
   check_channel(self, "accept")
   local key = check_authkey(opts, "accept")
   check.task("accept")
-  local ctx = self._ssl
-  if ctx ~= nil then
-    local _, purpose = require("curio.ssl").is_context(ctx)
-    if purpose ~= "server" then
-      check.arg_error(1, "accept", "the Channel's opts.ssl must be a server's SSLContext")
-    end
-  end
+  local ctx = context_for(self, "server", "accept")
   self:bind()
   local client = self._sock:accept()
   if type(self.address) ~= "string" then client:setsockopt("TCP_NODELAY", true) end
@@ -517,13 +522,7 @@ function Channel:connect(opts)
   check_channel(self, "connect")
   local key = check_authkey(opts, "connect")
   check.task("connect")
-  local ctx = self._ssl
-  if ctx ~= nil then
-    local _, purpose = require("curio.ssl").is_context(ctx)
-    if purpose ~= "client" then
-      check.arg_error(1, "connect", "the Channel's opts.ssl must be a client's SSLContext")
-    end
-  end
+  local ctx = context_for(self, "client", "connect")
   local network = require "curio.network"
   local address, delay = self.address, 0.005
   local sock

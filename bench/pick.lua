@@ -1,12 +1,22 @@
--- Reads the blocks of several runs of bench/tls.sh (name=value lines, blocks
--- separated by blank lines) on stdin and prints, per benchmark and
--- implementation, the block of its median run by ops_per_sec (of an even
--- number, the lower of the two middle ones), with three lines added:
--- runs (how many blocks there were), ops_per_sec_runs (every run's figure,
--- in run order) and, when some runs failed, failed_runs and failed_error
--- (the first failure's error). A benchmark and implementation with no
--- successful run gets its first block (skipped=... or error=...) as it was.
---   lua5.4 bench/tls/median.lua < raw.txt | lua5.4 bench/summary.lua
+-- Reads the blocks of several runs of a benchmark script (name=value lines,
+-- blocks separated by blank lines) on stdin and prints, per benchmark and
+-- implementation, the block of one run chosen by ops_per_sec:
+--   best    the highest (bench/channel.sh: on the shared machine a slow run
+--           is other processes' doing, never a fast one)
+--   median  the median (of an even number, the lower of the two middle
+--           ones; bench/tls.sh)
+-- with lines added: runs (how many blocks there were), ops_per_sec_runs
+-- (every run's figure, in run order; "error" for a failed one) and, when
+-- some runs failed, failed_runs and failed_error (the first failure's). A
+-- benchmark and implementation with no successful run gets its first block
+-- (skipped=... or error=...) as it was.
+--   lua5.4 bench/pick.lua best|median < raw.txt | lua5.4 bench/summary.lua
+
+local rule = arg[1]
+if rule ~= "best" and rule ~= "median" then
+  io.stderr:write("usage: lua5.4 bench/pick.lua best|median < raw.txt\n")
+  os.exit(2)
+end
 
 local order, groups = {}, {}
 
@@ -37,8 +47,10 @@ for line in io.lines() do
 end
 add(block)
 
+local function ops(b) return tonumber(b.fields.ops_per_sec) end
+
 local function succeeded(b)
-  return b.fields.error == nil and b.fields.skipped == nil and tonumber(b.fields.ops_per_sec) ~= nil
+  return b.fields.error == nil and b.fields.skipped == nil and ops(b) ~= nil
 end
 
 for i, key in ipairs(order) do
@@ -57,9 +69,9 @@ for i, key in ipairs(order) do
   if #ok == 0 then
     io.write(table.concat(runs[1].lines, "\n"), "\n")
   else
-    table.sort(ok, function(a, b) return tonumber(a.fields.ops_per_sec) < tonumber(b.fields.ops_per_sec) end)
-    local median = ok[(#ok + 1) // 2]
-    io.write(table.concat(median.lines, "\n"), "\n")
+    table.sort(ok, function(a, b) return ops(a) < ops(b) end)
+    local chosen = rule == "best" and ok[#ok] or ok[(#ok + 1) // 2]
+    io.write(table.concat(chosen.lines, "\n"), "\n")
     io.write(("runs=%d\nops_per_sec_runs=%s\n"):format(#runs, table.concat(figures, ",")))
     if failed then io.write(("failed_runs=%d\nfailed_error=%s\n"):format(failed.count, failed.error)) end
   end

@@ -42,6 +42,11 @@ size_t codec_frame_header(size_t size, unsigned char out[CODEC_FRAME_HEAD_MAX]);
 int codec_frame_parse(const unsigned char *p, size_t n, uint64_t limit, uint64_t *size);
 /* Pushes one frame holding the value at idx, encoded in CODEC_DATA mode. */
 void codec_encode_frame(lua_State *L, int idx, const char *what);
+/* As codec_encode_frame, but hands the frame's bytes to take(ud, p, n)
+ * (which returns 0, or -1 without memory: a "not enough memory" error)
+ * where they were built, and pushes one value of its own (pop it). */
+void codec_encode_frame_to(lua_State *L, int idx, const char *what,
+                           int (*take)(void *ud, const char *p, size_t n), void *ud);
 
 /* Decodes data, pushing its values; returns how many. Raises an error on
  * malformed or truncated input. */

@@ -375,19 +375,39 @@ size_t codec_encode_from(lua_State *L, int first, int n, const char *what, int m
   return nshared;
 }
 
+/* Encodes the value at idx into w in CODEC_DATA mode behind its size
+ * prefix; returns where the frame starts in w, its length in *len. */
+static char *build_frame(struct writer *w, lua_State *L, int idx, const char *what, size_t *len) {
+  idx = lua_absindex(L, idx);
+  encode_values(w, L, idx, 1, what, CODEC_DATA, 1, CODEC_FRAME_HEAD_MAX);
+  size_t size = w->len - CODEC_FRAME_HEAD_MAX;
+  unsigned char head[CODEC_FRAME_HEAD_MAX];
+  size_t n = codec_frame_header(size, head);
+  char *start = w->p + CODEC_FRAME_HEAD_MAX - n;
+  memcpy(start, head, n);
+  *len = size + n;
+  return start;
+}
+
 /* Pushes one frame holding the value at idx in CODEC_DATA mode: its size
  * prefix (codec_frame_header) and the codec bytes, built in one buffer so
  * that a big value is copied once into the string, never joined. */
 void codec_encode_frame(lua_State *L, int idx, const char *what) {
   struct writer w;
-  idx = lua_absindex(L, idx);
-  encode_values(&w, L, idx, 1, what, CODEC_DATA, 1, CODEC_FRAME_HEAD_MAX);
-  size_t size = w.len - CODEC_FRAME_HEAD_MAX;
-  unsigned char head[CODEC_FRAME_HEAD_MAX];
-  size_t n = codec_frame_header(size, head);
-  char *start = w.p + CODEC_FRAME_HEAD_MAX - n;
-  memcpy(start, head, n);
-  lua_pushlstring(L, start, size + n);
+  size_t len;
+  char *start = build_frame(&w, L, idx, what, &len);
+  lua_pushlstring(L, start, len);
   lua_replace(L, w.buf);
   lua_settop(L, w.buf);
+}
+
+/* As codec_encode_frame, the frame handed to take where it was built. */
+void codec_encode_frame_to(lua_State *L, int idx, const char *what,
+                           int (*take)(void *ud, const char *p, size_t n), void *ud) {
+  struct writer w;
+  size_t len;
+  char *start = build_frame(&w, L, idx, what, &len);
+  int failed = take(ud, start, len);
+  lua_settop(L, w.buf); /* (the box, if any: freed by its __gc) */
+  if (failed) luaL_error(L, "%s: not enough memory", what);
 }

@@ -181,11 +181,12 @@ static void kernel_run_ready(struct kernel *k) {
 static void kernel_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents) {
   struct kernel *k = (struct kernel *)((char *)w - offsetof(struct kernel, prepare));
   (void)revents;
-  if (k->L == NULL) return; /* not attached to a Lua thread right now */
+  if (k->L == NULL) { kernel_run_flushes(k, 0); return; } /* not attached to a Lua thread now */
   /* The room that ending a task needs on k->L (task_finish), made here
    * where failing costs nothing: the tasks wait for the next turn. */
   if (!lua_checkstack(k->L, KERNEL_STACK_ROOM)) return;
   kernel_run_ready(k);
+  kernel_run_flushes(k, 0);
   /* (libev checks for a break before it polls: break only once done, or
    * the loop would spin instead of sleeping until the next timer.) */
   if (k->driving && k->drive_done != NULL && k->drive_done(k)) ev_break(loop, EVBREAK_ONE);
@@ -364,6 +365,7 @@ struct kernel *kernel_create(lua_State *L, int ctx_idx, struct ev_loop *loop, in
   timer_init(&k->timers, trap_timer_expired);
   list_init(&k->crashes);
   list_init(&k->hooks);
+  list_init(&k->flushes);
   k->shutdown_timeout = KERNEL_SHUTDOWN_TIMEOUT;
   ev_prepare_start(k->loop, &k->prepare);
   ev_unref(k->loop);
@@ -491,6 +493,7 @@ static void abandon(lua_State *L, struct kernel *k, struct task *t) {
 void kernel_free(struct kernel *k, lua_State *L) {
   luaL_checkstack(L, 8, "kernel"); /* (the only point where this may raise) */
   timer_free(k);
+  kernel_run_flushes(k, 1);
   kernel_each_task(L, k, abandon);
   while (!list_empty(&k->hooks)) { /* last added first: later hooks use earlier ones */
     struct list *node = k->hooks.prev;

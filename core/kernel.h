@@ -29,6 +29,15 @@ struct kernel_hook {
   void (*close)(lua_State *L, struct kernel *k, struct kernel_hook *hook);
 };
 
+/* Work done before each poll (a socket's gathered writes, sockout.c):
+ * run(k, f, 0) after the ready tasks ran, and once more with closing = 1
+ * as the kernel is freed, which must unlink f. run may unlink f, never
+ * another node. */
+struct kernel_flush {
+  struct list node;
+  void (*run)(struct kernel *k, struct kernel_flush *f, int closing);
+};
+
 /* A Kernel{} option that a feature reads when it needs it (kernel_option):
  * a whole number from 1 to max. module.c registers the features' options
  * (kernel_set_options); Kernel{} checks those given and keeps them. */
@@ -66,6 +75,7 @@ struct kernel {
   struct task *current;
   struct list crashes;     /* tasks whose crash nobody retrieved (task_ext) */
   struct list hooks;       /* struct kernel_hook, in the order added */
+  struct list flushes;     /* struct kernel_flush, run before each poll */
   struct task *main;
   lua_Integer next_id;
   size_t ntasks;
@@ -89,6 +99,17 @@ struct kernel {
   void (*on_notify)(lua_State *L, struct kernel *k, struct task *t, int tidx);
   const char *abandon_why; /* how report_stuck words an abandoned task (shutdown.c) */
 };
+
+/* Runs every kernel_flush (see the struct). */
+static inline void kernel_run_flushes(struct kernel *k, int closing) {
+  struct list *node = k->flushes.next;
+  while (node != &k->flushes) {
+    struct list *next = node->next;
+    struct kernel_flush *f = LIST_ENTRY(node, struct kernel_flush, node);
+    f->run(k, f, closing);
+    node = next;
+  }
+}
 
 double kernel_clock(void);
 void kernel_schedule(struct kernel *k, struct task *t);

@@ -146,6 +146,7 @@ struct sock *sock_new_uv(lua_State *L, int family, int type, const struct io_kin
   s->drained = 0;
   s->write_held = 0;
   s->pushed = s->pushed_at = 0;
+  s->out = NULL;
   ctx_setmetatable(L, ctx_get(L), MT_SOCKET);
   return s;
 }
@@ -229,12 +230,14 @@ static int l_socket(lua_State *L) {
 /* sock:close(), <close>, __gc: closes once (rule 4). */
 static int sock_close(lua_State *L) {
   struct sock *s = sock_check(L, "close");
+  if (s->out != NULL) sockout_release(s);
   if (io_close(&s->io) < 0) sock_raise_os(L, "close", errno);
   return 0;
 }
 
 static int sock_gc(lua_State *L) {
   struct sock *s = lua_touserdata(L, 1);
+  if (s->out != NULL) sockout_release(s);
   io_close(&s->io);
   return 0;
 }
@@ -404,6 +407,7 @@ void socket_open(lua_State *L, int ctx) {
   ctx_newtype(L, SOCKET_MT, socket_methods, ctx, MT_SOCKET);
   ctx_functions(L, socket_functions, ctx);
   ctx_functions(L, sockbuf_functions, ctx);
+  ctx_functions(L, sockout_functions, ctx);
   address_open(L, ctx);
   luaL_getmetatable(L, SOCKET_MT);
   lua_getfield(L, -1, "__index");

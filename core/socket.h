@@ -19,6 +19,7 @@ struct sock {
   int write_held;      /* a sendall that waited has not run again yet (sockio.c) */
   int pushed;          /* rule 6: bytes given back wait in user value 1 */
   int pushed_at;       /*   how many of them were read */
+  struct sockout *out; /* writes gathered (sockout.c), NULL until first used */
 };
 
 /* A pipe (a subprocess's stdin, stdout or stderr) is a Socket whose
@@ -63,6 +64,12 @@ struct sock *sock_resumed(lua_State *L, lua_KContext ctx, const char *fname);
 /* sockbuf.c: reads into a growing buffer (core.growbuf): core.read_to_end
  * (subprocess pipes), core.read_frame (a Channel's messages) */
 extern const luaL_Reg sockbuf_functions[];
+
+/* sockout.c: writes gathered for later (a Channel's sends): core.out_*;
+ * sockout_release, before the socket's descriptor closes (its last
+ * write, without waiting) */
+extern const luaL_Reg sockout_functions[];
+void sockout_release(struct sock *s);
 
 /* address.c */
 void address_push(lua_State *L, const struct sockaddr *sa, socklen_t len);

@@ -36,7 +36,7 @@ local concerns = {
   { name = "threads",      files = { "threads" } },
   { name = "universal",    files = { "universal", "universal_wait", "universal_methods" } },
   { name = "descriptors",  files = { "io", "fileio", "pipe" } },
-  { name = "sockets",      files = { "socket", "sockio", "sockbuf", "address" } },
+  { name = "sockets",      files = { "socket", "sockio", "sockbuf", "sockout", "address" } },
   { name = "processes",    files = { "process", "spawn", "orphan", "worker" } },
   { name = "signals",      files = { "signal" } },
   { name = "tls",          files = { "tls", "tlssock", "tlsctx", "tlsinfo", "tlsauth" } },

@@ -44,6 +44,19 @@
 --     closes the connection. OpenSSL (curio.tls) is loaded only then.
 --  7. close() never waits: it may be called anywhere (also where Lua
 --     cannot yield, a __gc, a __close) and again.
+--  8. Over a plain socket or pipe, sends are gathered (core/sockout.c): a
+--     message under 64 KiB is appended whole to the connection's out
+--     buffer and send returns; the buffer goes to the system before the
+--     kernel next waits for events, every message gathered since in one
+--     write, and what the system does not take then as it can. A send
+--     waits, before queuing its message, while 64 KiB or more are not
+--     written yet (a slow reader slows the sender; interrupted there, it
+--     queued nothing). A bigger message first waits for the buffer to be
+--     written, then goes straight from its string. A write that fails
+--     drops what was queued and closes the connection: the next call
+--     raises. flush() waits until the system has taken every message
+--     sent; close() writes what the system takes at once and drops the
+--     rest (rule 7).
 
 local core = require "curio.core"
 local errors = require "curio.errors"
@@ -59,6 +72,8 @@ local decode, read_frame, growbuf = core.decode, core.read_frame, core.growbuf
 local take_buffered, source_of = io_.take_buffered, io_.source
 local waitq, sleep, current_task = core.waitq, core.sleep, core.current_task
 local socket_methods = core.socket_methods
+local out_frame, out_bytes, out_flush, out_close = core.out_frame, core.out_bytes, core.out_flush,
+  core.out_close
 
 local channel = {}
 
@@ -72,8 +87,9 @@ local AuthenticationError, EOFError, MessageError = channel.AuthenticationError,
 
 local DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 -- A payload this big or more goes as its own write after its header (no
--- joined copy).
+-- joined copy); a send waits while this much is not written yet (rule 8).
 local BIG = 65536
+local HIGH = 65536
 
 local function is_socket(value)
   return type(value) == "userdata" and pcall(socket_methods.closed, value)
@@ -122,6 +138,7 @@ function channel.Connection(reader, writer, opts)
     _wsock = is_socket(wsource) and wsource or nil, -- plain writes (rule 4: one that wrote nothing is clean)
     _closed = nil,                                  -- why it was closed, once closed
     _sending = false, _sendq = waitq("Connection.send"), _nsend = 0,
+    _queued = 0,                                    -- bytes buffered at the last send (rule 8: or fewer now)
     _receiving = false, _recvq = waitq("Connection.recv"), _nrecv = 0,
     _head = nil, _size = nil,                       -- a frame begun by an interrupted receive (rule 4)
   }, Connection)
@@ -137,6 +154,7 @@ function Connection:close()
   if self._closed then return end
   self._closed = "closed"
   self._holder = nil
+  if self._wsock then out_close(self._wsock) end -- (rule 8: the last write, no wait)
   self._r:close()
   if self._w ~= self._r then self._w:close() end
 end
@@ -209,11 +227,55 @@ local function send_failed(self, fname, err, clean)
   error(err, 0)
 end
 
+-- A gathered send's failure (rule 8): an interruption queued nothing and
+-- leaves the connection open; an error of the system lost what was
+-- queued, and closes it.
+local function gather_failed(self, fname, err)
+  if self._closed then
+    if CancelledError:matches(err) then error(err, 0) end
+    raise_closed(self, fname)
+  end
+  if not CancelledError:matches(err) then
+    close_for(self, describe_error(err) .. " in a send (what was queued is lost)")
+  end
+  error(err, 0)
+end
+
+-- Waits, holding the send side, until less than `high` bytes are not
+-- written (rule 8); the caller gives the send side back.
+local function drain(self, fname, high)
+  local ok, err = pcall(out_flush, self._wsock, high)
+  if not ok then
+    give(self, "_sending", "_sendq", "_nsend")
+    gather_failed(self, fname, err)
+  end
+  self._queued = 0
+end
+
+-- Appends one frame (rule 8): put(sock, arg, what) is core.out_frame or
+-- core.out_bytes. The send side is taken only to wait: behind a sender
+-- that waits or a big message, or while HIGH bytes are not written.
+local function gather(self, fname, put, arg)
+  local held = self._sending or self._queued >= HIGH
+  if held then
+    take(self, "_sending", "_sendq", "_nsend", fname)
+    drain(self, fname, HIGH)
+  end
+  local ok, n = pcall(put, self._wsock, arg, "send: value")
+  if held then give(self, "_sending", "_sendq", "_nsend") end
+  if not ok then
+    if type(n) == "string" then error(CurioError(n), 2) end -- (the value: nothing queued)
+    gather_failed(self, fname, n)
+  end
+  self._queued = n
+end
+
 -- Writes the frame: head (the whole frame when payload is nil), then
 -- payload; straight to a plain socket's sendall (what its stream's write
--- calls).
+-- calls), once what was gathered before is written (rule 8).
 local function send_frame(self, fname, head, payload)
   take(self, "_sending", "_sendq", "_nsend", fname)
+  if self._wsock then drain(self, fname, 1) end
   local w = self._wsock or self._w
   local ok, err = pcall(w.write, w, head)
   if ok and payload ~= nil then
@@ -232,6 +294,7 @@ function Connection:send(value)
   if getmetatable(self) ~= Connection then bad_self(self, "send") end
   if current_task() == nil then check.task("send") end
   if self._closed then raise_closed(self, "send") end
+  if self._wsock then return gather(self, "send", out_frame, value) end
   local ok, frame = pcall(encode_frame, value, "send: value")
   if not ok then error(CurioError(frame), 2) end
   send_frame(self, "send", frame, nil)
@@ -246,10 +309,21 @@ function Connection:send_bytes(data)
   if current_task() == nil then check.task("send_bytes") end
   if self._closed then raise_closed(self, "send_bytes") end
   if #data < BIG then
+    if self._wsock then return gather(self, "send_bytes", out_bytes, data) end
     send_frame(self, "send_bytes", frame_header(#data) .. data, nil)
   else
     send_frame(self, "send_bytes", frame_header(#data), data)
   end
+end
+
+-- conn:flush(): waits until the system has taken every message sent
+-- (rule 8); raises, and the connection is closed, when they cannot go.
+function Connection:flush()
+  if getmetatable(self) ~= Connection then bad_self(self, "flush") end
+  if current_task() == nil then check.task("flush") end
+  take(self, "_sending", "_sendq", "_nsend", "flush")
+  if self._wsock then drain(self, "flush", 1) end
+  give(self, "_sending", "_sendq", "_nsend")
 end
 
 ---------------------------------------------------------------- receiving

@@ -35,6 +35,7 @@ local function serve(conn, jobs, results, all_done)
       conn:send({ id = id, n = id })
     end
     conn:send(nil)
+    conn:flush() -- (sends are queued: the stop is with the system before the close)
   end)
   local count = 0
   while results.n < JOBS do

@@ -160,6 +160,46 @@ do
   kernel:close()
   a:close()
 end
+-- channels: gathered sends (written before the poll, by the buffer's own
+-- watcher, when held back, at the kernel's end), a held send cancelled
+do
+  local kept
+  local kernel = curio.Kernel()
+  kernel:run(function()
+    local path = os.tmpname()
+    os.remove(path)
+    local ch <close> = curio.Channel(path)
+    ch:bind()
+    local accepting = curio.spawn(ch.accept, ch)
+    local client = curio.Channel(path):connect()
+    local server = accepting:join()
+    os.remove(path)
+    client._wsock:setsockopt("SO_SNDBUF", 4096)
+    for i = 1, 50 do client:send({ i = i, pad = ("p"):rep(900) }) end
+    local n = 0
+    for _ = 1, 50 do n = n + server:recv().i end
+    local sent = 0
+    local held = curio.spawn(function()
+      while true do
+        client:send_bytes(("z"):rep(1000))
+        sent = sent + 1
+      end
+    end)
+    while require("curio.core").out_pending(client._wsock) < 65536 do curio.sleep(0) end
+    held:cancel()
+    for _ = 1, sent do if #server:recv_bytes() ~= 1000 then n = -1 end end
+    client:send("last")
+    results[#results + 1] = n
+    kept = { server, client }
+  end) -- (the kernel's last write: "last")
+  kernel:close()
+  curio.run(function()
+    results[#results + 1] = kept[1]:recv()
+  end)
+  kept[2]:close()
+  kept[1]:close()
+end
+
 -- processes: subprocesses (under valgrind, which lacks pidfd_open, the
 -- polled fallback), pipes, a worker process, a child left to the reaper
 curio.run(function()

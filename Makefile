@@ -19,7 +19,7 @@ LUAENV   := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so
 
 CORE_SRC := core/kernel.c core/task.c core/taskext.c core/inspect.c core/trap.c core/timer.c core/wait.c core/waitq.c core/shutdown.c \
             core/coro.c core/queue.c core/priority.c core/group.c core/codec.c core/codec_encode.c core/codec_decode.c core/codec_frame.c core/inbox.c core/threads.c core/universal.c core/universal_wait.c core/universal_methods.c core/fileio.c \
-            core/io.c core/socket.c core/sockio.c core/sockbuf.c core/sockout.c core/address.c core/process.c \
+            core/io.c core/socket.c core/sockio.c core/sockbuf.c core/sockout.c core/bigblock.c core/address.c core/process.c \
             core/errors.c core/ctx.c core/module.c
 CORE_SRC += core/spawn.c core/worker.c core/orphan.c core/pipe.c core/signal.c
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/obj/%.o)

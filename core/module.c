@@ -25,6 +25,7 @@
 #include "process.h"
 #include "signals.h"
 #include "inspect.h"
+#include "bigblock.h"
 
 /* The Kernel{} options that features read (kernel_option): whole numbers
  * from 1 to the second field. */
@@ -73,6 +74,7 @@ static int l_export_symbols(lua_State *L) {
 }
 
 int luaopen_curio_core(lua_State *L) {
+  bigblock_open(L); /* first: every block after it may be kept */
   struct curio_ctx *ctx = lua_newuserdatauv(L, sizeof *ctx, 0);
   memset(ctx, 0, sizeof *ctx);
   int ctx_idx = lua_gettop(L);
@@ -98,6 +100,7 @@ int luaopen_curio_core(lua_State *L) {
   ctx_functions(L, threads_functions, ctx_idx);
   ctx_functions(L, universal_functions, ctx_idx);
   ctx_functions(L, fileio_functions, ctx_idx);
+  ctx_functions(L, bigblock_functions, ctx_idx);
   fileio_open(L);
   ctx_functions(L, io_functions, ctx_idx);
   socket_open(L, ctx_idx);

@@ -15,10 +15,16 @@
  * 3. read_frame checks a frame's header against the limit before the
  *    buffer grows for its payload (codec_frame_parse): a header that
  *    claims more never costs memory. The buffer then holds the whole
- *    frame, so a payload is read by as few system calls as the socket
- *    allows and copied once more, into its string. Once empty, a buffer
- *    over SOCKBUF_KEEP is unmapped: a connection that carried one big
- *    message does not keep its memory. */
+ *    frame (under BIGBLOCK_MIN bytes: rule 4), so a payload is read by as
+ *    few system calls as the socket allows and copied once more, into its
+ *    string. Once empty, a buffer over SOCKBUF_KEEP is unmapped: a
+ *    connection that carried one big message does not keep its memory.
+ * 4. A payload of BIGBLOCK_MIN bytes or more that is not all held yet is
+ *    read into the block its string will have (bigblock.c rule 5): what
+ *    the buffer holds of it is copied there, the rest is read there, never
+ *    more than the payload (what follows is the next frame's), so the
+ *    system's copy is the only one. The block stays in the holder while
+ *    the frame is incomplete (rule 1); the holder's end frees it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -28,15 +34,20 @@
 #include "codec.h"
 #include "io.h"
 #include "trap.h"
+#include "bigblock.h"
 
 #define GROWBUF_MT "curio.growbuf"
 #define SOCKBUF_CHUNK 65536               /* the least a read asks for */
 #define SOCKBUF_KEEP (32u * 1024 * 1024)  /* rule 3 */
 
-/* The bytes not taken yet are p[pos, len). */
+/* The bytes not taken yet are p[pos, len); then, while a big payload is
+ * read in place (rule 4), its block and the count of its bytes read, after
+ * a header of head bytes. */
 struct growbuf {
   char *p;
   size_t pos, len, cap;
+  struct bigblock_str big;
+  size_t big_read, head;
 };
 
 static const struct wait_kind read_wait = IO_WAIT("read");
@@ -48,7 +59,9 @@ static void growbuf_free(struct growbuf *g) {
 }
 
 static int growbuf_gc(lua_State *L) {
-  growbuf_free(luaL_checkudata(L, 1, GROWBUF_MT));
+  struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
+  growbuf_free(g);
+  bigblock_release(L, &g->big);
   return 0;
 }
 
@@ -78,16 +91,19 @@ static int growbuf_put(lua_State *L) {
   size_t n;
   const char *data = luaL_checklstring(L, 2, &n);
   if (n == 0) return 0;
+  if (g->big.block != NULL) return luaL_error(L, "put: a message is being read");
   if (growbuf_reserve(g, g->len + n) < 0) return luaL_error(L, "read: not enough memory");
   memcpy(g->p + g->len, data, n);
   g->len += n;
   return 0;
 }
 
-/* holder:size() -> how many bytes it holds, not taken yet. */
+/* holder:size() -> how many bytes it holds, not taken yet (with a big
+ * payload's, rule 4). */
 static int growbuf_size(lua_State *L) {
   struct growbuf *g = luaL_checkudata(L, 1, GROWBUF_MT);
-  lua_pushinteger(L, (lua_Integer)(g->len - g->pos));
+  size_t big = g->big.block != NULL ? g->head + g->big_read : 0;
+  lua_pushinteger(L, (lua_Integer)(g->len - g->pos + big));
   return 1;
 }
 
@@ -181,46 +197,77 @@ static int frame_failed(lua_State *L, const char *what, uint64_t n) {
 
 static int read_frame_k(lua_State *L, int status, lua_KContext ctx);
 
+/* Starts reading the frame at pos, of a hlen-byte header and a payload of
+ * size bytes, in place (rule 4); the holder then holds nothing else. */
+static void start_big(lua_State *L, struct growbuf *g, int hlen, size_t size) {
+  if (bigblock_reserve(L, &g->big, size) < 0) luaL_error(L, "read: not enough memory");
+  size_t held = g->len - g->pos - (size_t)hlen; /* (fewer than size) */
+  memcpy(g->big.data, g->p + g->pos + hlen, held);
+  g->big_read = held;
+  g->head = (size_t)hlen;
+  g->pos = g->len = 0;
+}
+
 /* Stack: sock, holder, limit. */
 static int do_read_frame(lua_State *L, struct sock *s) {
   struct growbuf *g = lua_touserdata(L, 2);
   uint64_t limit = (uint64_t)lua_tointeger(L, 3);
   for (;;) {
-    size_t held = g->len - g->pos;
-    uint64_t size = 0;
-    int hlen = g->p != NULL ? codec_frame_parse((unsigned char *)g->p + g->pos, held, limit, &size) : 0;
-    if (hlen == -1) return frame_failed(L, "malformed", 0);
-    if (hlen == -2) return frame_failed(L, "large", size);
-    if (hlen == 0 && g->p == NULL) size = 4;
-    size_t need = hlen > 0 ? (size_t)hlen + (size_t)size : (size_t)size; /* (rule 3: size <= limit) */
-    if (hlen > 0 && held >= need) {
-      lua_pushlstring(L, g->p + g->pos + hlen, (size_t)size);
-      g->pos += need;
-      if (g->pos == g->len) {
-        g->pos = g->len = 0;
-        if (g->cap > SOCKBUF_KEEP) growbuf_free(g);
+    char *to;
+    size_t room, held;
+    if (g->big.block != NULL) { /* rule 4 */
+      held = g->head + g->big_read;
+      if (g->big_read == g->big.len) {
+        g->big_read = g->head = 0;
+        bigblock_push(L, &g->big);
+        return 1;
       }
-      return 1;
+      to = g->big.data + g->big_read;
+      room = g->big.len - g->big_read;
+    } else {
+      held = g->len - g->pos;
+      uint64_t size = 0;
+      int hlen = g->p != NULL ? codec_frame_parse((unsigned char *)g->p + g->pos, held, limit, &size) : 0;
+      if (hlen == -1) return frame_failed(L, "malformed", 0);
+      if (hlen == -2) return frame_failed(L, "large", size);
+      if (hlen == 0 && g->p == NULL) size = 4;
+      size_t need = hlen > 0 ? (size_t)hlen + (size_t)size : (size_t)size; /* (rule 3: size <= limit) */
+      if (hlen > 0 && held >= need) {
+        lua_pushlstring(L, g->p + g->pos + hlen, (size_t)size);
+        g->pos += need;
+        if (g->pos == g->len) {
+          g->pos = g->len = 0;
+          if (g->cap > SOCKBUF_KEEP) growbuf_free(g);
+        }
+        return 1;
+      }
+      if (hlen > 0 && size >= BIGBLOCK_MIN) {
+        start_big(L, g, hlen, (size_t)size);
+        continue;
+      }
+      if (make_room(g, need) < 0) return luaL_error(L, "read: not enough memory");
+      to = g->p + g->len;
+      room = g->cap - g->len;
     }
-    if (make_room(g, need) < 0) return luaL_error(L, "read: not enough memory");
+    size_t n;
     if (s->pushed) { /* (socket.c rule 6: bytes given back come first) */
-      g->len += sock_take_back(L, 1, g->p + g->len, g->cap - g->len);
-      continue;
-    }
-    if (s->drained) return sock_wait_ready(L, s, 0, &read_wait, read_frame_k);
-    size_t room = g->cap - g->len;
-    ssize_t n = sock_read(s, g->p + g->len, room);
-    if (n > 0) {
+      n = sock_take_back(L, 1, to, room);
+    } else {
+      if (s->drained) return sock_wait_ready(L, s, 0, &read_wait, read_frame_k);
+      ssize_t got = sock_read(s, to, room);
+      if (got == 0) return frame_failed(L, "eof", held);
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        if (!is_again(errno)) sock_raise_os(L, "read", errno);
+        return sock_wait_ready(L, s, 0, &read_wait, read_frame_k);
+      }
+      n = (size_t)got;
       /* a short read took all there was (socket.c rule 2): the next read
        * waits first, saving the system call that would say EAGAIN */
-      if ((size_t)n < room && s->type == SOCK_STREAM) s->drained = 1;
-      g->len += (size_t)n;
-      continue;
+      if (n < room && s->type == SOCK_STREAM) s->drained = 1;
     }
-    if (n == 0) return frame_failed(L, "eof", held);
-    if (errno == EINTR) continue;
-    if (!is_again(errno)) sock_raise_os(L, "read", errno);
-    return sock_wait_ready(L, s, 0, &read_wait, read_frame_k);
+    if (g->big.block != NULL) g->big_read += n;
+    else g->len += n;
   }
 }
 

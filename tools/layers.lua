@@ -25,6 +25,8 @@
 local concerns = {
   { name = "context",      files = { "ctx" },    uses = { "errors" } },
   { name = "errors",       files = { "errors" }, uses = {} },
+  -- the cache of big blocks in the state's allocator (sockets read into it)
+  { name = "memory",       files = { "bigblock" }, uses = {} },
   { name = "scheduler",    uses = { "context", "errors" },
     files = { "kernel", "task", "taskext", "trap", "wait", "timer", "waitq", "shutdown", "inspect" } },
   -- the wings

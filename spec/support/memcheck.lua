@@ -200,6 +200,31 @@ do
   kept[1]:close()
 end
 
+-- big blocks: Channel messages over 1 MiB read in place into their
+-- strings (core/bigblock.c, sockbuf.c rule 4), one left half read in a
+-- holder, and freed blocks kept in the allocator when the state closes
+curio.run(function()
+  local ch = curio.Channel({ "127.0.0.1", 0 })
+  local addr = ch:bind()
+  local accepting = curio.spawn(ch.accept, ch)
+  local client = curio.Channel(addr):connect()
+  local server = accepting:join()
+  ch:close()
+  local sizes = { 1048575, 1048576, 3 * 1048576 + 7, 40 }
+  local sender = curio.spawn(function()
+    for i, n in ipairs(sizes) do client:send_bytes(string.char(64 + i):rep(n)) end
+  end)
+  local same = true
+  for i, n in ipairs(sizes) do same = same and server:recv_bytes() == string.char(64 + i):rep(n) end
+  sender:join()
+  local holder = core.growbuf()
+  local reading = curio.spawn(core.read_frame, server._rsock, holder, 1 << 30)
+  client._wsock:sendall(string.pack(">I4", 2 * 1048576) .. ("h"):rep(1048576))
+  while holder:size() < 4 + 1048576 do curio.sleep(0) end
+  reading:cancel()
+  _G.memcheck_half_read = { server, client, holder } -- closed by lua_close
+  results[#results + 1] = same and holder:size()
+end)
 -- processes: subprocesses (under valgrind, which lacks pidfd_open, the
 -- polled fallback), pipes, a worker process, a child left to the reaper
 curio.run(function()

@@ -213,6 +213,42 @@ describe("a Connection's sends", function()
     end)
   end)
 
+  it("to a child that has exited, over its pipe: the write fails, no SIGPIPE, and says so", function()
+    curio.run(function()
+      local sub = curio.subprocess
+      local p = sub.Popen({ "sh", "-c", "exit 0" }, { stdin = sub.PIPE, stdout = sub.PIPE })
+      local conn <close> = channel.Connection(p.stdout, p.stdin)
+      assert.are.equal(0, p:wait())
+      local err
+      for i = 1, 1000 do
+        local ok, e = pcall(function()
+          conn:send({ i = i })
+          conn:flush()
+        end)
+        if not ok then err = e break end
+      end
+      assert.is_true(curio.BrokenPipeError:matches(err), tostring(err))
+      assert.is_true(conn:closed())
+      assert.matches("BrokenPipeError in a send", util.catch(conn.send, conn, 1).message)
+    end)
+  end)
+
+  it("held back when the connection closes: the sender gets ChannelError", function()
+    curio.run(function()
+      local server, client = narrow_pair()
+      local _ <close> = closing(server, client)
+      local sender = curio.spawn(function()
+        while true do client:send_bytes(string.rep("y", 1000)) end
+      end)
+      while pending(client) < HIGH do curio.sleep(0) end
+      curio.sleep(0)
+      client:close()
+      local err = util.catch(sender.join, sender)
+      assert.is_true(ChannelError:matches(err.cause or err), tostring(err))
+      assert.matches("the connection is closed", (err.cause or err).message)
+    end)
+  end)
+
   it("reach the peer when close follows them at once", function()
     curio.run(function()
       local server, client = pair()

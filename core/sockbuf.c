@@ -24,7 +24,11 @@
  *    the buffer holds of it is copied there, the rest is read there, never
  *    more than the payload (what follows is the next frame's), so the
  *    system's copy is the only one. The block stays in the holder while
- *    the frame is incomplete (rule 1); the holder's end frees it. */
+ *    the frame is incomplete (rule 1); the holder's end frees it.
+ * 5. read_value decodes a payload where it lies (no string made for one
+ *    under BIGBLOCK_MIN), in a protected call: a payload that is no value
+ *    is consumed and reported, never raised, so that the caller closes the
+ *    connection saying why. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -195,6 +199,35 @@ static int frame_failed(lua_State *L, const char *what, uint64_t n) {
   return 3;
 }
 
+static int decode_cf(lua_State *L) {
+  const char *p = lua_touserdata(L, 1);
+  size_t len = (size_t)lua_tointeger(L, 2);
+  lua_settop(L, 0);
+  return codec_decode(L, p, len, CODEC_VALUES);
+}
+
+/* read_value's results for a payload (rule 5): true and its value, or
+ * false, "decode" and why it is no one value. */
+static int decoded(lua_State *L, const char *payload, size_t size) {
+  int top = lua_gettop(L);
+  lua_pushboolean(L, 1);
+  lua_pushcfunction(L, decode_cf);
+  lua_pushlightuserdata(L, (void *)payload);
+  lua_pushinteger(L, (lua_Integer)size);
+  if (lua_pcall(L, 2, LUA_MULTRET, 0) != LUA_OK) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, "decode");
+    lua_rotate(L, -3, 2); /* false, "decode", the message */
+    return 3;
+  }
+  if (lua_gettop(L) == top + 2) return 2;
+  lua_settop(L, top);
+  lua_pushboolean(L, 0);
+  lua_pushstring(L, "decode");
+  lua_pushstring(L, "not one value");
+  return 3;
+}
+
 static int read_frame_k(lua_State *L, int status, lua_KContext ctx);
 
 /* Starts reading the frame at pos, of a hlen-byte header and a payload of
@@ -208,7 +241,7 @@ static void start_big(lua_State *L, struct growbuf *g, int hlen, size_t size) {
   g->pos = g->len = 0;
 }
 
-/* Stack: sock, holder, limit. */
+/* Stack: sock, holder, limit, whether to decode (read_value). */
 static int do_read_frame(lua_State *L, struct sock *s) {
   struct growbuf *g = lua_touserdata(L, 2);
   uint64_t limit = (uint64_t)lua_tointeger(L, 3);
@@ -220,7 +253,10 @@ static int do_read_frame(lua_State *L, struct sock *s) {
       if (g->big_read == g->big.len) {
         g->big_read = g->head = 0;
         bigblock_push(L, &g->big);
-        return 1;
+        if (!lua_toboolean(L, 4)) return 1;
+        size_t len;
+        const char *payload = lua_tolstring(L, -1, &len);
+        return decoded(L, payload, len);
       }
       to = g->big.data + g->big_read;
       room = g->big.len - g->big_read;
@@ -233,13 +269,16 @@ static int do_read_frame(lua_State *L, struct sock *s) {
       if (hlen == 0 && g->p == NULL) size = 4;
       size_t need = hlen > 0 ? (size_t)hlen + (size_t)size : (size_t)size; /* (rule 3: size <= limit) */
       if (hlen > 0 && held >= need) {
-        lua_pushlstring(L, g->p + g->pos + hlen, (size_t)size);
+        const char *payload = g->p + g->pos + hlen;
+        int nres = 1;
+        if (lua_toboolean(L, 4)) nres = decoded(L, payload, (size_t)size);
+        else lua_pushlstring(L, payload, (size_t)size);
         g->pos += need;
         if (g->pos == g->len) {
           g->pos = g->len = 0;
           if (g->cap > SOCKBUF_KEEP) growbuf_free(g);
         }
-        return 1;
+        return nres;
       }
       if (hlen > 0 && size >= BIGBLOCK_MIN) {
         start_big(L, g, hlen, (size_t)size);
@@ -278,11 +317,7 @@ static int read_frame_k(lua_State *L, int status, lua_KContext ctx) {
   return do_read_frame(L, s);
 }
 
-/* core.read_frame(sock, holder, limit) -> the next frame's payload, or
- * false, why ("eof", "malformed", "large"), a count (see frame_failed).
- * The holder keeps what follows the frame, and everything read by a read
- * that was interrupted (rule 1). */
-static int l_read_frame(lua_State *L) {
+static int read_frame_as(lua_State *L, int decode) {
   struct sock *s = sock_check_open(L, "read");
   luaL_checkudata(L, 2, GROWBUF_MT);
   lua_Integer limit = luaL_checkinteger(L, 3);
@@ -290,12 +325,30 @@ static int l_read_frame(lua_State *L) {
   trap_current(L, "read");
   sock_check_idle(L, s, 0, "read");
   lua_settop(L, 3);
+  lua_pushboolean(L, decode);
   return do_read_frame(L, s);
+}
+
+/* core.read_frame(sock, holder, limit) -> the next frame's payload, or
+ * false, why ("eof", "malformed", "large"), a count (see frame_failed).
+ * The holder keeps what follows the frame, and everything read by a read
+ * that was interrupted (rule 1). */
+static int l_read_frame(lua_State *L) {
+  return read_frame_as(L, 0);
+}
+
+/* core.read_value(sock, holder, limit) -> true and the value the next
+ * frame holds (decoded where it lies, untrusted: no functions), or false
+ * and why as read_frame says it; a payload that is no one value: false,
+ * "decode" and the decoder's message (rule 5). */
+static int l_read_value(lua_State *L) {
+  return read_frame_as(L, 1);
 }
 
 const luaL_Reg sockbuf_functions[] = {
   {"growbuf", l_growbuf},
   {"read_to_end", l_read_to_end},
   {"read_frame", l_read_frame},
+  {"read_value", l_read_value},
   {NULL, NULL}
 };

@@ -68,7 +68,7 @@ local CurioError, CancelledError, IncompleteRead = errors.CurioError, errors.Can
   errors.IncompleteRead
 local ConnectionRefusedError, OSError = errors.ConnectionRefusedError, errors.OSError
 local encode_frame, frame_header, frame_parse = core.encode_frame, core.frame_header, core.frame_parse
-local decode, read_frame, growbuf = core.decode, core.read_frame, core.growbuf
+local decode, read_frame, read_value, growbuf = core.decode, core.read_frame, core.read_value, core.growbuf
 local take_buffered, source_of = io_.take_buffered, io_.source
 local waitq, sleep, current_task = core.waitq, core.sleep, core.current_task
 local socket_methods = core.socket_methods
@@ -339,15 +339,19 @@ end
 
 -- The next payload of at most limit bytes from a plain socket: one C call
 -- (core.read_frame), which keeps what it read when interrupted.
+local function frame_error(why, n, limit)
+  if why == "eof" then
+    if n == 0 then return EOFError("the peer closed the connection") end
+    return eof_in_message(n)
+  end
+  if why == "large" then return too_large(n, limit) end
+  return MessageError("malformed message header")
+end
+
 local function read_fast(self, limit)
   local payload, why, n = read_frame(self._rsock, self._holder, limit)
   if payload then return payload end
-  if why == "eof" then
-    if n == 0 then error(EOFError("the peer closed the connection"), 0) end
-    error(eof_in_message(n), 0)
-  end
-  if why == "large" then error(too_large(n, limit), 0) end
-  error(MessageError("malformed message header"), 0)
+  error(frame_error(why, n, limit), 0)
 end
 
 -- stream:read_exactly(n), its IncompleteRead an EOFError (at the start of
@@ -430,12 +434,15 @@ function Connection:recv_bytes(maxlength)
   return receive(self, "recv_bytes", limit)
 end
 
+local function no_value(self, why)
+  why = tostring(why):gsub("^.-codec: ", "")
+  close_for(self, "a bad message came: " .. why)
+  error(MessageError("recv: the message is no value: " .. why), 3)
+end
+
 local function decoded(self, ok, n, value)
-  if not ok or n ~= 1 then
-    local why = not ok and (tostring(n):gsub("^.-codec: ", "")) or "not one value"
-    close_for(self, "a bad message came: " .. why)
-    error(MessageError("recv: the message is no value: " .. why), 3)
-  end
+  if not ok then no_value(self, n) end
+  if n ~= 1 then no_value(self, "not one value") end
   return value
 end
 
@@ -447,12 +454,24 @@ local function decode_counted(data)
   return counted(decode(data))
 end
 
--- conn:recv() -> the next message's value (rule 1).
+-- conn:recv() -> the next message's value (rule 1). Over a plain socket,
+-- one C call reads and decodes it (core.read_value, no string made).
 function Connection:recv()
   if getmetatable(self) ~= Connection then bad_self(self, "recv") end
   if current_task() == nil then check.task("recv") end
-  local data = receive(self, "recv", self._max_size)
-  return decoded(self, pcall(decode_counted, data))
+  local sock = self._rsock
+  if not sock then
+    local data = receive(self, "recv", self._max_size)
+    return decoded(self, pcall(decode_counted, data))
+  end
+  take(self, "_receiving", "_recvq", "_nrecv", "recv")
+  local limit = self._max_size
+  local ok, got, value, n = pcall(read_value, sock, self._holder, limit)
+  give(self, "_receiving", "_recvq", "_nrecv")
+  if ok and got then return value end
+  if not ok then recv_failed(self, "recv", got) end
+  if value == "decode" then no_value(self, n) end
+  recv_failed(self, "recv", frame_error(value, n, limit))
 end
 
 ---------------------------------------------------------------- Channel

@@ -28,7 +28,16 @@
  * 5. read_value decodes a payload where it lies (no string made for one
  *    under BIGBLOCK_MIN), in a protected call: a payload that is no value
  *    is consumed and reported, never raised, so that the caller closes the
- *    connection saying why. */
+ *    connection saying why.
+ * 6. While a big payload is read in place (rule 4) over TCP, the socket's
+ *    SO_RCVLOWAT is the smaller of SOCKBUF_LOWAT and what the payload
+ *    still lacks (never more: the peer may send nothing after it), so the
+ *    system wakes the task once that much has come, not at every segment:
+ *    a 16 MiB message then takes about 5 reads instead of 35, and the
+ *    receiver about half the CPU (bench/README.md, Channel). The kernel
+ *    bounds the value by its receive buffer, which it grows to fit; the
+ *    socket's own value is put back once the payload is whole. Unix
+ *    sockets' readiness ignores it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -43,15 +52,18 @@
 #define GROWBUF_MT "curio.growbuf"
 #define SOCKBUF_CHUNK 65536               /* the least a read asks for */
 #define SOCKBUF_KEEP (32u * 1024 * 1024)  /* rule 3 */
+#define SOCKBUF_LOWAT (1 << 20)           /* rule 6 */
 
 /* The bytes not taken yet are p[pos, len); then, while a big payload is
  * read in place (rule 4), its block and the count of its bytes read, after
- * a header of head bytes. */
+ * a header of head bytes, and the socket's SO_RCVLOWAT as set (0: not
+ * set) and as it was (rule 6). */
 struct growbuf {
   char *p;
   size_t pos, len, cap;
   struct bigblock_str big;
   size_t big_read, head;
+  int lowat, lowat_was;
 };
 
 static const struct wait_kind read_wait = IO_WAIT("read");
@@ -241,6 +253,23 @@ static void start_big(lua_State *L, struct growbuf *g, int hlen, size_t size) {
   g->pos = g->len = 0;
 }
 
+/* Rule 6: before a read of a big payload that lacks `rest` bytes. */
+static void big_lowat(struct sock *s, struct growbuf *g, size_t rest) {
+  if ((s->family != AF_INET && s->family != AF_INET6) || s->type != SOCK_STREAM) return;
+  int want = rest < SOCKBUF_LOWAT ? (int)rest : SOCKBUF_LOWAT;
+  if (want == g->lowat) return;
+  socklen_t n = sizeof g->lowat_was;
+  if (g->lowat == 0 && getsockopt(s->io.fd, SOL_SOCKET, SO_RCVLOWAT, &g->lowat_was, &n) < 0) return;
+  if (setsockopt(s->io.fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0) g->lowat = want;
+}
+
+/* Rule 6: the payload is whole. */
+static void big_lowat_end(struct sock *s, struct growbuf *g) {
+  if (g->lowat == 0) return;
+  setsockopt(s->io.fd, SOL_SOCKET, SO_RCVLOWAT, &g->lowat_was, sizeof g->lowat_was);
+  g->lowat = 0;
+}
+
 /* Stack: sock, holder, limit, whether to decode (read_value). */
 static int do_read_frame(lua_State *L, struct sock *s) {
   struct growbuf *g = lua_touserdata(L, 2);
@@ -251,6 +280,7 @@ static int do_read_frame(lua_State *L, struct sock *s) {
     if (g->big.block != NULL) { /* rule 4 */
       held = g->head + g->big_read;
       if (g->big_read == g->big.len) {
+        big_lowat_end(s, g);
         g->big_read = g->head = 0;
         bigblock_push(L, &g->big);
         if (!lua_toboolean(L, 4)) return 1;
@@ -260,6 +290,7 @@ static int do_read_frame(lua_State *L, struct sock *s) {
       }
       to = g->big.data + g->big_read;
       room = g->big.len - g->big_read;
+      big_lowat(s, g, room);
     } else {
       held = g->len - g->pos;
       uint64_t size = 0;

@@ -220,10 +220,10 @@ curio.run(function()
   local holder = core.growbuf()
   local reading = curio.spawn(core.read_frame, server._rsock, holder, 1 << 30)
   client._wsock:sendall(string.pack(">I4", 2 * 1048576) .. ("h"):rep(1048576))
-  while holder:size() < 4 + 1048576 do curio.sleep(0) end
+  while holder:size() <= 4 do curio.sleep(0) end -- (the payload's block taken)
   reading:cancel()
   _G.memcheck_half_read = { server, client, holder } -- closed by lua_close
-  results[#results + 1] = same and holder:size()
+  results[#results + 1] = same and holder:size() > 4
 end)
 -- processes: subprocesses (under valgrind, which lacks pidfd_open, the
 -- polled fallback), pipes, a worker process, a child left to the reaper

@@ -59,6 +59,19 @@ end
 describe("curio.h", function()
   util.check_leaks(before_each, after_each)
 
+  -- core/bigblock.c rule 2 over an allocator that is not lauxlib's: every
+  -- block goes back to it with the size it was made with (the program
+  -- exits at the first wrong one), a block is reused for its own size,
+  -- and lua_close leaves none behind.
+  it("gives a host's own allocator every block back, with its size", function()
+    if tsan then return end
+    check_program("host_allocator", {
+      "same size: 2 big blocks made for 40",
+      "mixed: exact same-size",
+      "live 0",
+    })
+  end)
+
   it("refuses every call on a detached handle, detach twice included, with collections between", function()
     if tsan then return end
     check_program("host_detach_twice", {

@@ -49,11 +49,14 @@
  *    that raises leaves it to no one else.
  * 6. A string's block that is new (not kept) and made by l_alloc is
  *    marked MADV_HUGEPAGE where it holds whole 2 MiB pages, before
- *    anything touches it: the system's copy into 2 MiB pages costs 1.5 ms
- *    for 16 MiB here, into 4 KiB pages 2.3 to 2.5 (and a fault each 4 KiB).
- *    Only the pages wholly inside the block, never malloc's headers
- *    around; only with l_alloc, whose malloc keeps no data in a block it
- *    gave out. */
+ *    anything touches it: a read_frame payload's (rule 5), and any new
+ *    string of BIGBLOCK_HUGE bytes or more. The system's copy into 2 MiB
+ *    pages costs 1.5 ms for 16 MiB here, into 4 KiB pages 2.3 to 2.5 (and
+ *    a fault each 4 KiB), and a sender's copy out of them costs less too.
+ *    Strings only: Lua writes all of a string's bytes when it makes it, so
+ *    no huge page is backed for a few bytes. Only the pages wholly inside
+ *    the block, never malloc's headers around; only with l_alloc, whose
+ *    malloc keeps no data in a block it gave out. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <string.h>
@@ -65,6 +68,7 @@
 #define BIGBLOCK_CAP ((size_t)64 << 20)
 #define BIGBLOCK_KEY "curio.bigblock" /* a string: every copy of the core sees it (rule 1) */
 #define BIGBLOCK_PROBE 64             /* a long string's length (over LUAI_MAXSHORTLEN) */
+#define BIGBLOCK_HUGE ((size_t)4 << 20) /* rule 6: at least one whole 2 MiB page inside */
 
 struct bigblock_cache {
   lua_Alloc f;               /* the original allocator and its ud */
@@ -120,6 +124,17 @@ static void *cache_take(struct bigblock_cache *c, size_t size) {
   return p;
 }
 
+/* Rule 6: asks for huge pages in the 2 MiB-aligned part of a new block. */
+static void huge_pages(char *p, size_t size) {
+#ifdef MADV_HUGEPAGE
+  uintptr_t huge = (uintptr_t)2 << 20;
+  uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + size) & ~(huge - 1);
+  if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+  (void)p, (void)size;
+#endif
+}
+
 /* What the wrapper does for a big block: a new one (ptr NULL) or one
  * freed. Apart from bigblock_alloc, so that its path for every other
  * block saves no registers: about 10 instructions a call there, 25 with
@@ -136,6 +151,11 @@ static void *bigblock_big(struct bigblock_cache *c, void *ptr, size_t osize, siz
     }
     void *p = cache_take(c, nsize);
     if (p != NULL) return p;
+    if (osize == LUA_TSTRING && nsize >= BIGBLOCK_HUGE && c->lauxlib) { /* rule 6 */
+      p = c->f(c->ud, NULL, osize, nsize);
+      if (p != NULL) huge_pages(p, nsize);
+      return p;
+    }
   } else if (cache_keep(c, ptr, osize)) {
     return NULL;
   }
@@ -220,17 +240,6 @@ void bigblock_open(lua_State *L) {
 }
 
 /* ---- strings in place (rule 5) ---- */
-
-/* Rule 6: asks for huge pages in the 2 MiB-aligned part of a new block. */
-static void huge_pages(char *p, size_t size) {
-#ifdef MADV_HUGEPAGE
-  uintptr_t huge = (uintptr_t)2 << 20;
-  uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + size) & ~(huge - 1);
-  if (hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-#else
-  (void)p, (void)size;
-#endif
-}
 
 /* The cache of L's allocator, or NULL if it is not this wrapper. */
 static struct bigblock_cache *current_cache(lua_State *L, lua_Alloc *f, void **ud) {

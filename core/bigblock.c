@@ -56,7 +56,11 @@
  *    Strings only: Lua writes all of a string's bytes when it makes it, so
  *    no huge page is backed for a few bytes. Only the pages wholly inside
  *    the block, never malloc's headers around; only with l_alloc, whose
- *    malloc keeps no data in a block it gave out. */
+ *    malloc keeps no data in a block it gave out.
+ * 7. An allocation the original refuses while blocks are kept gives them
+ *    all back and is tried once more, before Lua's emergency collection
+ *    (which would only fill the cache again): kept memory never makes a
+ *    memory error that its release would have avoided. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <string.h>
@@ -135,6 +139,8 @@ static void huge_pages(char *p, size_t size) {
 #endif
 }
 
+static void *bigblock_starved(struct bigblock_cache *c, void *ptr, size_t osize, size_t nsize);
+
 /* What the wrapper does for a big block: a new one (ptr NULL) or one
  * freed. Apart from bigblock_alloc, so that its path for every other
  * block saves no registers: about 10 instructions a call there, 25 with
@@ -153,19 +159,46 @@ static void *bigblock_big(struct bigblock_cache *c, void *ptr, size_t osize, siz
     if (p != NULL) return p;
     if (osize == LUA_TSTRING && nsize >= BIGBLOCK_HUGE && c->lauxlib) { /* rule 6 */
       p = c->f(c->ud, NULL, osize, nsize);
+      if (p == NULL && c->n > 0) p = bigblock_starved(c, NULL, osize, nsize);
       if (p != NULL) huge_pages(p, nsize);
       return p;
     }
   } else if (cache_keep(c, ptr, osize)) {
     return NULL;
   }
+  void *p = c->f(c->ud, ptr, osize, nsize);
+  if (p == NULL && nsize != 0 && c->n > 0) return bigblock_starved(c, ptr, osize, nsize);
+  return p;
+}
+
+/* Rule 7: the original failed while blocks are kept. */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+static void *bigblock_starved(struct bigblock_cache *c, void *ptr, size_t osize, size_t nsize) {
+  while (c->n > 0) cache_drop(c, c->n - 1);
   return c->f(c->ud, ptr, osize, nsize);
+}
+
+/* A growth while blocks are kept (rule 7): apart, like bigblock_big, so
+ * that the usual path (nothing kept) stays a jump to the original. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void *bigblock_grow_kept(struct bigblock_cache *c, void *ptr, size_t osize, size_t nsize) {
+  void *p = c->f(c->ud, ptr, osize, nsize);
+  return p != NULL ? p : bigblock_starved(c, ptr, osize, nsize);
 }
 
 static void *bigblock_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   struct bigblock_cache *c = ud;
-  if (nsize >= BIGBLOCK_MIN ? ptr == NULL : nsize == 0 && ptr != NULL && osize >= BIGBLOCK_MIN)
+  if (nsize == 0) {
+    if (ptr != NULL && osize >= BIGBLOCK_MIN) return bigblock_big(c, ptr, osize, nsize);
+  } else if (ptr == NULL && nsize >= BIGBLOCK_MIN) {
     return bigblock_big(c, ptr, osize, nsize);
+  } else if (c->n > 0) {
+    return bigblock_grow_kept(c, ptr, osize, nsize);
+  }
   return c->f(c->ud, ptr, osize, nsize);
 }
 

@@ -7,7 +7,9 @@
  * script makes and drops big strings of one size (how many big blocks
  * the allocator made for them is printed: the cache serves all but the
  * first round's), then of a few sizes, and moves big messages over a
- * Channel; then lua_close, after which no block may be left ("live 0").
+ * Channel, then keeps blocks and asks, under a limit of the allocator's
+ * own, for a string that fits only once they are given back (rule 7);
+ * then lua_close, after which no block may be left ("live 0").
  * Exits 1 at the first wrong size (spec/bigblock_spec.lua). */
 #include "host_util.h"
 
@@ -16,6 +18,7 @@
 
 struct counts {
   long live, big_made;
+  size_t bytes, limit; /* bytes held; over limit (0: none) a growth fails */
 };
 
 static void *checked_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -25,15 +28,19 @@ static void *checked_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     fprintf(stderr, "wrong size: block of %zu freed or resized as %zu\n", *(size_t *)head, osize);
     exit(1);
   }
+  size_t old = head != NULL ? osize : 0;
   if (nsize == 0) {
     if (head != NULL) c->live--;
+    c->bytes -= old;
     free(head);
     return NULL;
   }
+  if (c->limit != 0 && nsize > old && c->bytes - old + nsize > c->limit) return NULL;
   if (nsize >= BIG && (ptr == NULL || osize < BIG)) c->big_made++;
   char *p = realloc(head, nsize + HEAD);
   if (p == NULL) return NULL;
   if (head == NULL) c->live++;
+  c->bytes += nsize - old;
   *(size_t *)p = nsize;
   return p + HEAD;
 }
@@ -82,6 +89,19 @@ static const char *mixed =
   "end)\n"
   "return ('%s %s'):format(ok and 'exact' or 'wrong', any_size and 'any-size' or 'same-size')\n";
 
+/* Blocks kept, then a string of another size that fits only once they
+ * are given back (bigblock.c rule 7). */
+static const char *keep_three =
+  "local t = {}\n"
+  "for i = 1, 3 do t[i] = ('k'):rep(8 * 1048576 + i) end\n"
+  "t = nil\n"
+  "collectgarbage() collectgarbage()\n"
+  "local blocks = (require 'curio.core').bigblock_kept()\n"
+  "return blocks\n";
+static const char *other_size =
+  "local s = ('o'):rep(10 * 1048576)\n"
+  "return #s == 10 * 1048576 and 'made' or 'wrong'\n";
+
 static void run(lua_State *L, const char *code, const char *what) {
   if (luaL_dostring(L, code) != LUA_OK) {
     fprintf(stderr, "%s: %s\n", what, lua_tostring(L, -1));
@@ -90,7 +110,7 @@ static void run(lua_State *L, const char *code, const char *what) {
 }
 
 int main(void) {
-  struct counts c = {0, 0};
+  struct counts c = {0, 0, 0, 0};
   lua_State *L = lua_newstate(checked_alloc, &c);
   if (L == NULL) return 2;
   luaL_openlibs(L);
@@ -101,6 +121,18 @@ int main(void) {
   printf("same size: %ld big blocks made for 40\n", c.big_made - before);
   run(L, mixed, "mixed");
   printf("mixed: %s\n", lua_tostring(L, -1));
+  lua_pop(L, 1);
+  run(L, keep_three, "keep three");
+  printf("kept: %s\n", lua_tointeger(L, -1) >= 3 ? "3 or more" : "fewer");
+  lua_pop(L, 1);
+  c.limit = c.bytes + 4 * BIG; /* (a 10 MiB string and its buffer need the kept blocks' room) */
+  lua_gc(L, LUA_GCSTOP);       /* (so that only curio's cache can give room back) */
+  int status = luaL_loadstring(L, other_size);
+  if (status == LUA_OK) status = lua_pcall(L, 0, 1, 0);
+  printf("other size: %s\n", lua_tostring(L, -1)); /* (or the memory error) */
+  lua_pop(L, 1);
+  c.limit = 0;
+  lua_gc(L, LUA_GCRESTART);
   lua_close(L);
   printf("live %ld\n", c.live);
   return c.live == 0 ? 0 : 1;

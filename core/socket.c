@@ -14,6 +14,9 @@
  *    call that can only fail with EAGAIN (the socket is `drained` until its
  *    watcher fires). epoll is level-triggered, so data that arrived in
  *    between is reported at once: the hint costs at most one loop turn.
+ *    Likewise a stream write that took less than it was given filled the
+ *    send buffer: sendall (and a Connection's gathered writes) wait for
+ *    room before writing again.
  * 3. A method that may block raises outside a task even when it would not
  *    wait; it reaches a cancellation point (a pending cancel or timeout)
  *    only when it has to wait, as curio's do.

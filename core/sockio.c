@@ -202,8 +202,15 @@ static int do_sendall(lua_State *L, struct sock *s) {
   size_t done = (size_t)lua_tointeger(L, 3);
   while (done < len) {
     ssize_t n = sock_write(s, data + done, len - done);
-    if (n >= 0) { done += (size_t)n; continue; }
-    if (errno == EINTR) continue;
+    if (n >= 0) {
+      done += (size_t)n;
+      /* a short write filled the socket's buffer (socket.c rule 2): wait
+       * first, saving the system call that would say EAGAIN */
+      if (done == len || (size_t)n == 0 || s->type != SOCK_STREAM) continue;
+      errno = EAGAIN;
+    } else if (errno == EINTR) {
+      continue;
+    }
     if (!is_again(errno)) {
       errors_push_os(L, "sendall", errno);
       return raise_sent(L, (lua_Integer)done);

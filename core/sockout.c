@@ -87,8 +87,13 @@ static int out_write(struct sockout *o) {
   struct sock *s = o->s;
   while (pending(o) > 0) {
     if (s->io.fd < 0) { o->err = EBADF; break; }
-    ssize_t n = sock_write(s, o->p + o->pos, pending(o));
-    if (n > 0) { o->pos += (size_t)n; continue; }
+    size_t want = pending(o);
+    ssize_t n = sock_write(s, o->p + o->pos, want);
+    if (n > 0) {
+      o->pos += (size_t)n;
+      if ((size_t)n < want && s->type == SOCK_STREAM) return 0; /* (full: as EAGAIN, a call saved) */
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
     o->err = n < 0 ? errno : EPIPE;

@@ -315,6 +315,27 @@ describe("a Connection's sends", function()
     end)
   end)
 
+  it("widen a unix socket's send buffer at the first message of a megabyte, and only then", function()
+    curio.run(function()
+      local server, client = pair(true)
+      local _ <close> = closing(server, client)
+      local before = client._wsock:getsockopt("SO_SNDBUF")
+      local reader = curio.spawn(function()
+        local sizes = {}
+        for i = 1, 3 do sizes[i] = #server:recv_bytes() end
+        return sizes
+      end)
+      client:send_bytes(string.rep("s", 1024 * 1024 - 1))
+      assert.are.equal(before, client._wsock:getsockopt("SO_SNDBUF"))
+      client:send_bytes(string.rep("b", 1024 * 1024))
+      local wide = client._wsock:getsockopt("SO_SNDBUF")
+      assert.is_true(wide > before, ("%d, was %d"):format(wide, before))
+      client:send_bytes(string.rep("c", 2 * 1024 * 1024))
+      assert.are.equal(wide, client._wsock:getsockopt("SO_SNDBUF"))
+      assert.are.same({ 1024 * 1024 - 1, 1024 * 1024, 2 * 1024 * 1024 }, reader:join())
+    end)
+  end)
+
   it("keep several senders' messages whole, in each sender's order", function()
     curio.run(function()
       local server, client = narrow_pair()

@@ -1,6 +1,7 @@
 local curio = require "curio"
 local core = require "curio.core"
 local util = require "support.util"
+local channels = require "support.channels"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
@@ -29,13 +30,7 @@ end
 -- A Channel pair over the loopback (channel_opts for both ends): the
 -- server's Connection and the client's.
 local function pair(channel_opts)
-  local ch = curio.Channel({ "127.0.0.1", 0 }, channel_opts)
-  local addr = ch:bind()
-  local accepting = curio.spawn(ch.accept, ch)
-  local client = curio.Channel(addr, channel_opts):connect()
-  local server = accepting:join()
-  ch:close()
-  return server, client
+  return channels.pair({ channel = channel_opts })
 end
 
 -- Waits (a task switch at a time, bounded) until the holder holds n bytes.

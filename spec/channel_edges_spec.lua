@@ -1,5 +1,6 @@
 local curio = require "curio"
 local util = require "support.util"
+local channels = require "support.channels"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
@@ -13,25 +14,10 @@ local ChannelError, EOFError, MessageError = channel.ChannelError, channel.EOFEr
 
 -- Two connected Connections on the loopback: server side, client side.
 local function pair(channel_opts, server_opts, client_opts)
-  local ch = curio.Channel({ "127.0.0.1", 0 }, channel_opts)
-  local addr = ch:bind()
-  local accepting = curio.spawn(ch.accept, ch, server_opts)
-  local client_channel = curio.Channel(addr, channel_opts)
-  local client = client_channel:connect(client_opts)
-  local server = accepting:join()
-  ch:close()
-  return server, client
+  return channels.pair({ channel = channel_opts, server = server_opts, client = client_opts })
 end
 
--- A value for a <close> variable that closes everything given.
-local function closing(...)
-  local list = table.pack(...)
-  return setmetatable({}, { __close = function()
-    for i = 1, list.n do
-      if list[i] then list[i]:close() end
-    end
-  end })
-end
+local closing = channels.closing
 
 -- A Connection served to a raw socket: the server's Connection (with
 -- channel_opts) and the raw client socket. With `wrapped`, the server's

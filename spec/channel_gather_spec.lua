@@ -1,6 +1,7 @@
 local curio = require "curio"
 local core = require "curio.core"
 local util = require "support.util"
+local channels = require "support.channels"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
@@ -17,29 +18,10 @@ local HIGH = 65536
 -- A connected pair over TCP, or over a unix socket with `unix` (where a
 -- narrow buffer does not meet TCP's small-window stalls).
 local function pair(unix)
-  local path
-  if unix then
-    path = os.tmpname()
-    os.remove(path)
-  end
-  local ch = curio.Channel(path or { "127.0.0.1", 0 })
-  local addr = ch:bind()
-  local accepting = curio.spawn(ch.accept, ch)
-  local client = curio.Channel(addr):connect()
-  local server = accepting:join()
-  ch:close()
-  if path then os.remove(path) end
-  return server, client
+  return channels.pair({ unix = unix })
 end
 
-local function closing(...)
-  local list = table.pack(...)
-  return setmetatable({}, { __close = function()
-    for i = 1, list.n do
-      if list[i] then list[i]:close() end
-    end
-  end })
-end
+local closing = channels.closing
 
 local function pending(conn)
   return core.out_pending(conn._wsock)

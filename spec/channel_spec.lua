@@ -1,5 +1,6 @@
 local curio = require "curio"
 local util = require "support.util"
+local channels = require "support.channels"
 
 util.check_leaks(before_each, after_each) -- every spec: no descriptor, no task left
 
@@ -11,31 +12,10 @@ local AuthenticationError, MessageError = channel.AuthenticationError, channel.M
 
 -- Two connected Connections on the loopback: server side, client side.
 local function pair(server_opts, client_opts, channel_opts)
-  local ch = curio.Channel({ "127.0.0.1", 0 }, channel_opts)
-  local addr = ch:bind()
-  local accepting = curio.spawn(ch.accept, ch, server_opts)
-  local ok, client = pcall(curio.Channel(addr, channel_opts).connect, curio.Channel(addr, channel_opts),
-                           client_opts)
-  local server_ok, server = pcall(accepting.join, accepting)
-  ch:close()
-  if not ok then
-    if server_ok then server:close() end
-    error(client, 0)
-  end
-  if not server_ok then
-    client:close()
-    error(server.cause, 0)
-  end
-  return server, client
+  return channels.pair({ server = server_opts, client = client_opts, channel = channel_opts })
 end
 
--- A value for a <close> variable that closes every connection given.
-local function closing(...)
-  local list = table.pack(...)
-  return setmetatable({}, { __close = function()
-    for i = 1, list.n do list[i]:close() end
-  end })
-end
+local closing = channels.closing
 
 -- Whether a and b are the same value: numbers of the same subtype and
 -- bits, tables of the same shape (shared references and cycles alike).

@@ -166,14 +166,7 @@ do
   local kept
   local kernel = curio.Kernel()
   kernel:run(function()
-    local path = os.tmpname()
-    os.remove(path)
-    local ch <close> = curio.Channel(path)
-    ch:bind()
-    local accepting = curio.spawn(ch.accept, ch)
-    local client = curio.Channel(path):connect()
-    local server = accepting:join()
-    os.remove(path)
+    local server, client = dofile("spec/support/channels.lua").pair({ unix = true })
     client._wsock:setsockopt("SO_SNDBUF", 4096)
     for i = 1, 50 do client:send({ i = i, pad = ("p"):rep(900) }) end
     local n = 0
@@ -204,12 +197,7 @@ end
 -- strings (core/bigblock.c, sockbuf.c rule 4), one left half read in a
 -- holder, and freed blocks kept in the allocator when the state closes
 curio.run(function()
-  local ch = curio.Channel({ "127.0.0.1", 0 })
-  local addr = ch:bind()
-  local accepting = curio.spawn(ch.accept, ch)
-  local client = curio.Channel(addr):connect()
-  local server = accepting:join()
-  ch:close()
+  local server, client = dofile("spec/support/channels.lua").pair()
   local sizes = { 1048575, 1048576, 3 * 1048576 + 7, 40 }
   local sender = curio.spawn(function()
     for i, n in ipairs(sizes) do client:send_bytes(string.char(64 + i):rep(n)) end

@@ -239,14 +239,14 @@ static int l_out_bytes(lua_State *L) {
 
 static int out_flush_k(lua_State *L, int status, lua_KContext ctx);
 
-/* Stack: sock, high. */
+/* Stack: sock, high, the method's name. */
 static int do_out_flush(lua_State *L, struct sock *s) {
   struct sockout *o = s->out;
   size_t high = (size_t)lua_tointeger(L, 2);
   if (o == NULL) return 0;
   if (out_write(o) < 0) out_check(L, o);
   if (pending(o) < high) return 0;
-  struct task *t = trap_enter_quiet(L, ctx_get(L), "send");
+  struct task *t = trap_enter_quiet(L, ctx_get(L), lua_tostring(L, 3));
   if (trap_push_due(L, t)) return lua_error(L);
   s->write_held = 1;
   return io_wait_as(L, t, &s->io.wr, &flush_wait, out_flush_k);
@@ -259,20 +259,23 @@ static int out_flush_k(lua_State *L, int status, lua_KContext ctx) {
   s->write_held = 0;
   if (trap_push_interrupt(L, t)) return lua_error(L); /* (rule 3: nothing lost) */
   lua_settop(L, (int)ctx);
-  if (s->io.fd < 0) sock_raise_closed(L, "send");
+  if (s->io.fd < 0) sock_raise_closed(L, lua_tostring(L, 3));
   return do_out_flush(L, s);
 }
 
-/* core.out_flush(sock, high): writes the buffer, waiting while it holds
- * high bytes or more (rule 3). */
+/* core.out_flush(sock, high, fname): writes the buffer, waiting while it
+ * holds high bytes or more (rule 3); fname (default "send") names the
+ * method in errors. */
 static int l_out_flush(lua_State *L) {
-  struct task *t;
-  struct sock *s = open_sock(L, &t);
+  const char *fname = luaL_optstring(L, 3, "send");
+  struct sock *s = sock_check_open(L, fname);
+  trap_current(L, fname);
   lua_Integer high = luaL_checkinteger(L, 2);
   luaL_argcheck(L, high >= 1, 2, "positive size expected");
   if (s->out != NULL) out_check(L, s->out);
-  sock_check_idle(L, s, 1, "send");
+  sock_check_idle(L, s, 1, fname);
   lua_settop(L, 2);
+  lua_pushstring(L, fname);
   return do_out_flush(L, s);
 }
 

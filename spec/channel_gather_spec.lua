@@ -137,6 +137,32 @@ describe("a Connection's sends", function()
     end)
   end)
 
+  it("held back where Lua cannot yield: refused, nothing queued, the connection open", function()
+    curio.run(function()
+      local server, client = narrow_pair()
+      local _ <close> = closing(server, client)
+      local sent = 0
+      local filler = curio.spawn(function()
+        while true do
+          client:send_bytes(message(sent + 1, 1000))
+          sent = sent + 1
+        end
+      end)
+      while pending(client) < HIGH do curio.sleep(0) end
+      filler:cancel()
+      local ok, err = pcall(string.gsub, "x", "x", function() client:send_bytes("refused") end)
+      assert.is_false(ok)
+      assert.matches("send_bytes: cannot block here", tostring(err.message or err))
+      assert.is_false(client:closed())
+      local reader = curio.spawn(function()
+        for i = 1, sent do assert.are.equal(message(i, 1000), server:recv_bytes()) end
+        return server:recv_bytes()
+      end)
+      client:send_bytes("after")
+      assert.are.equal("after", reader:join())
+    end)
+  end)
+
   it("go on by themselves when the system takes part of them and no task sends again", function()
     curio.run(function()
       local server, client = narrow_pair()

@@ -229,15 +229,15 @@ local function send_failed(self, fname, err, clean)
   error(err, 0)
 end
 
--- A gathered send's failure (rule 8): an interruption queued nothing and
--- leaves the connection open; an error of the system lost what was
--- queued, and closes it.
+-- A gathered send's failure (rule 8): an error of the system lost what
+-- was queued, and closes the connection; anything else (an interruption,
+-- a wait where Lua cannot yield) queued nothing and leaves it open.
 local function gather_failed(self, fname, err)
   if self._closed then
     if CancelledError:matches(err) then error(err, 0) end
     raise_closed(self, fname)
   end
-  if not CancelledError:matches(err) then
+  if OSError:matches(err) then
     close_for(self, describe_error(err) .. " in a send (what was queued is lost)")
   end
   error(err, 0)
@@ -246,7 +246,7 @@ end
 -- Waits, holding the send side, until less than `high` bytes are not
 -- written (rule 8); the caller gives the send side back.
 local function drain(self, fname, high)
-  local ok, err = pcall(out_flush, self._wsock, high)
+  local ok, err = pcall(out_flush, self._wsock, high, fname)
   if not ok then
     give(self, "_sending", "_sendq", "_nsend")
     gather_failed(self, fname, err)
